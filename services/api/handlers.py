@@ -1,0 +1,207 @@
+"""Admin API routes under /api/v1: shares, connectors, runs, failures."""
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from shared.connectors import Connector, ConnectorCreate, ConnectorUpdate
+from shared.contracts import RunCounts, RunRequested
+from shared.names import BUCKET_NAME
+from shared.runtime import Runtime
+
+router = APIRouter(prefix="/api/v1")
+CREDENTIAL_FIELDS = {"server", "username", "password", "domain"}
+
+
+def rt_of(request: Request) -> Runtime:
+    return request.app.state.rt
+
+
+def _iso(ts: str | None) -> str | None:
+    return datetime.fromtimestamp(float(ts), timezone.utc).isoformat() if ts else None
+
+
+# --- shares --------------------------------------------------------------------------------
+
+class ShareCreate(BaseModel):
+    name: str = Field(pattern=BUCKET_NAME.pattern,
+                      description="3-63 characters: lowercase letters, digits and '-'")
+    quota_bytes: int | None = Field(default=None, ge=0)
+
+
+@router.post("/shares", status_code=201)
+async def create_share(body: ShareCreate, request: Request) -> dict:
+    rt = rt_of(request)
+    await asyncio.to_thread(rt.storage.create_bucket, body.name)
+    share = {"name": body.name, "quota_bytes": body.quota_bytes, "created_at": time.time()}
+    if not await rt.state.save_share(share):
+        raise HTTPException(409, f"share {body.name!r} exists already")
+    return await rt.state.share(body.name)
+
+
+@router.get("/shares")
+async def list_shares(request: Request) -> list[dict]:
+    return await rt_of(request).state.shares()
+
+
+@router.get("/shares/{name}")
+async def get_share(name: str, request: Request) -> dict:
+    share = await rt_of(request).state.share(name)
+    if share is None:
+        raise HTTPException(404, f"no share {name!r}")
+    return share
+
+
+@router.delete("/shares/{name}", status_code=204)
+async def delete_share(name: str, request: Request) -> Response:
+    rt = rt_of(request)
+    await get_share(name, request)
+    users = [c.name for c in await rt.state.connectors() if c.target_share == name]
+    if users:
+        raise HTTPException(409, f"share is the target of connector(s) {users}: delete them first")
+    await asyncio.to_thread(rt.storage.remove_bucket, name)
+    await rt.state.delete_share(name)
+    return Response(status_code=204)
+
+
+# --- connectors ----------------------------------------------------------------------------
+
+async def _get(rt: Runtime, cid: str) -> Connector:
+    c = await rt.state.connector(cid)
+    if c is None:
+        raise HTTPException(404, f"no connector {cid!r}")
+    return c
+
+
+async def _view(rt: Runtime, c: Connector) -> dict:
+    status, run = await rt.state.status(c.id), await rt.state.run(c.id)
+    running = bool(run) and run.get("phase") != "finished"
+    if status.get("paused") == "1":
+        state = "paused"
+    elif running:
+        state = "running"
+    elif status.get("last_outcome") == "failed":
+        state = "error"
+    else:
+        state = "idle"
+    progress = {k: int(run.get(k, 0)) for k in RunCounts.model_fields}
+    return c.public() | {"status": {
+        "state": state,
+        "progress": progress,
+        "run": {"run_id": run.get("run_id"), "phase": run.get("phase"),
+                "reason": run.get("reason"), "jobs_total": int(run.get("jobs_total", -1)),
+                "jobs_done": int(run.get("jobs_done", 0)),
+                "started_at": _iso(run.get("started_at")),
+                "finished_at": _iso(run.get("finished_at")),
+                "outcome": run.get("outcome") or None, "error": run.get("error") or None,
+                "deletes_withheld": int(run.get("deletes_withheld", 0))} if run else None,
+        "last_success_at": _iso(status.get("last_success_at")),
+        "last_duration_s": float(status["last_duration_s"]) if status.get("last_duration_s") else None,
+        "last_error": status.get("last_error") or None,
+        "next_due_at": _iso(status.get("next_due")),
+    }}
+
+
+async def _check_target(rt: Runtime, body: ConnectorCreate, exclude: str | None = None) -> None:
+    if await rt.state.share(body.target_share) is None:
+        raise HTTPException(422, [{"loc": ["body", "target_share"], "type": "value_error",
+                                   "msg": "no such share: create it first (POST /api/v1/shares)"}])
+    for other in await rt.state.connectors():
+        if other.id == exclude or other.target_share != body.target_share:
+            continue
+        a, b = other.target_prefix, body.target_prefix
+        if not a or not b or a == b or a.startswith(b + "/") or b.startswith(a + "/"):
+            raise HTTPException(422, [{"loc": ["body", "target_prefix"], "type": "value_error",
+                                       "msg": f"overlaps connector {other.name!r} in this share; "
+                                              "give each connector its own target_prefix"}])
+
+
+@router.post("/connectors", status_code=201)
+async def create_connector(body: ConnectorCreate, request: Request) -> dict:
+    rt = rt_of(request)
+    await _check_target(rt, body)
+    fields = body.model_dump(exclude={"password"})
+    c = Connector(**fields, password_enc=rt.box.seal(body.password))
+    await rt.broker.transfer_queue(c.id)
+    await rt.state.save_connector(c)
+    await rt.state.set_status(c.id, paused=0, next_due=time.time())  # first sync right away
+    return await _view(rt, c)
+
+
+@router.get("/connectors")
+async def list_connectors(request: Request) -> list[dict]:
+    rt = rt_of(request)
+    return [await _view(rt, c) for c in await rt.state.connectors()]
+
+
+@router.get("/connectors/{cid}")
+async def get_connector(cid: str, request: Request) -> dict:
+    rt = rt_of(request)
+    return await _view(rt, await _get(rt, cid))
+
+
+@router.patch("/connectors/{cid}")
+async def update_connector(cid: str, body: ConnectorUpdate, request: Request) -> dict:
+    rt = rt_of(request)
+    c = await _get(rt, cid)
+    changes = body.model_dump(exclude_unset=True, exclude={"password"})
+    if body.password is not None:
+        changes["password_enc"] = rt.box.seal(body.password)
+    changes["updated_at"] = datetime.now(timezone.utc)
+    if CREDENTIAL_FIELDS & body.model_fields_set:
+        changes["config_version"] = c.config_version + 1  # workers drop the old SMB session
+    updated = Connector.model_validate(c.model_dump() | changes)
+    await rt.state.save_connector(updated)
+    return await _view(rt, updated)
+
+
+@router.delete("/connectors/{cid}", status_code=204)
+async def delete_connector(cid: str, request: Request) -> Response:
+    """The configuration goes; the target share and its files stay."""
+    rt = rt_of(request)
+    await _get(rt, cid)
+    await rt.state.delete_connector(cid)
+    await rt.broker.delete_transfer_queue(cid)
+    return Response(status_code=204)
+
+
+@router.post("/connectors/{cid}/sync", status_code=202)
+async def sync_now(cid: str, request: Request) -> dict:
+    rt = rt_of(request)
+    c = await _get(rt, cid)
+    if await rt.state.paused(c.id):
+        raise HTTPException(409, "connector is paused: resume it first")
+    await rt.broker.publish("commands", "run", RunRequested(connector_id=c.id))
+    return {"accepted": True}
+
+
+@router.post("/connectors/{cid}/pause")
+async def pause(cid: str, request: Request) -> dict:
+    rt = rt_of(request)
+    c = await _get(rt, cid)
+    await rt.state.set_status(c.id, paused=1)
+    await rt.state.hold_lease(c.id, None)  # the paused run keeps the connector until resumed
+    return await _view(rt, c)
+
+
+@router.post("/connectors/{cid}/resume")
+async def resume(cid: str, request: Request) -> dict:
+    rt = rt_of(request)
+    c = await _get(rt, cid)
+    await rt.state.set_status(c.id, paused=0)
+    await rt.state.hold_lease(c.id, rt.settings.lease_ttl_s)
+    return await _view(rt, c)
+
+
+@router.get("/connectors/{cid}/failures")
+async def failures(cid: str, request: Request, cause: str | None = None,
+                   run_id: str | None = None, limit: int = Query(1000, ge=1, le=10000)) -> list:
+    rt = rt_of(request)
+    await _get(rt, cid)
+    rows = await rt.state.failures(cid, limit)
+    return [dict(r, at=_iso(r["at"])) for r in rows
+            if (cause is None or r["cause"] == cause) and (run_id is None or r["run_id"] == run_id)]

@@ -1,0 +1,180 @@
+"""`scaidrive-connectors`: start the stack, and a thin client of the admin API for operators."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+SERVICES = ("api", "scheduler", "scanner", "identity")
+
+
+def _api() -> httpx.Client:
+    port = os.environ.get("SCAIDRIVE_API_PORT", "8080")
+    base = os.environ.get("SCAIDRIVE_API_URL", f"http://127.0.0.1:{port}")
+    token = os.environ.get("SCAIDRIVE_API_TOKEN")
+    if not token:
+        sys.exit("SCAIDRIVE_API_TOKEN is not set")
+    return httpx.Client(base_url=base + "/api/v1", timeout=30,
+                        headers={"Authorization": f"Bearer {token}"})
+
+
+def _call(method: str, path: str, **kwargs) -> dict | list | None:
+    with _api() as client:
+        resp = client.request(method, path, **kwargs)
+    if resp.status_code >= 400:
+        sys.exit(f"error {resp.status_code}: {resp.text}")
+    return resp.json() if resp.content else None
+
+
+def _print(data) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+# --- up: every service as its own process ----------------------------------------------------
+
+def up(args: argparse.Namespace) -> int:
+    """Start each service as a child process; restart one that dies; stop all on Ctrl-C/TERM."""
+    names = [s for s in SERVICES if not (s == "api" and args.no_api)]
+    names += ["transfer"] * args.transfer_workers
+    procs: list[tuple[str, subprocess.Popen]] = [(n, _spawn(n)) for n in names]
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        time.sleep(0.5)
+        for i, (name, proc) in enumerate(procs):
+            if proc.poll() is not None and not stopping:
+                if proc.returncode == 2:  # configuration error: restarting will not help
+                    stopping = True
+                    break
+                print(f"{name} exited with {proc.returncode}; restarting", file=sys.stderr)
+                time.sleep(1)
+                procs[i] = (name, _spawn(name))
+    for _, proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for _, proc in procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return max((p.returncode or 0 for _, p in procs), default=0)
+
+
+def _spawn(name: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", f"services.{name}"])
+
+
+# --- API client commands ---------------------------------------------------------------------
+
+def create_connector(args: argparse.Namespace) -> None:
+    if args.file:
+        with open(args.file, encoding="utf-8") as f:
+            body = json.load(f)
+    else:
+        body = {k: v for k, v in {
+            "name": args.name, "server": args.server, "username": args.username,
+            "password": os.environ.get(args.password_env) if args.password_env else None,
+            "domain": args.domain, "target_share": args.target_share,
+            "target_prefix": args.target_prefix, "sync_mode": args.sync_mode,
+            "schedule": args.schedule}.items() if v is not None}
+    _print(_call("POST", "/connectors", json=body))
+
+
+def sync(args: argparse.Namespace) -> int:
+    before = _call("GET", f"/connectors/{args.id}")["status"]
+    previous_run = (before.get("run") or {}).get("run_id")
+    _call("POST", f"/connectors/{args.id}/sync")
+    if not args.wait:
+        return 0
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        status = _call("GET", f"/connectors/{args.id}")["status"]
+        run = status.get("run") or {}
+        if run.get("phase") == "finished" and (run.get("run_id") != previous_run
+                                               or before["state"] == "running"):
+            _print(status)
+            return 0 if run.get("outcome") in ("success", "partial") else 1
+    sys.exit(f"run did not finish within {args.timeout}s")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scaidrive-connectors")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    u = sub.add_parser("up", help="start every service as its own process")
+    u.add_argument("--transfer-workers", type=int, default=2)
+    u.add_argument("--no-api", action="store_true")
+    sub.add_parser("gen-key", help="print a new SCAIDRIVE_SECRET_KEY")
+
+    shares = sub.add_parser("shares").add_subparsers(dest="action", required=True)
+    sc = shares.add_parser("create")
+    sc.add_argument("name")
+    sc.add_argument("--quota-bytes", type=int)
+    shares.add_parser("list")
+    for action in ("show", "delete"):
+        shares.add_parser(action).add_argument("name")
+
+    conns = sub.add_parser("connectors").add_subparsers(dest="action", required=True)
+    cc = conns.add_parser("create", help="from flags or --file connector.json")
+    cc.add_argument("--file")
+    for flag in ("name", "server", "username", "domain", "target-share", "target-prefix",
+                 "schedule", "sync-mode"):
+        cc.add_argument(f"--{flag}")
+    cc.add_argument("--password-env", default="SMB_PASSWORD",
+                    help="environment variable holding the password (kept off the command line)")
+    conns.add_parser("list")
+    for action in ("show", "pause", "resume", "delete", "failures"):
+        conns.add_parser(action).add_argument("id")
+    s = conns.add_parser("sync", help="run now")
+    s.add_argument("id")
+    s.add_argument("--wait", action="store_true", help="wait until the run finishes")
+    s.add_argument("--timeout", type=float, default=3600)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if args.cmd == "up":
+        sys.exit(up(args))
+    if args.cmd == "gen-key":
+        from shared.secrets import generate_key
+        print(generate_key())
+        return
+    if args.cmd == "shares":
+        routes = {"create": ("POST", "/shares", {"json": {"name": getattr(args, "name", None),
+                                                           "quota_bytes": getattr(args, "quota_bytes", None)}}),
+                  "list": ("GET", "/shares", {}),
+                  "show": ("GET", f"/shares/{getattr(args, 'name', '')}", {}),
+                  "delete": ("DELETE", f"/shares/{getattr(args, 'name', '')}", {})}
+        method, path, kw = routes[args.action]
+        _print(_call(method, path, **kw))
+        return
+    if args.action == "create":
+        create_connector(args)
+    elif args.action == "sync":
+        sys.exit(sync(args))
+    elif args.action == "list":
+        _print(_call("GET", "/connectors"))
+    elif args.action in ("show", "failures"):
+        suffix = "/failures" if args.action == "failures" else ""
+        _print(_call("GET", f"/connectors/{args.id}{suffix}"))
+    else:
+        method = "DELETE" if args.action == "delete" else "POST"
+        suffix = "" if args.action == "delete" else f"/{args.action}"
+        _print(_call(method, f"/connectors/{args.id}{suffix}"))
+
+
+if __name__ == "__main__":
+    main()

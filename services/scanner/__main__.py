@@ -1,0 +1,3 @@
+from services.scanner.main import main
+
+main()

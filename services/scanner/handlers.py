@@ -1,0 +1,104 @@
+"""Scan: list the source, compare with the index and the bucket, publish one change per file."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+
+from opentelemetry import trace
+
+from shared.connectors import Connector
+from shared.contracts import ChangeKind, FileChanged, ScanRequested
+from shared.errors import ListingFailed, SyncError
+from shared.names import object_key, path_of_key
+from shared.reconcile import Action, reconcile
+from shared.runs import close_run, lease_kept
+from shared.runtime import Runtime
+from shared.sources import Listing, Source, open_source
+from shared.state import Failure
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("scaidrive.scanner")
+NEEDS_OWNER = (ChangeKind.CREATED, ChangeKind.MODIFIED, ChangeKind.REPAIRED)
+
+
+def job_id(action: Action) -> str:
+    """Deterministic per run and path: a redelivered scan republishes the same job ids."""
+    return hashlib.sha1(f"{action.kind}\0{action.path}".encode()).hexdigest()[:20]
+
+
+async def on_scan(rt: Runtime, msg: ScanRequested) -> None:
+    c = await rt.state.connector(msg.connector_id)
+    run = await rt.state.run(msg.connector_id)
+    if c is None or run.get("run_id") != msg.run_id or run.get("phase") != "scanning":
+        return  # connector deleted, or a stale / already scanned run (redelivery)
+    with tracer.start_as_current_span("scan", attributes={
+            "connector.id": c.id, "run.id": msg.run_id}) as span:
+        source = open_source(c, rt.box)
+        try:
+            async with lease_kept(rt, c.id, msg.run_id):
+                await _scan(rt, c, msg.run_id, source, span)
+        except SyncError as exc:
+            span.record_exception(exc)
+            await rt.state.add_failure(c.id, Failure(path="", stage="scan", cause=exc.cause,
+                                                     message=str(exc), run_id=msg.run_id))
+            await close_run(rt, c.id, msg.run_id, error=f"{exc.cause}: {exc}")
+        finally:
+            await asyncio.to_thread(source.close)
+
+
+async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) -> None:
+    listing = await asyncio.to_thread(source.list)
+    root = next((f for f in listing.failures if f.path == ""), None)
+    if root is not None:  # wrong password, share gone, server down: the run fails as a whole
+        raise ListingFailed(root.cause, root.message)
+    errors = await _record_list_failures(rt, c, run_id, listing)
+    index = {p: rec.entry() for p, rec in (await rt.state.index(c.id)).items()}
+    target = await asyncio.to_thread(_target_sizes, rt, c)
+    plan = reconcile(index, listing, target)
+    owners = await asyncio.to_thread(
+        source.owners, [a.path for a in plan.actions if a.kind in NEEDS_OWNER])
+    events = [
+        FileChanged(connector_id=c.id, run_id=run_id, job_id=job_id(a), kind=a.kind,
+                    path=a.path, from_path=a.from_path, version=a.version,
+                    owner_principal=owners.get(a.path))
+        for a in plan.actions
+    ]
+    await rt.broker.publish_many("changes", [(c.id, e) for e in events])
+    if plan.deletes_withheld:
+        log.warning("%d deletions withheld: the listing was incomplete",
+                    len(plan.deletes_withheld), extra={"connector_id": c.id, "run_id": run_id})
+    span.set_attributes({"files.listed": len(listing.entries), "jobs": len(events),
+                         "deletes.withheld": len(plan.deletes_withheld)})
+    closing = await rt.state.scan_done(
+        c.id, run_id, len(events), files_scanned=len(listing.entries) + errors,
+        files_errored=errors, deletes_withheld=len(plan.deletes_withheld))
+    if closing == 2:
+        await close_run(rt, c.id, run_id)
+
+
+async def _record_list_failures(rt: Runtime, c: Connector, run_id: str, listing: Listing) -> int:
+    """Folders that could not be read and names the target cannot hold are per-file failures;
+    the bad names leave the listing (they were never synced, so nothing is deleted for them)."""
+    failures = [Failure(path=f.path, stage="list", cause=f.cause, message=f.message,
+                        run_id=run_id) for f in listing.failures]
+    for path in list(listing.entries):
+        try:
+            object_key(c.target_prefix, path)
+        except SyncError as exc:
+            del listing.entries[path]
+            failures.append(Failure(path=path, stage="name", cause=exc.cause,
+                                    message=str(exc), run_id=run_id))
+    for failure in failures:
+        await rt.state.add_failure(c.id, failure)
+    return len(failures)
+
+
+def _target_sizes(rt: Runtime, c: Connector) -> dict[str, int]:
+    sizes = rt.storage.sizes(c.target_share, c.target_prefix)
+    out = {}
+    for key, size in sizes.items():
+        path = path_of_key(c.target_prefix, key)
+        if path is not None:
+            out[path] = size
+    return out

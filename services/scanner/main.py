@@ -1,0 +1,21 @@
+"""Scanner: consumes scan commands, publishes change events."""
+from __future__ import annotations
+
+from shared.runtime import Runtime, serve
+from services.scanner import handlers
+
+# Scans are long and list whole trees: a couple at a time per process is plenty.
+SCANS_AT_ONCE = 2
+
+
+async def start(rt: Runtime) -> None:
+    await rt.broker.consume(rt.broker.queues["scan"],
+                            lambda msg, _raw: handlers.on_scan(rt, msg), prefetch=SCANS_AT_ONCE)
+
+
+def main() -> None:
+    serve("scanner", start)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""When runs start, and how they end when nobody else can end them.
+
+One run per connector at a time: a run holds the connector's lease in Redis (SET NX with an
+expiry that progress renews), so two schedulers never start two runs, and a crashed run frees
+the connector once its lease expires.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import datetime, timezone
+
+from aio_pika.abc import AbstractIncomingMessage
+from opentelemetry import trace
+
+from shared.connectors import Connector, next_due
+from shared.contracts import FileChanged, RunRequested, ScanRequested, TransferJob, decode
+from shared.runs import close_run, fail_job
+from shared.runtime import Runtime
+from shared.state import Failure
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("scaidrive.scheduler")
+
+
+async def start_run(rt: Runtime, c: Connector, reason: str) -> str | None:
+    """Take the lease and emit the scan command; None when a run is already going."""
+    run_id = uuid.uuid4().hex[:16]
+    if not await rt.state.acquire_lease(c.id, run_id, rt.settings.lease_ttl_s):
+        return None
+    # The root span of the run: every service's spans for this run descend from it.
+    with tracer.start_as_current_span("sync run", attributes={
+            "connector.id": c.id, "run.id": run_id, "run.reason": reason}):
+        await rt.state.begin_run(c.id, run_id, reason)
+        try:
+            await rt.broker.publish("commands", "scan", ScanRequested(
+                connector_id=c.id, run_id=run_id, reason=reason))
+        except Exception:
+            await rt.state.release_lease(c.id, run_id)
+            raise
+    log.info("run %s started (%s)", run_id, reason, extra={"connector_id": c.id, "run_id": run_id})
+    return run_id
+
+
+async def tick(rt: Runtime) -> None:
+    """Start due runs; close runs whose lease expired without an end (crashed workers)."""
+    now = time.time()
+    for c in await rt.state.connectors():
+        status = await rt.state.status(c.id)
+        await _close_if_abandoned(rt, c.id)
+        if status.get("paused") == "1":
+            continue
+        due = float(status.get("next_due") or c.created_at.timestamp())
+        if now < due:
+            continue
+        await start_run(rt, c, "schedule")
+        # Due or not started (a run still going): the next slot comes from the schedule.
+        following = next_due(c.schedule, datetime.fromtimestamp(now, timezone.utc))
+        await rt.state.set_status(c.id, next_due=following.timestamp())
+
+
+async def _close_if_abandoned(rt: Runtime, cid: str) -> None:
+    run = await rt.state.run(cid)
+    if not run or run.get("phase") == "finished":
+        return
+    if await rt.state.lease_holder(cid) != run["run_id"]:
+        await close_run(rt, cid, run["run_id"],
+                        error="run abandoned: no progress before its lease expired")
+
+
+async def on_run_requested(rt: Runtime, msg: RunRequested, _raw=None) -> None:
+    c = await rt.state.connector(msg.connector_id)
+    if c is None or await rt.state.paused(c.id):
+        return  # deleted or paused since the request: nothing to do
+    if await start_run(rt, c, "manual") is None:
+        log.info("run requested while one is going: coalesced", extra={"connector_id": c.id})
+
+
+async def on_dead_letter(rt: Runtime, message: AbstractIncomingMessage) -> None:
+    """A job that will never succeed still ends: record it as a failure so the run can close."""
+    try:
+        msg = decode(message.type, message.body)
+    except Exception:
+        return  # undecodable: kept in the operators' dead-letter queue, nothing to close
+    headers = message.headers or {}
+    reason = str(headers.get("x-error") or headers.get("x-first-death-reason") or "dead-lettered")
+    if isinstance(msg, (FileChanged, TransferJob)):
+        await fail_job(rt, msg.connector_id, msg.run_id, msg.job_id, Failure(
+            path=msg.path, stage="transfer", cause="dead_lettered",
+            message=f"gave up after repeated failures: {reason}", run_id=msg.run_id))
+    elif isinstance(msg, ScanRequested):
+        await close_run(rt, msg.connector_id, msg.run_id, error=f"scan failed: {reason}")
+

@@ -1,0 +1,35 @@
+"""Scheduler: starts runs when connectors are due or asked for, closes runs nobody else can."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from shared.runtime import Runtime, serve
+from services.scheduler import handlers
+
+log = logging.getLogger(__name__)
+
+
+async def start(rt: Runtime) -> None:
+    await rt.broker.consume(rt.broker.queues["runs"],
+                            lambda msg, _raw: handlers.on_run_requested(rt, msg), prefetch=8)
+    await rt.broker.consume_raw(rt.broker.queues["dead.runs"],
+                                lambda raw: handlers.on_dead_letter(rt, raw))
+    rt.tasks.append(asyncio.create_task(_tick_forever(rt)))
+
+
+async def _tick_forever(rt: Runtime) -> None:
+    while True:
+        try:
+            await handlers.tick(rt)
+        except Exception:  # keep ticking: Redis or the broker may be back next time
+            log.exception("scheduler tick failed")
+        await asyncio.sleep(rt.settings.scheduler_tick_s)
+
+
+def main() -> None:
+    serve("scheduler", start)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from services.transfer.main import main
+
+main()

@@ -1,0 +1,195 @@
+"""Apply one transfer job: stream a file into the bucket, copy it (move), or delete it.
+
+Every job is idempotent: a redelivered job finds the index already saying "done" and skips,
+a delete re-checks the source first, and a killed multipart upload is aborted before retrying.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from opentelemetry import trace
+
+from shared.broker import Defer
+from shared.connectors import Connector
+from shared.contracts import ChangeKind, TransferJob
+from shared.errors import NotFound, QuotaExceeded, SyncError
+from shared.names import metadata_value, object_key
+from shared.runs import fail_job, finish_job, lease_kept
+from shared.runtime import Runtime
+from shared.secrets import SecretBox
+from shared.sources import Source, SourceEntry, open_source
+from shared.state import Failure, IndexRecord
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("scaidrive.transfer")
+
+
+class Sources:
+    """One source (and so one SMB connection cache) per connector and config version."""
+
+    def __init__(self, box: SecretBox):
+        self.box = box
+        self._by_id: dict[str, tuple[int, Source]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, c: Connector) -> Source:
+        with self._lock:
+            cached = self._by_id.get(c.id)
+            if cached and cached[0] == c.config_version:
+                return cached[1]
+            if cached:
+                cached[1].close()  # new credentials: never reuse the old session
+            source = open_source(c, self.box)
+            self._by_id[c.id] = (c.config_version, source)
+            return source
+
+    def drop(self, cid: str) -> None:
+        with self._lock:
+            cached = self._by_id.pop(cid, None)
+        if cached:
+            cached[1].close()
+
+
+class Transfers:
+    def __init__(self, rt: Runtime, sources: Sources, pool: ThreadPoolExecutor):
+        self.rt = rt
+        self.sources = sources
+        self.pool = pool
+
+    async def _thread(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    async def on_job(self, job: TransferJob) -> None:
+        rt = self.rt
+        c = await rt.state.connector(job.connector_id)
+        if c is None:
+            return  # connector deleted: its queued work is dropped
+        if await rt.state.paused(c.id):
+            raise Defer()  # back to the queue, untouched, until resumed
+        with tracer.start_as_current_span(f"transfer {job.kind}", attributes={
+                "connector.id": c.id, "run.id": job.run_id}) as span:
+            try:
+                async with lease_kept(rt, c.id, job.run_id):
+                    outcome, nbytes = await self._apply(c, job)
+            except SyncError as exc:
+                if not exc.permanent:
+                    raise  # transient: the broker redelivers with backoff
+                span.record_exception(exc)
+                await fail_job(rt, c.id, job.run_id, job.job_id, Failure(
+                    path=job.path, stage=_stage(job.kind), cause=exc.cause,
+                    message=str(exc), run_id=job.run_id))
+                return
+            span.set_attributes({"outcome": outcome, "bytes": nbytes})
+            log.debug("job done", extra={"connector_id": c.id, "run_id": job.run_id,
+                                         "outcome": outcome})
+        await finish_job(rt, c.id, job.run_id, job.job_id, outcome, nbytes)
+
+    async def _apply(self, c: Connector, job: TransferJob) -> tuple[str, int]:
+        if job.kind is ChangeKind.DELETED:
+            return await self._delete(c, job), 0
+        if job.kind is ChangeKind.MOVED:
+            moved = await self._move(c, job)
+            if moved:
+                return "moved", 0
+        return await self._upload(c, job)
+
+    # --- upload -------------------------------------------------------------------------
+
+    async def _upload(self, c: Connector, job: TransferJob) -> tuple[str, int]:
+        key = object_key(c.target_prefix, job.path)
+        known = await self.rt.state.index_record(c.id, job.path)
+        await self._check_quota(c, job, known)
+        result = await self._thread(self._stream, c, job, key, known)
+        if result is None:
+            return "skipped", 0
+        entry, etag = result
+        owner = job.owner
+        await self.rt.state.put_index(c.id, job.path, IndexRecord(
+            size=entry.size, mtime_ns=entry.mtime_ns,
+            file_id=entry.file_id or (job.version.file_id if job.version else None),
+            owner=owner.user_id if owner else c.identity_mapping.system_owner,
+            principal=owner.source_principal if owner else None, etag=etag,
+            synced_at=time.time()))
+        await self.rt.state.add_usage(c.target_share, entry.size - (known.size if known else 0))
+        return "transferred", entry.size
+
+    def _stream(self, c: Connector, job: TransferJob, key: str,
+                known: IndexRecord | None) -> tuple[SourceEntry, str] | None:
+        storage = self.rt.storage
+        with self.sources.get(c).open_read(job.path) as reader:
+            entry = reader.entry
+            if job.kind is not ChangeKind.REPAIRED and known and _same(known, entry):
+                return None  # a redelivered job whose work is already in the bucket
+            if entry.size > storage.part_size:
+                storage.abort_uploads(c.target_share, key)  # leftovers of a killed worker
+            etag = storage.put(c.target_share, key, reader, entry.size,
+                               _metadata(job, entry))
+        return entry, etag
+
+    async def _check_quota(self, c: Connector, job: TransferJob, known) -> None:
+        share = await self.rt.state.share(c.target_share)
+        quota = (share or {}).get("quota_bytes")
+        if not quota or job.version is None:
+            return
+        after = share["usage_bytes"] - (known.size if known else 0) + job.version.size
+        if after > quota:
+            raise QuotaExceeded(
+                f"file of {job.version.size} bytes does not fit the share's quota "
+                f"({share['usage_bytes']} of {quota} bytes used)", job.path)
+
+    # --- move and delete ----------------------------------------------------------------
+
+    async def _move(self, c: Connector, job: TransferJob) -> bool:
+        """Server-side copy for a renamed file; False means 'upload it instead'."""
+        state = self.rt.state
+        old = await state.index_record(c.id, job.from_path)
+        if old is None:
+            return await state.index_record(c.id, job.path) is not None  # already moved
+        src = object_key(c.target_prefix, job.from_path)
+        dst = object_key(c.target_prefix, job.path)
+        meta = _metadata(job, SourceEntry(job.path, old.size, old.mtime_ns, old.file_id))
+        try:
+            etag = await self._thread(self.rt.storage.copy, c.target_share, src, dst, meta)
+        except Exception as exc:  # the old object is gone or unreadable: upload instead
+            log.info("move fell back to upload: %s", exc, extra={"connector_id": c.id})
+            return False
+        await state.put_index(c.id, job.path, IndexRecord(**{**old.__dict__, "etag": etag}))
+        await self._thread(self.rt.storage.remove, c.target_share, src)
+        await state.drop_index(c.id, job.from_path)
+        return True
+
+    async def _delete(self, c: Connector, job: TransferJob) -> str:
+        try:
+            await self._thread(lambda: self.sources.get(c).stat(job.path))
+            return "skipped"  # the file is back at the source since the scan: keep it
+        except NotFound:
+            pass
+        known = await self.rt.state.index_record(c.id, job.path)
+        await self._thread(self.rt.storage.remove, c.target_share,
+                           object_key(c.target_prefix, job.path))
+        await self.rt.state.drop_index(c.id, job.path)
+        if known:
+            await self.rt.state.add_usage(c.target_share, -known.size)
+        return "deleted"
+
+
+def _same(known: IndexRecord, entry: SourceEntry) -> bool:
+    return (known.size, known.mtime_ns) == (entry.size, entry.mtime_ns) and \
+        (known.file_id is None or entry.file_id is None or known.file_id == entry.file_id)
+
+
+def _stage(kind: ChangeKind) -> str:
+    return {ChangeKind.DELETED: "delete", ChangeKind.MOVED: "move"}.get(kind, "transfer")
+
+
+def _metadata(job: TransferJob, entry: SourceEntry) -> dict[str, str]:
+    meta = {"source-path": metadata_value(job.path), "source-mtime-ns": str(entry.mtime_ns)}
+    if job.owner:
+        meta["scaidrive-owner"] = metadata_value(job.owner.user_id)
+        if job.owner.source_principal:
+            meta["source-owner"] = metadata_value(job.owner.source_principal)
+    return meta

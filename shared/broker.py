@@ -1,0 +1,200 @@
+"""RabbitMQ: the whole topology, confirmed publishing and the consumer loop, in one place.
+
+Exchanges ({ns} = SCAIDRIVE_NAMESPACE):
+  {ns}.commands  direct   scan -> {ns}.scan (scanner), run -> {ns}.runs (scheduler)
+  {ns}.changes   topic    {connector} -> {ns}.identity (identity)
+  {ns}.transfer  direct   {connector} -> {ns}.transfer.{connector} (transfer workers)
+  {ns}.events    topic    platform events (sync.completed, ...), for the ScaiDrive platform
+  {ns}.dead      fanout   -> {ns}.dead (kept for operators), {ns}.dead.runs (closes runs)
+Work queues are durable quorum queues with a delivery limit and the dead-letter exchange.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Awaitable, Callable
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from shared import telemetry
+from shared.contracts import Contract, UnknownMessage, decode
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Contract, AbstractIncomingMessage], Awaitable[None]]
+
+
+class Defer(Exception):
+    """Put the message back at the end of its queue, without counting it as a failed delivery."""
+
+
+class Broker:
+    def __init__(self, url: str, namespace: str, delivery_limit: int = 5):
+        self.url = url
+        self.ns = namespace
+        self.delivery_limit = delivery_limit
+        self.connection: aio_pika.abc.AbstractRobustConnection | None = None
+        self.channel: AbstractChannel | None = None
+        self.exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+        self.queues: dict[str, AbstractQueue] = {}  # strong refs: robust channels restore these
+        self._declared_transfer: set[str] = set()
+
+    def name(self, *parts: str) -> str:
+        return ".".join((self.ns, *parts))
+
+    async def connect(self) -> "Broker":
+        self.connection = await aio_pika.connect_robust(self.url, client_properties={
+            "connection_name": f"scaidrive-{self.ns}"})
+        self.channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
+        await self._declare()
+        return self
+
+    async def close(self) -> None:
+        if self.connection:
+            await self.connection.close()
+
+    async def _declare(self) -> None:
+        ch = self.channel
+        kinds = {"commands": "direct", "changes": "topic", "transfer": "direct",
+                 "events": "topic", "dead": "fanout"}
+        for short, kind in kinds.items():
+            self.exchanges[short] = await ch.declare_exchange(
+                self.name(short), kind, durable=True)
+        for queue in ("dead", "dead.runs"):
+            q = await ch.declare_queue(self.name(queue), durable=True,
+                                       arguments={"x-queue-type": "quorum"})
+            await q.bind(self.exchanges["dead"])
+            self.queues[queue] = q
+        await self._work_queue("scan", "commands", "scan")
+        await self._work_queue("runs", "commands", "run")
+        await self._work_queue("identity", "changes", "#")
+
+    async def _work_queue(self, short: str, exchange: str, key: str) -> AbstractQueue:
+        q = await self.channel.declare_queue(self.name(short), durable=True, arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": self.delivery_limit,
+            "x-dead-letter-exchange": self.name("dead"),
+        })
+        await q.bind(self.exchanges[exchange], routing_key=key)
+        self.queues[short] = q
+        return q
+
+    async def transfer_queue(self, connector_id: str) -> AbstractQueue:
+        """Each connector has its own transfer queue: pause = stop consuming it; fair sharing."""
+        short = f"transfer.{connector_id}"
+        if short not in self.queues:
+            await self._work_queue(short, "transfer", connector_id)
+        return self.queues[short]
+
+    async def delete_transfer_queue(self, connector_id: str) -> None:
+        short = f"transfer.{connector_id}"
+        self.queues.pop(short, None)
+        await self.channel.queue_delete(self.name(short))
+
+    # --- publishing ---------------------------------------------------------------------
+
+    async def publish(self, exchange: str, routing_key: str, msg: Contract,
+                      headers: dict | None = None) -> None:
+        """Returns once the broker confirmed the message (persistent, routed to a queue)."""
+        message = aio_pika.Message(
+            body=msg.model_dump_json().encode(),
+            content_type="application/json",
+            type=type(msg).__name__,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers={**telemetry.inject(), **(headers or {})},
+        )
+        mandatory = exchange != "events"  # platform events may have no consumer yet
+        await self.exchanges[exchange].publish(message, routing_key, mandatory=mandatory)
+
+    async def publish_many(self, exchange: str, items: list[tuple[str, Contract]],
+                           window: int = 256) -> None:
+        """Keep up to `window` unconfirmed publishes in flight instead of one round trip each."""
+        for start in range(0, len(items), window):
+            batch = items[start:start + window]
+            await asyncio.gather(*(self.publish(exchange, key, m) for key, m in batch))
+
+    # --- consuming ----------------------------------------------------------------------
+
+    async def consume(self, queue: AbstractQueue, handler: Handler, prefetch: int,
+                      channel: AbstractChannel | None = None) -> tuple[AbstractQueue, str]:
+        """Consume on its own channel (prefetch is per consumer); returns (queue, tag) to cancel."""
+        channel = channel or await self.connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        q = await channel.get_queue(queue.name, ensure=False)
+        self.queues[f"consumer:{queue.name}"] = q
+        return q, await q.consume(lambda m: self._deliver(m, handler))
+
+    async def consume_raw(self, queue: AbstractQueue,
+                          callback: Callable[[AbstractIncomingMessage], Awaitable[None]]) -> str:
+        """For the dead-letter queue: the callback may fail, the message is acked regardless
+        (re-dead-lettering a dead letter would loop)."""
+        channel = await self.connection.channel()
+        await channel.set_qos(prefetch_count=16)
+        q = await channel.get_queue(queue.name, ensure=False)
+        self.queues.setdefault(f"consumer:{queue.name}", q)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            try:
+                await callback(message)
+            except Exception:
+                log.exception("dead-letter callback failed; message left in %s", queue.name)
+                await message.nack(requeue=False)
+                return
+            await message.ack()
+
+        return await q.consume(on_message)
+
+    async def _deliver(self, message: AbstractIncomingMessage, handler: Handler) -> None:
+        try:
+            msg = decode(message.type, message.body)
+        except (UnknownMessage, ValidationError) as exc:
+            await self.dead_letter(message, exc)
+            return
+        tracer = trace.get_tracer("scaidrive.broker")
+        ctx = telemetry.extract(message.headers)
+        with tracer.start_as_current_span(f"handle {message.type}", context=ctx,
+                                          kind=trace.SpanKind.CONSUMER) as span:
+            try:
+                await handler(msg, message)
+            except Defer:
+                await self._requeue_fresh(message)
+                return
+            except Exception as exc:  # a crash in a handler: bounded retries, then dead letter
+                span.record_exception(exc)
+                await self._retry_or_dead_letter(message, exc)
+                return
+        await message.ack()
+
+    async def _retry_or_dead_letter(self, message: AbstractIncomingMessage, exc: Exception):
+        deliveries = int((message.headers or {}).get("x-delivery-count", 0)) + 1
+        if deliveries >= self.delivery_limit:
+            await self.dead_letter(message, exc)
+            return
+        log.warning("handler failed (delivery %d of %d), retrying: %s: %s", deliveries,
+                    self.delivery_limit, type(exc).__name__, exc)
+        await asyncio.sleep(min(2 ** deliveries, 30))  # back off: no hot redelivery loop
+        await message.nack(requeue=True)
+
+    async def dead_letter(self, message: AbstractIncomingMessage, exc: Exception) -> None:
+        """Park the message in the dead-letter queues with its error, then ack the original."""
+        log.error("dead-lettering %s: %s: %s", message.type, type(exc).__name__, exc)
+        headers = dict(message.headers or {})
+        headers |= {"x-error": str(exc)[:1000], "x-error-class": type(exc).__name__,
+                    "x-original-routing-key": message.routing_key or "",
+                    "x-original-exchange": message.exchange or ""}
+        copy = aio_pika.Message(body=message.body, type=message.type, headers=headers,
+                                content_type=message.content_type,
+                                delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        await self.exchanges["dead"].publish(copy, routing_key="")
+        await message.ack()
+
+    async def _requeue_fresh(self, message: AbstractIncomingMessage) -> None:
+        headers = {k: v for k, v in (message.headers or {}).items() if k != "x-delivery-count"}
+        copy = aio_pika.Message(body=message.body, type=message.type, headers=headers,
+                                content_type=message.content_type,
+                                delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        exchange = await self.channel.get_exchange(message.exchange, ensure=False)
+        await exchange.publish(copy, routing_key=message.routing_key or "")
+        await message.ack()

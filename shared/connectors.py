@@ -1,0 +1,175 @@
+"""Connector configuration: the seed's fields, validated once, stored without plaintext secrets."""
+from __future__ import annotations
+
+import re
+import urllib.parse
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from croniter import croniter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from shared.contracts import utcnow
+from shared.errors import SyncError
+from shared.names import BUCKET_NAME, clean_prefix
+
+_INTERVAL = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_INTERVAL_S = 10
+
+
+class SmbServer(BaseModel):
+    host: str
+    port: int = 445
+    share: str
+    path: str = ""
+
+
+def parse_server(value: str) -> SmbServer:
+    """`\\\\host\\share[\\path]` or `smb://host[:port]/share[/path]`."""
+    value = value.strip()
+    if value.startswith("\\\\"):
+        parts = [p for p in value[2:].split("\\")]
+        host, port = parts[0], 445
+    elif value.lower().startswith("smb://"):
+        url = urllib.parse.urlsplit(value)
+        if url.username or url.password or url.query or url.fragment:
+            raise ValueError("put credentials in username/password, not in the URL")
+        try:
+            host, port = url.hostname or "", url.port or 445
+        except ValueError:
+            raise ValueError("invalid port") from None
+        parts = [host] + urllib.parse.unquote(url.path).lstrip("/").split("/")
+    else:
+        raise ValueError(r"must look like \\host\share[\path] or smb://host[:port]/share[/path]")
+    segments = [p for p in parts[1:] if p]
+    if not host or not segments:
+        raise ValueError("needs a host and a share name")
+    if any(seg in (".", "..") for seg in segments):
+        raise ValueError("'.' and '..' are not allowed in the path")
+    return SmbServer(host=host, port=port, share=segments[0], path="/".join(segments[1:]))
+
+
+def schedule_seconds(schedule: str) -> int | None:
+    """Interval in seconds for '5m'-style schedules, None for a cron expression."""
+    match = _INTERVAL.match(schedule)
+    return int(match.group(1)) * _UNITS[match.group(2)] if match else None
+
+
+def next_due(schedule: str, after: datetime) -> datetime:
+    seconds = schedule_seconds(schedule)
+    if seconds is not None:
+        return after + timedelta(seconds=seconds)
+    return croniter(schedule, after).get_next(datetime)
+
+
+def _check_server(value: str) -> str:
+    parse_server(value)
+    return value
+
+
+def _check_schedule(value: str) -> str:
+    seconds = schedule_seconds(value)
+    if seconds is None and not croniter.is_valid(value):
+        raise ValueError("use an interval like 5m, 15m, 1h or a cron expression")
+    if seconds is not None and seconds < MIN_INTERVAL_S:
+        raise ValueError(f"interval must be at least {MIN_INTERVAL_S}s")
+    return value
+
+
+ServerStr = Annotated[str, AfterValidator(_check_server)]
+ScheduleStr = Annotated[str, AfterValidator(_check_schedule)]
+
+
+class IdentityMapping(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    strategy: Literal["system_owner", "email", "name", "table"] = "system_owner"
+    system_owner: str = Field(default="system", min_length=1, max_length=200)
+    table: str | None = None  # CSV `smb-sid,scaidrive-user-id` (used by the identity issue)
+
+
+class ConnectorFields(BaseModel):
+    """Fields an admin may set; shared by create and update."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    server: ServerStr
+    username: str = Field(min_length=1, max_length=256)
+    password: SecretStr
+    domain: str = Field(default="", max_length=256)
+    target_share: str
+    target_prefix: str = ""
+    sync_mode: Literal["one_way", "two_way"] = "one_way"
+    schedule: ScheduleStr = "15m"
+    identity_mapping: IdentityMapping = Field(default_factory=IdentityMapping)
+
+    @field_validator("target_share")
+    @classmethod
+    def _share(cls, value: str) -> str:
+        if not BUCKET_NAME.match(value):
+            raise ValueError("3-63 characters: lowercase letters, digits and '-'")
+        return value
+
+    @field_validator("target_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        try:
+            return clean_prefix(value)
+        except SyncError as exc:  # pydantic reports ValueErrors only
+            raise ValueError(str(exc)) from None
+
+    @field_validator("sync_mode")
+    @classmethod
+    def _mode(cls, value: str) -> str:
+        if value == "two_way":
+            raise ValueError("two-way sync is not available in this version yet; use one_way")
+        return value
+
+
+
+class ConnectorCreate(ConnectorFields):
+    kind: Literal["smb"] = "smb"
+
+
+class ConnectorUpdate(BaseModel):
+    """PATCH body: any subset of the fields."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    server: ServerStr | None = None
+    username: str | None = Field(default=None, min_length=1, max_length=256)
+    password: SecretStr | None = None
+    domain: str | None = None
+    schedule: ScheduleStr | None = None
+    identity_mapping: IdentityMapping | None = None
+
+
+class Connector(BaseModel):
+    """The stored connector. `password_enc` is Fernet ciphertext and never leaves the store."""
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
+    kind: Literal["smb"] = "smb"
+    name: str
+    server: str
+    username: str
+    password_enc: str
+    domain: str = ""
+    target_share: str
+    target_prefix: str = ""
+    sync_mode: Literal["one_way", "two_way"] = "one_way"
+    schedule: str
+    identity_mapping: IdentityMapping = Field(default_factory=IdentityMapping)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    # Bumped when credentials or server change, so workers drop cached sessions.
+    config_version: int = 1
+
+    def public(self) -> dict:
+        """The connector as the API shows it: no secret, not even encrypted."""
+        return self.model_dump(mode="json", exclude={"password_enc"})
+
+    @property
+    def smb(self) -> SmbServer:
+        return parse_server(self.server)

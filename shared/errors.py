@@ -1,0 +1,58 @@
+"""Failure classes. Every per-file failure is one of these, so it can be recorded by cause.
+
+Permanent: retrying the same file in this run will not help (record it, go on).
+Transient: the server or network hiccuped (retry, then redeliver).
+"""
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    cause = "error"
+    permanent = True
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class PermissionDenied(SyncError):
+    cause = "permission_denied"
+
+
+class NotFound(SyncError):
+    cause = "not_found"
+
+
+class InvalidName(SyncError):
+    cause = "invalid_name"
+
+
+class EncodingIssue(SyncError):
+    cause = "encoding"
+
+
+class QuotaExceeded(SyncError):
+    cause = "quota_exceeded"
+
+
+class AuthFailed(SyncError):
+    cause = "auth_failed"
+
+
+class SourceChanged(SyncError):
+    """The file changed while being read: stored nothing, the next run picks it up."""
+
+    cause = "changed_during_read"
+
+
+class Transient(SyncError):
+    cause = "transient"
+    permanent = False
+
+
+class ListingFailed(SyncError):
+    """The source's root could not be listed: the whole run fails, with the listing's cause."""
+
+    def __init__(self, cause: str, message: str):
+        super().__init__(message, "")
+        self.cause = cause

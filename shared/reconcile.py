@@ -1,0 +1,98 @@
+"""The sync decision: previous index + source listing + target listing -> actions.
+
+Pure and synchronous: no I/O, so every case is a table row in tests/unit/test_reconcile.py.
+Deletions are only ever decided from a listing that is complete for the path in question:
+a folder we could not read, or a walk cut short, deletes nothing (rclone's lesson).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from shared.contracts import ChangeKind, FileVersion
+from shared.sources.base import Listing, SourceEntry
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """What we last stored in the bucket for a path, and the source version it came from."""
+
+    size: int
+    mtime_ns: int
+    file_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ChangeKind
+    path: str
+    version: FileVersion | None = None
+    from_path: str | None = None
+
+
+@dataclass
+class Plan:
+    actions: list[Action] = field(default_factory=list)
+    unchanged: int = 0
+    deletes_withheld: list[str] = field(default_factory=list)
+
+    def of(self, kind: ChangeKind) -> list[Action]:
+        return [a for a in self.actions if a.kind is kind]
+
+
+def _version(entry: SourceEntry) -> FileVersion:
+    return FileVersion(size=entry.size, mtime_ns=entry.mtime_ns, file_id=entry.file_id)
+
+
+def _same(entry: SourceEntry, known: IndexEntry) -> bool:
+    ids_agree = entry.file_id is None or known.file_id is None or entry.file_id == known.file_id
+    return entry.size == known.size and entry.mtime_ns == known.mtime_ns and ids_agree
+
+
+def _under(path: str, folders: list[str]) -> bool:
+    return any(f == "" or path == f or path.startswith(f + "/") for f in folders)
+
+
+def reconcile(
+    index: Mapping[str, IndexEntry],
+    listing: Listing,
+    target: Mapping[str, int] | None = None,
+) -> Plan:
+    """Decide what to transfer. `target` maps path -> object size in the bucket (None: unknown)."""
+    plan = Plan()
+    unreadable = [f.path for f in listing.failures]
+    gone = {p: e for p, e in index.items() if p not in listing.entries}
+    movable = _move_candidates(gone, unreadable) if listing.complete else {}
+
+    for path, entry in sorted(listing.entries.items()):
+        known = index.get(path)
+        if known is not None and _same(entry, known):
+            if target is not None and target.get(path) != known.size:
+                plan.actions.append(Action(ChangeKind.REPAIRED, path, _version(entry)))
+            else:
+                plan.unchanged += 1
+        elif known is not None:
+            plan.actions.append(Action(ChangeKind.MODIFIED, path, _version(entry)))
+        else:
+            old = movable.pop((entry.file_id, entry.size, entry.mtime_ns), None)
+            if old is not None and (target is None or target.get(old) == entry.size):
+                gone.pop(old)
+                plan.actions.append(Action(ChangeKind.MOVED, path, _version(entry), from_path=old))
+            else:
+                plan.actions.append(Action(ChangeKind.CREATED, path, _version(entry)))
+
+    for path in sorted(gone):
+        if listing.complete and not _under(path, unreadable):
+            plan.actions.append(Action(ChangeKind.DELETED, path))
+        else:
+            plan.deletes_withheld.append(path)
+    return plan
+
+
+def _move_candidates(gone: Mapping[str, IndexEntry], unreadable: list[str]) -> dict:
+    """Vanished files that can be matched by file id (and unchanged content) at a new path."""
+    out: dict = {}
+    for path, known in gone.items():
+        if known.file_id and not _under(path, unreadable):
+            out.setdefault((known.file_id, known.size, known.mtime_ns), path)
+    return out

@@ -1,0 +1,28 @@
+"""Secrets at rest: Fernet with key rotation (first key encrypts, every key decrypts)."""
+from __future__ import annotations
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from pydantic import SecretStr
+
+
+class SecretBox:
+    def __init__(self, keys: SecretStr):
+        self._fernet = MultiFernet(
+            [Fernet(k.strip()) for k in keys.get_secret_value().split(",") if k.strip()]
+        )
+
+    def seal(self, secret: SecretStr) -> str:
+        return self._fernet.encrypt(secret.get_secret_value().encode()).decode()
+
+    def open(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken:
+            raise ValueError("stored secret cannot be decrypted with SCAIDRIVE_SECRET_KEY") from None
+
+    def rotate(self, token: str) -> str:
+        return self._fernet.rotate(token.encode()).decode()
+
+
+def generate_key() -> str:
+    return Fernet.generate_key().decode()

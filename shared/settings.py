@@ -1,0 +1,84 @@
+"""Settings from the environment (SCAIDRIVE_*), validated once at start-up.
+
+A service that cannot start with the settings it was given says which variable is wrong and
+exits non-zero instead of failing later with a stack trace.
+"""
+from __future__ import annotations
+
+import sys
+from typing import TypeVar
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SCAIDRIVE_"
+
+
+class Settings(BaseSettings):
+    """What every service needs: broker, state, storage and the key that guards secrets."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    s3_endpoint: str = "http://127.0.0.1:9000"
+    s3_access_key: SecretStr
+    s3_secret_key: SecretStr
+    s3_region: str = "us-east-1"
+    # Comma-separated Fernet keys: the first encrypts, all decrypt (key rotation).
+    secret_key: SecretStr
+    # Prefix of every Redis key and broker name: lets several stacks share one Redis/RabbitMQ.
+    namespace: str = Field(default="scaidrive", pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    log_level: str = "INFO"
+    # Transfer tuning.
+    transfer_concurrency: int = Field(default=8, ge=1, le=64)
+    part_size_mb: int = Field(default=16, ge=5, le=512)
+    read_chunk_mb: int = Field(default=4, ge=1, le=8)
+    # Quorum-queue redeliveries before a message is dead-lettered.
+    delivery_limit: int = Field(default=5, ge=1, le=100)
+    # A run that shows no progress for this long loses its lease (a crashed scanner/worker).
+    lease_ttl_s: int = Field(default=600, ge=5)
+    scheduler_tick_s: float = Field(default=1.0, gt=0)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr) -> SecretStr:
+        for key in value.get_secret_value().split(","):
+            try:
+                Fernet(key.strip())
+            except ValueError:
+                raise ValueError(
+                    "must be one or more comma-separated Fernet keys "
+                    "(make one with: scaidrive-connectors gen-key)"
+                ) from None
+        return value
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class ApiSettings(Settings):
+    api_token: SecretStr = Field(min_length=16)
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    api_host: str = "127.0.0.1"
+
+
+S = TypeVar("S", bound=Settings)
+
+
+def load(cls: type[S] = Settings) -> S:  # type: ignore[assignment]
+    """Load settings or exit(2) with one line per bad variable, named as the user sets it."""
+    try:
+        return cls()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ENV_PREFIX + str(err["loc"][0]).upper() if err["loc"] else "settings"
+            lines.append(f"  {name}: {err['msg']}")
+        print("configuration error:\n" + "\n".join(lines), file=sys.stderr)
+        raise SystemExit(2) from None

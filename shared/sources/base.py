@@ -1,0 +1,62 @@
+"""The one interface every source backend implements (rclone's `Fs`, for us).
+
+Paths are relative, '/'-separated, never starting with '/'. Calls are blocking: services run
+them in threads. Failures raise the classes of `shared.errors`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import BinaryIO, ContextManager, Iterable, Protocol
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    path: str
+    size: int
+    mtime_ns: int
+    file_id: str | None = None  # stable across renames where the backend has one
+
+
+@dataclass(frozen=True)
+class ListFailure:
+    """A folder or file that could not be listed; its subtree is unknown this run."""
+
+    path: str
+    cause: str
+    message: str
+
+
+@dataclass
+class Listing:
+    entries: dict[str, SourceEntry] = field(default_factory=dict)
+    failures: list[ListFailure] = field(default_factory=list)
+    # False when the walk was cut short (connection lost): nothing may be deleted on its strength.
+    complete: bool = True
+
+
+class Reader(Protocol):
+    """An open file: `entry` is the version being read (size/mtime as opened)."""
+
+    entry: SourceEntry
+
+    def read(self, size: int = -1) -> bytes: ...
+
+
+class Source(Protocol):
+    def list(self) -> Listing:
+        """Walk the whole tree. Per-folder errors go in `failures`; the walk goes on."""
+
+    def stat(self, path: str) -> SourceEntry: ...
+
+    def open_read(self, path: str) -> ContextManager[Reader]:
+        """Open for reading without locking other users of the file out."""
+
+    def write(self, path: str, data: BinaryIO, size: int) -> SourceEntry:
+        """Create or replace a file (creating parent folders); returns the new version."""
+
+    def delete(self, path: str) -> None: ...
+
+    def owners(self, paths: Iterable[str]) -> dict[str, str | None]:
+        """The owner principal (SID for SMB) of each path; None where unknown."""
+
+    def close(self) -> None: ...

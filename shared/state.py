@@ -1,0 +1,257 @@
+"""Everything kept in Redis, behind one class. Key layout (prefix = SCAIDRIVE_NAMESPACE):
+
+  {ns}:connectors                set of connector ids
+  {ns}:connector:{cid}           JSON Connector (password encrypted)
+  {ns}:shares / share:{name}     set / JSON {name, quota_bytes, created_at}
+  {ns}:usage:{share}             bytes stored in the share, kept incrementally
+  {ns}:index:{cid}               hash path -> JSON IndexRecord (what the bucket holds)
+  {ns}:lease:{cid}               run id holding the connector (PX expiry, renewed by progress)
+  {ns}:run:{cid}                 hash: the current/last run and its counters
+  {ns}:rundone:{run_id}          set of finished job ids (dedups redelivered jobs' counts)
+  {ns}:status:{cid}              hash: paused, next_due, last_success_at, last_duration_s, last_run
+  {ns}:failures:{cid}            list of JSON failure records, newest first, capped
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+
+import redis.asyncio as aioredis
+
+from shared.connectors import Connector
+from shared.contracts import RunCounts
+from shared.reconcile import IndexEntry
+
+FAILURES_KEPT = 10_000
+DONE_SET_TTL_MS = 7 * 86400 * 1000
+
+# Count one finished job once, renew the lease, and tell the caller if it closed the run.
+# Returns -1: job of a stale run (not counted), 0: duplicate, 1: counted, 2: counted and last.
+_RECORD_OUTCOME = """
+if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[1] then return -1 end
+if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+for i = 5, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local done = redis.call('HINCRBY', KEYS[1], 'jobs_done', 1)
+if redis.call('GET', KEYS[3]) == ARGV[1] and redis.call('PTTL', KEYS[3]) > 0 then
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+end
+local total = tonumber(redis.call('HGET', KEYS[1], 'jobs_total') or '-1')
+if total >= 0 and done >= total and redis.call('HSETNX', KEYS[1], 'closing', 1) == 1 then
+  return 2
+end
+return 1
+"""
+
+# The scan published `total` jobs: the run may already be complete (or empty).
+_SCAN_DONE = """
+if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[1] then return -1 end
+redis.call('HSET', KEYS[1], 'jobs_total', ARGV[2], 'phase', 'transferring')
+for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local done = tonumber(redis.call('HGET', KEYS[1], 'jobs_done') or '0')
+if done >= tonumber(ARGV[2]) and redis.call('HSETNX', KEYS[1], 'closing', 1) == 1 then
+  return 2
+end
+return 1
+"""
+
+# Extend a lease still held by this run (a paused run's lease has no expiry: leave it so).
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('PTTL', KEYS[1]) > 0 then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# Compare-and-delete: a stale holder can never release (or extend) a newer run's lease.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class IndexRecord:
+    size: int
+    mtime_ns: int
+    file_id: str | None
+    owner: str
+    principal: str | None
+    etag: str | None
+    synced_at: float
+
+    def entry(self) -> IndexEntry:
+        return IndexEntry(self.size, self.mtime_ns, self.file_id)
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    stage: str  # list | read | write | delete | name | scan
+    cause: str  # the error class's `cause`
+    message: str
+    run_id: str | None = None
+    at: float = 0.0
+
+
+class State:
+    def __init__(self, redis: aioredis.Redis, namespace: str):
+        self.r = redis
+        self.ns = namespace
+        self._record = redis.register_script(_RECORD_OUTCOME)
+        self._scan_done = redis.register_script(_SCAN_DONE)
+        self._release = redis.register_script(_RELEASE)
+        self._renew = redis.register_script(_RENEW)
+
+    @classmethod
+    def connect(cls, url: str, namespace: str) -> "State":
+        return cls(aioredis.from_url(url, decode_responses=True), namespace)
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.ns, *parts))
+
+    async def close(self) -> None:
+        await self.r.aclose()
+
+    # --- connectors ---------------------------------------------------------------------
+
+    async def save_connector(self, c: Connector) -> None:
+        async with self.r.pipeline(transaction=True) as p:
+            p.set(self.key("connector", c.id), c.model_dump_json())
+            p.sadd(self.key("connectors"), c.id)
+            await p.execute()
+
+    async def connector(self, cid: str) -> Connector | None:
+        raw = await self.r.get(self.key("connector", cid))
+        return Connector.model_validate_json(raw) if raw else None
+
+    async def connectors(self) -> list[Connector]:
+        ids = sorted(await self.r.smembers(self.key("connectors")))
+        raws = await self.r.mget([self.key("connector", i) for i in ids]) if ids else []
+        return [Connector.model_validate_json(r) for r in raws if r]
+
+    async def delete_connector(self, cid: str) -> None:
+        keys = [self.key(k, cid) for k in ("connector", "index", "run", "status", "failures")]
+        async with self.r.pipeline(transaction=True) as p:
+            p.srem(self.key("connectors"), cid)
+            p.delete(*keys)
+            await p.execute()
+
+    # --- shares -------------------------------------------------------------------------
+
+    async def save_share(self, share: dict) -> bool:
+        """False if the share exists already."""
+        created = await self.r.set(self.key("share", share["name"]), json.dumps(share), nx=True)
+        if created:
+            await self.r.sadd(self.key("shares"), share["name"])
+        return bool(created)
+
+    async def share(self, name: str) -> dict | None:
+        raw = await self.r.get(self.key("share", name))
+        if not raw:
+            return None
+        return json.loads(raw) | {"usage_bytes": int(await self.r.get(self.key("usage", name)) or 0)}
+
+    async def shares(self) -> list[dict]:
+        names = sorted(await self.r.smembers(self.key("shares")))
+        return [s for s in [await self.share(n) for n in names] if s]
+
+    async def delete_share(self, name: str) -> None:
+        async with self.r.pipeline(transaction=True) as p:
+            p.srem(self.key("shares"), name)
+            p.delete(self.key("share", name), self.key("usage", name))
+            await p.execute()
+
+    async def add_usage(self, share: str, delta: int) -> None:
+        if delta:
+            await self.r.incrby(self.key("usage", share), delta)
+
+    # --- index --------------------------------------------------------------------------
+
+    async def index(self, cid: str) -> dict[str, IndexRecord]:
+        raw = await self.r.hgetall(self.key("index", cid))
+        return {path: IndexRecord(**json.loads(v)) for path, v in raw.items()}
+
+    async def index_record(self, cid: str, path: str) -> IndexRecord | None:
+        raw = await self.r.hget(self.key("index", cid), path)
+        return IndexRecord(**json.loads(raw)) if raw else None
+
+    async def put_index(self, cid: str, path: str, rec: IndexRecord) -> None:
+        await self.r.hset(self.key("index", cid), path, json.dumps(asdict(rec)))
+
+    async def drop_index(self, cid: str, path: str) -> None:
+        await self.r.hdel(self.key("index", cid), path)
+
+    # --- leases and runs ----------------------------------------------------------------
+
+    async def acquire_lease(self, cid: str, run_id: str, ttl_s: int) -> bool:
+        return bool(await self.r.set(self.key("lease", cid), run_id, nx=True, px=ttl_s * 1000))
+
+    async def lease_holder(self, cid: str) -> str | None:
+        return await self.r.get(self.key("lease", cid))
+
+    async def release_lease(self, cid: str, run_id: str) -> None:
+        await self._release(keys=[self.key("lease", cid)], args=[run_id])
+
+    async def renew_lease(self, cid: str, run_id: str, ttl_s: int) -> bool:
+        return bool(await self._renew(keys=[self.key("lease", cid)], args=[run_id, ttl_s * 1000]))
+
+    async def hold_lease(self, cid: str, ttl_s: int | None) -> None:
+        """Pause keeps the lease without expiry (the run waits); resume puts the expiry back."""
+        lease = self.key("lease", cid)
+        if ttl_s is None:
+            await self.r.persist(lease)
+        else:
+            await self.r.pexpire(lease, ttl_s * 1000)
+
+    async def begin_run(self, cid: str, run_id: str, reason: str) -> None:
+        fields = {"run_id": run_id, "reason": reason, "phase": "scanning",
+                  "started_at": time.time(), "jobs_total": -1, "jobs_done": 0}
+        fields |= {k: 0 for k in RunCounts.model_fields}
+        async with self.r.pipeline(transaction=True) as p:
+            p.delete(self.key("run", cid))
+            p.hset(self.key("run", cid), mapping=fields)
+            await p.execute()
+
+    async def run(self, cid: str) -> dict:
+        return await self.r.hgetall(self.key("run", cid))
+
+    async def record_outcome(self, cid: str, run_id: str, job_id: str, ttl_s: int,
+                             **counts: int) -> int:
+        args = [run_id, job_id, ttl_s * 1000, DONE_SET_TTL_MS]
+        for name, value in counts.items():
+            args += [name, value]
+        keys = [self.key("run", cid), self.key("rundone", run_id), self.key("lease", cid)]
+        return int(await self._record(keys=keys, args=args))
+
+    async def scan_done(self, cid: str, run_id: str, total: int, **counts: int) -> int:
+        """The scan published `total` jobs; `counts` are added to the run's counters."""
+        args: list = [run_id, total]
+        for name, value in counts.items():
+            args += [name, value]
+        return int(await self._scan_done(keys=[self.key("run", cid)], args=args))
+
+    async def set_run_fields(self, cid: str, **fields) -> None:
+        await self.r.hset(self.key("run", cid), mapping=fields)
+
+    # --- status, pause, failures --------------------------------------------------------
+
+    async def status(self, cid: str) -> dict:
+        return await self.r.hgetall(self.key("status", cid))
+
+    async def set_status(self, cid: str, **fields) -> None:
+        await self.r.hset(self.key("status", cid), mapping={k: str(v) for k, v in fields.items()})
+
+    async def paused(self, cid: str) -> bool:
+        return await self.r.hget(self.key("status", cid), "paused") == "1"
+
+    async def add_failure(self, cid: str, failure: Failure) -> None:
+        rec = asdict(failure) | {"at": failure.at or time.time()}
+        async with self.r.pipeline(transaction=False) as p:
+            p.lpush(self.key("failures", cid), json.dumps(rec))
+            p.ltrim(self.key("failures", cid), 0, FAILURES_KEPT - 1)
+            await p.execute()
+
+    async def failures(self, cid: str, limit: int = 1000) -> list[dict]:
+        return [json.loads(r) for r in await self.r.lrange(self.key("failures", cid), 0, limit - 1)]

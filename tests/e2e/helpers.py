@@ -1,0 +1,72 @@
+"""Building source trees on the Samba share and checking what reached the bucket."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from minio import Minio
+
+
+def write(root: Path, rel: str, data: bytes) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def write_random(root: Path, rel: str, size: int) -> None:
+    """A large file written in 1 MiB pieces (tests stay lean too)."""
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 1 << 20)
+            f.write(os.urandom(n))
+            left -= n
+
+
+def disk_tree(root: Path) -> dict[str, str]:
+    """relative path -> sha256 of every file under root."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            full = Path(dirpath) / name
+            out[full.relative_to(root).as_posix()] = _sha(open(full, "rb"))
+    return out
+
+
+def bucket_tree(client: Minio, bucket: str, prefix: str = "") -> dict[str, str]:
+    out = {}
+    for obj in client.list_objects(bucket, prefix=prefix or None, recursive=True):
+        resp = client.get_object(bucket, obj.object_name)
+        try:
+            out[obj.object_name[len(prefix):].lstrip("/")] = _sha(resp)
+        finally:
+            resp.close()
+            resp.release_conn()
+    return out
+
+
+def open_uploads(client: Minio, bucket: str) -> list:
+    return list(client._list_multipart_uploads(bucket).uploads)
+
+
+def _sha(stream) -> str:
+    h = hashlib.sha256()
+    while chunk := stream.read(1 << 20):
+        h.update(chunk)
+    stream.close()
+    return h.hexdigest()
+
+
+def new_connector(api, samba, name: str, folder: str, **extra) -> dict:
+    """Create share `name` and a connector mirroring share folder `folder` into it."""
+    assert api.post("/shares", json={"name": name}).status_code == 201
+    body = {"name": name, "kind": "smb",
+            "server": f"smb://127.0.0.1:{samba.port}/{samba.share}/{folder}",
+            "username": samba.username, "password": samba.password,
+            "target_share": name, "schedule": "1h"} | extra
+    resp = api.post("/connectors", json=body)
+    assert resp.status_code == 201, resp.text
+    return resp.json()

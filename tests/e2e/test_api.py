@@ -1,0 +1,131 @@
+"""The admin API: auth, validation, shares, credentials, and secrets kept out of everything."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aio_pika
+import httpx
+import pytest
+import redis
+
+from tests.e2e.helpers import bucket_tree, new_connector, write
+from tests.fixtures.stack import AMQP_URL, REDIS_URL, sync_and_wait, wait_run
+
+pytestmark = pytest.mark.e2e
+
+
+def test_no_or_wrong_token_is_401(stack):
+    base = f"http://127.0.0.1:{stack.port}/api/v1"
+    assert httpx.get(f"{base}/connectors").status_code == 401
+    wrong = httpx.get(f"{base}/connectors", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+    assert stack.api().get("/openapi.json").json()["info"]["title"] == "ScaiDrive Connectors"
+
+
+@pytest.mark.parametrize("field,value", [
+    ("server", "fileserver/share"), ("schedule", "whenever"), ("sync_mode", "sideways"),
+    ("target_share", "No_Such"), ("name", ""), ("password", None),
+])
+def test_bad_input_is_422_naming_the_field(stack, samba, field, value):
+    body = {"name": "x", "server": f"smb://127.0.0.1:{samba.port}/data", "username": "u",
+            "password": "pw-never-echoed", "target_share": "main", "schedule": "5m"}
+    body[field] = value
+    if value is None:
+        del body[field]
+    resp = stack.api().post("/connectors", json=body)
+    assert resp.status_code == 422
+    assert field in [e["loc"][-1] for e in resp.json()["detail"]], resp.text
+    assert "pw-never-echoed" not in resp.text
+
+
+def test_unknown_target_share_is_422(stack, samba):
+    body = {"name": "x", "server": f"smb://127.0.0.1:{samba.port}/data", "username": "u",
+            "password": "p", "target_share": "nowhere"}
+    resp = stack.api().post("/connectors", json=body)
+    assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == ["body", "target_share"]
+
+
+def test_shares_lifecycle(stack, samba, s3):
+    api = stack.api()
+    write(samba.share_dir / "keep", "doc.txt", b"stays after the connector goes")
+    c = new_connector(api, samba, "keep", "keep")
+    assert api.post("/shares", json={"name": "keep"}).status_code == 409
+    wait_run(api, c["id"])
+    assert api.get("/shares/keep").json()["usage_bytes"] == len(b"stays after the connector goes")
+    assert api.delete("/shares/keep").status_code == 409  # a connector targets it
+
+    assert api.delete(f"/connectors/{c['id']}").status_code == 204
+    assert api.get(f"/connectors/{c['id']}").status_code == 404
+    assert "doc.txt" in bucket_tree(s3.client(), "keep")  # config gone, files stay
+    assert api.delete("/shares/keep").status_code == 204
+    assert not s3.client().bucket_exists("keep")
+    assert api.get("/shares/keep").status_code == 404
+
+
+def test_wrong_password_fails_the_run_and_patch_fixes_it(stack, samba, s3):
+    api = stack.api()
+    write(samba.share_dir / "creds", "a.txt", b"a")
+    c = new_connector(api, samba, "creds", "creds", password="wrong-password-1")
+    view = wait_run(api, c["id"])
+    assert view["status"]["state"] == "error" and view["status"]["run"]["outcome"] == "failed"
+    assert "auth" in view["status"]["last_error"]
+    assert api.get(f"/connectors/{c['id']}/failures").json()[0]["cause"] == "auth_failed"
+
+    patched = api.patch(f"/connectors/{c['id']}", json={"password": samba.password})
+    assert patched.status_code == 200 and patched.json()["config_version"] == 2
+    view = sync_and_wait(api, c["id"])
+    assert view["status"]["state"] == "idle" and view["status"]["run"]["outcome"] == "success"
+    assert "a.txt" in bucket_tree(s3.client(), "creds")
+
+
+def test_secrets_never_leave_the_store(stack, samba):
+    """Responses, service logs (at DEBUG), Redis values and broker queues: no password."""
+    api = stack.api()
+    write(samba.share_dir / "secret", "x.txt", b"x")
+    c = new_connector(api, samba, "secret", "secret")
+    wait_run(api, c["id"])
+    password = samba.password
+    for resp in (api.get(f"/connectors/{c['id']}"), api.get("/connectors"),
+                 api.patch(f"/connectors/{c['id']}", json={"schedule": "2h"}),
+                 api.post(f"/connectors/{c['id']}/pause"),
+                 api.post(f"/connectors/{c['id']}/resume")):
+        assert resp.status_code == 200
+        assert password not in resp.text and "password" not in resp.json()
+    assert password not in stack.logs()
+    r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    for key in r.scan_iter(f"{stack.ns}:*"):
+        kind = r.type(key)
+        value = (r.get(key) if kind == "string" else json.dumps(
+            r.hgetall(key) if kind == "hash" else r.lrange(key, 0, -1) if kind == "list"
+            else sorted(r.smembers(key))))
+        assert password not in value, key
+    assert password not in json.dumps(asyncio.run(_peek_dead(stack.ns)))
+
+
+def test_poison_message_is_dead_lettered_with_its_error(stack):
+    bodies = asyncio.run(_poison(stack.ns))
+    assert any(h.get("x-error-class") == "UnknownMessage" for h in bodies), bodies
+
+
+async def _poison(ns: str) -> list[dict]:
+    conn = await aio_pika.connect(AMQP_URL)
+    async with conn:
+        ch = await conn.channel()
+        ex = await ch.get_exchange(f"{ns}.commands")
+        await ex.publish(aio_pika.Message(b"\xff not json", type="Garbage"), routing_key="scan")
+        await asyncio.sleep(2)
+        return [m["headers"] for m in await _peek_dead(ns)]
+
+
+async def _peek_dead(ns: str) -> list[dict]:
+    """Read (and requeue) what sits in the operators' dead-letter queue."""
+    conn = await aio_pika.connect(AMQP_URL)
+    async with conn:
+        ch = await conn.channel()
+        q = await ch.get_queue(f"{ns}.dead")
+        seen = []
+        while (msg := await q.get(fail=False, no_ack=False)) is not None:
+            seen.append({"body": msg.body.decode(errors="replace"),
+                         "headers": {k: str(v) for k, v in (msg.headers or {}).items()}})
+        return seen

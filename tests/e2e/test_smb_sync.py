@@ -1,0 +1,126 @@
+"""SMB -> bucket through the API and every service as its own process, against real servers."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+
+import pytest
+
+from tests.e2e.helpers import (bucket_tree, disk_tree, new_connector, open_uploads, write,
+                               write_random)
+from tests.fixtures.stack import sync_and_wait, wait_run
+
+pytestmark = pytest.mark.e2e
+MB = 1024 * 1024
+
+
+def test_initial_then_incremental_sync(stack, samba, s3):
+    root = samba.share_dir / "main"
+    write(root, "a/b/c/deep.txt", b"deep")
+    write(root, "Ünïcødé/日本語.txt", "こんにちは".encode())
+    write(root, "empty.bin", b"")
+    write_random(root, "big.bin", 50 * MB)
+    for i in range(1000):
+        write(root, f"small/f{i:04d}.txt", f"file {i}\n".encode() * (i % 7 + 1))
+    api = stack.api()
+    cid = new_connector(api, samba, "main", "main")["id"]
+
+    view = wait_run(api, cid)
+    progress = view["status"]["progress"]
+    assert view["status"]["run"]["outcome"] == "success", api.get(f"/connectors/{cid}/failures").text
+    assert progress["files_transferred"] == 1004 and progress["files_errored"] == 0
+    assert progress["bytes_transferred"] == sum(p.stat().st_size for p in root.rglob("*")
+                                                if p.is_file())
+    assert view["status"]["last_success_at"] and view["status"]["last_duration_s"] > 0
+    assert bucket_tree(s3.client(), "main") == disk_tree(root)
+    # Both transfer worker processes took jobs of this run (competing consumers).
+    done = [(stack.logdir / f"{w}.log").read_text().count('"job done"') for w in stack.workers()]
+    assert len(done) == 2 and all(done), done
+    meta = s3.client().stat_object("main", "Ünïcødé/日本語.txt").metadata
+    assert meta["x-amz-meta-scaidrive-owner"] == "system"
+    assert meta["x-amz-meta-source-owner"].startswith("S-1-")
+
+    # Changes at the source: only they move on the next run.
+    write(root, "new.txt", b"brand new")
+    write(root, "a/b/c/deep.txt", b"deeper and longer")
+    (root / "small/f0001.txt").unlink()
+    os.rename(root / "Ünïcødé/日本語.txt", root / "Ünïcødé/renamed.txt")
+    progress = sync_and_wait(api, cid)["status"]["progress"]
+    assert (progress["files_transferred"], progress["files_deleted"],
+            progress["files_moved"], progress["files_errored"]) == (2, 1, 1, 0), progress
+    assert progress["bytes_transferred"] == len(b"brand new") + len(b"deeper and longer")
+    assert bucket_tree(s3.client(), "main") == disk_tree(root)
+
+    progress = sync_and_wait(api, cid)["status"]["progress"]
+    assert progress["files_transferred"] == 0 and progress["files_scanned"] == 1004
+    usage = api.get("/shares/main").json()["usage_bytes"]
+    assert usage == sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def test_denied_folder_is_recorded_and_the_rest_syncs(stack, samba, s3):
+    root = samba.share_dir / "denied"
+    write(root, "ok/1.txt", b"one")
+    write(root, "locked/kept.txt", b"was readable once")
+    api = stack.api()
+    cid = new_connector(api, samba, "denied", "denied")["id"]
+    assert wait_run(api, cid)["status"]["run"]["outcome"] == "success"
+
+    samba.make_unreadable_dir("denied/locked")
+    write(root, "ok/2.txt", b"two")
+    view = sync_and_wait(api, cid)
+    assert view["status"]["run"]["outcome"] == "partial"
+    failures = api.get(f"/connectors/{cid}/failures").json()
+    denied = [f for f in failures if f["cause"] == "permission_denied"]
+    assert denied and denied[0]["path"] == "locked" and denied[0]["stage"] == "list"
+    objects = bucket_tree(s3.client(), "denied")
+    assert "ok/2.txt" in objects
+    # What we could not list this time is not deleted on the strength of that listing.
+    assert "locked/kept.txt" in objects
+
+
+def test_killed_worker_mid_upload_is_taken_over(stack, samba, s3):
+    root = samba.share_dir / "kill"
+    write_random(root, "big.bin", 50 * MB)
+    for label in stack.workers()[1:]:
+        stack.kill(label, signal.SIGTERM)  # one worker, so we know who holds the job
+    victim = stack.workers()[0]
+    api = stack.api()
+    cid = new_connector(api, samba, "kill", "kill")["id"]
+    deadline = time.monotonic() + 60
+    while not open_uploads(s3.client(), "kill"):
+        assert time.monotonic() < deadline, "upload never started"
+        time.sleep(0.02)
+    stack.kill(victim)
+    stack.spawn("transfer")
+    stack.spawn("transfer")
+    view = wait_run(api, cid, timeout=180)
+    assert view["status"]["run"]["outcome"] == "success", view["status"]
+    assert bucket_tree(s3.client(), "kill") == disk_tree(root)
+    assert open_uploads(s3.client(), "kill") == []
+
+
+def test_pause_stops_taking_jobs_and_resume_finishes(stack, samba, s3):
+    root = samba.share_dir / "pause"
+    for i in range(800):
+        write(root, f"f{i:03d}.txt", os.urandom(2048))
+    api = stack.api()
+    cid = new_connector(api, samba, "pause", "pause")["id"]
+    while api.get(f"/connectors/{cid}").json()["status"]["progress"]["files_transferred"] == 0:
+        time.sleep(0.05)
+    assert api.post(f"/connectors/{cid}/pause").json()["status"]["state"] == "paused"
+    time.sleep(2)  # jobs already in a worker's hands finish
+    settled = api.get(f"/connectors/{cid}").json()["status"]["progress"]["files_transferred"]
+    time.sleep(3)
+    view = api.get(f"/connectors/{cid}").json()
+    assert view["status"]["state"] == "paused"
+    assert view["status"]["progress"]["files_transferred"] == settled < 800
+    assert api.post(f"/connectors/{cid}/sync").status_code == 409  # paused: no new run either
+
+    api.post(f"/connectors/{cid}/resume")
+    view = wait_run(api, cid, timeout=180)
+    assert view["status"]["run"]["outcome"] == "success"
+    assert view["status"]["progress"]["files_transferred"] == 800
+    assert bucket_tree(s3.client(), "pause") == disk_tree(root)
+    shutil.rmtree(root)

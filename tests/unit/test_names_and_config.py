@@ -1,0 +1,90 @@
+"""Name rules, connector field validation and the schedule."""
+from datetime import datetime, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from shared.connectors import ConnectorCreate, ConnectorUpdate, next_due, parse_server
+from shared.errors import EncodingIssue, InvalidName
+from shared.names import metadata_value, object_key, path_of_key
+
+
+@pytest.mark.parametrize("path", ["a/../b", "../x", "a//b", "/abs", "a\\b", "x/./y", "ctl\x01",
+                                  ""])
+def test_unsafe_paths_are_refused(path):
+    with pytest.raises(InvalidName):
+        object_key("pre", path)
+
+
+def test_lone_surrogate_is_an_encoding_issue():
+    with pytest.raises(EncodingIssue):
+        object_key("", "bad\udcff.txt")
+
+
+def test_key_over_1024_bytes_is_refused_with_the_reason():
+    with pytest.raises(InvalidName, match="1024"):
+        object_key("p", "é" * 520)
+
+
+def test_keys_keep_the_source_name_and_stay_under_the_prefix():
+    assert object_key("", "Ünï/日本.txt") == "Ünï/日本.txt"
+    assert object_key("dept", "a b/#%.txt") == "dept/a b/#%.txt"
+    assert path_of_key("dept", "dept/a/b") == "a/b"
+    assert path_of_key("dept", "other/a") is None
+    # NFC and NFD spellings are different files at the source: different keys.
+    assert object_key("", "caf\u00e9") != object_key("", "cafe\u0301")
+
+
+def test_metadata_is_ascii_and_reversible():
+    import urllib.parse
+    value = metadata_value("Ünï/日本 x.txt")
+    assert value.isascii() and urllib.parse.unquote(value) == "Ünï/日本 x.txt"
+
+
+@pytest.mark.parametrize("server,expected", [
+    (r"\\fs.example.com\share", ("fs.example.com", 445, "share", "")),
+    (r"\\fs\share\dept\sub", ("fs", 445, "share", "dept/sub")),
+    ("smb://fs.example.com/share", ("fs.example.com", 445, "share", "")),
+    ("smb://127.0.0.1:4455/data/a%20b/c", ("127.0.0.1", 4455, "data", "a b/c")),
+])
+def test_server_forms(server, expected):
+    s = parse_server(server)
+    assert (s.host, s.port, s.share, s.path) == expected
+
+
+@pytest.mark.parametrize("server", ["fs/share", "smb://host", r"\\host", "smb://u:p@h/s",
+                                    "smb://h/s/../x", "http://h/s"])
+def test_bad_servers_are_refused(server):
+    with pytest.raises(ValueError):
+        parse_server(server)
+
+
+BASE = dict(name="n", server="smb://h/s", username="u", password="pw", target_share="share-1")
+
+
+@pytest.mark.parametrize("field,value", [
+    ("schedule", "often"), ("schedule", "5s"), ("target_share", "Bad_Name"),
+    ("server", "nope"), ("sync_mode", "mirror"), ("target_prefix", "../up"), ("name", ""),
+])
+def test_bad_fields_are_named(field, value):
+    with pytest.raises(ValidationError) as err:
+        ConnectorCreate(**BASE | {field: value})
+    assert err.value.errors()[0]["loc"][0] == field
+
+
+def test_two_way_is_refused_until_it_exists():
+    with pytest.raises(ValidationError, match="two-way"):
+        ConnectorCreate(**BASE | {"sync_mode": "two_way"})
+
+
+def test_update_validates_what_it_sets():
+    with pytest.raises(ValidationError):
+        ConnectorUpdate(schedule="sometimes")
+    assert ConnectorUpdate(schedule="1h").model_fields_set == {"schedule"}
+
+
+def test_schedules():
+    t = datetime(2026, 1, 1, 10, 7, tzinfo=timezone.utc)
+    assert next_due("5m", t) == datetime(2026, 1, 1, 10, 12, tzinfo=timezone.utc)
+    assert next_due("1h", t) == datetime(2026, 1, 1, 11, 7, tzinfo=timezone.utc)
+    assert next_due("0 * * * *", t) == datetime(2026, 1, 1, 11, 0, tzinfo=timezone.utc)

@@ -1,0 +1,96 @@
+"""The sync decision, case by case, with no server anywhere."""
+import pytest
+
+from shared.contracts import ChangeKind as K
+from shared.reconcile import IndexEntry, reconcile
+from shared.sources.base import ListFailure, Listing, SourceEntry
+
+
+def src(path, size=10, mtime=100, fid=None):
+    return SourceEntry(path, size, mtime, fid)
+
+
+def idx(size=10, mtime=100, fid=None):
+    return IndexEntry(size, mtime, fid)
+
+
+def listing(*entries, failures=(), complete=True):
+    return Listing({e.path: e for e in entries}, list(failures), complete)
+
+
+def kinds(plan):
+    return sorted((a.kind.value, a.path) for a in plan.actions)
+
+
+CASES = [
+    # (name, index, listing, target, expected actions)
+    ("new file is created", {}, listing(src("a")), {}, [("created", "a")]),
+    ("unchanged file costs nothing", {"a": idx()}, listing(src("a")), {"a": 10}, []),
+    ("size change is a modify", {"a": idx()}, listing(src("a", size=11)), {"a": 10},
+     [("modified", "a")]),
+    ("mtime change is a modify", {"a": idx()}, listing(src("a", mtime=101)), {"a": 10},
+     [("modified", "a")]),
+    ("same path, new file id is a modify", {"a": idx(fid="1")}, listing(src("a", fid="2")),
+     {"a": 10}, [("modified", "a")]),
+    ("vanished file is deleted", {"a": idx(), "b": idx()}, listing(src("a")),
+     {"a": 10, "b": 10}, [("deleted", "b")]),
+    ("object missing from bucket is repaired", {"a": idx()}, listing(src("a")), {},
+     [("repaired", "a")]),
+    ("object of wrong size is repaired", {"a": idx()}, listing(src("a")), {"a": 3},
+     [("repaired", "a")]),
+    ("unknown target trusts the index", {"a": idx()}, listing(src("a")), None, []),
+    ("rename with same id and content is a move", {"old": idx(fid="7")},
+     listing(src("new", fid="7")), {"old": 10}, [("moved", "new")]),
+    ("rename plus edit is create + delete", {"old": idx(fid="7")},
+     listing(src("new", size=99, fid="7")), {"old": 10}, [("created", "new"), ("deleted", "old")]),
+    ("hard link (old path still there) is a create", {"a": idx(fid="7")},
+     listing(src("a", fid="7"), src("b", fid="7")), {"a": 10}, [("created", "b")]),
+    ("move whose old object is gone from the bucket is a create", {"old": idx(fid="7")},
+     listing(src("new", fid="7")), {}, [("created", "new"), ("deleted", "old")]),
+    ("empty everything is nothing", {}, listing(), {}, []),
+]
+
+
+@pytest.mark.parametrize("name,index,lst,target,expected", CASES, ids=[c[0] for c in CASES])
+def test_reconcile_table(name, index, lst, target, expected):
+    assert kinds(reconcile(index, lst, target)) == sorted(expected)
+
+
+def test_unreadable_folder_withholds_only_its_deletes():
+    index = {"ok/gone": idx(), "denied/x": idx(), "denied/sub/y": idx(), "deniedfoo": idx()}
+    lst = listing(failures=[ListFailure("denied", "permission_denied", "access denied")])
+    plan = reconcile(index, lst, {})
+    assert kinds(plan) == [("deleted", "deniedfoo"), ("deleted", "ok/gone")]
+    assert sorted(plan.deletes_withheld) == ["denied/sub/y", "denied/x"]
+
+
+def test_incomplete_listing_deletes_nothing_and_moves_nothing():
+    index = {"a": idx(), "b": idx(fid="9")}
+    lst = listing(src("c", fid="9"), complete=False)
+    plan = reconcile(index, lst, {"a": 10, "b": 10})
+    assert kinds(plan) == [("created", "c")]
+    assert sorted(plan.deletes_withheld) == ["a", "b"]
+
+
+def test_failed_root_listing_withholds_everything():
+    plan = reconcile({"a": idx()}, listing(failures=[ListFailure("", "transient", "reset")]), {})
+    assert plan.actions == [] and plan.deletes_withheld == ["a"]
+
+
+def test_actions_carry_the_source_version():
+    plan = reconcile({}, listing(src("a", size=5, mtime=42, fid="3")), {})
+    version = plan.actions[0].version
+    assert (version.size, version.mtime_ns, version.file_id) == (5, 42, "3")
+
+
+def test_move_names_its_origin_and_each_origin_is_used_once():
+    index = {"x": idx(fid="1")}
+    plan = reconcile(index, listing(src("y", fid="1"), src("z", fid="1")), {"x": 10})
+    moves = plan.of(K.MOVED)
+    assert len(moves) == 1 and moves[0].from_path == "x"
+    assert len(plan.of(K.CREATED)) == 1 and plan.of(K.DELETED) == []
+
+
+def test_unchanged_files_are_counted():
+    plan = reconcile({"a": idx(), "b": idx()}, listing(src("a"), src("b")), {"a": 10, "b": 10})
+    assert plan.unchanged == 2 and plan.actions == []
