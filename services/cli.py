@@ -44,6 +44,7 @@ def up(args: argparse.Namespace) -> int:
     names += ["transfer"] * args.transfer_workers
     procs: list[tuple[str, subprocess.Popen]] = [(n, _spawn(n)) for n in names]
     stopping = False
+    exit_code = 0
 
     def stop(*_):
         nonlocal stopping
@@ -56,7 +57,7 @@ def up(args: argparse.Namespace) -> int:
         for i, (name, proc) in enumerate(procs):
             if proc.poll() is not None and not stopping:
                 if proc.returncode == 2:  # configuration error: restarting will not help
-                    stopping = True
+                    stopping, exit_code = True, 2
                     break
                 print(f"{name} exited with {proc.returncode}; restarting", file=sys.stderr)
                 time.sleep(1)
@@ -69,7 +70,7 @@ def up(args: argparse.Namespace) -> int:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-    return max((p.returncode or 0 for _, p in procs), default=0)
+    return exit_code
 
 
 def _spawn(name: str) -> subprocess.Popen:

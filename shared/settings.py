@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Transfer tuning.
     transfer_concurrency: int = Field(default=8, ge=1, le=64)
-    part_size_mb: int = Field(default=16, ge=5, le=512)
+    part_size_mb: int = Field(default=8, ge=5, le=512)
     read_chunk_mb: int = Field(default=4, ge=1, le=8)
     # Quorum-queue redeliveries before a message is dead-lettered.
     delivery_limit: int = Field(default=5, ge=1, le=100)

@@ -5,12 +5,15 @@ later mapping (table, directory email, fuzzy name) can re-label it.
 """
 from __future__ import annotations
 
+import logging
+
 from opentelemetry import trace
 
 from shared.connectors import Connector
 from shared.contracts import FileChanged, Owner, TransferJob
 from shared.runtime import Runtime
 
+log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.identity")
 
 
@@ -31,3 +34,5 @@ async def on_change(rt: Runtime, msg: FileChanged) -> None:
                           version=msg.version, owner=owner)
         await rt.broker.transfer_queue(c.id)  # make sure the job has somewhere to go
         await rt.broker.publish("transfer", c.id, job)
+        log.debug("owner resolved: %s", owner.method if owner else "-",
+                  extra={"connector_id": c.id, "run_id": msg.run_id})

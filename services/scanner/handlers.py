@@ -20,6 +20,7 @@ from shared.state import Failure
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.scanner")
 NEEDS_OWNER = (ChangeKind.CREATED, ChangeKind.MODIFIED, ChangeKind.REPAIRED)
+PUBLISH_CHUNK = 100
 
 
 def job_id(action: Action) -> str:
@@ -56,25 +57,36 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
     index = {p: rec.entry() for p, rec in (await rt.state.index(c.id)).items()}
     target = await asyncio.to_thread(_target_sizes, rt, c)
     plan = reconcile(index, listing, target)
-    owners = await asyncio.to_thread(
-        source.owners, [a.path for a in plan.actions if a.kind in NEEDS_OWNER])
-    events = [
-        FileChanged(connector_id=c.id, run_id=run_id, job_id=job_id(a), kind=a.kind,
-                    path=a.path, from_path=a.from_path, version=a.version,
-                    owner_principal=owners.get(a.path))
-        for a in plan.actions
-    ]
-    await rt.broker.publish_many("changes", [(c.id, e) for e in events])
+    await _publish(rt, c, run_id, source, plan.actions)
     if plan.deletes_withheld:
         log.warning("%d deletions withheld: the listing was incomplete",
                     len(plan.deletes_withheld), extra={"connector_id": c.id, "run_id": run_id})
-    span.set_attributes({"files.listed": len(listing.entries), "jobs": len(events),
+    span.set_attributes({"files.listed": len(listing.entries), "jobs": len(plan.actions),
                          "deletes.withheld": len(plan.deletes_withheld)})
+    log.info("scan done: %d files listed, %d changes, %d unchanged", len(listing.entries),
+             len(plan.actions), plan.unchanged, extra={"connector_id": c.id, "run_id": run_id})
     closing = await rt.state.scan_done(
-        c.id, run_id, len(events), files_scanned=len(listing.entries) + errors,
+        c.id, run_id, len(plan.actions), files_scanned=len(listing.entries) + errors,
         files_errored=errors, deletes_withheld=len(plan.deletes_withheld))
     if closing == 2:
         await close_run(rt, c.id, run_id)
+
+
+async def _publish(rt: Runtime, c: Connector, run_id: str, source: Source,
+                   actions: list[Action]) -> None:
+    """Publish in chunks, looking owners up per chunk: transfers start while the rest of the
+    owners (one SMB round trip each) are still being read."""
+    for start in range(0, len(actions), PUBLISH_CHUNK):
+        chunk = actions[start:start + PUBLISH_CHUNK]
+        owners = await asyncio.to_thread(
+            source.owners, [a.path for a in chunk if a.kind in NEEDS_OWNER])
+        events = [
+            FileChanged(connector_id=c.id, run_id=run_id, job_id=job_id(a), kind=a.kind,
+                        path=a.path, from_path=a.from_path, version=a.version,
+                        owner_principal=owners.get(a.path))
+            for a in chunk
+        ]
+        await rt.broker.publish_many("changes", [(c.id, e) for e in events])
 
 
 async def _record_list_failures(rt: Runtime, c: Connector, run_id: str, listing: Listing) -> int:

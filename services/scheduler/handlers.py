@@ -39,7 +39,7 @@ async def start_run(rt: Runtime, c: Connector, reason: str) -> str | None:
         except Exception:
             await rt.state.release_lease(c.id, run_id)
             raise
-    log.info("run %s started (%s)", run_id, reason, extra={"connector_id": c.id, "run_id": run_id})
+        log.info("run started (%s)", reason, extra={"connector_id": c.id, "run_id": run_id})
     return run_id
 
 

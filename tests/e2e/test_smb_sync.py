@@ -1,6 +1,7 @@
 """SMB -> bucket through the API and every service as its own process, against real servers."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -124,3 +125,17 @@ def test_pause_stops_taking_jobs_and_resume_finishes(stack, samba, s3):
     assert view["status"]["progress"]["files_transferred"] == 800
     assert bucket_tree(s3.client(), "pause") == disk_tree(root)
     shutil.rmtree(root)
+
+
+def test_one_trace_per_run_across_services(stack, samba):
+    """W3C trace context rides the messages: every service's log lines of a run share its trace."""
+    write(samba.share_dir / "traced", "a.txt", b"a")
+    write(samba.share_dir / "traced", "b/c.txt", b"c")
+    api = stack.api()
+    cid = new_connector(api, samba, "traced", "traced")["id"]
+    run_id = wait_run(api, cid)["status"]["run"]["run_id"]
+    lines = [json.loads(line) for line in stack.logs().splitlines()
+             if line.startswith("{") and f'"run_id": "{run_id}"' in line]
+    services = {line["service"] for line in lines}
+    assert {"scheduler", "scanner", "identity", "transfer"} <= services, services
+    assert len({line.get("trace_id") for line in lines}) == 1, lines
