@@ -51,7 +51,7 @@ async def finish_job(rt: Runtime, cid: str, run_id: str, job_id: str, outcome: s
         counts["bytes_transferred"] = nbytes
     result = await rt.state.record_outcome(cid, run_id, job_id, rt.settings.lease_ttl_s, **counts)
     if result == 2:
-        await close_run(rt, cid, run_id)
+        await close_run(rt, cid, run_id, claimed=True)
 
 
 async def fail_job(rt: Runtime, cid: str, run_id: str, job_id: str, failure: Failure) -> None:
@@ -59,11 +59,13 @@ async def fail_job(rt: Runtime, cid: str, run_id: str, job_id: str, failure: Fai
     await finish_job(rt, cid, run_id, job_id, "errored")
 
 
-async def close_run(rt: Runtime, cid: str, run_id: str, error: str | None = None) -> None:
-    """Write the run's summary into the connector status, free the lease, tell the platform."""
+async def close_run(rt: Runtime, cid: str, run_id: str, error: str | None = None,
+                    claimed: bool = False) -> None:
+    """Write the run's summary into the connector status, free the lease, tell the platform.
+    `claimed`: the caller already holds the run's once-only closing token (from the Lua scripts)."""
+    if not claimed and not await rt.state.claim_close(cid, run_id):
+        return  # closed already, or a newer run holds the connector
     run = await rt.state.run(cid)
-    if run.get("run_id") != run_id:
-        return
     finished = time.time()
     started = float(run.get("started_at", finished))
     counts = RunCounts(**{k: int(run.get(k, 0)) for k in RunCounts.model_fields})

@@ -34,7 +34,6 @@ class Settings(BaseSettings):
     # Transfer tuning.
     transfer_concurrency: int = Field(default=8, ge=1, le=64)
     part_size_mb: int = Field(default=8, ge=5, le=512)
-    read_chunk_mb: int = Field(default=4, ge=1, le=8)
     # Quorum-queue redeliveries before a message is dead-lettered.
     delivery_limit: int = Field(default=5, ge=1, le=100)
     # A run that shows no progress for this long loses its lease (a crashed scanner/worker).

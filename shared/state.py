@@ -64,6 +64,11 @@ end
 return 0
 """
 
+_CLAIM = """
+if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[1] then return 0 end
+return redis.call('HSETNX', KEYS[1], 'closing', 1)
+"""
+
 # Compare-and-delete: a stale holder can never release (or extend) a newer run's lease.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -103,6 +108,7 @@ class State:
         self._scan_done = redis.register_script(_SCAN_DONE)
         self._release = redis.register_script(_RELEASE)
         self._renew = redis.register_script(_RENEW)
+        self._claim = redis.register_script(_CLAIM)
 
     @classmethod
     def connect(cls, url: str, namespace: str) -> "State":
@@ -132,7 +138,8 @@ class State:
         return [Connector.model_validate_json(r) for r in raws if r]
 
     async def delete_connector(self, cid: str) -> None:
-        keys = [self.key(k, cid) for k in ("connector", "index", "run", "status", "failures")]
+        keys = [self.key(k, cid) for k in
+                ("connector", "index", "run", "status", "failures", "lease")]
         async with self.r.pipeline(transaction=True) as p:
             p.srem(self.key("connectors"), cid)
             p.delete(*keys)
@@ -231,6 +238,10 @@ class State:
         for name, value in counts.items():
             args += [name, value]
         return int(await self._scan_done(keys=[self.key("run", cid)], args=args))
+
+    async def claim_close(self, cid: str, run_id: str) -> bool:
+        """Take the run's closing token (the one the job-counting scripts hand out) if unclaimed."""
+        return int(await self._claim(keys=[self.key("run", cid)], args=[run_id])) == 1
 
     async def set_run_fields(self, cid: str, **fields) -> None:
         await self.r.hset(self.key("run", cid), mapping=fields)

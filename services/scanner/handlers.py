@@ -69,7 +69,7 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
         c.id, run_id, len(plan.actions), files_scanned=len(listing.entries) + errors,
         files_errored=errors, deletes_withheld=len(plan.deletes_withheld))
     if closing == 2:
-        await close_run(rt, c.id, run_id)
+        await close_run(rt, c.id, run_id, claimed=True)
 
 
 async def _publish(rt: Runtime, c: Connector, run_id: str, source: Source,

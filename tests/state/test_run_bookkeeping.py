@@ -1,0 +1,64 @@
+"""Run bookkeeping in a real Redis: redelivered jobs count once, a run closes exactly once,
+and a stale run can neither count nor touch a newer run's lease."""
+from __future__ import annotations
+
+import secrets
+
+import pytest
+import redis.asyncio as aioredis
+
+from shared.state import State
+from tests.fixtures.stack import REDIS_URL
+
+
+@pytest.fixture
+async def state():
+    ns = "u" + secrets.token_hex(4)
+    st = State(aioredis.from_url(REDIS_URL, decode_responses=True), ns)
+    yield st
+    keys = [k async for k in st.r.scan_iter(f"{ns}:*")]
+    if keys:
+        await st.r.delete(*keys)
+    await st.close()
+
+
+async def test_redelivered_jobs_count_once_and_the_last_one_closes(state):
+    assert await state.acquire_lease("c", "run1", 60)
+    await state.begin_run("c", "run1", "manual")
+    assert await state.record_outcome("c", "run1", "j1", 60, files_transferred=1) == 1
+    assert await state.record_outcome("c", "run1", "j1", 60, files_transferred=1) == 0  # again
+    # The scan finishes after some jobs already did: 2 jobs in all, one still to go.
+    assert await state.scan_done("c", "run1", 2, files_scanned=5) == 1
+    assert await state.record_outcome("c", "run1", "j2", 60, files_errored=1) == 2  # closes
+    run = await state.run("c")
+    assert (run["files_transferred"], run["files_errored"], run["files_scanned"]) == ("1", "1", "5")
+    assert not await state.claim_close("c", "run1")  # the closing token went out once
+
+
+async def test_empty_scan_closes_at_once(state):
+    await state.begin_run("c", "r", "schedule")
+    assert await state.scan_done("c", "r", 0) == 2
+
+
+async def test_stale_run_cannot_count_or_release(state):
+    assert await state.acquire_lease("c", "old", 60)
+    await state.begin_run("c", "old", "schedule")
+    await state.release_lease("c", "old")
+    assert await state.acquire_lease("c", "new", 60)
+    assert not await state.acquire_lease("c", "third", 60)  # one run at a time
+    await state.begin_run("c", "new", "manual")
+    assert await state.record_outcome("c", "old", "j", 60, files_transferred=1) == -1
+    await state.release_lease("c", "old")  # a stale holder's release is a no-op
+    assert await state.lease_holder("c") == "new"
+    assert not await state.claim_close("c", "old")
+    assert await state.claim_close("c", "new")
+
+
+async def test_paused_lease_does_not_expire_and_resume_restores_expiry(state):
+    assert await state.acquire_lease("c", "r", 60)
+    await state.hold_lease("c", None)
+    assert await state.r.pttl(state.key("lease", "c")) == -1
+    assert not await state.renew_lease("c", "r", 60)  # progress does not re-arm a paused lease
+    await state.hold_lease("c", 60)
+    assert 0 < await state.r.pttl(state.key("lease", "c")) <= 60_000
+    assert await state.renew_lease("c", "r", 60)
