@@ -120,7 +120,8 @@ class Transfers:
     def _stream(self, c: Connector, job: TransferJob, key: str,
                 known: IndexRecord | None) -> tuple[SourceEntry, str] | None:
         storage = self.rt.storage
-        with self.sources.get(c).open_read(job.path) as reader:
+        hint = job.version.size if job.version else None
+        with self.sources.get(c).open_read(job.path, size_hint=hint) as reader:
             entry = reader.entry
             if job.kind is not ChangeKind.REPAIRED and known and _same(known, entry):
                 return None  # a redelivered job whose work is already in the bucket

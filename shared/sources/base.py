@@ -48,8 +48,9 @@ class Source(Protocol):
 
     def stat(self, path: str) -> SourceEntry: ...
 
-    def open_read(self, path: str) -> ContextManager[Reader]:
-        """Open for reading without locking other users of the file out."""
+    def open_read(self, path: str, size_hint: int | None = None) -> ContextManager[Reader]:
+        """Open for reading without locking other users of the file out. `size_hint` (the
+        listed size) lets a backend fetch a small file in one round trip."""
 
     def write(self, path: str, data: BinaryIO, size: int) -> SourceEntry:
         """Create or replace a file (creating parent folders); returns the new version."""

@@ -151,3 +151,15 @@ def test_source_recovers_after_server_restart(source_factory, samba):
     assert "x.txt" in source.list().entries
     samba.restart()
     assert "x.txt" in source.list().entries
+
+
+@pytest.mark.parametrize("actual", [b"", b"exactly", b"grown since it was listed" * 100, b"x"])
+def test_size_hint_never_changes_what_is_read(source_factory, actual):
+    """The hint is the listed size; the file may have changed since. The bytes and the
+    version returned are always the file's current ones."""
+    source, root = source_factory()
+    put(root, "f", actual)
+    with source.open_read("f", size_hint=7) as reader:
+        data = reader.read()
+        assert reader.entry.size == len(actual)
+    assert data == actual
