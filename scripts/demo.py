@@ -8,7 +8,6 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -25,6 +24,13 @@ def cli(env: dict, *args: str) -> str:
                          check=True, capture_output=True, text=True).stdout
     print(f"$ scaidrive-connectors {' '.join(args)}\n{out}")
     return out
+
+
+def show_bucket(s3) -> None:
+    print("objects in bucket demo-share:")
+    for obj in s3.client().list_objects("demo-share", recursive=True):
+        print(f"  {obj.size:>10}  {obj.object_name}")
+    print()
 
 
 def main() -> None:
@@ -56,11 +62,15 @@ def main() -> None:
                       "--username", samba.username, "--target-share", "demo-share",
                       "--schedule", "15m")
         cid = [line for line in created.splitlines() if '"id"' in line][0].split('"')[3]
-        time.sleep(1)
+        print("the first sync starts on its own; waiting for it")
+        cli(env, "connectors", "wait", cid, "--timeout", "300")
+        show_bucket(s3)
+        print("changing the share: one file edited, one added, one deleted")
+        (demo / "Reports/2026/q3.txt").write_text("Quarterly report, revised\n")
+        (demo / "Reports/2026/q4.txt").write_text("Next quarter\n")
+        (demo / "empty.bin").unlink()
         cli(env, "connectors", "sync", cid, "--wait", "--timeout", "300")
-        print("objects in bucket demo-share:")
-        for obj in s3.client().list_objects("demo-share", recursive=True):
-            print(f"  {obj.size:>10}  {obj.object_name}")
+        show_bucket(s3)
     finally:
         stack.terminate()
         stack.wait(30)

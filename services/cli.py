@@ -111,6 +111,18 @@ def sync(args: argparse.Namespace) -> int:
     sys.exit(f"run did not finish within {args.timeout}s")
 
 
+def wait(args: argparse.Namespace) -> int:
+    """Wait until the connector has a finished run and none going (e.g. its first sync)."""
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        status = _call("GET", f"/connectors/{args.id}")["status"]
+        if (status.get("run") or {}).get("phase") == "finished" and status["state"] != "running":
+            _print(status)
+            return 0 if status["run"]["outcome"] in ("success", "partial") else 1
+        time.sleep(1)
+    sys.exit(f"still running after {args.timeout}s")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scaidrive-connectors")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -142,6 +154,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("id")
     s.add_argument("--wait", action="store_true", help="wait until the run finishes")
     s.add_argument("--timeout", type=float, default=3600)
+    w = conns.add_parser("wait", help="wait for the running (or first) sync to finish")
+    w.add_argument("id")
+    w.add_argument("--timeout", type=float, default=3600)
     return p
 
 
@@ -166,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
         create_connector(args)
     elif args.action == "sync":
         sys.exit(sync(args))
+    elif args.action == "wait":
+        sys.exit(wait(args))
     elif args.action == "list":
         _print(_call("GET", "/connectors"))
     elif args.action in ("show", "failures"):
