@@ -6,6 +6,7 @@ a delete re-checks the source first, and a killed multipart upload is aborted be
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -92,9 +93,11 @@ class Transfers:
         if job.kind is ChangeKind.DELETED:
             return await self._delete(c, job), 0
         if job.kind is ChangeKind.MOVED:
-            moved = await self._move(c, job)
-            if moved:
+            if await self._move(c, job):
                 return "moved", 0
+            result = await self._upload(c, job)  # copy impossible: send the bytes again
+            await self._forget(c, job.from_path)
+            return result
         return await self._upload(c, job)
 
     # --- upload -------------------------------------------------------------------------
@@ -158,10 +161,19 @@ class Transfers:
         except Exception as exc:  # the old object is gone or unreadable: upload instead
             log.info("move fell back to upload: %s", exc, extra={"connector_id": c.id})
             return False
-        await state.put_index(c.id, job.path, IndexRecord(**{**old.__dict__, "etag": etag}))
-        await self._thread(self.rt.storage.remove, c.target_share, src)
-        await state.drop_index(c.id, job.from_path)
+        await state.put_index(c.id, job.path, dataclasses.replace(old, etag=etag))
+        await state.add_usage(c.target_share, old.size)  # _forget takes it off the old name
+        await self._forget(c, job.from_path)
         return True
+
+    async def _forget(self, c: Connector, path: str) -> None:
+        """Remove a path's object and index entry (the old name of a moved file)."""
+        known = await self.rt.state.index_record(c.id, path)
+        await self._thread(self.rt.storage.remove, c.target_share,
+                           object_key(c.target_prefix, path))
+        await self.rt.state.drop_index(c.id, path)
+        if known:
+            await self.rt.state.add_usage(c.target_share, -known.size)
 
     async def _delete(self, c: Connector, job: TransferJob) -> str:
         try:
@@ -169,12 +181,7 @@ class Transfers:
             return "skipped"  # the file is back at the source since the scan: keep it
         except NotFound:
             pass
-        known = await self.rt.state.index_record(c.id, job.path)
-        await self._thread(self.rt.storage.remove, c.target_share,
-                           object_key(c.target_prefix, job.path))
-        await self.rt.state.drop_index(c.id, job.path)
-        if known:
-            await self.rt.state.add_usage(c.target_share, -known.size)
+        await self._forget(c, job.path)
         return "deleted"
 
 
