@@ -30,8 +30,8 @@ from shared.sources.smb_read import PipelinedReader, WholeFile
 
 log = logging.getLogger(__name__)
 
-READ_CHUNK = 4 * 1024 * 1024
-READS_IN_FLIGHT = 4
+READ_CHUNK = 2 * 1024 * 1024  # x READS_IN_FLIGHT: with 8 MiB parts a worker peaks ~135 MiB on 1 GiB
+READS_IN_FLIGHT = 3
 DIR_BUFFER = 1024 * 1024  # QUERY_DIRECTORY reply size: ~10,000 names per round trip
 CREDIT_WINDOW = 2048  # asked for on connect; smbprotocol fails, never waits, when credits run out
 OWNER_THREADS = 8
