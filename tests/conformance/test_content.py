@@ -1,0 +1,167 @@
+"""What every `Source` backend must do (in the spirit of rclone's fstests).
+
+Each test gets a fresh, empty folder on the server as the source's base path. The `remote`
+fixture changes the server behind the source's back, the way the file server's users do.
+A new backend adds a `Remote` class and a param to `backend`.
+"""
+from __future__ import annotations
+
+import io
+import os
+import threading
+
+import pytest
+
+from shared import errors
+from tests.conformance.remotes import MiB, read_all, sha
+
+
+@pytest.mark.parametrize("size", [0, 1, 65536, 4 * MiB + 1, 20 * MiB + 7])
+def test_open_read_returns_exactly_the_bytes(source, remote, size):
+    data = os.urandom(size)
+    remote.put("f.bin", data)
+
+    with source.open_read("f.bin") as reader:
+        assert (reader.entry.path, reader.entry.size) == ("f.bin", size)
+        assert reader.entry == source.stat("f.bin")  # the version as listed/statted
+        got = reader.read()
+        assert reader.read() == b"" and reader.read(10) == b""
+    assert len(got) == size and sha(got) == sha(data)
+    if size:
+        assert sha(read_all(source, "f.bin", step=1_000_003)) == sha(data)
+
+
+@pytest.mark.parametrize("hint", [0, 7, 4096, 20 * MiB])
+@pytest.mark.parametrize("actual", [b"", b"exactly", b"grown since it was listed" * 200, b"x"])
+def test_size_hint_never_changes_what_is_read(source, remote, hint, actual):
+    """The hint is the listed size; the file may have changed since. The bytes and the version
+    returned are always the file's current ones."""
+    remote.put("f", actual)
+
+    with source.open_read("f", size_hint=hint) as reader:
+        assert reader.entry == source.stat("f")
+        data = reader.read(3) + reader.read()
+    assert data == actual
+
+
+def test_reading_does_not_lock_out_the_file_servers_users(source, source_factory, remote):
+    remote.put("shared.docx", b"original " * 100_000)
+    other_user = source_factory()  # its own connection, like a colleague's PC
+
+    with source.open_read("shared.docx") as reader:
+        first = reader.read(100)
+        entry = other_user.write("shared.docx", io.BytesIO(b"edited"), 6)
+        assert entry.size == 6
+        other_user.delete("shared.docx")  # also allowed while we read
+    assert first == b"original " * 11 + b"o"
+    assert not remote.exists("shared.docx")
+
+
+@pytest.mark.parametrize("shrink_to", [1000, 16 * MiB + 100])
+def test_a_file_that_shrinks_while_read_is_reported_not_truncated(source, remote, shrink_to):
+    remote.put("growing.log", os.urandom(20 * MiB))
+
+    with pytest.raises(errors.SourceChanged) as info:
+        with source.open_read("growing.log") as reader:
+            reader.read(1)
+            remote.truncate("growing.log", shrink_to)
+            while reader.read(MiB):
+                pass
+    assert info.value.path == "growing.log"
+
+
+def test_connection_lost_mid_read_is_transient_and_the_next_read_works(source, remote):
+    data = os.urandom(20 * MiB)
+    remote.put("big.bin", data)
+
+    with pytest.raises(errors.Transient) as info:
+        with source.open_read("big.bin") as reader:
+            reader.read(1)
+            remote.drop_connections()
+            while reader.read(MiB):
+                pass
+    assert info.value.path == "big.bin"
+    assert sha(read_all(source, "big.bin")) == sha(data)
+
+
+def test_concurrent_reads_on_one_source_do_not_mix_up(source, remote):
+    files = {f"c{i}.bin": os.urandom(6 * MiB + i) for i in range(4)}
+    for rel, data in files.items():
+        remote.put(rel, data)
+    results: dict[str, str] = {}
+
+    def read(rel: str) -> None:
+        results[rel] = sha(read_all(source, rel, step=MiB))
+
+    threads = [threading.Thread(target=read, args=(rel,)) for rel in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == {rel: sha(data) for rel, data in files.items()}
+
+
+def test_missing_paths_raise_not_found(source, remote):
+    remote.put("here.txt", b"x")
+    for call in (lambda: source.stat("gone.txt"), lambda: source.stat("no/such/dir/f.txt"),
+                 lambda: source.delete("gone.txt"),
+                 lambda: source.open_read("gone.txt").__enter__(),
+                 lambda: source.open_read("gone.txt", size_hint=10).__enter__()):
+        with pytest.raises(errors.NotFound) as info:
+            call()
+        assert info.value.path in ("gone.txt", "no/such/dir/f.txt")
+
+
+def test_paths_that_escape_the_base_are_refused(source, remote):
+    outside = remote.put_beside_base("outside.txt", b"not ours")
+    try:
+        for bad in (f"../{outside.name}", f"a/../../{outside.name}", "/etc/passwd", "a//b"):
+            with pytest.raises(errors.InvalidName):
+                source.stat(bad)
+            with pytest.raises(errors.InvalidName):
+                source.write(bad, io.BytesIO(b"x"), 1)
+        assert outside.read_bytes() == b"not ours"
+    finally:
+        outside.unlink()
+
+
+# --- writing ----------------------------------------------------------------------------
+
+def test_write_then_read_back_creating_parent_folders(source, remote):
+    data = os.urandom(9 * MiB + 3)
+
+    entry = source.write("new/sub/folder/file.bin", io.BytesIO(data), len(data))
+
+    assert (entry.path, entry.size) == ("new/sub/folder/file.bin", len(data))
+    assert entry == source.stat("new/sub/folder/file.bin")
+    assert sha(read_all(source, "new/sub/folder/file.bin")) == sha(data)
+    assert sha(remote.read("new/sub/folder/file.bin")) == sha(data)
+    assert source.list().entries == {"new/sub/folder/file.bin": entry}
+
+
+def test_write_replaces_a_longer_file_entirely(source, remote):
+    remote.put("r.txt", b"a much longer original content")
+
+    entry = source.write("r.txt", io.BytesIO(b"short"), 5)
+
+    assert entry.size == 5 and remote.read("r.txt") == b"short"
+
+
+def test_write_of_a_short_stream_fails(source):
+    with pytest.raises(errors.SyncError):
+        source.write("short.bin", io.BytesIO(b"abc"), 10)
+
+
+def test_delete_removes_the_file(source, remote):
+    remote.put("a/b.txt", b"bye")
+    remote.put("a/keep.txt", b"stay")
+
+    source.delete("a/b.txt")
+
+    assert not remote.exists("a/b.txt")
+    assert set(source.list().entries) == {"a/keep.txt"}
+    with pytest.raises(errors.NotFound):
+        source.stat("a/b.txt")
+
+
+# --- owners, credentials, reconnects ------------------------------------------------------

@@ -1,0 +1,172 @@
+"""What every `Source` backend must do (in the spirit of rclone's fstests).
+
+Each test gets a fresh, empty folder on the server as the source's base path. The `remote`
+fixture changes the server behind the source's back, the way the file server's users do.
+A new backend adds a `Remote` class and a param to `backend`.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+
+import pytest
+
+from shared import errors
+from tests.conformance.remotes import SID, read_all
+
+
+def test_lists_nested_unicode_and_empty_files_with_sizes(source, remote):
+    files = {"top.txt": b"top level", "empty.bin": b"", "Ünïcødé/日本語.txt": "こんにちは".encode(),
+             "deep/er/still/x.dat": os.urandom(12345), "with space/ä ö.txt": b"umlauts"}
+    for rel, data in files.items():
+        remote.put(rel, data)
+    remote.mkdir("an empty folder")
+
+    listing = source.list()
+
+    assert listing.complete and listing.failures == []
+    assert set(listing.entries) == set(files)  # files only: folders are implied
+    for rel, data in files.items():
+        entry = listing.entries[rel]
+        assert (entry.path, entry.size) == (rel, len(data))
+        assert entry == source.stat(rel)  # list and stat agree on size, mtime and id
+
+
+def test_lists_a_folder_bigger_than_one_directory_reply(source, remote):
+    names = [f"{i:05d}-" + "n" * 150 + ".txt" for i in range(3000)]  # > 1 MiB: several replies
+    for name in names:
+        remote.put(f"big/{name}", b"x")
+
+    listing = source.list()
+
+    assert listing.complete
+    assert set(listing.entries) == {f"big/{n}" for n in names}
+
+
+def test_mtime_is_the_servers_and_changes_after_a_modify_of_the_same_size(source, remote):
+    path = remote.put("doc.txt", b"version one")
+    when = 1_600_000_000_123_456_000  # ns since 1970, whole microseconds
+    os.utime(path, ns=(when, when))
+    before = source.stat("doc.txt")
+    assert before.mtime_ns == when == source.list().entries["doc.txt"].mtime_ns
+
+    remote.modify("doc.txt", b"version two")
+
+    after = source.list().entries["doc.txt"]
+    assert after.size == before.size
+    assert after.mtime_ns > before.mtime_ns
+    assert source.stat("doc.txt") == after
+
+
+def test_file_id_is_stable_across_a_rename(source, remote):
+    remote.put("old/name.txt", b"same file")
+    before = source.list().entries["old/name.txt"]
+    assert before.file_id
+
+    remote.rename("old/name.txt", "new/place/renamed.txt")
+
+    entries = source.list().entries
+    assert "old/name.txt" not in entries
+    assert entries["new/place/renamed.txt"].file_id == before.file_id
+    other = remote.put("other.txt", b"another file")
+    assert other and source.stat("other.txt").file_id != before.file_id
+
+
+def test_unreadable_folder_is_a_failure_and_the_rest_is_listed(source, remote):
+    remote.put("open/a.txt", b"a")
+    remote.put("b.txt", b"b")
+    remote.make_unreadable("open/locked")
+
+    listing = source.list()
+
+    assert listing.complete
+    assert set(listing.entries) == {"open/a.txt", "b.txt"}
+    assert [(f.path, f.cause) for f in listing.failures] == [("open/locked", "permission_denied")]
+
+
+def test_linked_folders_are_not_followed_into_loops(source, remote):
+    remote.put("real/x.txt", b"x")
+    remote.symlink("real/loop", ".")  # real/loop/loop/... if followed
+    remote.symlink("alias", "real")
+
+    listing = source.list()
+
+    assert listing.complete
+    listed = set(listing.entries)
+    assert len(listed) == 1 and listed <= {"real/x.txt", "alias/x.txt"}  # listed once
+    assert {f.cause for f in listing.failures} == {"unsupported"}
+    assert len(listing.failures) == 2  # the loop and whichever of real/alias came second
+
+
+def test_connection_lost_mid_walk_gives_an_incomplete_listing(source, remote):
+    remote.put("a.txt", b"a")
+    for i in range(3000):  # more than one directory reply
+        remote.put(f"big/{i:05d}-" + "n" * 150, b"")
+
+    with remote.connection_cut_while_listing(source, after=100):
+        listing = source.list()
+
+    assert not listing.complete
+    assert [(f.path, f.cause) for f in listing.failures] == [("big", "transient")]
+    assert len([p for p in listing.entries if p.startswith("big/")]) < 3000
+    again = source.list()  # and the next run connects again
+    assert again.complete and len(again.entries) == 3001
+
+
+def test_listing_a_missing_base_fails_the_root(source_factory, remote):
+    shutil.rmtree(remote.root)
+
+    listing = source_factory().list()
+
+    assert not listing.complete and listing.entries == {}
+    assert [(f.path, f.cause) for f in listing.failures] == [("", "not_found")]
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def test_owners_are_sids_that_differ_per_user(source, remote):
+    remote.put("alice.txt", b"a", owner="alice")
+    remote.put("bob.txt", b"b", owner="bob")
+    remote.put("alice2.txt", b"a", owner="alice")
+    source.write("service.txt", io.BytesIO(b"s"), 1)
+    many = [f"m/{i}.txt" for i in range(40)]
+    for rel in many:
+        remote.put(rel, b"m", owner="bob")
+
+    owners = source.owners(["alice.txt", "bob.txt", "alice2.txt", "service.txt", "missing.txt",
+                            *many])
+
+    assert all(SID.match(owners[p]) for p in ("alice.txt", "bob.txt", "service.txt"))
+    assert owners["alice.txt"] == owners["alice2.txt"] != owners["bob.txt"]
+    assert owners["service.txt"] not in (owners["alice.txt"], owners["bob.txt"])
+    assert owners["missing.txt"] is None
+    assert {owners[p] for p in many} == {owners["bob.txt"]}
+    assert source.owners([]) == {}
+
+
+def test_wrong_password_raises_auth_failed(source_factory, remote):
+    remote.put("x.txt", b"x")
+    bad = source_factory(password="not-the-password")
+
+    with pytest.raises(errors.AuthFailed):
+        bad.stat("x.txt")
+    listing = bad.list()
+    assert not listing.complete and listing.entries == {}
+    assert [(f.path, f.cause) for f in listing.failures] == [("", "auth_failed")]
+    assert bad.owners(["x.txt"]) == {"x.txt": None}
+
+
+def test_same_source_works_again_after_a_server_restart(source, remote):
+    remote.put("r/x.txt", b"before")
+    assert source.stat("r/x.txt").size == 6
+
+    remote.restart()
+
+    assert source.stat("r/x.txt").size == 6
+    assert read_all(source, "r/x.txt") == b"before"
+    assert set(source.list().entries) == {"r/x.txt"}
+    remote.restart()
+    assert source.list().complete  # a listing, too, starts on a fresh connection
+    assert source.owners(["r/x.txt"])["r/x.txt"] is not None
