@@ -8,10 +8,12 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from croniter import croniter
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator,
+                      model_validator)
 
 from shared.contracts import utcnow
 from shared.errors import SyncError
+from shared.identity import parse_table
 from shared.names import BUCKET_NAME, clean_prefix
 
 _INTERVAL = re.compile(r"^(\d+)([smhd])$")
@@ -82,11 +84,45 @@ ServerStr = Annotated[str, AfterValidator(_check_server)]
 ScheduleStr = Annotated[str, AfterValidator(_check_schedule)]
 
 
+class LdapDirectory(BaseModel):
+    """Where owner SIDs are looked up: Active Directory (objectSid, binary) or Samba+LDAP
+    (sambaSID). The bind password is encrypted at rest and never shown."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    url: str = Field(pattern=r"^ldaps?://[^/\s]+/?$")
+    base_dn: str = Field(min_length=1)
+    bind_dn: str = ""
+    bind_password: SecretStr | None = None
+    sid_attribute: str = "sambaSID"
+    mail_attribute: str = "mail"
+    name_attribute: str = "displayName"
+
+
 class IdentityMapping(BaseModel):
+    """Chain: the table first, then `strategy` (email or name, through the directory), then the
+    system owner."""
+
     model_config = ConfigDict(extra="forbid")
     strategy: Literal["system_owner", "email", "name", "table"] = "system_owner"
     system_owner: str = Field(default="system", min_length=1, max_length=200)
-    table: str | None = None  # CSV `smb-sid,scaidrive-user-id` (used by the identity issue)
+    table: str | None = None  # CSV `smb-sid,scaidrive-user-id`
+    ldap: LdapDirectory | None = None
+    name_threshold: float = Field(default=85, ge=50, le=100)
+    name_margin: float = Field(default=5, ge=0, le=50)
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str | None) -> str | None:
+        _, problems = parse_table(value)
+        if problems:
+            raise ValueError("; ".join(f"line {p.line}: {p.message}" for p in problems))
+        return value
+
+    @model_validator(mode="after")
+    def _needs_directory(self) -> "IdentityMapping":
+        if self.strategy in ("email", "name") and self.ldap is None:
+            raise ValueError(f"strategy {self.strategy!r} needs `ldap` (the directory to ask)")
+        return self
 
 
 class ConnectorFields(BaseModel):
@@ -155,6 +191,7 @@ class Connector(BaseModel):
     server: str
     username: str
     password_enc: str
+    ldap_password_enc: str | None = None
     domain: str = ""
     target_share: str
     target_prefix: str = ""
@@ -165,10 +202,12 @@ class Connector(BaseModel):
     updated_at: datetime = Field(default_factory=utcnow)
     # Bumped when credentials or server change, so workers drop cached sessions.
     config_version: int = 1
+    # Bumped when the identity mapping changes: synced files are re-labelled on the next run.
+    identity_version: int = 1
 
     def public(self) -> dict:
         """The connector as the API shows it: no secret, not even encrypted."""
-        return self.model_dump(mode="json", exclude={"password_enc"})
+        return self.model_dump(mode="json", exclude={"password_enc", "ldap_password_enc"})
 
     @property
     def smb(self) -> SmbServer:

@@ -66,6 +66,7 @@ class ChangeKind(StrEnum):
     DELETED = "deleted"
     MOVED = "moved"  # same file id at a new path, content unchanged: copied inside the bucket
     REPAIRED = "repaired"  # indexed but missing or damaged in the bucket: sent again
+    RELABELED = "relabeled"  # unchanged, but its owner mapping changed: new metadata, same bytes
 
 
 class FileVersion(BaseModel):
@@ -83,6 +84,7 @@ class Owner(BaseModel):
     source_principal: str | None = None
     method: Literal["table", "email", "name", "system_owner"] = "system_owner"
     score: float | None = None
+    degraded: bool = False  # the directory was unreachable: last known mapping or system owner
 
 
 class FileChanged(Contract):
@@ -116,6 +118,7 @@ class RunCounts(BaseModel):
     files_deleted: int = 0
     files_errored: int = 0
     files_skipped: int = 0
+    files_relabeled: int = 0
     bytes_transferred: int = 0
 
 

@@ -23,6 +23,7 @@ OUTCOMES = {
     "deleted": "files_deleted",
     "errored": "files_errored",
     "skipped": "files_skipped",
+    "relabeled": "files_relabeled",
 }
 
 

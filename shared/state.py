@@ -85,6 +85,9 @@ class IndexRecord:
     principal: str | None
     etag: str | None
     synced_at: float
+    method: str = "system_owner"  # how `owner` was decided: table, email, name, system_owner
+    score: float | None = None  # the fuzzy-name score when method is "name"
+    identity_version: int = 1  # the connector's mapping version that labelled the object
 
     def entry(self) -> IndexEntry:
         return IndexEntry(self.size, self.mtime_ns, self.file_id)

@@ -8,10 +8,11 @@ from datetime import datetime, timezone
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from shared.connectors import Connector, ConnectorCreate, ConnectorUpdate
+from shared.connectors import Connector, ConnectorCreate, ConnectorUpdate, IdentityMapping
 from shared.contracts import RunCounts, RunRequested
 from shared.names import BUCKET_NAME
 from shared.runtime import Runtime
+from services.api.identities import check_mapping
 
 router = APIRouter(prefix="/api/v1")
 CREDENTIAL_FIELDS = {"server", "username", "password", "domain"}
@@ -120,12 +121,26 @@ async def _check_target(rt: Runtime, body: ConnectorCreate, exclude: str | None 
                                               "give each connector its own target_prefix"}])
 
 
+def _seal_mapping(rt: Runtime, mapping: IdentityMapping, sealed: str | None) -> tuple[dict, str | None]:
+    """The mapping to store (without the LDAP bind password) and that password, encrypted."""
+    ldap = mapping.ldap
+    if ldap is not None and ldap.bind_password is not None:
+        sealed = rt.box.seal(ldap.bind_password)
+    stored = mapping.model_dump(mode="json")
+    if stored.get("ldap"):
+        stored["ldap"]["bind_password"] = None
+    return stored, sealed if ldap is not None else None
+
+
 @router.post("/connectors", status_code=201)
 async def create_connector(body: ConnectorCreate, request: Request) -> dict:
     rt = rt_of(request)
     await _check_target(rt, body)
-    fields = body.model_dump(exclude={"password"})
-    c = Connector(**fields, password_enc=rt.box.seal(body.password))
+    await check_mapping(rt, body.identity_mapping)
+    fields = body.model_dump(exclude={"password", "identity_mapping"})
+    mapping, ldap_enc = _seal_mapping(rt, body.identity_mapping, None)
+    c = Connector(**fields, identity_mapping=mapping, ldap_password_enc=ldap_enc,
+                  password_enc=rt.box.seal(body.password))
     await rt.broker.transfer_queue(c.id)
     await rt.state.save_connector(c)
     await rt.state.set_status(c.id, paused=0, next_due=time.time())  # first sync right away
@@ -148,9 +163,14 @@ async def get_connector(cid: str, request: Request) -> dict:
 async def update_connector(cid: str, body: ConnectorUpdate, request: Request) -> dict:
     rt = rt_of(request)
     c = await _get(rt, cid)
-    changes = body.model_dump(exclude_unset=True, exclude={"password"})
+    changes = body.model_dump(exclude_unset=True, exclude={"password", "identity_mapping"})
     if body.password is not None:
         changes["password_enc"] = rt.box.seal(body.password)
+    if body.identity_mapping is not None:
+        await check_mapping(rt, body.identity_mapping)
+        changes["identity_mapping"], changes["ldap_password_enc"] = _seal_mapping(
+            rt, body.identity_mapping, c.ldap_password_enc)
+        changes["identity_version"] = c.identity_version + 1  # re-label synced files
     changes["updated_at"] = datetime.now(timezone.utc)
     if CREDENTIAL_FIELDS & body.model_fields_set:
         changes["config_version"] = c.config_version + 1  # workers drop the old SMB session

@@ -1,38 +1,135 @@
 """Identity: decide the ScaiDrive owner of each changed file, then hand it to transfer.
 
-For now every file goes to the connector's system owner, with the source principal kept so a
-later mapping (table, directory email, fuzzy name) can re-label it.
+The chain: the connector's explicit table, then its strategy (email or fuzzy name, from the
+directory entry of the owner SID), then the system owner. Directory answers are cached in
+Redis with an expiry; when the directory is down, the last known mapping (or the system owner)
+is used, the file still syncs, and the run counts the degraded mappings.
 """
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import time
 
+import ldap3
+from ldap3.core.exceptions import LDAPException
+from ldap3.utils.conv import escape_bytes, escape_filter_chars
 from opentelemetry import trace
 
-from shared.connectors import Connector
+from shared.connectors import Connector, LdapDirectory
 from shared.contracts import FileChanged, Owner, TransferJob
+from shared.identity import RedisUserDirectory, User, match_email, match_name, parse_table, sid_to_bytes
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.identity")
+CACHE_TTL_S = 3600
+USERS_TTL_S = 30
 
 
-def resolve_owner(c: Connector, principal: str | None) -> Owner:
-    return Owner(user_id=c.identity_mapping.system_owner, source_principal=principal,
-                 method="system_owner")
+class DirectoryDown(Exception):
+    pass
 
 
-async def on_change(rt: Runtime, msg: FileChanged) -> None:
+def ldap_lookup(cfg: LdapDirectory, password: str | None, sid: str) -> tuple[str | None, str | None] | None:
+    """(mail, display name) of the entry holding `sid`; None when there is no such entry."""
+    if cfg.sid_attribute.lower() == "objectsid":
+        value = escape_bytes(sid_to_bytes(sid))  # Active Directory keeps SIDs binary
+    else:
+        value = escape_filter_chars(sid)
+    try:
+        server = ldap3.Server(cfg.url, connect_timeout=5)
+        with ldap3.Connection(server, user=cfg.bind_dn or None, password=password,
+                              auto_bind=True, receive_timeout=10, read_only=True) as conn:
+            conn.search(cfg.base_dn, f"({cfg.sid_attribute}={value})",
+                        attributes=[cfg.mail_attribute, cfg.name_attribute], size_limit=2)
+            if not conn.entries:
+                return None
+            attrs = conn.entries[0].entry_attributes_as_dict
+    except LDAPException as exc:
+        raise DirectoryDown(f"{type(exc).__name__}: {exc}") from exc
+    first = lambda name: (attrs.get(name) or [None])[0]  # noqa: E731
+    return first(cfg.mail_attribute), first(cfg.name_attribute)
+
+
+class Identities:
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+        self.directory = RedisUserDirectory(rt.state.r, rt.settings.namespace)
+        self._users: tuple[float, list[User]] = (0.0, [])
+        self._inflight: dict[str, asyncio.Future] = {}
+
+    async def users(self) -> list[User]:
+        if time.monotonic() - self._users[0] > USERS_TTL_S:
+            self._users = (time.monotonic(), await self.directory.users())
+        return self._users[1]
+
+    async def resolve(self, c: Connector, principal: str | None, run_id: str) -> Owner:
+        mapping = c.identity_mapping
+        system = Owner(user_id=mapping.system_owner, source_principal=principal)
+        if principal is None:
+            return system
+        table, _ = parse_table(mapping.table)
+        if principal in table:
+            return Owner(user_id=table[principal], source_principal=principal, method="table")
+        if mapping.strategy not in ("email", "name"):
+            return system
+        key = self.rt.state.key("idcache", c.id, str(c.identity_version), principal)
+        if cached := await self.rt.state.r.get(key):
+            return Owner.model_validate_json(cached)
+        if key not in self._inflight:  # many files, one owner: ask the directory once
+            self._inflight[key] = asyncio.ensure_future(self._ask(c, principal, key, system, run_id))
+            self._inflight[key].add_done_callback(lambda _f: self._inflight.pop(key, None))
+        return await asyncio.shield(self._inflight[key])
+
+    async def _ask(self, c: Connector, principal: str, key: str, system: Owner,
+                   run_id: str) -> Owner:
+        mapping = c.identity_mapping
+        last_key = self.rt.state.key("idlast", c.id, principal)
+        password = self.rt.box.open(c.ldap_password_enc) if c.ldap_password_enc else None
+        try:
+            entry = await asyncio.to_thread(ldap_lookup, mapping.ldap, password, principal)
+        except DirectoryDown as exc:
+            log.warning("directory unreachable, degraded mapping: %s", exc,
+                        extra={"connector_id": c.id, "run_id": run_id})
+            await self.rt.state.r.hincrby(self.rt.state.key("run", c.id), "owners_degraded", 1)
+            last = await self.rt.state.r.get(last_key)
+            known = Owner.model_validate_json(last) if last else system
+            return known.model_copy(update={"degraded": True})
+        owner = await self._match(c, principal, entry) or system
+        payload = owner.model_dump_json()
+        async with self.rt.state.r.pipeline(transaction=False) as p:
+            p.set(key, payload, ex=CACHE_TTL_S)
+            p.set(last_key, payload)
+            await p.execute()
+        return owner
+
+    async def _match(self, c: Connector, principal: str, entry) -> Owner | None:
+        if entry is None:
+            return None
+        mail, name = entry
+        users, mapping = await self.users(), c.identity_mapping
+        if mapping.strategy == "email":
+            user = match_email(mail, users)
+            return Owner(user_id=user.id, source_principal=principal, method="email") if user else None
+        user, score = match_name(name, users, mapping.name_threshold, mapping.name_margin)
+        if user is None:
+            return None
+        return Owner(user_id=user.id, source_principal=principal, method="name", score=score)
+
+
+async def on_change(rt: Runtime, identities: Identities, msg: FileChanged) -> None:
     c = await rt.state.connector(msg.connector_id)
     if c is None:
         return  # connector deleted: its pending changes go nowhere
     with tracer.start_as_current_span("identity", attributes={
             "connector.id": c.id, "run.id": msg.run_id}):
-        owner = resolve_owner(c, msg.owner_principal) if msg.version else None
+        owner = await identities.resolve(c, msg.owner_principal, msg.run_id) if msg.version else None
         job = TransferJob(connector_id=c.id, run_id=msg.run_id, job_id=msg.job_id,
                           kind=msg.kind, path=msg.path, from_path=msg.from_path,
                           version=msg.version, owner=owner)
         await rt.broker.transfer_queue(c.id)  # make sure the job has somewhere to go
         await rt.broker.publish("transfer", c.id, job)
-        log.debug("owner resolved: %s", owner.method if owner else "-",
+        log.debug("owner resolved: %s", json.dumps(owner.model_dump() if owner else None),
                   extra={"connector_id": c.id, "run_id": msg.run_id})

@@ -6,8 +6,9 @@ from services.identity import handlers
 
 
 async def start(rt: Runtime) -> None:
+    identities = handlers.Identities(rt)
     await rt.broker.consume(rt.broker.queues["identity"],
-                            lambda msg, _raw: handlers.on_change(rt, msg), prefetch=64)
+                            lambda msg, _raw: handlers.on_change(rt, identities, msg), prefetch=64)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ import logging
 from opentelemetry import trace
 
 from shared.connectors import Connector
-from shared.contracts import ChangeKind, FileChanged, ScanRequested
+from shared.contracts import ChangeKind, FileChanged, FileVersion, ScanRequested
 from shared.errors import ListingFailed, SyncError
 from shared.names import object_key, path_of_key
 from shared.reconcile import Action, reconcile
@@ -54,10 +54,12 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
     if root is not None:  # wrong password, share gone, server down: the run fails as a whole
         raise ListingFailed(root.cause, root.message)
     errors = await _record_list_failures(rt, c, run_id, listing)
-    index = {p: rec.entry() for p, rec in (await rt.state.index(c.id)).items()}
+    records = await rt.state.index(c.id)
     target = await asyncio.to_thread(_target_sizes, rt, c)
-    plan = reconcile(index, listing, target)
-    await _publish(rt, c, run_id, source, plan.actions)
+    plan = reconcile({p: rec.entry() for p, rec in records.items()}, listing, target)
+    plan.actions += _relabels(c, records, listing, plan)
+    principals = {p: rec.principal for p, rec in records.items()}
+    await _publish(rt, c, run_id, source, plan.actions, principals)
     if plan.deletes_withheld:
         log.warning("%d deletions withheld: the listing was incomplete",
                     len(plan.deletes_withheld), extra={"connector_id": c.id, "run_id": run_id})
@@ -72,8 +74,18 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
         await close_run(rt, c.id, run_id, claimed=True)
 
 
+def _relabels(c: Connector, records: dict, listing: Listing, plan) -> list[Action]:
+    """Unchanged files labelled under an older identity mapping: new owner, same bytes."""
+    busy = {a.path for a in plan.actions}
+    return [Action(ChangeKind.RELABELED, path, FileVersion(size=rec.size, mtime_ns=rec.mtime_ns,
+                                                           file_id=rec.file_id))
+            for path, rec in sorted(records.items())
+            if rec.identity_version != c.identity_version and path in listing.entries
+            and path not in busy]
+
+
 async def _publish(rt: Runtime, c: Connector, run_id: str, source: Source,
-                   actions: list[Action]) -> None:
+                   actions: list[Action], principals: dict[str, str | None]) -> None:
     """Publish in chunks, looking owners up per chunk: transfers start while the rest of the
     owners (one SMB round trip each) are still being read."""
     for start in range(0, len(actions), PUBLISH_CHUNK):
@@ -83,7 +95,7 @@ async def _publish(rt: Runtime, c: Connector, run_id: str, source: Source,
         events = [
             FileChanged(connector_id=c.id, run_id=run_id, job_id=job_id(a), kind=a.kind,
                         path=a.path, from_path=a.from_path, version=a.version,
-                        owner_principal=owners.get(a.path))
+                        owner_principal=owners.get(a.path, principals.get(a.path)))
             for a in chunk
         ]
         await rt.broker.publish_many("changes", [(c.id, e) for e in events])

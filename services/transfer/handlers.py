@@ -16,7 +16,7 @@ from opentelemetry import trace
 
 from shared.broker import Defer
 from shared.connectors import Connector
-from shared.contracts import ChangeKind, TransferJob
+from shared.contracts import ChangeKind, Owner, TransferJob
 from shared.errors import NotFound, QuotaExceeded, SyncError
 from shared.names import metadata_value, object_key
 from shared.runs import fail_job, finish_job, lease_kept
@@ -92,6 +92,10 @@ class Transfers:
     async def _apply(self, c: Connector, job: TransferJob) -> tuple[str, int]:
         if job.kind is ChangeKind.DELETED:
             return await self._delete(c, job), 0
+        if job.kind is ChangeKind.RELABELED:
+            relabeled = await self._relabel(c, job)
+            if relabeled is not None:
+                return relabeled, 0
         if job.kind is ChangeKind.MOVED:
             if await self._move(c, job):
                 return "moved", 0
@@ -110,13 +114,11 @@ class Transfers:
         if result is None:
             return "skipped", 0
         entry, etag = result
-        owner = job.owner
+        owner = job.owner or Owner(user_id=c.identity_mapping.system_owner)
         await self.rt.state.put_index(c.id, job.path, IndexRecord(
             size=entry.size, mtime_ns=entry.mtime_ns,
             file_id=entry.file_id or (job.version.file_id if job.version else None),
-            owner=owner.user_id if owner else c.identity_mapping.system_owner,
-            principal=owner.source_principal if owner else None, etag=etag,
-            synced_at=time.time()))
+            etag=etag, synced_at=time.time(), **_labels(c, owner)))
         await self.rt.state.add_usage(c.target_share, entry.size - (known.size if known else 0))
         return "transferred", entry.size
 
@@ -166,6 +168,20 @@ class Transfers:
         await self._forget(c, job.from_path)
         return True
 
+    async def _relabel(self, c: Connector, job: TransferJob) -> str | None:
+        """New owner metadata on an object whose bytes are unchanged: a copy onto itself inside
+        the bucket (no content through us). None: not indexed any more, upload it instead."""
+        known = await self.rt.state.index_record(c.id, job.path)
+        if known is None or job.owner is None:
+            return None
+        labels = _labels(c, job.owner)
+        if (known.owner, known.method) != (labels["owner"], labels["method"]):
+            key = object_key(c.target_prefix, job.path)
+            meta = _metadata(job, SourceEntry(job.path, known.size, known.mtime_ns, known.file_id))
+            labels["etag"] = await self._thread(self.rt.storage.copy, c.target_share, key, key, meta)
+        await self.rt.state.put_index(c.id, job.path, dataclasses.replace(known, **labels))
+        return "relabeled" if "etag" in labels else "skipped"
+
     async def _forget(self, c: Connector, path: str) -> None:
         """Remove a path's object and index entry (the old name of a moved file)."""
         known = await self.rt.state.index_record(c.id, path)
@@ -190,6 +206,14 @@ def _same(known: IndexRecord, entry: SourceEntry) -> bool:
         (known.file_id is None or entry.file_id is None or known.file_id == entry.file_id)
 
 
+def _labels(c: Connector, owner: Owner) -> dict:
+    """The index fields that say who owns the object and under which mapping version."""
+    return {"owner": owner.user_id, "principal": owner.source_principal, "method": owner.method,
+            "score": owner.score,
+            # A mapping made while the directory was down is retried by the next run.
+            "identity_version": 0 if owner.degraded else c.identity_version}
+
+
 def _stage(kind: ChangeKind) -> str:
     return {ChangeKind.DELETED: "delete", ChangeKind.MOVED: "move"}.get(kind, "transfer")
 
@@ -198,6 +222,7 @@ def _metadata(job: TransferJob, entry: SourceEntry) -> dict[str, str]:
     meta = {"source-path": metadata_value(job.path), "source-mtime-ns": str(entry.mtime_ns)}
     if job.owner:
         meta["scaidrive-owner"] = metadata_value(job.owner.user_id)
+        meta["scaidrive-owner-mapping"] = job.owner.method
         if job.owner.source_principal:
             meta["source-owner"] = metadata_value(job.owner.source_principal)
     return meta
