@@ -11,6 +11,8 @@ command -v smbclient >/dev/null || apt_needs+=(smbclient)
 command -v redis-server >/dev/null || apt_needs+=(redis-server)
 command -v rabbitmq-server >/dev/null || apt_needs+=(rabbitmq-server)
 command -v rclone >/dev/null || apt_needs+=(rclone)
+command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] || apt_needs+=(slapd)
+command -v ldapsearch >/dev/null || apt_needs+=(ldap-utils)
 command -v python3 >/dev/null || apt_needs+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_needs+=(python3-venv python3-pip)
 if [ ${#apt_needs[@]} -gt 0 ]; then

@@ -59,6 +59,11 @@ class TableProblem:
     message: str
 
 
+def valid_principal(text: str) -> bool:
+    """A table's first column: an SMB SID, or (SharePoint) the owner's e-mail claim."""
+    return bool(SID.match(text)) or ("@" in text and " " not in text)
+
+
 def parse_table(text: str | None, known_users: set[str] | None = None
                 ) -> tuple[dict[str, str], list[TableProblem]]:
     """CSV `smb-sid,scaidrive-user-id` -> {sid: user id}, and every line that is wrong
@@ -71,8 +76,8 @@ def parse_table(text: str | None, known_users: set[str] | None = None
             continue
         if len(cells) != 2 or not cells[1]:
             problems.append(TableProblem(number, "expected two columns: smb-sid,scaidrive-user-id"))
-        elif not SID.match(cells[0]):
-            problems.append(TableProblem(number, f"{cells[0]!r} is not a SID (S-1-...)"))
+        elif not valid_principal(cells[0]):
+            problems.append(TableProblem(number, f"{cells[0]!r} is not a SID (S-1-...) or e-mail"))
         elif cells[0] in table:
             problems.append(TableProblem(number, f"{cells[0]} is mapped twice"))
         elif known_users is not None and cells[1] not in known_users:

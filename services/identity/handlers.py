@@ -73,6 +73,10 @@ class Identities:
         table, _ = parse_table(mapping.table)
         if principal in table:
             return Owner(user_id=table[principal], source_principal=principal, method="table")
+        if "@" in principal:  # SharePoint's owner is the Entra user's mail claim itself
+            user = match_email(principal, await self.users())
+            return Owner(user_id=user.id, source_principal=principal, method="email") \
+                if user else system
         if mapping.strategy not in ("email", "name"):
             return system
         key = self.rt.state.key("idcache", c.id, str(c.identity_version), principal)

@@ -15,7 +15,7 @@ def test_table_parses_with_or_without_header_and_names_bad_lines():
         "S-1-5-21-1-2-3-1001,u3\nS-1-22-1-1002\n")
     assert table == {"S-1-5-21-1-2-3-1001": "u1"}
     assert [(p.line, p.message.split()[-1]) for p in problems] == [
-        (4, "(S-1-...)"), (5, "twice"), (6, "smb-sid,scaidrive-user-id")]
+        (4, "e-mail"), (5, "twice"), (6, "smb-sid,scaidrive-user-id")]
 
 
 def test_email_matches_case_insensitively_and_only_once():
