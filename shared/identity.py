@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz import fuzz, process
 
 SID = re.compile(r"^S-1-\d+(-\d+)+$")
@@ -23,7 +23,9 @@ TABLE_HEADER = ("smb-sid", "scaidrive-user-id")
 class User(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
     id: str = Field(min_length=1, max_length=200)
-    email: EmailStr | None = None
+    # A shape check only: internal directories use domains like .local or .corp, which strict
+    # validators (email-validator) refuse.
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
     display_name: str = ""
 
 
