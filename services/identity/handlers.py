@@ -8,6 +8,7 @@ is used, the file still syncs, and the run counts the degraded mappings.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -26,6 +27,12 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.identity")
 CACHE_TTL_S = 3600
 USERS_TTL_S = 30
+
+
+@functools.lru_cache(maxsize=128)
+def _table(text: str | None) -> dict[str, str]:
+    """Parsed once per table text, not once per file."""
+    return parse_table(text)[0]
 
 
 class DirectoryDown(Exception):
@@ -70,7 +77,7 @@ class Identities:
         system = Owner(user_id=mapping.system_owner, source_principal=principal)
         if principal is None:
             return system
-        table, _ = parse_table(mapping.table)
+        table = _table(mapping.table)
         if principal in table:
             return Owner(user_id=table[principal], source_principal=principal, method="table")
         if "@" in principal:  # SharePoint's owner is the Entra user's mail claim itself
