@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export PATH="$PWD/.venv/bin:$PATH"
+export PATH="$PWD/.venv/bin:$PATH:/usr/sbin:/sbin"  # smbd, slapd
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
