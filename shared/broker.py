@@ -11,6 +11,7 @@ Work queues are durable quorum queues with a delivery limit and the dead-letter 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Awaitable, Callable
 
@@ -39,7 +40,10 @@ class Broker:
         self.channel: AbstractChannel | None = None
         self.exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
         self.queues: dict[str, AbstractQueue] = {}  # strong refs: robust channels restore these
-        self._declared_transfer: set[str] = set()
+        self._consumers: list[tuple[AbstractQueue, str]] = []
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def name(self, *parts: str) -> str:
         return ".".join((self.ns, *parts))
@@ -124,7 +128,28 @@ class Broker:
         await channel.set_qos(prefetch_count=prefetch)
         q = await channel.get_queue(queue.name, ensure=False)
         self.queues[f"consumer:{queue.name}"] = q
-        return q, await q.consume(lambda m: self._deliver(m, handler))
+        tag = await q.consume(lambda m: self._deliver(m, handler))
+        self._consumers.append((q, tag))
+        return q, tag
+
+    async def cancel(self, queue: AbstractQueue, tag: str) -> None:
+        """Stop one consumer; messages already in hand still finish and are acked."""
+        if (queue, tag) in self._consumers:
+            self._consumers.remove((queue, tag))
+        await queue.cancel(tag)
+
+    async def drain(self, timeout: float) -> bool:
+        """Stop taking messages and let the ones in hand finish and be acked (a worker being
+        scaled down or redeployed should not hand back a half-done 10 GB transfer)."""
+        for queue, tag in self._consumers:
+            with contextlib.suppress(Exception):  # some were cancelled already (pause)
+                await queue.cancel(tag)
+        self._consumers.clear()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
 
     async def consume_raw(self, queue: AbstractQueue,
                           callback: Callable[[AbstractIncomingMessage], Awaitable[None]]) -> str:
@@ -147,6 +172,16 @@ class Broker:
         return await q.consume(on_message)
 
     async def _deliver(self, message: AbstractIncomingMessage, handler: Handler) -> None:
+        self._inflight += 1
+        self._idle.clear()
+        try:
+            await self._handle(message, handler)
+        finally:
+            self._inflight -= 1
+            if not self._inflight:
+                self._idle.set()
+
+    async def _handle(self, message: AbstractIncomingMessage, handler: Handler) -> None:
         try:
             msg = decode(message.type, message.body)
         except (UnknownMessage, ValidationError) as exc:

@@ -44,6 +44,8 @@ class Runtime:
     async def close(self) -> None:
         for task in self.tasks:
             task.cancel()
+        if not await self.broker.drain(self.settings.drain_timeout_s):
+            log.warning("stopping with work in hand: it will be redelivered")
         await self.broker.close()
         await self.state.close()
 

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # A run that shows no progress for this long loses its lease (a crashed scanner/worker).
     lease_ttl_s: int = Field(default=600, ge=5)
     scheduler_tick_s: float = Field(default=1.0, gt=0)
+    # On SIGTERM, how long in-flight work may take to finish before the process stops anyway.
+    drain_timeout_s: float = Field(default=30, ge=0)
 
     @field_validator("secret_key")
     @classmethod

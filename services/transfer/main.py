@@ -48,7 +48,7 @@ class Consumers:
                 channel=channel)
         for cid in self.active.keys() - wanted:
             queue, tag = self.active.pop(cid)
-            await queue.cancel(tag)  # in-flight jobs finish and ack on the still-open channel
+            await self.rt.broker.cancel(queue, tag)  # jobs in hand finish and ack
         known = {c.id for c in connectors}
         for cid in list(self.channels):
             if cid not in known and cid not in self.active:

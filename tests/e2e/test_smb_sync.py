@@ -102,6 +102,28 @@ def test_killed_worker_mid_upload_is_taken_over(stack, samba, s3):
     assert open_uploads(s3.client(), "kill") == []
 
 
+def test_sigterm_lets_a_worker_finish_the_transfer_in_hand(stack, samba, s3):
+    """Scaling down: a worker told to stop finishes and acks its job instead of dropping it."""
+    root = samba.share_dir / "drain"
+    write_random(root, "big.bin", 50 * MB)
+    for label in stack.workers()[1:]:
+        stack.kill(label, signal.SIGTERM)
+    worker = stack.procs[stack.workers()[0]]
+    api = stack.api()
+    cid = new_connector(api, samba, "drain", "drain")["id"]
+    deadline = time.monotonic() + 60
+    while not open_uploads(s3.client(), "drain"):
+        assert time.monotonic() < deadline, "upload never started"
+        time.sleep(0.02)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(60) == 0
+    view = wait_run(api, cid, timeout=30)  # no other worker exists: the stopping one finished it
+    assert view["status"]["run"]["outcome"] == "success"
+    assert bucket_tree(s3.client(), "drain") == disk_tree(root)
+    stack.spawn("transfer")
+    stack.spawn("transfer")
+
+
 def test_pause_stops_taking_jobs_and_resume_finishes(stack, samba, s3):
     root = samba.share_dir / "pause"
     for i in range(800):
