@@ -61,7 +61,7 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
     principals = {p: rec.principal for p, rec in records.items()}
     await _publish(rt, c, run_id, source, plan.actions, principals)
     if plan.deletes_withheld:
-        log.warning("%d deletions withheld: the listing was incomplete",
+        log.warning("%d deletions withheld: their folders could not be listed",
                     len(plan.deletes_withheld), extra={"connector_id": c.id, "run_id": run_id})
     span.set_attributes({"files.listed": len(listing.entries), "jobs": len(plan.actions),
                          "deletes.withheld": len(plan.deletes_withheld)})
