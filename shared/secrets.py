@@ -20,9 +20,6 @@ class SecretBox:
         except InvalidToken:
             raise ValueError("stored secret cannot be decrypted with SCAIDRIVE_SECRET_KEY") from None
 
-    def rotate(self, token: str) -> str:
-        return self._fernet.rotate(token.encode()).decode()
-
 
 def generate_key() -> str:
     return Fernet.generate_key().decode()

@@ -11,9 +11,8 @@ import urllib3
 from minio import Minio
 from minio.commonconfig import REPLACE, CopySource
 from minio.deleteobjects import DeleteObject
-from minio.error import S3Error
 
-from shared.errors import NotFound, Transient
+from shared.errors import Transient
 from shared.settings import Settings
 
 
@@ -67,15 +66,6 @@ class Storage:
 
     def remove(self, bucket: str, key: str) -> None:
         self.client.remove_object(bucket, key)
-
-    def metadata(self, bucket: str, key: str) -> dict[str, str]:
-        try:
-            stat = self.client.stat_object(bucket, key)
-        except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
-                raise NotFound(f"no object {key}", key) from None
-            raise
-        return {k.lower(): v for k, v in (stat.metadata or {}).items()}
 
     def abort_uploads(self, bucket: str, key: str) -> int:
         """Abort incomplete multipart uploads left by a killed worker (minio keeps no resume)."""

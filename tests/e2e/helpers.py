@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 from minio import Minio
@@ -50,6 +51,14 @@ def bucket_tree(client: Minio, bucket: str, prefix: str = "") -> dict[str, str]:
 
 def open_uploads(client: Minio, bucket: str) -> list:
     return list(client._list_multipart_uploads(bucket).uploads)
+
+
+def wait_upload_started(client: Minio, bucket: str, timeout: float = 60) -> None:
+    """Until a multipart upload is open in the bucket: a worker is mid-transfer."""
+    deadline = time.monotonic() + timeout
+    while not open_uploads(client, bucket):
+        assert time.monotonic() < deadline, "upload never started"
+        time.sleep(0.02)
 
 
 def _sha(stream) -> str:

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from tests.e2e.helpers import (bucket_tree, disk_tree, new_connector, open_uploads, write,
-                               write_random)
+from tests.e2e.helpers import (bucket_tree, disk_tree, new_connector, open_uploads,
+                               wait_upload_started, write, write_random)
 from tests.fixtures.stack import sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
@@ -89,10 +89,7 @@ def test_killed_worker_mid_upload_is_taken_over(stack, samba, s3):
     victim = stack.workers()[0]
     api = stack.api()
     cid = new_connector(api, samba, "kill", "kill")["id"]
-    deadline = time.monotonic() + 60
-    while not open_uploads(s3.client(), "kill"):
-        assert time.monotonic() < deadline, "upload never started"
-        time.sleep(0.02)
+    wait_upload_started(s3.client(), "kill")
     stack.kill(victim)
     stack.spawn("transfer")
     stack.spawn("transfer")
@@ -111,10 +108,7 @@ def test_sigterm_lets_a_worker_finish_the_transfer_in_hand(stack, samba, s3):
     worker = stack.procs[stack.workers()[0]]
     api = stack.api()
     cid = new_connector(api, samba, "drain", "drain")["id"]
-    deadline = time.monotonic() + 60
-    while not open_uploads(s3.client(), "drain"):
-        assert time.monotonic() < deadline, "upload never started"
-        time.sleep(0.02)
+    wait_upload_started(s3.client(), "drain")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(60) == 0
     view = wait_run(api, cid, timeout=30)  # no other worker exists: the stopping one finished it
