@@ -261,9 +261,16 @@ class State:
         return await self.r.hget(self.key("status", cid), "paused") == "1"
 
     async def add_failure(self, cid: str, failure: Failure) -> None:
-        rec = asdict(failure) | {"at": failure.at or time.time()}
+        await self.add_failures(cid, [failure])
+
+    async def add_failures(self, cid: str, failures: list[Failure]) -> None:
+        """Record failures in one round trip, however many a scan found."""
+        if not failures:
+            return
+        now = time.time()
+        recs = [json.dumps(asdict(f) | {"at": f.at or now}) for f in failures]
         async with self.r.pipeline(transaction=False) as p:
-            p.lpush(self.key("failures", cid), json.dumps(rec))
+            p.lpush(self.key("failures", cid), *recs)
             p.ltrim(self.key("failures", cid), 0, FAILURES_KEPT - 1)
             await p.execute()
 

@@ -113,8 +113,7 @@ async def _record_list_failures(rt: Runtime, c: Connector, run_id: str, listing:
             del listing.entries[path]
             failures.append(Failure(path=path, stage="name", cause=exc.cause,
                                     message=str(exc), run_id=run_id))
-    for failure in failures:
-        await rt.state.add_failure(c.id, failure)
+    await rt.state.add_failures(c.id, failures)
     return len(failures)
 
 
