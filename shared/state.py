@@ -251,6 +251,17 @@ class State:
 
     # --- status, pause, failures --------------------------------------------------------
 
+    async def snapshots(self, cids: list[str]) -> list[tuple[dict, dict, str | None]]:
+        """(status, run, lease holder) of each connector, in one round trip (the scheduler's
+        tick looks at every connector every second)."""
+        async with self.r.pipeline(transaction=False) as p:
+            for cid in cids:
+                p.hgetall(self.key("status", cid))
+                p.hgetall(self.key("run", cid))
+                p.get(self.key("lease", cid))
+            flat = await p.execute()
+        return [tuple(flat[i:i + 3]) for i in range(0, len(flat), 3)]
+
     async def status(self, cid: str) -> dict:
         return await self.r.hgetall(self.key("status", cid))
 

@@ -46,9 +46,12 @@ async def start_run(rt: Runtime, c: Connector, reason: str) -> str | None:
 async def tick(rt: Runtime) -> None:
     """Start due runs; close runs whose lease expired without an end (crashed workers)."""
     now = time.time()
-    for c in await rt.state.connectors():
-        status = await rt.state.status(c.id)
-        await _close_if_abandoned(rt, c.id)
+    connectors = await rt.state.connectors()
+    snapshots = await rt.state.snapshots([c.id for c in connectors])
+    for c, (status, run, lease) in zip(connectors, snapshots):
+        if run and run.get("phase") != "finished" and lease != run["run_id"]:
+            await close_run(rt, c.id, run["run_id"],
+                            error="run abandoned: no progress before its lease expired")
         if status.get("paused") == "1":
             continue
         due = float(status.get("next_due") or c.created_at.timestamp())
@@ -58,15 +61,6 @@ async def tick(rt: Runtime) -> None:
         # Due or not started (a run still going): the next slot comes from the schedule.
         following = next_due(c.schedule, datetime.fromtimestamp(now, timezone.utc))
         await rt.state.set_status(c.id, next_due=following.timestamp())
-
-
-async def _close_if_abandoned(rt: Runtime, cid: str) -> None:
-    run = await rt.state.run(cid)
-    if not run or run.get("phase") == "finished":
-        return
-    if await rt.state.lease_holder(cid) != run["run_id"]:
-        await close_run(rt, cid, run["run_id"],
-                        error="run abandoned: no progress before its lease expired")
 
 
 async def on_run_requested(rt: Runtime, msg: RunRequested, _raw=None) -> None:
