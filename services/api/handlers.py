@@ -79,7 +79,11 @@ async def _get(rt: Runtime, cid: str) -> Connector:
 
 
 async def _view(rt: Runtime, c: Connector) -> dict:
-    status, run = await rt.state.status(c.id), await rt.state.run(c.id)
+    status, run, _lease = (await rt.state.snapshots([c.id]))[0]
+    return _render(c, status, run)
+
+
+def _render(c: Connector, status: dict, run: dict) -> dict:
     running = bool(run) and run.get("phase") != "finished"
     if status.get("paused") == "1":
         state = "paused"
@@ -151,7 +155,9 @@ async def create_connector(body: ConnectorCreate, request: Request) -> dict:
 @router.get("/connectors")
 async def list_connectors(request: Request) -> list[dict]:
     rt = rt_of(request)
-    return [await _view(rt, c) for c in await rt.state.connectors()]
+    connectors = await rt.state.connectors()
+    snapshots = await rt.state.snapshots([c.id for c in connectors])
+    return [_render(c, status, run) for c, (status, run, _lease) in zip(connectors, snapshots)]
 
 
 @router.get("/connectors/{cid}")
