@@ -84,13 +84,27 @@ def create_connector(args: argparse.Namespace) -> None:
         with open(args.file, encoding="utf-8") as f:
             body = json.load(f)
     else:
-        body = {k: v for k, v in {
-            "name": args.name, "server": args.server, "username": args.username,
-            "password": os.environ.get(args.password_env) if args.password_env else None,
-            "domain": args.domain, "target_share": args.target_share,
-            "target_prefix": args.target_prefix, "sync_mode": args.sync_mode,
-            "schedule": args.schedule}.items() if v is not None}
+        body = {"kind": args.kind, "name": args.name, "target_share": args.target_share,
+                "target_prefix": args.target_prefix, "sync_mode": args.sync_mode,
+                "schedule": args.schedule}
+        body |= _sharepoint_fields(args) if args.kind == "sharepoint" else {
+            "server": args.server, "username": args.username, "domain": args.domain,
+            "password": os.environ.get(args.password_env) if args.password_env else None}
+        body = {k: v for k, v in body.items() if v is not None}
     _print(_call("POST", "/connectors", json=body))
+
+
+def _sharepoint_fields(args: argparse.Namespace) -> dict:
+    """Secrets come from the environment or a file, never from the command line."""
+    certificate = None
+    if args.certificate_file:
+        with open(args.certificate_file, encoding="ascii") as f:
+            certificate = f.read()
+    return {"tenant_id": args.tenant_id, "client_id": args.client_id, "site_url": args.site_url,
+            "library": args.library, "certificate": certificate,
+            "client_secret": None if certificate else os.environ.get(args.client_secret_env),
+            "certificate_password": os.environ.get(args.certificate_password_env)
+            if certificate else None}
 
 
 def sync(args: argparse.Namespace) -> int:
@@ -139,14 +153,22 @@ def _parser() -> argparse.ArgumentParser:
     for action in ("show", "delete"):
         shares.add_parser(action).add_argument("name")
 
+    au = sub.add_parser("audit", help="the audit log, newest first")
+    au.add_argument("--connector")
+    au.add_argument("--event", help="e.g. connector.auth_failed")
     conns = sub.add_parser("connectors").add_subparsers(dest="action", required=True)
     cc = conns.add_parser("create", help="from flags or --file connector.json")
     cc.add_argument("--file")
+    cc.add_argument("--kind", choices=("smb", "sharepoint"), default="smb")
     for flag in ("name", "server", "username", "domain", "target-share", "target-prefix",
-                 "schedule", "sync-mode"):
+                 "schedule", "sync-mode", "tenant-id", "client-id", "site-url", "library",
+                 "certificate-file"):
         cc.add_argument(f"--{flag}")
     cc.add_argument("--password-env", default="SMB_PASSWORD",
                     help="environment variable holding the password (kept off the command line)")
+    cc.add_argument("--client-secret-env", default="SP_CLIENT_SECRET",
+                    help="environment variable holding the SharePoint app's client secret")
+    cc.add_argument("--certificate-password-env", default="SP_CERTIFICATE_PASSWORD")
     conns.add_parser("list")
     for action in ("show", "pause", "resume", "delete", "failures"):
         conns.add_parser(action).add_argument("id")
@@ -167,6 +189,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.cmd == "gen-key":
         from shared.secrets import generate_key
         print(generate_key())
+        return
+    if args.cmd == "audit":
+        query = {k: v for k, v in (("connector_id", args.connector), ("event", args.event)) if v}
+        _print(_call("GET", "/audit", params=query))
         return
     if args.cmd == "shares":
         routes = {"create": ("POST", "/shares", {"json": {"name": getattr(args, "name", None),

@@ -5,11 +5,11 @@ import re
 import urllib.parse
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 from croniter import croniter
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag,
+                      TypeAdapter, field_validator, model_validator)
 
 from shared.contracts import utcnow
 from shared.errors import SyncError
@@ -80,8 +80,41 @@ def _check_schedule(value: str) -> str:
     return value
 
 
+def _check_site_url(value: str) -> str:
+    url = urllib.parse.urlsplit(value)
+    if url.scheme != "https" or not url.hostname or url.query or url.fragment or url.username:
+        raise ValueError("must look like https://contoso.sharepoint.com/sites/team")
+    return value.rstrip("/")
+
+
+def check_credential(secret: SecretStr | None, certificate: SecretStr | None,
+                     password: SecretStr | None) -> None:
+    """Exactly one credential; a certificate must hold a private key (that its password opens)
+    and a certificate, so a bad upload is refused on save, not at the first sync."""
+    if (secret is None) == (certificate is None):
+        raise ValueError("give exactly one of client_secret or certificate")
+    if certificate is None:
+        return
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    pem = certificate.get_secret_value().encode()
+    try:
+        x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise ValueError("certificate: no PEM certificate found") from None
+    try:
+        load_pem_private_key(pem, password.get_secret_value().encode() if password else None)
+    except (ValueError, TypeError):
+        raise ValueError("certificate: no private key that the certificate_password opens") \
+            from None
+
+
 ServerStr = Annotated[str, AfterValidator(_check_server)]
 ScheduleStr = Annotated[str, AfterValidator(_check_schedule)]
+GuidStr = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
+                               description="a GUID")]
+SiteUrlStr = Annotated[str, AfterValidator(_check_site_url)]
 
 
 class LdapDirectory(BaseModel):
@@ -126,15 +159,11 @@ class IdentityMapping(BaseModel):
 
 
 class ConnectorFields(BaseModel):
-    """Fields an admin may set; shared by create and update."""
+    """Fields every kind of connector has; shared by create and update."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=200)
-    server: ServerStr
-    username: str = Field(min_length=1, max_length=256)
-    password: SecretStr
-    domain: str = Field(default="", max_length=256)
     target_share: str
     target_prefix: str = ""
     sync_mode: Literal["one_way", "two_way"] = "one_way"
@@ -164,35 +193,109 @@ class ConnectorFields(BaseModel):
         return value
 
 
-
-class ConnectorCreate(ConnectorFields):
+class SmbConnectorCreate(ConnectorFields):
     kind: Literal["smb"] = "smb"
+    server: ServerStr
+    username: str = Field(min_length=1, max_length=256)
+    password: SecretStr
+    domain: str = Field(default="", max_length=256)
+
+
+class SharePointConnectorCreate(ConnectorFields):
+    """An Entra ID application (client secret or certificate) and the library it syncs."""
+
+    kind: Literal["sharepoint"]
+    tenant_id: GuidStr
+    client_id: GuidStr
+    client_secret: SecretStr | None = None
+    certificate: SecretStr | None = None  # PEM: private key and certificate
+    certificate_password: SecretStr | None = None
+    site_url: SiteUrlStr
+    library: str = Field(min_length=1, max_length=255)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> "SharePointConnectorCreate":
+        check_credential(self.client_secret, self.certificate, self.certificate_password)
+        return self
+
+
+def _kind(value) -> str:
+    """Connectors made before SharePoint existed (and most SMB bodies) carry no kind."""
+    kind = value.get("kind", "smb") if isinstance(value, dict) else getattr(value, "kind", "smb")
+    return kind if kind in ("smb", "sharepoint") else "smb"
+
+
+ConnectorCreate = Annotated[
+    Union[Annotated[SmbConnectorCreate, Tag("smb")],
+          Annotated[SharePointConnectorCreate, Tag("sharepoint")]],
+    Discriminator(_kind)]
+
+
+def parse_create(body: dict) -> SmbConnectorCreate | SharePointConnectorCreate:
+    return TypeAdapter(ConnectorCreate).validate_python(body)
 
 
 class ConnectorUpdate(BaseModel):
-    """PATCH body: any subset of the fields."""
+    """PATCH body: any subset of the fields (of the connector's own kind)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    schedule: ScheduleStr | None = None
+    identity_mapping: IdentityMapping | None = None
+    # SMB
     server: ServerStr | None = None
     username: str | None = Field(default=None, min_length=1, max_length=256)
     password: SecretStr | None = None
     domain: str | None = None
-    schedule: ScheduleStr | None = None
-    identity_mapping: IdentityMapping | None = None
+    # SharePoint
+    tenant_id: GuidStr | None = None
+    client_id: GuidStr | None = None
+    client_secret: SecretStr | None = None
+    certificate: SecretStr | None = None
+    certificate_password: SecretStr | None = None
+    site_url: SiteUrlStr | None = None
+    library: str | None = Field(default=None, min_length=1, max_length=255)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> "ConnectorUpdate":
+        if self.client_secret is not None and self.certificate is not None:
+            raise ValueError("give either client_secret or certificate, not both")
+        if self.certificate is not None:
+            check_credential(None, self.certificate, self.certificate_password)
+        return self
+
+
+SMB_FIELDS = {"server", "username", "password", "domain"}
+SHAREPOINT_FIELDS = {"tenant_id", "client_id", "client_secret", "certificate",
+                     "certificate_password", "site_url", "library"}
+SECRET_FIELDS = ("password_enc", "ldap_password_enc", "client_secret_enc", "certificate_enc",
+                 "certificate_password_enc")
 
 
 class Connector(BaseModel):
-    """The stored connector. `password_enc` is Fernet ciphertext and never leaves the store."""
+    """The stored connector. `*_enc` fields are Fernet ciphertext and never leave the store."""
 
     id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
-    kind: Literal["smb"] = "smb"
+    kind: Literal["smb", "sharepoint"] = "smb"
     name: str
-    server: str
-    username: str
-    password_enc: str
-    ldap_password_enc: str | None = None
+    # SMB
+    server: str | None = None
+    username: str | None = None
+    password_enc: str | None = None
     domain: str = ""
+    # SharePoint: the app, its credential, and the library resolved to Graph ids on save.
+    tenant_id: str | None = None
+    client_id: str | None = None
+    credential: Literal["client_secret", "certificate"] | None = None
+    client_secret_enc: str | None = None
+    certificate_enc: str | None = None
+    certificate_password_enc: str | None = None
+    site_url: str | None = None
+    library: str | None = None
+    site_id: str | None = None
+    drive_id: str | None = None
+
+    ldap_password_enc: str | None = None
     target_share: str
     target_prefix: str = ""
     sync_mode: Literal["one_way", "two_way"] = "one_way"
@@ -200,15 +303,18 @@ class Connector(BaseModel):
     identity_mapping: IdentityMapping = Field(default_factory=IdentityMapping)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
-    # Bumped when credentials or server change, so workers drop cached sessions.
+    # Bumped when credentials or the source location change, so workers drop cached sessions.
     config_version: int = 1
     # Bumped when the identity mapping changes: synced files are re-labelled on the next run.
     identity_version: int = 1
 
     def public(self) -> dict:
-        """The connector as the API shows it: no secret, not even encrypted."""
-        return self.model_dump(mode="json", exclude={"password_enc", "ldap_password_enc"})
+        """The connector as the API shows it: no secret, not even encrypted; only the fields
+        of its own kind."""
+        other = SHAREPOINT_FIELDS | {"credential", "site_id", "drive_id"} if self.kind == "smb" \
+            else SMB_FIELDS
+        return self.model_dump(mode="json", exclude=set(SECRET_FIELDS) | other)
 
     @property
     def smb(self) -> SmbServer:
-        return parse_server(self.server)
+        return parse_server(self.server or "")

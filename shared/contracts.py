@@ -74,6 +74,7 @@ class FileVersion(BaseModel):
     size: int = Field(ge=0)
     mtime_ns: int
     file_id: str | None = None
+    content_tag: str | None = None  # the backend's content hash, where it has one
 
 
 class Owner(BaseModel):
@@ -134,3 +135,17 @@ class SyncCompleted(Contract):
     duration_s: float
     counts: RunCounts
     error: str | None = None
+
+
+class ConnectorAuthFailed(Contract):
+    """Published as `connector.auth_failed` (and written to the audit log) when the source
+    refuses the connector's credentials (a revoked or expired secret): its runs stop until an
+    admin updates them."""
+
+    event: Literal["connector.auth_failed"] = "connector.auth_failed"
+    connector_id: str
+    connector_name: str
+    kind: Literal["smb", "sharepoint"]
+    run_id: str | None = None
+    error: str  # the source's reason (e.g. an AADSTS code), never the secret
+    at: datetime = Field(default_factory=utcnow)

@@ -56,3 +56,13 @@ class ListingFailed(SyncError):
     def __init__(self, cause: str, message: str):
         super().__init__(message, "")
         self.cause = cause
+
+
+class ConfigInvalid(SyncError):
+    """The configuration names something the source does not have (a site, a library)."""
+
+    cause = "config_invalid"
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field

@@ -20,6 +20,7 @@ class IndexEntry:
     size: int
     mtime_ns: int
     file_id: str | None = None
+    content_tag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,21 @@ class Plan:
 
 
 def _version(entry: SourceEntry) -> FileVersion:
-    return FileVersion(size=entry.size, mtime_ns=entry.mtime_ns, file_id=entry.file_id)
+    return FileVersion(size=entry.size, mtime_ns=entry.mtime_ns, file_id=entry.file_id,
+                       content_tag=entry.content_tag)
 
 
-def _same(entry: SourceEntry, known: IndexEntry) -> bool:
+def same_content(entry: SourceEntry | IndexEntry, known: SourceEntry | IndexEntry) -> bool:
+    """Unchanged? A content hash on both sides decides (a SharePoint rename bumps the mtime but
+    not the bytes); otherwise size and mtime, with file ids that must agree where both exist."""
     ids_agree = entry.file_id is None or known.file_id is None or entry.file_id == known.file_id
+    if entry.content_tag and known.content_tag:
+        return entry.size == known.size and entry.content_tag == known.content_tag and ids_agree
     return entry.size == known.size and entry.mtime_ns == known.mtime_ns and ids_agree
+
+
+def _move_key(e: SourceEntry | IndexEntry) -> tuple:
+    return (e.file_id, e.size, e.content_tag or e.mtime_ns)
 
 
 def _under(path: str, folders: list[str]) -> bool:
@@ -66,7 +76,7 @@ def reconcile(
 
     for path, entry in sorted(listing.entries.items()):
         known = index.get(path)
-        if known is not None and _same(entry, known):
+        if known is not None and same_content(entry, known):
             if target is not None and target.get(path) != known.size:
                 plan.actions.append(Action(ChangeKind.REPAIRED, path, _version(entry)))
             else:
@@ -74,7 +84,7 @@ def reconcile(
         elif known is not None:
             plan.actions.append(Action(ChangeKind.MODIFIED, path, _version(entry)))
         else:
-            old = movable.pop((entry.file_id, entry.size, entry.mtime_ns), None)
+            old = movable.pop(_move_key(entry), None)
             if old is not None and (target is None or target.get(old) == entry.size):
                 gone.pop(old)
                 plan.actions.append(Action(ChangeKind.MOVED, path, _version(entry), from_path=old))
@@ -94,5 +104,5 @@ def _move_candidates(gone: Mapping[str, IndexEntry], unreadable: list[str]) -> d
     out: dict = {}
     for path, known in gone.items():
         if known.file_id and not _under(path, unreadable):
-            out.setdefault((known.file_id, known.size, known.mtime_ns), path)
+            out.setdefault(_move_key(known), path)
     return out

@@ -10,7 +10,7 @@ import time
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
-from shared.contracts import RunCounts, SyncCompleted
+from shared.contracts import ConnectorAuthFailed, RunCounts, SyncCompleted
 from shared.runtime import Runtime
 from shared.state import Failure
 
@@ -87,3 +87,18 @@ async def close_run(rt: Runtime, cid: str, run_id: str, error: str | None = None
     await rt.broker.publish("events", "sync.completed", event)
     log.info("run %s of %s finished: %s %s", run_id, cid, outcome, counts.model_dump(),
              extra={"connector_id": cid, "run_id": run_id})
+
+
+async def stop_on_auth_failure(rt: Runtime, c, run_id: str | None, message: str) -> None:
+    """The source refused the credentials: hold the connector (no runs, queued jobs wait)
+    until an admin updates them; tell the audit log and the platform once per incident."""
+    if not await rt.state.mark_auth_failed(c.id, message):
+        return
+    await rt.state.hold_lease(c.id, None)  # the run in progress waits for the new secret
+    event = ConnectorAuthFailed(connector_id=c.id, connector_name=c.name, kind=c.kind,
+                                run_id=run_id, error=message)
+    await rt.state.add_audit(event.model_dump(mode="json", exclude={"schema_version"}) |
+                             {"at": event.at.timestamp()})
+    await rt.broker.publish("events", "connector.auth_failed", event)
+    log.warning("credentials refused: connector held until they are updated (%s)", message,
+                extra={"connector_id": c.id, "run_id": run_id})

@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     scheduler_tick_s: float = Field(default=1.0, gt=0)
     # On SIGTERM, how long in-flight work may take to finish before the process stops anyway.
     drain_timeout_s: float = Field(default=30, ge=0)
+    # Microsoft Graph and Entra ID (SharePoint connectors). Overridable for sovereign clouds,
+    # TLS-inspecting proxies (with their CA bundle) and the tests' emulator.
+    graph_authority: str = "https://login.microsoftonline.com"
+    graph_base_url: str = "https://graph.microsoft.com/v1.0"
+    graph_ca_bundle: str | None = None
+    # Graph requests in flight per SharePoint connector and process (Graph's budget is per app).
+    graph_concurrency: int = Field(default=4, ge=1, le=32)
+    # Longest throttling (429/503 Retry-After) a Graph call waits out before giving up.
+    graph_max_wait_s: float = Field(default=900, ge=0)
 
     @field_validator("secret_key")
     @classmethod
@@ -54,6 +63,13 @@ class Settings(BaseSettings):
                     "(make one with: scaidrive-connectors gen-key)"
                 ) from None
         return value
+
+    @field_validator("graph_authority", "graph_base_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError("must start with https://")
+        return value.rstrip("/")
 
     @field_validator("s3_endpoint")
     @classmethod

@@ -10,6 +10,9 @@
   {ns}:rundone:{run_id}          set of finished job ids (dedups redelivered jobs' counts)
   {ns}:status:{cid}              hash: paused, next_due, last_success_at, last_duration_s, last_run
   {ns}:failures:{cid}            list of JSON failure records, newest first, capped
+  {ns}:delta:{cid}               the saved delta position (SharePoint @odata.deltaLink)
+  {ns}:items:{cid}               hash item id -> JSON item known at that position
+  {ns}:audit                     list of JSON audit events, newest first, capped
 """
 from __future__ import annotations
 
@@ -22,8 +25,11 @@ import redis.asyncio as aioredis
 from shared.connectors import Connector
 from shared.contracts import RunCounts
 from shared.reconcile import IndexEntry
+from shared.sources.base import DeltaCursor
 
 FAILURES_KEPT = 10_000
+AUDIT_KEPT = 10_000
+CURSOR_BATCH = 1000
 DONE_SET_TTL_MS = 7 * 86400 * 1000
 
 # Count one finished job once, renew the lease, and tell the caller if it closed the run.
@@ -88,9 +94,10 @@ class IndexRecord:
     method: str = "system_owner"  # how `owner` was decided: table, email, name, system_owner
     score: float | None = None  # the fuzzy-name score when method is "name"
     identity_version: int = 1  # the connector's mapping version that labelled the object
+    content_tag: str | None = None  # the source's content hash of the stored version
 
     def entry(self) -> IndexEntry:
-        return IndexEntry(self.size, self.mtime_ns, self.file_id)
+        return IndexEntry(self.size, self.mtime_ns, self.file_id, self.content_tag)
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,7 @@ class State:
 
     async def delete_connector(self, cid: str) -> None:
         keys = [self.key(k, cid) for k in
-                ("connector", "index", "run", "status", "failures", "lease")]
+                ("connector", "index", "run", "status", "failures", "lease", "delta", "items")]
         async with self.r.pipeline(transaction=True) as p:
             p.srem(self.key("connectors"), cid)
             p.delete(*keys)
@@ -269,7 +276,10 @@ class State:
         await self.r.hset(self.key("status", cid), mapping={k: str(v) for k, v in fields.items()})
 
     async def paused(self, cid: str) -> bool:
-        return await self.r.hget(self.key("status", cid), "paused") == "1"
+        """Work is held: paused by an admin, or stopped because the source refused the
+        connector's credentials (until they are updated)."""
+        held = await self.r.hmget(self.key("status", cid), "paused", "auth_failed")
+        return "1" in held
 
     async def add_failure(self, cid: str, failure: Failure) -> None:
         await self.add_failures(cid, [failure])
@@ -287,3 +297,55 @@ class State:
 
     async def failures(self, cid: str, limit: int = 1000) -> list[dict]:
         return [json.loads(r) for r in await self.r.lrange(self.key("failures", cid), 0, limit - 1)]
+
+    # --- delta positions ----------------------------------------------------------------
+
+    async def cursor(self, cid: str) -> DeltaCursor:
+        link = await self.r.get(self.key("delta", cid))
+        raw = await self.r.hgetall(self.key("items", cid))
+        return DeltaCursor(link, {k: json.loads(v) for k, v in raw.items()})
+
+    async def save_cursor(self, cid: str, old: DeltaCursor, new: DeltaCursor) -> None:
+        """Write only what changed since `old`, and the new position, in one transaction: an
+        incremental run costs as much as its changes, not as the library."""
+        changed = {k: json.dumps(v) for k, v in new.items.items() if old.items.get(k) != v}
+        removed = [k for k in old.items if k not in new.items]
+        items = self.key("items", cid)
+        async with self.r.pipeline(transaction=True) as p:
+            keys = list(changed)
+            for i in range(0, len(keys), CURSOR_BATCH):
+                p.hset(items, mapping={k: changed[k] for k in keys[i:i + CURSOR_BATCH]})
+            for i in range(0, len(removed), CURSOR_BATCH):
+                p.hdel(items, *removed[i:i + CURSOR_BATCH])
+            if new.link:
+                p.set(self.key("delta", cid), new.link)
+            else:
+                p.delete(self.key("delta", cid))
+            await p.execute()
+
+    async def forget_cursor(self, cid: str) -> None:
+        """The connector points at another library: its next run enumerates from scratch."""
+        await self.r.delete(self.key("delta", cid), self.key("items", cid))
+
+    # --- credentials rejected, audit ----------------------------------------------------
+
+    async def mark_auth_failed(self, cid: str, message: str) -> bool:
+        """True only for the caller that flipped the connector into `auth_failed` (so the
+        audit event and the platform event are written once per incident)."""
+        status = self.key("status", cid)
+        first = await self.r.hsetnx(status, "auth_failed", "1")
+        if first:
+            await self.r.hset(status, "auth_error", message)
+        return bool(first)
+
+    async def clear_auth_failed(self, cid: str) -> bool:
+        return bool(await self.r.hdel(self.key("status", cid), "auth_failed", "auth_error"))
+
+    async def add_audit(self, event: dict) -> None:
+        async with self.r.pipeline(transaction=False) as p:
+            p.lpush(self.key("audit"), json.dumps(event | {"at": event.get("at") or time.time()}))
+            p.ltrim(self.key("audit"), 0, AUDIT_KEPT - 1)
+            await p.execute()
+
+    async def audit(self, limit: int = 1000) -> list[dict]:
+        return [json.loads(r) for r in await self.r.lrange(self.key("audit"), 0, limit - 1)]

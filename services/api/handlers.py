@@ -8,14 +8,18 @@ from datetime import datetime, timezone
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from shared.connectors import Connector, ConnectorCreate, ConnectorUpdate, IdentityMapping
+from shared.connectors import (SHAREPOINT_FIELDS, SMB_FIELDS, Connector, ConnectorCreate,
+                               ConnectorUpdate, IdentityMapping)
 from shared.contracts import RunCounts, RunRequested
 from shared.names import BUCKET_NAME
 from shared.runtime import Runtime
+from services.api.audit import record
 from services.api.identities import check_mapping
+from services.api.sharepoint import resolve_library
 
 router = APIRouter(prefix="/api/v1")
-CREDENTIAL_FIELDS = {"server", "username", "password", "domain"}
+# Secrets arrive in these fields and are stored only encrypted (`*_enc`).
+SECRET_INPUTS = {"password", "client_secret", "certificate", "certificate_password"}
 
 
 def rt_of(request: Request) -> Runtime:
@@ -85,7 +89,9 @@ async def _view(rt: Runtime, c: Connector) -> dict:
 
 def _render(c: Connector, status: dict, run: dict) -> dict:
     running = bool(run) and run.get("phase") != "finished"
-    if status.get("paused") == "1":
+    if status.get("auth_failed") == "1":
+        state = "auth_failed"  # runs stopped until the credentials are updated
+    elif status.get("paused") == "1":
         state = "paused"
     elif running:
         state = "running"
@@ -108,6 +114,7 @@ def _render(c: Connector, status: dict, run: dict) -> dict:
         "last_success_at": _iso(status.get("last_success_at")),
         "last_duration_s": float(status["last_duration_s"]) if status.get("last_duration_s") else None,
         "last_error": status.get("last_error") or None,
+        "auth_error": status.get("auth_error") or None,
         "next_due_at": _iso(status.get("next_due")),
     }}
 
@@ -137,18 +144,40 @@ def _seal_mapping(rt: Runtime, mapping: IdentityMapping, sealed: str | None) -> 
     return stored, sealed if ldap is not None else None
 
 
+def _sealed(rt: Runtime, body) -> dict:
+    """The secrets a create/update body carries, encrypted, under their stored names; a new
+    SharePoint credential replaces the other kind of credential."""
+    out: dict = {}
+    if getattr(body, "password", None) is not None:
+        out["password_enc"] = rt.box.seal(body.password)
+    if getattr(body, "client_secret", None) is not None:
+        out |= {"credential": "client_secret", "client_secret_enc": rt.box.seal(body.client_secret),
+                "certificate_enc": None, "certificate_password_enc": None}
+    if getattr(body, "certificate", None) is not None:
+        password = body.certificate_password
+        out |= {"credential": "certificate", "certificate_enc": rt.box.seal(body.certificate),
+                "certificate_password_enc": rt.box.seal(password) if password else None,
+                "client_secret_enc": None}
+    elif getattr(body, "certificate_password", None) is not None:
+        out["certificate_password_enc"] = rt.box.seal(body.certificate_password)
+    return out
+
+
 @router.post("/connectors", status_code=201)
 async def create_connector(body: ConnectorCreate, request: Request) -> dict:
     rt = rt_of(request)
     await _check_target(rt, body)
     await check_mapping(rt, body.identity_mapping)
-    fields = body.model_dump(exclude={"password", "identity_mapping"})
+    fields = body.model_dump(exclude=SECRET_INPUTS | {"identity_mapping"})
     mapping, ldap_enc = _seal_mapping(rt, body.identity_mapping, None)
-    c = Connector(**fields, identity_mapping=mapping, ldap_password_enc=ldap_enc,
-                  password_enc=rt.box.seal(body.password))
+    c = Connector(**fields, **_sealed(rt, body), identity_mapping=mapping,
+                  ldap_password_enc=ldap_enc)
+    if c.kind == "sharepoint":
+        c.site_id, c.drive_id = await resolve_library(rt, c)
     await rt.broker.transfer_queue(c.id)
     await rt.state.save_connector(c)
     await rt.state.set_status(c.id, paused=0, next_due=time.time())  # first sync right away
+    await record(rt, "connector.created", c)
     return await _view(rt, c)
 
 
@@ -170,29 +199,50 @@ async def get_connector(cid: str, request: Request) -> dict:
 async def update_connector(cid: str, body: ConnectorUpdate, request: Request) -> dict:
     rt = rt_of(request)
     c = await _get(rt, cid)
-    changes = body.model_dump(exclude_unset=True, exclude={"password", "identity_mapping"})
-    if body.password is not None:
-        changes["password_enc"] = rt.box.seal(body.password)
+    foreign = (SHAREPOINT_FIELDS if c.kind == "smb" else SMB_FIELDS) & body.model_fields_set
+    if foreign:
+        raise HTTPException(422, [{"loc": ["body", f], "type": "value_error",
+                                   "msg": f"not a field of a {c.kind} connector"}
+                                  for f in sorted(foreign)])
+    changes = body.model_dump(exclude_unset=True, exclude=SECRET_INPUTS | {"identity_mapping"})
+    changes |= _sealed(rt, body)
     if body.identity_mapping is not None:
         await check_mapping(rt, body.identity_mapping)
         changes["identity_mapping"], changes["ldap_password_enc"] = _seal_mapping(
             rt, body.identity_mapping, c.ldap_password_enc)
         changes["identity_version"] = c.identity_version + 1  # re-label synced files
     changes["updated_at"] = datetime.now(timezone.utc)
-    if CREDENTIAL_FIELDS & body.model_fields_set:
-        changes["config_version"] = c.config_version + 1  # workers drop the old SMB session
+    source_changed = bool((SMB_FIELDS | SHAREPOINT_FIELDS) & body.model_fields_set)
+    if source_changed:
+        changes["config_version"] = c.config_version + 1  # workers drop the old session
     updated = Connector.model_validate(c.model_dump() | changes)
+    if updated.kind == "sharepoint" and source_changed:
+        updated.site_id, updated.drive_id = await resolve_library(rt, updated)
+        if updated.drive_id != c.drive_id:
+            await rt.state.forget_cursor(c.id)  # another library: enumerate it from scratch
     await rt.state.save_connector(updated)
+    await record(rt, "connector.updated", updated, fields=sorted(body.model_fields_set))
+    if source_changed and await rt.state.clear_auth_failed(c.id):
+        await _resume_after_new_credentials(rt, updated)
     return await _view(rt, updated)
+
+
+async def _resume_after_new_credentials(rt: Runtime, c: Connector) -> None:
+    """Held jobs go on (the run's lease gets its expiry back); with no run in progress, the
+    next one starts now, from the saved delta position."""
+    await rt.state.hold_lease(c.id, rt.settings.lease_ttl_s)
+    await rt.state.set_status(c.id, next_due=time.time())
+    await record(rt, "connector.auth_restored", c)
 
 
 @router.delete("/connectors/{cid}", status_code=204)
 async def delete_connector(cid: str, request: Request) -> Response:
     """The configuration goes; the target share and its files stay."""
     rt = rt_of(request)
-    await _get(rt, cid)
+    c = await _get(rt, cid)
     await rt.state.delete_connector(cid)
     await rt.broker.delete_transfer_queue(cid)
+    await record(rt, "connector.deleted", c)
     return Response(status_code=204)
 
 
@@ -200,7 +250,11 @@ async def delete_connector(cid: str, request: Request) -> Response:
 async def sync_now(cid: str, request: Request) -> dict:
     rt = rt_of(request)
     c = await _get(rt, cid)
-    if await rt.state.paused(c.id):
+    status = await rt.state.status(c.id)
+    if status.get("auth_failed") == "1":
+        raise HTTPException(409, "the source refused the connector's credentials "
+                                 f"({status.get('auth_error', '')}): update them (PATCH)")
+    if status.get("paused") == "1":
         raise HTTPException(409, "connector is paused: resume it first")
     await rt.broker.publish("commands", "run", RunRequested(connector_id=c.id))
     return {"accepted": True}
@@ -212,6 +266,7 @@ async def pause(cid: str, request: Request) -> dict:
     c = await _get(rt, cid)
     await rt.state.set_status(c.id, paused=1)
     await rt.state.hold_lease(c.id, None)  # the paused run keeps the connector until resumed
+    await record(rt, "connector.paused", c)
     return await _view(rt, c)
 
 
@@ -220,7 +275,9 @@ async def resume(cid: str, request: Request) -> dict:
     rt = rt_of(request)
     c = await _get(rt, cid)
     await rt.state.set_status(c.id, paused=0)
-    await rt.state.hold_lease(c.id, rt.settings.lease_ttl_s)
+    if (await rt.state.status(c.id)).get("auth_failed") != "1":  # else it waits for credentials
+        await rt.state.hold_lease(c.id, rt.settings.lease_ttl_s)
+    await record(rt, "connector.resumed", c)
     return await _view(rt, c)
 
 

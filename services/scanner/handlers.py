@@ -12,7 +12,7 @@ from shared.contracts import ChangeKind, FileChanged, FileVersion, ScanRequested
 from shared.errors import ListingFailed, SyncError
 from shared.names import object_key, path_of_key
 from shared.reconcile import Action, reconcile
-from shared.runs import close_run, lease_kept
+from shared.runs import close_run, lease_kept, stop_on_auth_failure
 from shared.runtime import Runtime
 from shared.sources import Listing, Source, open_source
 from shared.state import Failure
@@ -35,7 +35,7 @@ async def on_scan(rt: Runtime, msg: ScanRequested) -> None:
         return  # connector deleted, or a stale / already scanned run (redelivery)
     with tracer.start_as_current_span("scan", attributes={
             "connector.id": c.id, "run.id": msg.run_id}) as span:
-        source = open_source(c, rt.box)
+        source = open_source(c, rt.box, rt.settings)
         try:
             async with lease_kept(rt, c.id, msg.run_id):
                 await _scan(rt, c, msg.run_id, source, span)
@@ -43,13 +43,17 @@ async def on_scan(rt: Runtime, msg: ScanRequested) -> None:
             span.record_exception(exc)
             await rt.state.add_failure(c.id, Failure(path="", stage="scan", cause=exc.cause,
                                                      message=str(exc), run_id=msg.run_id))
+            if exc.cause == "auth_failed":
+                await stop_on_auth_failure(rt, c, msg.run_id, str(exc))
             await close_run(rt, c.id, msg.run_id, error=f"{exc.cause}: {exc}")
         finally:
             await asyncio.to_thread(source.close)
 
 
 async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) -> None:
-    listing = await asyncio.to_thread(source.list)
+    # Delta-capable sources (SharePoint) resume from the position the last run saved.
+    cursor = await rt.state.cursor(c.id) if c.kind == "sharepoint" else None
+    listing = await asyncio.to_thread(source.list, cursor)
     root = next((f for f in listing.failures if f.path == ""), None)
     if root is not None:  # wrong password, share gone, server down: the run fails as a whole
         raise ListingFailed(root.cause, root.message)
@@ -60,11 +64,18 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
     plan.actions += _relabels(c, records, listing, plan)
     principals = {p: rec.principal for p, rec in records.items()}
     await _publish(rt, c, run_id, source, plan.actions, principals)
+    if listing.cursor is not None and cursor is not None:
+        # Saved only now: a scan that dies before this point replays the same changes.
+        await rt.state.save_cursor(c.id, cursor, listing.cursor)
     if plan.deletes_withheld:
         log.warning("%d deletions withheld: their folders could not be listed",
                     len(plan.deletes_withheld), extra={"connector_id": c.id, "run_id": run_id})
     span.set_attributes({"files.listed": len(listing.entries), "jobs": len(plan.actions),
-                         "deletes.withheld": len(plan.deletes_withheld)})
+                         "deletes.withheld": len(plan.deletes_withheld),
+                         "listing.resynced": listing.resynced})
+    if listing.resynced:
+        log.warning("delta position expired: full enumeration reconciled against the index",
+                    extra={"connector_id": c.id, "run_id": run_id})
     log.info("scan done: %d files listed, %d changes, %d unchanged", len(listing.entries),
              len(plan.actions), plan.unchanged, extra={"connector_id": c.id, "run_id": run_id})
     closing = await rt.state.scan_done(
@@ -77,8 +88,9 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
 def _relabels(c: Connector, records: dict, listing: Listing, plan) -> list[Action]:
     """Unchanged files labelled under an older identity mapping: new owner, same bytes."""
     busy = {a.path for a in plan.actions}
-    return [Action(ChangeKind.RELABELED, path, FileVersion(size=rec.size, mtime_ns=rec.mtime_ns,
-                                                           file_id=rec.file_id))
+    return [Action(ChangeKind.RELABELED, path, FileVersion(
+                size=rec.size, mtime_ns=rec.mtime_ns, file_id=rec.file_id,
+                content_tag=rec.content_tag))
             for path, rec in sorted(records.items())
             if rec.identity_version != c.identity_version and path in listing.entries
             and path not in busy]

@@ -52,8 +52,8 @@ async def tick(rt: Runtime) -> None:
         if run and run.get("phase") != "finished" and lease != run["run_id"]:
             await close_run(rt, c.id, run["run_id"],
                             error="run abandoned: no progress before its lease expired")
-        if status.get("paused") == "1":
-            continue
+        if status.get("paused") == "1" or status.get("auth_failed") == "1":
+            continue  # held by an admin, or until its credentials are updated
         due = float(status.get("next_due") or c.created_at.timestamp())
         if now < due:
             continue

@@ -19,9 +19,11 @@ from shared.connectors import Connector
 from shared.contracts import ChangeKind, Owner, TransferJob
 from shared.errors import NotFound, QuotaExceeded, SyncError
 from shared.names import metadata_value, object_key
-from shared.runs import fail_job, finish_job, lease_kept
+from shared.reconcile import same_content
+from shared.runs import fail_job, finish_job, lease_kept, stop_on_auth_failure
 from shared.runtime import Runtime
 from shared.secrets import SecretBox
+from shared.settings import Settings
 from shared.sources import Source, SourceEntry, open_source
 from shared.state import Failure, IndexRecord
 
@@ -32,8 +34,9 @@ tracer = trace.get_tracer("scaidrive.transfer")
 class Sources:
     """One source (and so one SMB connection cache) per connector and config version."""
 
-    def __init__(self, box: SecretBox):
+    def __init__(self, box: SecretBox, settings: Settings):
         self.box = box
+        self.settings = settings
         self._by_id: dict[str, tuple[int, Source]] = {}
         self._lock = threading.Lock()
 
@@ -44,7 +47,7 @@ class Sources:
                 return cached[1]
             if cached:
                 cached[1].close()  # new credentials: never reuse the old session
-            source = open_source(c, self.box)
+            source = open_source(c, self.box, self.settings)
             self._by_id[c.id] = (c.config_version, source)
             return source
 
@@ -79,6 +82,9 @@ class Transfers:
             except SyncError as exc:
                 if not exc.permanent:
                     raise  # transient: the broker redelivers with backoff
+                if exc.cause == "auth_failed":  # not this file's fault: hold every job
+                    await stop_on_auth_failure(rt, c, job.run_id, str(exc))
+                    raise Defer() from None
                 span.record_exception(exc)
                 await fail_job(rt, c.id, job.run_id, job.job_id, Failure(
                     path=job.path, stage=_stage(job.kind), cause=exc.cause,
@@ -118,7 +124,7 @@ class Transfers:
         await self.rt.state.put_index(c.id, job.path, IndexRecord(
             size=entry.size, mtime_ns=entry.mtime_ns,
             file_id=entry.file_id or (job.version.file_id if job.version else None),
-            etag=etag, synced_at=time.time(), **_labels(c, owner)))
+            content_tag=entry.content_tag, etag=etag, synced_at=time.time(), **_labels(c, owner)))
         await self.rt.state.add_usage(c.target_share, entry.size - (known.size if known else 0))
         return "transferred", entry.size
 
@@ -128,7 +134,7 @@ class Transfers:
         hint = job.version.size if job.version else None
         with self.sources.get(c).open_read(job.path, size_hint=hint) as reader:
             entry = reader.entry
-            if job.kind is not ChangeKind.REPAIRED and known and _same(known, entry):
+            if job.kind is not ChangeKind.REPAIRED and known and same_content(entry, known.entry()):
                 return None  # a redelivered job whose work is already in the bucket
             if entry.size > storage.part_size:
                 storage.abort_uploads(c.target_share, key)  # leftovers of a killed worker
@@ -201,11 +207,6 @@ class Transfers:
         return "deleted"
 
 
-def _same(known: IndexRecord, entry: SourceEntry) -> bool:
-    return (known.size, known.mtime_ns) == (entry.size, entry.mtime_ns) and \
-        (known.file_id is None or entry.file_id is None or known.file_id == entry.file_id)
-
-
 def _labels(c: Connector, owner: Owner) -> dict:
     """The index fields that say who owns the object and under which mapping version."""
     return {"owner": owner.user_id, "principal": owner.source_principal, "method": owner.method,
@@ -219,7 +220,12 @@ def _stage(kind: ChangeKind) -> str:
 
 
 def _metadata(job: TransferJob, entry: SourceEntry) -> dict[str, str]:
-    meta = {"source-path": metadata_value(job.path), "source-mtime-ns": str(entry.mtime_ns)}
+    # The original name and path, exactly as the source spells them (the key follows the path).
+    meta = {"source-path": metadata_value(job.path),
+            "source-name": metadata_value(job.path.rsplit("/", 1)[-1]),
+            "source-mtime-ns": str(entry.mtime_ns)}
+    if entry.content_tag:
+        meta["source-content-hash"] = metadata_value(entry.content_tag)
     if job.owner:
         meta["scaidrive-owner"] = metadata_value(job.owner.user_id)
         meta["scaidrive-owner-mapping"] = job.owner.method

@@ -70,7 +70,7 @@ class Consumers:
 async def start(rt: Runtime) -> None:
     pool = ThreadPoolExecutor(max_workers=rt.settings.transfer_concurrency,
                               thread_name_prefix="transfer")
-    consumers = Consumers(rt, Transfers(rt, Sources(rt.box), pool))
+    consumers = Consumers(rt, Transfers(rt, Sources(rt.box, rt.settings), pool))
     await consumers.sync()
     rt.tasks.append(asyncio.create_task(consumers.run()))
 

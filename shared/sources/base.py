@@ -15,6 +15,9 @@ class SourceEntry:
     size: int
     mtime_ns: int
     file_id: str | None = None  # stable across renames where the backend has one
+    # A content hash where the backend keeps one (SharePoint's quickXorHash): when both sides
+    # have it, it (with the size) decides "unchanged", not the mtime a rename may bump.
+    content_tag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -27,11 +30,23 @@ class ListFailure:
 
 
 @dataclass
+class DeltaCursor:
+    """Where an incremental (delta) listing resumes: the backend's saved position and the items
+    it knew then, by backend id (enough to rebuild every path from parent ids). The scanner keeps
+    it per connector and saves the listing's new cursor only once the run's jobs are published."""
+
+    link: str | None = None  # None: enumerate everything
+    items: dict[str, dict] = field(default_factory=dict)
+
+
+@dataclass
 class Listing:
     entries: dict[str, SourceEntry] = field(default_factory=dict)
     failures: list[ListFailure] = field(default_factory=list)
     # False when the walk was cut short (connection lost): nothing may be deleted on its strength.
     complete: bool = True
+    cursor: DeltaCursor | None = None  # set by delta-capable backends: the position to save
+    resynced: bool = False  # the saved position had expired: this is a full enumeration
 
 
 class Reader(Protocol):
@@ -43,8 +58,10 @@ class Reader(Protocol):
 
 
 class Source(Protocol):
-    def list(self) -> Listing:
-        """Walk the whole tree. Per-folder errors go in `failures`; the walk goes on."""
+    def list(self, cursor: DeltaCursor | None = None) -> Listing:
+        """The whole tree. Per-folder errors go in `failures`; the walk goes on. A delta-capable
+        backend asks only for changes since `cursor` and returns the full listing rebuilt from
+        it plus `listing.cursor`; others ignore `cursor`."""
 
     def stat(self, path: str) -> SourceEntry: ...
 

@@ -25,7 +25,7 @@ from smbprotocol.open import (FilePipePrinterAccessMask, QueryDirectoryFlags,
 from smbprotocol.security_descriptor import SMB2CreateSDBuffer
 
 from shared import errors
-from shared.sources.base import ListFailure, Listing, SourceEntry
+from shared.sources.base import DeltaCursor, ListFailure, Listing, SourceEntry
 from shared.sources.smb_read import PipelinedReader, WholeFile
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class SmbSource:
 
     # --- listing ------------------------------------------------------------------------
 
-    def list(self) -> Listing:
+    def list(self, cursor: DeltaCursor | None = None) -> Listing:
         listing = Listing()
         folders = [""]  # to walk; depth-first keeps this to about width x depth
         seen: set[int] = set()  # folder ids: Samba follows symlinks, so loops are possible

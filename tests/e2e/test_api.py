@@ -63,18 +63,21 @@ def test_shares_lifecycle(stack, samba, s3):
     assert api.get("/shares/keep").status_code == 404
 
 
-def test_wrong_password_fails_the_run_and_patch_fixes_it(stack, samba, s3):
+def test_wrong_password_holds_the_connector_and_patch_resumes_it(stack, samba, s3):
     api = stack.api()
     write(samba.share_dir / "creds", "a.txt", b"a")
     c = new_connector(api, samba, "creds", "creds", password="wrong-password-1")
     view = wait_run(api, c["id"])
-    assert view["status"]["state"] == "error" and view["status"]["run"]["outcome"] == "failed"
+    assert view["status"]["state"] == "auth_failed" and view["status"]["run"]["outcome"] == "failed"
     assert "auth" in view["status"]["last_error"]
     assert api.get(f"/connectors/{c['id']}/failures").json()[0]["cause"] == "auth_failed"
+    audit = api.get("/audit", params={"connector_id": c["id"]}).json()
+    assert [a["event"] for a in audit] == ["connector.auth_failed", "connector.created"]
+    assert api.post(f"/connectors/{c['id']}/sync").status_code == 409
 
     patched = api.patch(f"/connectors/{c['id']}", json={"password": samba.password})
     assert patched.status_code == 200 and patched.json()["config_version"] == 2
-    view = sync_and_wait(api, c["id"])
+    view = wait_run(api, c["id"], after=view["status"]["run"]["run_id"])  # starts by itself
     assert view["status"]["state"] == "idle" and view["status"]["run"]["outcome"] == "success"
     assert "a.txt" in bucket_tree(s3.client(), "creds")
 

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 import pytest
 from pydantic import ValidationError
 
-from shared.connectors import ConnectorCreate, ConnectorUpdate, next_due, parse_server
+from shared.connectors import ConnectorUpdate, next_due, parse_create, parse_server
 from shared.errors import EncodingIssue, InvalidName
 from shared.names import metadata_value, object_key, path_of_key
 
@@ -68,13 +68,13 @@ BASE = dict(name="n", server="smb://h/s", username="u", password="pw", target_sh
 ])
 def test_bad_fields_are_named(field, value):
     with pytest.raises(ValidationError) as err:
-        ConnectorCreate(**BASE | {field: value})
-    assert err.value.errors()[0]["loc"][0] == field
+        parse_create(BASE | {field: value})
+    assert err.value.errors()[0]["loc"] == ("smb", field)
 
 
 def test_two_way_is_refused_until_it_exists():
     with pytest.raises(ValidationError, match="two-way"):
-        ConnectorCreate(**BASE | {"sync_mode": "two_way"})
+        parse_create(BASE | {"sync_mode": "two_way"})
 
 
 def test_update_validates_what_it_sets():

@@ -6,12 +6,12 @@ from shared.reconcile import IndexEntry, reconcile
 from shared.sources.base import ListFailure, Listing, SourceEntry
 
 
-def src(path, size=10, mtime=100, fid=None):
-    return SourceEntry(path, size, mtime, fid)
+def src(path, size=10, mtime=100, fid=None, tag=None):
+    return SourceEntry(path, size, mtime, fid, tag)
 
 
-def idx(size=10, mtime=100, fid=None):
-    return IndexEntry(size, mtime, fid)
+def idx(size=10, mtime=100, fid=None, tag=None):
+    return IndexEntry(size, mtime, fid, tag)
 
 
 def listing(*entries, failures=(), complete=True):
@@ -24,6 +24,15 @@ def kinds(plan):
 
 CASES = [
     # (name, index, listing, target, expected actions)
+    # Content hashes (SharePoint) decide over the mtime where both sides have one.
+    ("same hash, newer mtime is unchanged", {"a": idx(tag="h1")},
+     listing(src("a", mtime=200, tag="h1")), {"a": 10}, []),
+    ("new hash, same size and mtime is a modify", {"a": idx(tag="h1")},
+     listing(src("a", tag="h2")), {"a": 10}, [("modified", "a")]),
+    ("rename bumping the mtime is still a move by id and hash", {"a": idx(fid="1", tag="h1")},
+     listing(src("b", mtime=300, fid="1", tag="h1")), {"a": 10}, [("moved", "b")]),
+    ("rename with new content is delete + create", {"a": idx(fid="1", tag="h1")},
+     listing(src("b", fid="1", tag="h2")), {"a": 10}, [("created", "b"), ("deleted", "a")]),
     ("new file is created", {}, listing(src("a")), {}, [("created", "a")]),
     ("unchanged file costs nothing", {"a": idx()}, listing(src("a")), {"a": 10}, []),
     ("size change is a modify", {"a": idx()}, listing(src("a", size=11)), {"a": 10},
