@@ -4,19 +4,22 @@ from __future__ import annotations
 import pytest
 
 from shared.sources.base import Source
-from tests.conformance.remotes import SmbRemote
+from tests.conformance.remotes import SharePointRemote, SmbRemote
 
 
-@pytest.fixture(params=["smb"])
+@pytest.fixture(params=["smb", "sharepoint"])
 def remote(request):
-    remote = {"smb": lambda: SmbRemote(request.getfixturevalue("samba"))}[request.param]()
+    remote = {"smb": lambda: SmbRemote(request.getfixturevalue("samba")),
+              "sharepoint": lambda: SharePointRemote(request.getfixturevalue("graph")),
+              }[request.param]()
     yield remote
     remote.cleanup()
 
 
 @pytest.fixture
 def source_factory(remote):
-    """Builds sources on the test's own folder; keyword overrides (e.g. a wrong password)."""
+    """Builds sources on the test's own folder (SMB) or library (SharePoint); keyword overrides
+    (e.g. `remote.wrong_credentials`)."""
     return remote.make_source
 
 

@@ -9,14 +9,27 @@ import shutil
 import uuid
 from pathlib import Path
 
+import pytest
+
 from shared.sources.base import Source
 
 SID = re.compile(r"^S-1-\d+(-\d+)+$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]+$")
 MiB = 1024 * 1024
 
 
 class SmbRemote:
     """The server side of an SmbSource: the Samba share's directory on this machine."""
+
+    # What the backend's server can do; tests of what it cannot skip on these.
+    has_symlinks = True
+    has_folder_permissions = True  # a folder the service account may not list
+    changes_in_place = True  # a file can shrink under an open reader
+    can_drop_connections = True
+    can_restart = True
+    owner_pattern = SID  # what owners() answers
+    mtime_resolution_ns = 1000
+    wrong_credentials = {"password": "not-the-password"}
 
     def __init__(self, samba) -> None:
         self.samba = samba
@@ -38,6 +51,12 @@ class SmbRemote:
 
     def mkdir(self, rel: str) -> Path:
         return self.samba.mkdir(f"{self.base}/{rel}")
+
+    def set_mtime(self, rel: str, ns: int) -> None:
+        os.utime(self.root / rel, ns=(ns, ns))
+
+    def remove_base(self) -> None:
+        shutil.rmtree(self.root)
 
     def put_beside_base(self, name: str, data: bytes) -> Path:
         """A file next to the source's base folder: out of its reach."""
@@ -100,6 +119,116 @@ class SmbRemote:
             for d in dirs:
                 os.chmod(os.path.join(path, d), 0o755)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class SharePointRemote:
+    """The server side of a SharePointSource: its own document library in the Graph emulator."""
+
+    has_symlinks = False
+    has_folder_permissions = False  # permissions are per site/item, not in the emulator
+    changes_in_place = False  # a new version is a new blob: a download keeps serving its own
+    can_drop_connections = False
+    can_restart = False
+    owner_pattern = EMAIL
+    mtime_resolution_ns = 1_000_000_000  # lastModifiedDateTime has whole seconds
+    wrong_credentials = {"client_secret": "not-the-secret"}
+    domain = "contoso.com"
+
+    def __init__(self, graph) -> None:
+        self.graph = graph
+        self.site = graph.add_site("contoso.sharepoint.com", f"/sites/conf-{uuid.uuid4().hex[:10]}")
+        self.drive = graph.add_library(self.site, "Documents")
+        self.sources: list[Source] = []
+
+    def endpoint(self, **overrides):
+        from shared.sources.graph import GraphEndpoint
+
+        g = self.graph
+        return GraphEndpoint(authority=g.authority, graph_base=g.graph_base, ca_bundle=g.ca_pem,
+                             **overrides)
+
+    def credentials(self, **overrides):
+        from shared.sources.graph import GraphCredentials
+
+        g = self.graph
+        kw = {"tenant_id": g.tenant_id, "client_id": g.client_id, **overrides}
+        if "certificate_pem" not in kw:
+            kw.setdefault("client_secret", g.client_secret)
+        return GraphCredentials(**kw)
+
+    def make_source(self, *, endpoint: dict | None = None, **creds) -> Source:
+        from shared.sources.sharepoint import SharePointSource
+
+        source = SharePointSource(self.endpoint(**(endpoint or {})), self.credentials(**creds),
+                                  self.drive.id)
+        self.sources.append(source)
+        return source
+
+    def email(self, owner: str) -> str:
+        return f"{owner}@{self.domain}"
+
+    def put(self, rel: str, data: bytes, owner: str | None = None):
+        return self.graph.put_file(self.drive, rel, data,
+                                   created_by_email=self.email(owner) if owner else None)
+
+    def mkdir(self, rel: str):
+        return self.graph.mkdir(self.drive, rel)
+
+    def set_mtime(self, rel: str, ns: int) -> None:
+        self.graph.set_modified(self.drive, rel, ns / 1e9)
+
+    def remove_base(self) -> None:
+        self.graph.remove_library(self.drive)
+
+    def put_beside_base(self, name: str, data: bytes) -> "RemoteFile":
+        """A file in another library of the same site: out of the source's reach."""
+        other = self.graph.add_library(self.site, f"Other {uuid.uuid4().hex[:6]}")
+        self.graph.put_file(other, name, data)
+        return RemoteFile(self.graph, other, name)
+
+    def read(self, rel: str) -> bytes:
+        return self.graph.item(self.drive, rel).data
+
+    def exists(self, rel: str) -> bool:
+        return self.graph.item(self.drive, rel) is not None
+
+    def modify(self, rel: str, data: bytes) -> None:
+        self.graph.put_file(self.drive, rel, data)
+
+    def truncate(self, rel: str, size: int) -> None:
+        self.graph.put_file(self.drive, rel, self.read(rel)[:size])
+
+    def rename(self, old: str, new: str) -> None:
+        self.graph.move(self.drive, old, new)
+
+    def delete(self, rel: str) -> None:
+        self.graph.delete(self.drive, rel)
+
+    def cleanup(self) -> None:
+        for source in self.sources:
+            source.close()
+        if self.drive.id in self.graph.tenant.drives:
+            self.graph.remove_library(self.drive)  # frees the emulator's memory
+
+
+class RemoteFile:
+    """A file on the Graph emulator, with the bits of `pathlib.Path` the tests use."""
+
+    def __init__(self, graph, drive, name: str) -> None:
+        self.graph, self.drive, self.name = graph, drive, name
+
+    def read_bytes(self) -> bytes:
+        return self.graph.item(self.drive, self.name).data
+
+    def unlink(self) -> None:
+        self.graph.delete(self.drive, self.name)
+        self.graph.remove_library(self.drive)
+
+
+def needs(remote, capability: str, why: str) -> None:
+    """Skip a test of something this backend's server cannot do (a capability attribute)."""
+    if not getattr(remote, capability):
+        pytest.skip(f"{type(remote).__name__} {why}")
 
 
 def sha(data: bytes) -> str:

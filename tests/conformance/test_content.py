@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from shared import errors
-from tests.conformance.remotes import MiB, read_all, sha
+from tests.conformance.remotes import MiB, needs, read_all, sha
 
 
 @pytest.mark.parametrize("size", [0, 1, 65536, 4 * MiB + 1, 20 * MiB + 7])
@@ -59,6 +59,7 @@ def test_reading_does_not_lock_out_the_file_servers_users(source, source_factory
 
 @pytest.mark.parametrize("shrink_to", [1000, 16 * MiB + 100])
 def test_a_file_that_shrinks_while_read_is_reported_not_truncated(source, remote, shrink_to):
+    needs(remote, "changes_in_place", "serves a download from the version it started with")
     remote.put("growing.log", os.urandom(20 * MiB))
 
     with pytest.raises(errors.SourceChanged) as info:
@@ -71,6 +72,7 @@ def test_a_file_that_shrinks_while_read_is_reported_not_truncated(source, remote
 
 
 def test_connection_lost_mid_read_is_transient_and_the_next_read_works(source, remote):
+    needs(remote, "can_drop_connections", "cannot drop its clients' connections")
     data = os.urandom(20 * MiB)
     remote.put("big.bin", data)
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 
 import pytest
 
 from shared import errors
-from tests.conformance.remotes import SID, read_all
+from tests.conformance.remotes import needs, read_all
 
 
 def test_lists_nested_unicode_and_empty_files_with_sizes(source, remote):
@@ -45,9 +44,10 @@ def test_lists_a_folder_bigger_than_one_directory_reply(source, remote):
 
 
 def test_mtime_is_the_servers_and_changes_after_a_modify_of_the_same_size(source, remote):
-    path = remote.put("doc.txt", b"version one")
-    when = 1_600_000_000_123_456_000  # ns since 1970, whole microseconds
-    os.utime(path, ns=(when, when))
+    remote.put("doc.txt", b"version one")
+    step = remote.mtime_resolution_ns  # SMB: whole microseconds; SharePoint: seconds
+    when = 1_600_000_000_123_456_000 // step * step  # ns since 1970
+    remote.set_mtime("doc.txt", when)
     before = source.stat("doc.txt")
     assert before.mtime_ns == when == source.list().entries["doc.txt"].mtime_ns
 
@@ -74,6 +74,7 @@ def test_file_id_is_stable_across_a_rename(source, remote):
 
 
 def test_unreadable_folder_is_a_failure_and_the_rest_is_listed(source, remote):
+    needs(remote, "has_folder_permissions", "has no folders the service cannot list")
     remote.put("open/a.txt", b"a")
     remote.put("b.txt", b"b")
     remote.make_unreadable("open/locked")
@@ -86,6 +87,7 @@ def test_unreadable_folder_is_a_failure_and_the_rest_is_listed(source, remote):
 
 
 def test_linked_folders_are_not_followed_into_loops(source, remote):
+    needs(remote, "has_symlinks", "has no symlinks")
     remote.put("real/x.txt", b"x")
     remote.symlink("real/loop", ".")  # real/loop/loop/... if followed
     remote.symlink("alias", "real")
@@ -100,6 +102,7 @@ def test_linked_folders_are_not_followed_into_loops(source, remote):
 
 
 def test_connection_lost_mid_walk_gives_an_incomplete_listing(source, remote):
+    needs(remote, "can_drop_connections", "cannot drop its clients' connections")
     remote.put("a.txt", b"a")
     for i in range(3000):  # more than one directory reply
         remote.put(f"big/{i:05d}-" + "n" * 150, b"")
@@ -115,7 +118,7 @@ def test_connection_lost_mid_walk_gives_an_incomplete_listing(source, remote):
 
 
 def test_listing_a_missing_base_fails_the_root(source_factory, remote):
-    shutil.rmtree(remote.root)
+    remote.remove_base()  # SMB: the base folder; SharePoint: the document library
 
     listing = source_factory().list()
 
@@ -126,7 +129,8 @@ def test_listing_a_missing_base_fails_the_root(source_factory, remote):
 # --- reading ----------------------------------------------------------------------------
 
 
-def test_owners_are_sids_that_differ_per_user(source, remote):
+def test_owners_are_principals_that_differ_per_user(source, remote):
+    """SIDs for SMB, emails for SharePoint."""
     remote.put("alice.txt", b"a", owner="alice")
     remote.put("bob.txt", b"b", owner="bob")
     remote.put("alice2.txt", b"a", owner="alice")
@@ -138,7 +142,8 @@ def test_owners_are_sids_that_differ_per_user(source, remote):
     owners = source.owners(["alice.txt", "bob.txt", "alice2.txt", "service.txt", "missing.txt",
                             *many])
 
-    assert all(SID.match(owners[p]) for p in ("alice.txt", "bob.txt", "service.txt"))
+    assert all(remote.owner_pattern.match(owners[p]) for p in ("alice.txt", "bob.txt",
+                                                               "service.txt"))
     assert owners["alice.txt"] == owners["alice2.txt"] != owners["bob.txt"]
     assert owners["service.txt"] not in (owners["alice.txt"], owners["bob.txt"])
     assert owners["missing.txt"] is None
@@ -146,9 +151,9 @@ def test_owners_are_sids_that_differ_per_user(source, remote):
     assert source.owners([]) == {}
 
 
-def test_wrong_password_raises_auth_failed(source_factory, remote):
+def test_wrong_credentials_raise_auth_failed(source_factory, remote):
     remote.put("x.txt", b"x")
-    bad = source_factory(password="not-the-password")
+    bad = source_factory(**remote.wrong_credentials)
 
     with pytest.raises(errors.AuthFailed):
         bad.stat("x.txt")
@@ -159,6 +164,7 @@ def test_wrong_password_raises_auth_failed(source_factory, remote):
 
 
 def test_same_source_works_again_after_a_server_restart(source, remote):
+    needs(remote, "can_restart", "cannot restart its server")
     remote.put("r/x.txt", b"before")
     assert source.stat("r/x.txt").size == 6
 

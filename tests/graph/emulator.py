@@ -50,12 +50,27 @@ class Emulator:
         self.authority = ""  # set once the port is known
         self.page_size = 50
         self.throttle_left, self.retry_after_s = 0, 1
+        self.download_throttle_left, self.download_retry_after_s = 0, 1
+        self.corrupt_downloads = 0  # the next n downloads serve one flipped byte
         self.counts: Counter = Counter()
         self.cursors: dict[str, tuple[int, list, int]] = {}  # page token -> (epoch, items json, seq)
         self.downloads: dict[str, tuple[bytes, float]] = {}
         self.sessions: dict[str, dict] = {}
-        self.app = Starlette(routes=[Route("/{p:path}", self.dispatch,
-                                           methods=["GET", "POST", "PUT", "DELETE", "PATCH"])])
+        self.in_flight = self.max_in_flight = 0  # Graph + download requests being served
+        self._app = Starlette(routes=[Route("/{p:path}", self.dispatch,
+                                            methods=["GET", "POST", "PUT", "DELETE", "PATCH"])])
+
+    async def app(self, scope, receive, send) -> None:
+        """The ASGI app: counts Graph and download requests in flight until their last byte."""
+        tracked = scope["type"] == "http" and scope["path"].startswith(("/v1.0/", "/_layouts/"))
+        if tracked:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            if tracked:
+                self.in_flight -= 1
 
     @property
     def graph_base(self) -> str:
@@ -72,7 +87,7 @@ class Emulator:
             return {"id": i.id, "parentReference": parent, "deleted": {},
                     ("folder" if i.is_folder else "file"): {}}
         out = {"id": i.id, "name": i.name, "eTag": f'"{{{i.etag_guid}}},{i.version}"',
-               "cTag": f'"c:{{{i.etag_guid}}},{i.version}"', "createdDateTime": iso(i.created),
+               "cTag": f'"c:{{{i.etag_guid}}},{i.content_version}"', "createdDateTime": iso(i.created),
                "lastModifiedDateTime": iso(i.modified), "webUrl": d.site.web_url + "/" + urllib.parse.quote(
                    d.name + self.t.path_of(d, i)), "createdBy": {"user": i.created_by},
                "lastModifiedBy": {"user": i.modified_by or i.created_by}, "parentReference": parent,
@@ -215,7 +230,15 @@ class Emulator:
         got = self.downloads.get(req.query_params.get("tempauth", ""))
         if got is None or got[1] < time.time():
             return gerr(401, "unauthenticated", "Invalid or expired tempauth token.")
+        if self.download_throttle_left > 0:
+            self.download_throttle_left -= 1
+            self.counts["download_throttled"] += 1
+            return gerr(429, "activityLimitReached", "The request has been throttled",
+                        {"Retry-After": str(self.download_retry_after_s)})
         data = got[0]
+        if self.corrupt_downloads > 0 and data:
+            self.corrupt_downloads -= 1
+            data = bytes([data[0] ^ 0xFF]) + data[1:]  # same size, other bytes
         size, start, end, status = len(data), 0, len(data) - 1, 200
         headers = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
         rng = req.headers.get("range")
@@ -233,9 +256,9 @@ class Emulator:
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         headers["Content-Length"] = str(end - start + 1)
 
-        async def body():
-            for off in range(start, end + 1, 1 << 20):
-                yield data[off:min(off + (1 << 20), end + 1)]
+        async def body():  # small slices: the tests measure the client's memory, not ours
+            for off in range(start, end + 1, 1 << 18):
+                yield data[off:min(off + (1 << 18), end + 1)]
         return StreamingResponse(body(), status, headers=headers)
 
     async def upload_chunk(self, req: Request, sid: str) -> Response:

@@ -54,7 +54,8 @@ class Item:
     modified: float = 0.0
     modified_by: dict | None = None
     etag_guid: str = field(default_factory=lambda: str(uuid.uuid4()).upper())
-    version: int = 1
+    version: int = 1  # eTag: any change
+    content_version: int = 1  # cTag: content changes only (Graph: not on rename or move)
     seq: int = 0
     deleted: bool = False
     hash: str = ""
@@ -175,6 +176,7 @@ class Tenant:
                 raise ValueError(f"{path} is a folder")
             else:
                 item.version += 1
+                item.content_version += 1
             item.data, item.hash, item.modified = data, qxh(data), now
             item.modified_by = user(modified_by_email or created_by_email or self.default_user)
             self._touch(drive, item)
@@ -188,6 +190,22 @@ class Tenant:
             for victim in [item, *self.descendants(drive, item)]:
                 victim.deleted = True
                 self._touch(drive, victim)
+
+    def remove_library(self, drive: Drive) -> None:
+        with self.lock:
+            drive.site.drives.remove(drive)
+            del self.drives[drive.id]
+
+    def set_modified(self, drive: Drive, path: str, when: float) -> Item:
+        """Metadata only (PATCH fileSystemInfo): the eTag changes, the cTag does not."""
+        with self.lock:
+            item = self.resolve(drive, path)
+            if item is None:
+                raise KeyError(path)
+            item.modified = when
+            item.version += 1
+            self._touch(drive, item)
+            return item
 
     def descendants(self, drive: Drive, item: Item) -> list[Item]:
         out = []

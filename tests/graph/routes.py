@@ -50,6 +50,8 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
     if m and meth == "GET":
         count("site" if not m[2] else "site_drives")
         site = t.sites.get(m[1])
+        if site is None and "," not in m[1]:  # /sites/{hostname}: the root site
+            site = t.find_site(m[1], "/")
         if site is None:
             return gerr(404, "itemNotFound", "Requested site could not be found")
         return _drives(emu, site) if m[2] else JSONResponse(emu.site_json(site))
@@ -110,16 +112,18 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
                                  "if_match": req.headers.get("if-match")}
             return JSONResponse({"uploadUrl": f"{emu.authority}/_upload/{sid}", "expirationDateTime": iso(expires),
                                  "nextExpectedRanges": ["0-"]})
-    # items
+    # items: /root, /items/{id}, /items/root (the root's alias), each optionally :/{path}:
     m = re.fullmatch(r"/(?:root|items/([^/:]+))(?::/(.+?):?)?(/content)?", rest)
-    if m and meth == "GET":
+    if m and meth in ("GET", "DELETE"):
         with t.lock:
-            item = drive.items.get(m[1] or drive.root_id)
+            item = drive.items.get(drive.root_id if m[1] in (None, "root") else m[1])
             if item is not None and m[2]:
                 item = t.resolve(drive, m[2], item.id)
             if item is None or item.deleted:
                 count("not_found")
                 return gerr(404, "itemNotFound", "The resource could not be found.")
+            if meth == "DELETE":
+                return _delete(emu, req, drive, item, bool(m[3]))
             if m[3]:
                 count("content")
                 if item.is_folder:
@@ -130,6 +134,20 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
             return JSONResponse(emu.item_json(drive, item))
     count("not_found")
     return gerr(400, "BadRequest", f"Unsupported request {meth} {rest}.")
+
+
+def _delete(emu, req: Request, drive: Drive, item, content: bool) -> Response:
+    """DELETE a driveItem (to the recycle bin, with its subtree): 204; If-Match -> 412."""
+    from .emulator import gerr
+    emu.counts["delete"] += 1
+    if content:
+        return gerr(405, "invalidRequest", "DELETE is not supported on /content.")
+    if item.id == drive.root_id:
+        return gerr(403, "accessDenied", "The root of a document library cannot be deleted.")
+    if req.headers.get("if-match") and (r := _if_match(req, item)) is not None:
+        return r
+    emu.t.delete(drive, emu.t.path_of(drive, item))
+    return Response(status_code=204)
 
 
 def _drives(emu, site) -> Response:
@@ -145,7 +163,8 @@ def _if_match(req: Request, existing) -> Response | None:
     if existing is None or existing.deleted:
         return gerr(412, "preconditionFailed", "The resource has changed since the caller last read it.")
     etag = f'"{{{existing.etag_guid}}},{existing.version}"'
-    if want not in (etag, "c:" + etag[1:], f'"c:{{{existing.etag_guid}}},{existing.version}"'):
+    ctag = f'"c:{{{existing.etag_guid}}},{existing.content_version}"'
+    if want not in (etag, ctag):
         return gerr(412, "preconditionFailed", "ETag does not match current item's value")
     return None
 

@@ -44,7 +44,7 @@ class GraphHandle:
     def start(self) -> "GraphHandle":
         config = uvicorn.Config(self.emu.app, host="127.0.0.1", port=self.port, log_level="warning",
                                 ssl_certfile=self.tls.server_cert, ssl_keyfile=self.tls.server_key,
-                                lifespan="off", access_log=False)
+                                lifespan="off", access_log=False, interface="asgi3")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="graph-emulator", daemon=True)
         self._thread.start()
@@ -58,6 +58,7 @@ class GraphHandle:
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
+            self._server.force_exit = True  # keep-alive connections need no goodbye
             self._thread.join(10)
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -84,6 +85,14 @@ class GraphHandle:
         return self.tenant.move(drive, old, new)
 
     rename = move
+
+    def remove_library(self, drive: Drive) -> None:
+        """The library is deleted: its drive id answers 404 from then on."""
+        self.tenant.remove_library(drive)
+
+    def set_modified(self, drive: Drive, path: str, when: float):
+        """lastModifiedDateTime set by hand (seconds since 1970; Graph keeps whole seconds)."""
+        return self.tenant.set_modified(drive, path, when)
 
     def item(self, drive: Drive, path: str):
         return self.tenant.resolve(drive, path)
@@ -112,6 +121,16 @@ class GraphHandle:
         with self.tenant.lock:
             self.emu.throttle_left, self.emu.retry_after_s = n, retry_after_s
 
+    def throttle_downloads(self, n: int, retry_after_s: int = 1) -> None:
+        """The next n download-URL GETs answer 429 with Retry-After (SharePoint does)."""
+        with self.tenant.lock:
+            self.emu.download_throttle_left, self.emu.download_retry_after_s = n, retry_after_s
+
+    def corrupt_next_download(self, n: int = 1) -> None:
+        """The next n downloads serve bytes that do not match the item's hash (same size)."""
+        with self.tenant.lock:
+            self.emu.corrupt_downloads = n
+
     def expire_delta_tokens(self) -> None:
         with self.tenant.lock:
             for d in self.tenant.drives.values():
@@ -131,6 +150,14 @@ class GraphHandle:
 
     def reset_counts(self) -> None:
         self.emu.counts.clear()
+
+    @property
+    def max_in_flight(self) -> int:
+        """Most Graph + download requests served at once since `reset_in_flight()`."""
+        return self.emu.max_in_flight
+
+    def reset_in_flight(self) -> None:
+        self.emu.max_in_flight = self.emu.in_flight
 
     # ----- client wiring (what the connector must do, per the facts file) -----
     def secret_credential(self, secret: str | None = None):

@@ -353,3 +353,60 @@ async def test_encoded_names_in_site_path_and_upload(graph):
             await client.drives.by_drive_id(drive.id).items.by_drive_item_id(f"{root.id}:/bad|name.txt:") \
                 .content.put(b"x")
         assert e.value.response_status_code == 400
+
+
+async def test_ctag_follows_content_only_and_etag_every_change(graph):
+    _, drive = new_library(graph)
+    graph.put_file(drive, "a/doc.txt", b"v1")
+    async with graph.secret_credential() as cred:
+        client = graph.graph_client(cred)
+        by_path = client.drives.by_drive_id(drive.id).items.by_drive_item_id
+        first = await by_path("root:/a/doc.txt:").get()  # `items/root` is the root's alias
+        graph.move(drive, "a/doc.txt", "b/renamed.txt")
+        moved = await by_path("root:/b/renamed.txt:").get()
+        graph.put_file(drive, "b/renamed.txt", b"v2")
+        edited = await by_path(f"{moved.id}").get()
+    assert moved.id == first.id and moved.c_tag == first.c_tag and moved.e_tag != first.e_tag
+    assert edited.c_tag != moved.c_tag and edited.e_tag != moved.e_tag
+
+
+async def test_delete_by_id_and_by_path(graph):
+    _, drive = new_library(graph)
+    graph.put_file(drive, "d/one.txt", b"1")
+    graph.put_file(drive, "d/two.txt", b"2")
+    async with graph.secret_credential() as cred:
+        client = graph.graph_client(cred)
+        items = client.drives.by_drive_id(drive.id).items
+        cfg = RequestConfiguration()
+        cfg.headers.add("If-Match", '"{00000000-0000-0000-0000-000000000000},1"')
+        with pytest.raises(APIError) as e:
+            await items.by_drive_item_id("root:/d/one.txt:").delete(request_configuration=cfg)
+        assert e.value.response_status_code == 412 and graph.item(drive, "d/one.txt")
+        cfg = RequestConfiguration()
+        cfg.headers.add("If-Match", graph.etag(drive, "d/one.txt"))
+        await items.by_drive_item_id("root:/d/one.txt:").delete(request_configuration=cfg)
+        await items.by_drive_item_id(graph.item(drive, "d/two.txt").id).delete()
+        with pytest.raises(APIError) as e:
+            await items.by_drive_item_id("root:/d/one.txt:").delete()
+        assert e.value.response_status_code == 404
+    assert graph.item(drive, "d/one.txt") is None and graph.item(drive, "d/two.txt") is None
+    assert graph.item(drive, "d") is not None
+
+
+async def test_download_shaping_throttles_and_corrupts(graph):
+    _, drive = new_library(graph)
+    data = os.urandom(1000)
+    it = graph.put_file(drive, "f.bin", data)
+    async with graph.secret_credential() as cred:
+        client = graph.graph_client(cred)
+        item = await client.drives.by_drive_id(drive.id).items.by_drive_item_id(it.id).get()
+    url = item.additional_data["@microsoft.graph.downloadUrl"]
+    graph.throttle_downloads(1, retry_after_s=7)
+    graph.corrupt_next_download()
+    async with httpx.AsyncClient(verify=graph.ssl_context()) as http:
+        r = await http.get(url)
+        assert r.status_code == 429 and r.headers["retry-after"] == "7"
+        r = await http.get(url)
+        assert len(r.content) == len(data) and r.content != data
+        assert qxh(r.content) != item.file.hashes.quick_xor_hash
+        assert (await http.get(url)).content == data
