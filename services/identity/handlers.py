@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.identity")
 CACHE_TTL_S = 3600
 USERS_TTL_S = 30
+MISS_REFRESH_S = 1.0
 
 
 @functools.lru_cache(maxsize=128)
@@ -67,10 +68,16 @@ class Identities:
         self._users: tuple[float, list[User]] = (0.0, [])
         self._inflight: dict[str, asyncio.Future] = {}
 
-    async def users(self) -> list[User]:
-        if time.monotonic() - self._users[0] > USERS_TTL_S:
+    async def users(self, max_age_s: float = USERS_TTL_S) -> list[User]:
+        if time.monotonic() - self._users[0] > max_age_s:
             self._users = (time.monotonic(), await self.directory.users())
         return self._users[1]
+
+    async def by_email(self, email: str) -> User | None:
+        """A miss re-reads the directory (at most once a second): users imported moments ago
+        must not leave files labelled with the system owner."""
+        return match_email(email, await self.users()) or \
+            match_email(email, await self.users(MISS_REFRESH_S))
 
     async def resolve(self, c: Connector, principal: str | None, run_id: str) -> Owner:
         mapping = c.identity_mapping
@@ -81,7 +88,7 @@ class Identities:
         if principal in table:
             return Owner(user_id=table[principal], source_principal=principal, method="table")
         if "@" in principal:  # SharePoint's owner is the Entra user's mail claim itself
-            user = match_email(principal, await self.users())
+            user = await self.by_email(principal)
             return Owner(user_id=user.id, source_principal=principal, method="email") \
                 if user else system
         if mapping.strategy not in ("email", "name"):
@@ -122,7 +129,7 @@ class Identities:
         mail, name = entry
         users, mapping = await self.users(), c.identity_mapping
         if mapping.strategy == "email":
-            user = match_email(mail, users)
+            user = await self.by_email(mail) if mail else None
             return Owner(user_id=user.id, source_principal=principal, method="email") if user else None
         user, score = match_name(name, users, mapping.name_threshold, mapping.name_margin)
         if user is None:
