@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import shutil
+import threading
 import uuid
 from pathlib import Path
 
@@ -244,3 +245,12 @@ def read_all(source: Source, path: str, step: int | None = None) -> bytes:
             assert len(chunk) <= step
             parts.append(chunk)
         return b"".join(parts)
+
+
+def in_threads(fn, args: list) -> None:
+    """Call fn(arg) for every arg at once, each in its own thread, and wait for them all."""
+    threads = [threading.Thread(target=fn, args=(a,)) for a in args]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import io
 import os
-import threading
 
 import pytest
 
 from shared import errors
-from tests.conformance.remotes import MiB, needs, read_all, sha
+from tests.conformance.remotes import MiB, in_threads, needs, read_all, sha
 
 
 @pytest.mark.parametrize("size", [0, 1, 65536, 4 * MiB + 1, 20 * MiB + 7])
@@ -95,11 +94,7 @@ def test_concurrent_reads_on_one_source_do_not_mix_up(source, remote):
     def read(rel: str) -> None:
         results[rel] = sha(read_all(source, rel, step=MiB))
 
-    threads = [threading.Thread(target=read, args=(rel,)) for rel in files]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    in_threads(read, list(files))
     assert results == {rel: sha(data) for rel, data in files.items()}
 
 

@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import os
-import threading
 import time
 import tracemalloc
 import uuid
@@ -18,7 +17,7 @@ import pytest
 
 from shared import errors
 from shared.sources.base import DeltaCursor
-from tests.conformance.remotes import MiB, SharePointRemote, read_all, sha
+from tests.conformance.remotes import MiB, in_threads, SharePointRemote, read_all, sha
 from tests.graph.certs import make_app_cert
 
 
@@ -358,11 +357,7 @@ def test_requests_in_flight_are_capped_per_source(graph, sp):
                 time.sleep(0.005)  # a slow consumer (S3) keeps its download open
         results[rel] = digest.hexdigest()
 
-    threads = [threading.Thread(target=read, args=(rel,)) for rel in files]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    in_threads(read, list(files))
 
     assert results == {rel: sha(data) for rel, data in files.items()}
     assert graph.max_in_flight == 2  # 6 threads, 2 at a time
