@@ -168,12 +168,15 @@ def test_secret_revoked_mid_run_holds_its_jobs_until_patched(stack, graph, s3):
     drive = graph.add_library(site, "Documents")
     api = stack.api()
     cid = new_sp_connector(api, graph, site, "Documents", "sp-midrun")["id"]
-    assert wait_run(api, cid)["status"]["run"]["outcome"] == "success"
+    first = wait_run(api, cid)["status"]["run"]
+    assert first["outcome"] == "success"
     for i in range(12):
         graph.put_file(drive, f"batch/{i:02d}.txt", b"queued " * (i + 1))
     old_secret = graph.client_secret
     graph.throttle(3, retry_after_s=2)  # a slow listing: time to pause before transfers begin
     assert api.post(f"/connectors/{cid}/sync").status_code == 202
+    # Pause once the run has started (a request still queued when paused is dropped).
+    _wait_for(api, cid, lambda st: (st["run"] or {}).get("run_id") != first["run_id"])
     assert api.post(f"/connectors/{cid}/pause").status_code == 200
     run = _wait_for(api, cid, lambda st: (st["run"] or {}).get("phase") == "transferring")["run"]
     assert run["jobs_total"] == 12 and run["jobs_done"] == 0
