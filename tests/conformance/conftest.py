@@ -26,3 +26,16 @@ def source_factory(remote):
 @pytest.fixture
 def source(source_factory) -> Source:
     return source_factory()
+
+
+@pytest.fixture
+def sp(graph):
+    remote = SharePointRemote(graph)
+    page_size, graph.page_size = graph.page_size, 7  # several pages: nextLinks are followed
+    yield remote
+    graph.page_size = page_size
+    graph.throttle(0)
+    graph.throttle_downloads(0)
+    graph.corrupt_next_download(0)
+    remote.cleanup()
+

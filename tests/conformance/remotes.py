@@ -254,3 +254,18 @@ def in_threads(fn, args: list) -> None:
         t.start()
     for t in threads:
         t.join(60)
+
+
+def recorded_waits(source, really: bool = False) -> list[float]:
+    """Our own throttling waits (not the SDK's), recorded; skipped unless `really`."""
+    waits: list[float] = []
+    real = source.graph.sleep
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if really:
+            await real(seconds)
+
+    source.graph.sleep = sleep
+    return waits
+
