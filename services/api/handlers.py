@@ -228,10 +228,13 @@ async def update_connector(cid: str, body: ConnectorUpdate, request: Request) ->
 
 
 async def _resume_after_new_credentials(rt: Runtime, c: Connector) -> None:
-    """Held jobs go on (the run's lease gets its expiry back); with no run in progress, the
+    """A held run goes on (its lease gets its expiry back); with no run in progress, the
     next one starts now, from the saved delta position."""
-    await rt.state.hold_lease(c.id, rt.settings.lease_ttl_s)
-    await rt.state.set_status(c.id, next_due=time.time())
+    run = await rt.state.run(c.id)
+    if run and run.get("phase") != "finished":
+        await rt.state.hold_lease(c.id, rt.settings.lease_ttl_s)
+    else:
+        await rt.state.set_status(c.id, next_due=time.time())
     await record(rt, "connector.auth_restored", c)
 
 
