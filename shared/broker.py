@@ -1,7 +1,8 @@
 """RabbitMQ: the whole topology, confirmed publishing and the consumer loop, in one place.
 
 Exchanges ({ns} = SCAIDRIVE_NAMESPACE):
-  {ns}.commands  direct   scan -> {ns}.scan (scanner), run -> {ns}.runs (scheduler)
+  {ns}.commands  direct   scan -> {ns}.scan (scanner), run -> {ns}.runs (scheduler),
+                          conflict -> {ns}.conflicts (conflict service)
   {ns}.changes   topic    {connector} -> {ns}.identity (identity)
   {ns}.transfer  direct   {connector} -> {ns}.transfer.{connector} (transfer workers)
   {ns}.events    topic    platform events (sync.completed, ...), for the ScaiDrive platform
@@ -74,6 +75,7 @@ class Broker:
         await self._work_queue("scan", "commands", "scan")
         await self._work_queue("runs", "commands", "run")
         await self._work_queue("identity", "changes", "#")
+        await self._work_queue("conflicts", "commands", "conflict")
 
     async def _work_queue(self, short: str, exchange: str, key: str) -> AbstractQueue:
         q = await self.channel.declare_queue(self.name(short), durable=True, arguments={

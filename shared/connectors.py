@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal, Union
 
 from croniter import croniter
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag,
-                      TypeAdapter, field_validator, model_validator)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, EmailStr, Field,
+                      SecretStr, Tag, TypeAdapter, field_validator, model_validator)
 
-from shared.contracts import utcnow
+from shared.contracts import ConflictPolicy, utcnow
 from shared.errors import SyncError
 from shared.identity import parse_table
 from shared.names import BUCKET_NAME, clean_prefix
@@ -169,6 +169,10 @@ class ConnectorFields(BaseModel):
     sync_mode: Literal["one_way", "two_way"] = "one_way"
     schedule: ScheduleStr = "15m"
     identity_mapping: IdentityMapping = Field(default_factory=IdentityMapping)
+    # Two-way: who hears of conflicts, how they are settled, and when deletions wait for an admin.
+    admin_emails: list[EmailStr] = Field(default_factory=list, max_length=50)
+    conflict_policy: ConflictPolicy = "manual"
+    max_delete_percent: int = Field(default=50, ge=0, le=100)
 
     @field_validator("target_share")
     @classmethod
@@ -185,12 +189,6 @@ class ConnectorFields(BaseModel):
         except SyncError as exc:  # pydantic reports ValueErrors only
             raise ValueError(str(exc)) from None
 
-    @field_validator("sync_mode")
-    @classmethod
-    def _mode(cls, value: str) -> str:
-        if value == "two_way":
-            raise ValueError("two-way sync is not available in this version yet; use one_way")
-        return value
 
 
 class SmbConnectorCreate(ConnectorFields):
@@ -242,6 +240,10 @@ class ConnectorUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     schedule: ScheduleStr | None = None
     identity_mapping: IdentityMapping | None = None
+    sync_mode: Literal["one_way", "two_way"] | None = None
+    admin_emails: list[EmailStr] | None = Field(default=None, max_length=50)
+    conflict_policy: ConflictPolicy | None = None
+    max_delete_percent: int | None = Field(default=None, ge=0, le=100)
     # SMB
     server: ServerStr | None = None
     username: str | None = Field(default=None, min_length=1, max_length=256)
@@ -301,6 +303,9 @@ class Connector(BaseModel):
     sync_mode: Literal["one_way", "two_way"] = "one_way"
     schedule: str
     identity_mapping: IdentityMapping = Field(default_factory=IdentityMapping)
+    admin_emails: list[str] = Field(default_factory=list)
+    conflict_policy: ConflictPolicy = "manual"
+    max_delete_percent: int = 50
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # Bumped when credentials or the source location change, so workers drop cached sessions.

@@ -67,6 +67,11 @@ class ChangeKind(StrEnum):
     MOVED = "moved"  # same file id at a new path, content unchanged: copied inside the bucket
     REPAIRED = "repaired"  # indexed but missing or damaged in the bucket: sent again
     RELABELED = "relabeled"  # unchanged, but its owner mapping changed: new metadata, same bytes
+    # Two-way connectors only:
+    PUSHED = "pushed"  # changed in ScaiDrive: written back to the source
+    DELETED_IN_SCAIDRIVE = "deleted_in_scaidrive"  # deleted in ScaiDrive: deleted at the source
+    BOTH_CHANGED = "both_changed"  # changed on both sides: compared, then recorded or a conflict
+    RESOLVED = "resolved"  # a conflict decision (an admin's or a policy's), applied
 
 
 class FileVersion(BaseModel):
@@ -97,6 +102,11 @@ class FileChanged(Contract):
     from_path: str | None = None  # for MOVED
     version: FileVersion | None = None  # the source version seen by the scan (None for DELETED)
     owner_principal: str | None = None
+    target_etag: str | None = None  # two-way: the ScaiDrive object's version seen by the scan
+
+
+Winner = Literal["source", "scaidrive", "keep_both"]
+ConflictPolicy = Literal["manual", "newer", "source_wins", "scaidrive_wins"]
 
 
 class TransferJob(Contract):
@@ -108,6 +118,9 @@ class TransferJob(Contract):
     from_path: str | None = None
     version: FileVersion | None = None
     owner: Owner | None = None
+    target_etag: str | None = None
+    conflict_id: str | None = None  # RESOLVED: the conflict whose decision this applies
+    winner: Winner | None = None  # RESOLVED
 
 
 # --- platform events ------------------------------------------------------------------------
@@ -149,3 +162,73 @@ class ConnectorAuthFailed(Contract):
     run_id: str | None = None
     error: str  # the source's reason (e.g. an AADSTS code), never the secret
     at: datetime = Field(default_factory=utcnow)
+
+
+class DeletesHeld(Contract):
+    """Published as `connector.deletes_held` (and audited): a two-way run would have deleted
+    more than the connector's `max_delete_percent` of one side's files, so it deleted none of
+    them there; an admin approves or rejects the held deletions through the API."""
+
+    event: Literal["connector.deletes_held"] = "connector.deletes_held"
+    connector_id: str
+    connector_name: str
+    run_id: str
+    side: Literal["source", "scaidrive"]  # where the files would have been deleted
+    count: int
+    total: int  # files on that side
+    sample: list[str]  # the first paths, sorted
+    at: datetime = Field(default_factory=utcnow)
+
+
+# --- conflicts ------------------------------------------------------------------------------
+
+class SideVersion(BaseModel):
+    """One side's version of a file in conflict."""
+
+    model_config = ConfigDict(frozen=True)
+    size: int = Field(ge=0)
+    mtime: datetime | None = None
+    editor: str | None = None  # who last changed it, where the side says
+    etag: str | None = None  # the side's version tag (S3 etag; SharePoint eTag / content hash)
+
+
+class ConflictDetected(Contract):
+    """A file changed on both sides since the last sync, to different contents.
+
+    Sent by the transfer worker to the conflict service (`{ns}.conflicts`), which records it,
+    emails the connector's admins once and publishes it as `conflict.detected` on the platform
+    events exchange. `conflict_id` is derived from the connector, path and both versions, so a
+    redelivered or re-detected conflict is the same conflict."""
+
+    event: Literal["conflict.detected"] = "conflict.detected"
+    conflict_id: str
+    connector_id: str
+    connector_name: str
+    path: str
+    source: SideVersion
+    scaidrive: SideVersion
+    source_version: FileVersion  # the source version as listed (applied if the source wins)
+    policy: ConflictPolicy = "manual"
+    detected_at: datetime = Field(default_factory=utcnow)
+
+
+class ConflictDecision(Contract):
+    """The admin API (or a policy) picked a winner: sent to the conflict service."""
+
+    conflict_id: str
+    winner: Winner
+    resolved_by: str
+    decided_at: datetime = Field(default_factory=utcnow)
+
+
+class ConflictResolved(Contract):
+    """Published as `conflict.resolved` once a decision is sent to be applied."""
+
+    event: Literal["conflict.resolved"] = "conflict.resolved"
+    conflict_id: str
+    connector_id: str
+    path: str
+    winner: Winner
+    resolved_by: str  # the admin, or "policy:<name>"
+    automatic: bool = False
+    resolved_at: datetime = Field(default_factory=utcnow)

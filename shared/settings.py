@@ -6,7 +6,7 @@ exits non-zero instead of failing later with a stack trace.
 from __future__ import annotations
 
 import sys
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -83,6 +83,21 @@ class ApiSettings(Settings):
     api_token: SecretStr = Field(min_length=16)
     api_port: int = Field(default=8080, ge=1, le=65535)
     api_host: str = "127.0.0.1"
+
+
+class ConflictSettings(Settings):
+    """The conflict service: how it mails admins, and where its links point."""
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    # none: plain (a local relay); starttls: upgrade on 587; tls: implicit TLS on 465.
+    smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "scaidrive-connectors@localhost"
+    smtp_timeout_s: float = Field(default=30, gt=0)
+    # The admin console's base URL: emails link to {console_url}/connectors/{id}.
+    console_url: str = "http://127.0.0.1:8080"
 
 
 S = TypeVar("S", bound=Settings)

@@ -11,6 +11,7 @@ import urllib3
 from minio import Minio
 from minio.commonconfig import REPLACE, CopySource
 from minio.deleteobjects import DeleteObject
+from minio.error import S3Error
 
 from shared.errors import Transient
 from shared.settings import Settings
@@ -50,6 +51,26 @@ class Storage:
         start = prefix + "/" if prefix else None
         return {o.object_name: o.size for o in
                 self.client.list_objects(bucket, prefix=start, recursive=True)}
+
+    def etags(self, bucket: str, prefix: str) -> dict[str, str]:
+        """Every object key under `prefix` with its etag: the version a two-way scan compares."""
+        start = prefix + "/" if prefix else None
+        return {o.object_name: o.etag for o in
+                self.client.list_objects(bucket, prefix=start, recursive=True)}
+
+    def stat(self, bucket: str, key: str):
+        """The object's metadata (etag, size, last_modified, metadata); None if absent."""
+        try:
+            return self.client.stat_object(bucket, key)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                return None
+            raise
+
+    def open_read(self, bucket: str, key: str):
+        """A streaming response (read(n), then close() and release_conn()): never the whole
+        object in memory."""
+        return self.client.get_object(bucket, key)
 
     def put(self, bucket: str, key: str, data: BinaryIO, size: int, metadata: dict) -> str:
         """Stream `size` bytes from `data`; multipart above the part size, memory bounded by
