@@ -45,6 +45,13 @@ class SourceChanged(SyncError):
     cause = "changed_during_read"
 
 
+class ChangedAtSource(SyncError):
+    """A conditional write or delete found another version at the source than the one it was
+    based on (or a file where none was expected): nothing was changed; a conflict to resolve."""
+
+    cause = "changed_at_source"
+
+
 class Transient(SyncError):
     cause = "transient"
     permanent = False

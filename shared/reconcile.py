@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from shared.contracts import ChangeKind, FileVersion
-from shared.sources.base import Listing, SourceEntry
+from shared.sources.base import Listing, SourceEntry, same_content  # also imported from here
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Action:
     path: str
     version: FileVersion | None = None
     from_path: str | None = None
+    target_etag: str | None = None  # two-way: the ScaiDrive object's version the step expects
 
 
 @dataclass
@@ -41,18 +42,9 @@ class Plan:
         return [a for a in self.actions if a.kind is kind]
 
 
-def _version(entry: SourceEntry) -> FileVersion:
+def version_of(entry: SourceEntry) -> FileVersion:
     return FileVersion(size=entry.size, mtime_ns=entry.mtime_ns, file_id=entry.file_id,
                        content_tag=entry.content_tag)
-
-
-def same_content(entry: SourceEntry | IndexEntry, known: SourceEntry | IndexEntry) -> bool:
-    """Unchanged? A content hash on both sides decides (a SharePoint rename bumps the mtime but
-    not the bytes); otherwise size and mtime, with file ids that must agree where both exist."""
-    ids_agree = entry.file_id is None or known.file_id is None or entry.file_id == known.file_id
-    if entry.content_tag and known.content_tag:
-        return entry.size == known.size and entry.content_tag == known.content_tag and ids_agree
-    return entry.size == known.size and entry.mtime_ns == known.mtime_ns and ids_agree
 
 
 def _move_key(e: SourceEntry | IndexEntry) -> tuple:
@@ -78,18 +70,18 @@ def reconcile(
         known = index.get(path)
         if known is not None and same_content(entry, known):
             if target is not None and target.get(path) != known.size:
-                plan.actions.append(Action(ChangeKind.REPAIRED, path, _version(entry)))
+                plan.actions.append(Action(ChangeKind.REPAIRED, path, version_of(entry)))
             else:
                 plan.unchanged += 1
         elif known is not None:
-            plan.actions.append(Action(ChangeKind.MODIFIED, path, _version(entry)))
+            plan.actions.append(Action(ChangeKind.MODIFIED, path, version_of(entry)))
         else:
             old = movable.pop(_move_key(entry), None)
             if old is not None and (target is None or target.get(old) == entry.size):
                 gone.pop(old)
-                plan.actions.append(Action(ChangeKind.MOVED, path, _version(entry), from_path=old))
+                plan.actions.append(Action(ChangeKind.MOVED, path, version_of(entry), from_path=old))
             else:
-                plan.actions.append(Action(ChangeKind.CREATED, path, _version(entry)))
+                plan.actions.append(Action(ChangeKind.CREATED, path, version_of(entry)))
 
     for path in sorted(gone):
         if listing.complete and not _under(path, unreadable):

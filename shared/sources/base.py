@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import BinaryIO, ContextManager, Iterable, Protocol
 
+from shared import errors
+
 
 @dataclass(frozen=True)
 class SourceEntry:
@@ -18,6 +20,49 @@ class SourceEntry:
     # A content hash where the backend keeps one (SharePoint's quickXorHash): when both sides
     # have it, it (with the size) decides "unchanged", not the mtime a rename may bump.
     content_tag: str | None = None
+
+
+class Versioned(Protocol):
+    """What `same_content` compares: a SourceEntry, or the index's record of one."""
+
+    size: int
+    mtime_ns: int
+    file_id: str | None
+    content_tag: str | None
+
+
+def same_content(entry: Versioned, known: Versioned) -> bool:
+    """Unchanged? A content hash on both sides decides (a SharePoint rename bumps the mtime but
+    not the bytes); otherwise size and mtime, with file ids that must agree where both exist."""
+    ids_agree = entry.file_id is None or known.file_id is None or entry.file_id == known.file_id
+    if entry.content_tag and known.content_tag:
+        return entry.size == known.size and entry.content_tag == known.content_tag and ids_agree
+    return entry.size == known.size and entry.mtime_ns == known.mtime_ns and ids_agree
+
+
+class Absent:
+    """Type of `ABSENT`: a conditional write's "the path must not exist" (new in ScaiDrive)."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT = Absent()
+ANY = None  # unconditional: write/delete whatever is there
+
+
+def check_expected(path: str, current: SourceEntry | None,
+                   expect: SourceEntry | Absent | None) -> None:
+    """Raise ChangedAtSource unless the source's `current` version (None: no file) is `expect`."""
+    if expect is None:
+        return
+    if isinstance(expect, Absent):
+        if current is not None:
+            raise errors.ChangedAtSource("a file was created at the source meanwhile", path)
+    elif current is None:
+        raise errors.ChangedAtSource("the file was deleted at the source meanwhile", path)
+    elif not same_content(current, expect):
+        raise errors.ChangedAtSource("the file was changed at the source meanwhile", path)
 
 
 @dataclass(frozen=True)
@@ -69,10 +114,16 @@ class Source(Protocol):
         """Open for reading without locking other users of the file out. `size_hint` (the
         listed size) lets a backend fetch a small file in one round trip."""
 
-    def write(self, path: str, data: BinaryIO, size: int) -> SourceEntry:
-        """Create or replace a file (creating parent folders); returns the new version."""
+    def write(self, path: str, data: BinaryIO, size: int,
+              expect: SourceEntry | Absent | None = ANY) -> SourceEntry:
+        """Create or replace a file (creating parent folders); returns the new version as the
+        source now holds it (SharePoint rewrites Office files: not always the bytes sent).
+        `expect`: the version the file must still be (`same_content`), or ABSENT (no file
+        there); otherwise ChangedAtSource and the file is left untouched."""
 
-    def delete(self, path: str) -> None: ...
+    def delete(self, path: str, expect: SourceEntry | None = ANY) -> None:
+        """Delete a file. With `expect`, only that version (else ChangedAtSource, file kept);
+        NotFound when it is already gone."""
 
     def owners(self, paths: Iterable[str]) -> dict[str, str | None]:
         """The owner principal (SID for SMB) of each path; None where unknown."""

@@ -5,7 +5,10 @@ Graph through msgraph-sdk and azure-identity (see shared/sources/graph.py for th
 - stat/open_read/delete address items by path, `items/root:/{path}:`, Microsoft's documented
   form; downloads stream the pre-authenticated URL, verified against the quickXorHash;
 - write(): an upload session by path (Graph creates missing parent folders), fixed-size chunks
-  PUT in order without Authorization; nothing is committed unless every byte arrived.
+  PUT in order without Authorization; nothing is committed unless every byte arrived;
+- conditional write/delete: the item is read and compared with the expected version, then its
+  eTag goes along as If-Match, which Graph checks again when an upload commits (412: another
+  version landed meanwhile); "must not exist" is conflictBehavior "fail" (409).
 Paths are library-relative, '/'-separated. Methods are blocking and thread-safe.
 """
 from __future__ import annotations
@@ -15,11 +18,14 @@ import contextlib
 import logging
 from typing import BinaryIO, Iterable, Iterator
 
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+
 from shared import errors
 from shared.sources import sharepoint_delta as delta
-from shared.sources.base import DeltaCursor, ListFailure, Listing, SourceEntry
+from shared.sources.base import Absent, DeltaCursor, ListFailure, Listing, SourceEntry, \
+    check_expected
 from shared.sources.graph import GraphCredentials, GraphEndpoint, GraphSession
-from shared.sources.sharepoint_errors import ResyncRequired, http_error
+from shared.sources.sharepoint_errors import NameConflict, ResyncRequired, http_error
 from shared.sources.sharepoint_read import DownloadReader
 
 log = logging.getLogger(__name__)
@@ -138,42 +144,77 @@ class SharePointSource:
         finally:
             reader.close()
 
-    def delete(self, path: str) -> None:
-        """Files only: a folder's delete would take its whole subtree to the recycle bin."""
+    def delete(self, path: str, expect: SourceEntry | None = None) -> None:
+        """Files only: a folder's delete would take its whole subtree to the recycle bin.
+        With `expect`, If-Match on the eTag read: an edit landing meanwhile makes it a 412."""
         async def delete() -> None:
             item = await self._file(path)
-            await self.graph.call(
-                lambda c: self._drive(c).items.by_drive_item_id(item["id"]).delete(), path)
+            if expect is not None:
+                check_expected(path, delta.entry_of(path, item), expect)
+            config = _if_match(item["eTag"] if expect is not None else None)
+            await self.graph.call(lambda c: self._drive(c).items.by_drive_item_id(item["id"])
+                                  .delete(request_configuration=config), path)
 
         self.graph.run(delete())
 
     # --- writing ------------------------------------------------------------------------
 
-    def write(self, path: str, data: BinaryIO, size: int) -> SourceEntry:
+    def write(self, path: str, data: BinaryIO, size: int,
+              expect: SourceEntry | Absent | None = None) -> SourceEntry:
+        """Returns the version from Graph's answer: Office files are rewritten on upload."""
         check_path(path, for_write=True)
-        if size == 0:  # an upload session cannot take 0 bytes
-            item = self.graph.run(self.graph.json(
-                lambda c: self._by_path(c, path).content.to_put_request_information(b""), path))
-            return delta.entry_of(path, item)
-        url = self.graph.run(self._upload_session(path))
+        absent = isinstance(expect, Absent)
+        etag = None if absent else self.graph.run(self._expected_etag(path, expect))
         try:
-            item = self._upload(path, url, data, size)
-        except BaseException:
-            with contextlib.suppress(Exception):  # nothing is committed; free the session
-                self.graph.run(self.graph.fetch("DELETE", url, path))
+            if size == 0:  # an upload session cannot take 0 bytes
+                item = self.graph.run(self.graph.json(
+                    lambda c: self._put_empty(c, path, etag, absent), path))
+                return delta.entry_of(path, item)
+            url = self.graph.run(self._upload_session(path, etag, absent))
+            try:
+                item = self._upload(path, url, data, size)
+            except BaseException:
+                with contextlib.suppress(Exception):  # nothing is committed; free the session
+                    self.graph.run(self.graph.fetch("DELETE", url, path))
+                raise
+        except NameConflict as exc:
+            if absent:
+                raise errors.ChangedAtSource("a file was created at the source meanwhile",
+                                             path) from exc
             raise
         return delta.entry_of(path, item)
 
-    async def _upload_session(self, path: str) -> str:
+    async def _expected_etag(self, path: str, expect: SourceEntry | None) -> str | None:
+        """Check `expect` against the item now; its eTag, for Graph to check again at commit."""
+        if expect is None:
+            return None
+        try:
+            item = await self._file(path)
+        except errors.NotFound:  # deleted, or a folder now: not the version expected either
+            item = None
+        check_expected(path, None if item is None else delta.entry_of(path, item), expect)
+        return item["eTag"]
+
+    def _put_empty(self, client, path: str, etag: str | None, absent: bool):
+        request = self._by_path(client, path).content.to_put_request_information(
+            b"", _if_match(etag))
+        if absent:  # a simple upload takes its conflict behaviour as a query parameter
+            request.url_template = request.url_template.split("{?")[0] + \
+                "{?%40microsoft.graph.conflictBehavior}"
+            request.query_parameters["%40microsoft.graph.conflictBehavior"] = "fail"
+        return request
+
+    async def _upload_session(self, path: str, etag: str | None, absent: bool) -> str:
         from msgraph.generated.drives.item.items.item.create_upload_session. \
             create_upload_session_post_request_body import CreateUploadSessionPostRequestBody
         from msgraph.generated.models.drive_item_uploadable_properties import \
             DriveItemUploadableProperties
 
+        behavior = "fail" if absent else "replace"
         body = CreateUploadSessionPostRequestBody(item=DriveItemUploadableProperties(
-            additional_data={"@microsoft.graph.conflictBehavior": "replace"}))
-        session = await self.graph.call(
-            lambda c: self._by_path(c, path).create_upload_session.post(body), path)
+            additional_data={"@microsoft.graph.conflictBehavior": behavior}))
+        session = await self.graph.call(lambda c: self._by_path(c, path).create_upload_session
+                                        .post(body, request_configuration=_if_match(etag)), path)
         return session.upload_url
 
     def _upload(self, path: str, url: str, data: BinaryIO, size: int):
@@ -217,6 +258,15 @@ class SharePointSource:
 
     def close(self) -> None:
         self.graph.close()
+
+
+def _if_match(etag: str | None) -> RequestConfiguration | None:
+    """The request's condition: only while the item is still at this eTag (else 412)."""
+    if etag is None:
+        return None
+    config = RequestConfiguration()
+    config.headers.add("If-Match", etag)
+    return config
 
 
 def _read_exactly(data: BinaryIO, n: int, path: str, offset: int, size: int) -> bytes:

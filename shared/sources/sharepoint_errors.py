@@ -28,9 +28,16 @@ class BadRequest(errors.SyncError):
     """400 from Graph: the request named something malformed (a site URL, a path)."""
 
 
+class NameConflict(errors.SyncError):
+    """409 from Graph: something already holds the name (nameAlreadyExists with a
+    conflictBehavior of "fail", or a folder where a file was to be written)."""
+
+
 _BY_STATUS: dict[int, type[errors.SyncError]] = {
     400: BadRequest, 401: errors.AuthFailed, 403: errors.PermissionDenied, 404: errors.NotFound,
-    410: ResyncRequired, 413: errors.QuotaExceeded, 423: errors.Transient,  # locked: later
+    409: NameConflict, 410: ResyncRequired,
+    412: errors.ChangedAtSource,  # only conditional (If-Match) requests get it
+    413: errors.QuotaExceeded, 423: errors.Transient,  # locked: later
     507: errors.QuotaExceeded,  # insufficientStorage: the site's quota is full
 }
 

@@ -5,6 +5,7 @@ What it relies on (see shared/notes/library-facts.md):
   never serves another, and the process-wide cache is never touched;
 - files are opened with `share_access="rwd"`: the file server's users are never locked out;
 - a connection the server dropped is thrown away, so the next call connects again.
+Reads pipeline in smb_read; writes and deletes (conditional ones too) live in smb_write.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import BinaryIO, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import smbclient
 from smbclient._io import SMBDirectoryIO, SMBFileIO, SMBFileTransaction, SMBRawIO, query_info
@@ -27,6 +28,7 @@ from smbprotocol.security_descriptor import SMB2CreateSDBuffer
 from shared import errors
 from shared.sources.base import DeltaCursor, ListFailure, Listing, SourceEntry
 from shared.sources.smb_read import PipelinedReader, WholeFile
+from shared.sources.smb_write import SmbWriter
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,7 @@ def to_sync_error(exc: BaseException, path: str | None) -> errors.SyncError:
     return errors.SyncError(message, path)
 
 
-class SmbSource:
+class SmbSource(SmbWriter):
     def __init__(self, host: str, share: str, base_path: str = "", *, port: int = 445,
                  username: str, password: str, domain: str = "", encrypt: bool | None = None,
                  connection_cache: dict | None = None, chunk_size: int = READ_CHUNK,
@@ -321,38 +323,6 @@ class SmbSource:
         file_id = str(tx.results[1]["index_number"].get_value())
         return WholeFile(SourceEntry(path, fd.end_of_file, mtime_ns(fd.last_write_time), file_id),
                          data)
-
-    def write(self, path: str, data: BinaryIO, size: int) -> SourceEntry:
-        """Replace in place (keeps the file's owner and ACL), streaming `size` bytes."""
-        f = self._call(path, self._create, path)
-        try:  # no retry from here: `data` is being consumed
-            self._call(path, self._copy_in, f, data, size, retry=False)
-        finally:
-            with contextlib.suppress(Exception):
-                f.close()
-        return self.stat(path)
-
-    def _create(self, path: str) -> SMBFileIO:
-        parent = path.rpartition("/")[0]
-        if parent:
-            smbclient.makedirs(self._unc(parent), exist_ok=True, **self._kw())
-        f = SMBFileIO(self._unc(path), mode="w", share_access="r", **self._kw())
-        f.open()
-        return f
-
-    def _copy_in(self, f: SMBFileIO, data: BinaryIO, size: int) -> None:
-        step = min(self.chunk_size, f.fd.connection.max_write_size)
-        written = 0
-        while written < size:
-            chunk = memoryview(data.read(min(step, size - written)))
-            if not chunk:
-                raise errors.SyncError(f"input ended after {written} of {size} bytes")
-            while chunk:  # a WRITE may take less than offered (credits)
-                done = f.write(chunk)
-                chunk, written = chunk[done:], written + done
-
-    def delete(self, path: str) -> None:
-        self._call(path, smbclient.remove, self._unc(path), **self._kw())
 
     # --- owners -------------------------------------------------------------------------
 

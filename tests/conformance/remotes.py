@@ -77,6 +77,9 @@ class SmbRemote:
     def truncate(self, rel: str, size: int) -> None:
         os.truncate(self.root / rel, size)
 
+    def delete(self, rel: str) -> None:
+        (self.root / rel).unlink()
+
     def rename(self, old: str, new: str) -> None:
         self.samba.mkdir(f"{self.base}/{new}".rpartition("/")[0])
         os.rename(self.root / old, self.root / new)

@@ -13,6 +13,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from .model import Drive, check_name, iso
 
 NAME = r"[^/]+"
+OFFICE = (".docx", ".xlsx", ".pptx")
+OFFICE_METADATA = b"<!-- SharePoint: ContentTypeId, _dlc_DocId -->"
 
 
 def _tok(*parts) -> str:
@@ -96,7 +98,7 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
             if (r := _if_match(req, existing)) is not None:
                 return r
             return commit(emu, {"drive": drive.id, "parent": parent_id, "path": m[2], "if_match": None,
-                                "email": None}, body)
+                                "email": None, "behavior": q.get("@microsoft.graph.conflictBehavior")}, body)
         if m[3] == "createUploadSession" and meth == "POST":
             count("create_upload_session")
             if (r := _if_match(req, existing)) is not None:
@@ -109,7 +111,7 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
             expires = time.time() + 3600
             emu.sessions[sid] = {"drive": drive.id, "parent": parent_id, "path": m[2], "buf": bytearray(),
                                  "total": None, "expires": expires, "email": None,
-                                 "if_match": req.headers.get("if-match")}
+                                 "if_match": req.headers.get("if-match"), "behavior": behavior}
             return JSONResponse({"uploadUrl": f"{emu.authority}/_upload/{sid}", "expirationDateTime": iso(expires),
                                  "nextExpectedRanges": ["0-"]})
     # items: /root, /items/{id}, /items/root (the root's alias), each optionally :/{path}:
@@ -178,8 +180,12 @@ def commit(emu, s: dict, data: bytes) -> Response:
         # the If-Match of the session is checked again at commit: the item may have changed meanwhile
         if (r := _if_match(SimpleNamespace(headers={"if-match": s["if_match"]}), existing)) is not None:
             return r
+        if existing is not None and s.get("behavior") == "fail":  # created while the session was open
+            return gerr(409, "nameAlreadyExists", "The specified item name already exists.")
         if existing is not None and existing.is_folder:
             return gerr(409, "nameAlreadyExists", "A folder with that name exists.")
+        if emu.rewrite_office and s["path"].lower().endswith(OFFICE):
+            data += OFFICE_METADATA  # SharePoint stores its own properties in Office files
         item, created = t.put_file(drive, s["path"], data, s["email"], parent_id=s["parent"])
         return JSONResponse(emu.item_json(drive, item), 201 if created else 200)
 

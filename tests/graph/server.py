@@ -131,6 +131,17 @@ class GraphHandle:
         with self.tenant.lock:
             self.emu.corrupt_downloads = n
 
+    @property
+    def rewrite_office(self) -> bool:
+        """While True, uploaded .docx/.xlsx/.pptx are stored with metadata appended (SharePoint
+        does): the item's size and hash differ from the bytes sent."""
+        return self.emu.rewrite_office
+
+    @rewrite_office.setter
+    def rewrite_office(self, on: bool) -> None:
+        with self.tenant.lock:
+            self.emu.rewrite_office = on
+
     def expire_delta_tokens(self) -> None:
         with self.tenant.lock:
             for d in self.tenant.drives.values():

@@ -9,6 +9,7 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.drives.item.items.item.create_upload_session.create_upload_session_post_request_body import (
     CreateUploadSessionPostRequestBody,
 )
+from msgraph.generated.models.drive_item_uploadable_properties import DriveItemUploadableProperties
 
 from .helpers import CHUNK, new_library
 from .model import qxh
@@ -151,3 +152,39 @@ async def test_download_shaping_throttles_and_corrupts(graph):
         assert len(r.content) == len(data) and r.content != data
         assert qxh(r.content) != item.file.hashes.quick_xor_hash
         assert (await http.get(url)).content == data
+
+
+async def test_conflict_behavior_fail_and_the_office_rewrite(graph):
+    _, drive = new_library(graph)
+    graph.put_file(drive, "taken.txt", b"theirs")
+    data = os.urandom(CHUNK + 10)
+    async with graph.secret_credential() as cred:
+        client = graph.graph_client(cred)
+        by_path = client.drives.by_drive_id(drive.id).items.by_drive_item_id
+        put = by_path("root:/taken.txt:").content.to_put_request_information(b"mine")
+        put.url_template = put.url_template.split("{?")[0] + "{?%40microsoft.graph.conflictBehavior}"
+        put.query_parameters["%40microsoft.graph.conflictBehavior"] = "fail"
+        with pytest.raises(APIError) as e:
+            await client.request_adapter.send_primitive_async(put, "bytes", None)
+        assert e.value.response_status_code == 409
+        body = CreateUploadSessionPostRequestBody(item=DriveItemUploadableProperties(
+            additional_data={"@microsoft.graph.conflictBehavior": "fail"}))
+        session = await by_path("root:/late.docx:").create_upload_session.post(body)
+        graph.rewrite_office = True
+        try:
+            report = await by_path("root:/report.docx:").content.put(b"PK docx")
+        finally:
+            graph.rewrite_office = False
+    assert graph.item(drive, "taken.txt").data == b"theirs"
+    stored = graph.item(drive, "report.docx").data
+    assert stored.startswith(b"PK docx") and stored != b"PK docx"
+    assert report.size == len(stored) and report.file.hashes.quick_xor_hash == qxh(stored)
+    graph.put_file(drive, "late.docx", b"created while the session was open")
+    async with httpx.AsyncClient(verify=graph.ssl_context()) as http:
+        r = await http.put(session.upload_url, content=data[:CHUNK],
+                           headers={"Content-Range": f"bytes 0-{CHUNK - 1}/{len(data)}"})
+        assert r.status_code == 202
+        r = await http.put(session.upload_url, content=data[CHUNK:],
+                           headers={"Content-Range": f"bytes {CHUNK}-{len(data) - 1}/{len(data)}"})
+        assert r.status_code == 409 and r.json()["error"]["code"] == "nameAlreadyExists"
+    assert graph.item(drive, "late.docx").data == b"created while the session was open"
