@@ -1,5 +1,6 @@
 """The two-way sync decision (issue 5, first step): last-synced state + source listing + target
-listing -> actions. Pure and synchronous like `reconcile`; not wired into the services yet.
+listing -> actions. Pure and synchronous like `reconcile`; the scanner applies it to two-way
+connectors.
 
 Each side is compared with what the index says it held after the last sync: the source by its
 version (`same_content`), the target by the object's etag. One side changed -> copy it over;
@@ -66,8 +67,10 @@ _TABLE = {
 
 def reconcile_two_way(index: Mapping[str, Synced], source: Listing,
                       target: Mapping[str, str], open_conflicts: frozenset[str] = frozenset(),
-                      max_delete_share: float = 0.5) -> TwoWayPlan:
-    """`target` maps path -> object etag under the connector's prefix."""
+                      max_delete_share: float = 0.5,
+                      approved_deletes: frozenset[str] = frozenset()) -> TwoWayPlan:
+    """`target` maps path -> object etag under the connector's prefix. `approved_deletes`:
+    deletions an admin approved after a run held them; they are not held again."""
     plan = TwoWayPlan()
     unreadable = [f.path for f in source.failures]
     for path in sorted(set(index) | set(source.entries) | set(target)):
@@ -84,7 +87,8 @@ def reconcile_two_way(index: Mapping[str, Synced], source: Listing,
             plan.deletes_withheld.append(path)  # never delete on a listing that missed it
         else:
             plan.steps.append((step, path))
-    return _hold_mass_deletes(plan, len(source.entries), len(target), max_delete_share)
+    return _hold_mass_deletes(plan, len(source.entries), len(target), max_delete_share,
+                              approved_deletes)
 
 
 def _listed(source: Listing, path: str, unreadable: list[str]) -> bool:
@@ -93,12 +97,13 @@ def _listed(source: Listing, path: str, unreadable: list[str]) -> bool:
 
 
 def _hold_mass_deletes(plan: TwoWayPlan, n_source: int, n_target: int,
-                       share: float) -> TwoWayPlan:
+                       share: float, approved: frozenset[str]) -> TwoWayPlan:
     """A run that would delete more than `share` of either side deletes nothing on that side.
     The files to delete are still listed on the side they would go from."""
     for kind, side_total in ((Step.DELETE_SOURCE, n_source), (Step.DELETE_TARGET, n_target)):
-        deletes = [s for s in plan.steps if s[0] is kind]
+        deletes = [s for s in plan.steps if s[0] is kind and s[1] not in approved]
         if deletes and len(deletes) > share * max(side_total, 1):
-            plan.steps[:] = [s for s in plan.steps if s[0] is not kind]
+            held = set(deletes)
+            plan.steps[:] = [s for s in plan.steps if s not in held]
             plan.deletes_held.extend(deletes)
     return plan

@@ -133,6 +133,7 @@ class RunCounts(BaseModel):
     files_errored: int = 0
     files_skipped: int = 0
     files_relabeled: int = 0
+    files_conflicted: int = 0  # two-way: changed on both sides, handed to the conflict service
     bytes_transferred: int = 0
 
 

@@ -59,3 +59,61 @@ def path_of_key(prefix: str, key: str) -> str | None:
 def metadata_value(text: str) -> str:
     """S3 user metadata must be ASCII: percent-encode (reversibly) the original name."""
     return urllib.parse.quote(text, safe="/ ")
+
+
+# --- names written back to a source (two-way) ---------------------------------------------
+
+class NameCollision(InvalidName):
+    """Two ScaiDrive names that the (case-insensitive) source would take for one file."""
+
+    cause = "name_collision"
+
+
+_WINDOWS_CHARS = set('"*:<>?\\|')
+_WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+                    *(f"lpt{i}" for i in range(1, 10))}
+
+
+def check_smb_name(path: str) -> None:
+    """What a Windows file server cannot hold (Samba may, Windows will not: refuse both)."""
+    for part in path.split("/"):
+        if _WINDOWS_CHARS & set(part) or _CONTROL.search(part):
+            raise InvalidName(f"SMB names cannot hold {''.join(sorted(_WINDOWS_CHARS))} or "
+                              f"control characters: {path!r}", path)
+        if part != part.rstrip(". "):
+            raise InvalidName(f"SMB names cannot end with a dot or a space: {path!r}", path)
+        if part.split(".")[0].lower() in _WINDOWS_DEVICES:
+            raise InvalidName(f"{part!r} is a reserved device name on Windows", path)
+
+
+def case_collisions(pushed: list[str], existing: list[str]) -> dict[str, NameCollision]:
+    """Pushed paths that differ only in case from another file or folder (SMB and SharePoint
+    are both case-insensitive: `a.txt` would overwrite `A.txt`, `docs/x` would land in `Docs/`)."""
+    spelled: dict[str, set[str]] = {}
+    for path in [*existing, *pushed]:
+        parts = path.split("/")
+        for i in range(1, len(parts) + 1):
+            name = "/".join(parts[:i])
+            spelled.setdefault(name.casefold(), set()).add(name)
+    out = {}
+    for path in pushed:
+        parts = path.split("/")
+        for i in range(1, len(parts) + 1):
+            others = spelled[("/".join(parts[:i])).casefold()] - {"/".join(parts[:i])}
+            if others:
+                out[path] = NameCollision(
+                    f"{path!r} differs only in case from {sorted(others)[0]!r}, which the "
+                    "source cannot hold beside it", path)
+                break
+    return out
+
+
+def conflict_name(path: str, conflict_id: str) -> str:
+    """Where `keep_both` keeps ScaiDrive's version: beside the original, with a suffix that is
+    the same for every retry of the same conflict (idempotent) and keeps the extension."""
+    folder, _, name = path.rpartition("/")
+    stem, dot, ext = name.rpartition(".")
+    if not stem:  # no extension, or a dot file
+        stem, dot, ext = name, "", ""
+    renamed = f"{stem} (ScaiDrive conflict {conflict_id[:8]}){dot}{ext}"
+    return f"{folder}/{renamed}" if folder else renamed

@@ -24,6 +24,7 @@ OUTCOMES = {
     "errored": "files_errored",
     "skipped": "files_skipped",
     "relabeled": "files_relabeled",
+    "conflict": "files_conflicted",
 }
 
 

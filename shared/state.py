@@ -13,6 +13,8 @@
   {ns}:delta:{cid}               the saved delta position (SharePoint @odata.deltaLink)
   {ns}:items:{cid}               hash item id -> JSON item known at that position
   {ns}:audit                     list of JSON audit events, newest first, capped
+  {ns}:held:{cid}                hash path -> side: two-way deletions held for an admin
+  {ns}:approved:{cid}            set of held deletions an admin approved (applied next run)
 """
 from __future__ import annotations
 
@@ -149,7 +151,8 @@ class State:
 
     async def delete_connector(self, cid: str) -> None:
         keys = [self.key(k, cid) for k in
-                ("connector", "index", "run", "status", "failures", "lease", "delta", "items")]
+                ("connector", "index", "run", "status", "failures", "lease", "delta", "items",
+                  "held", "approved")]
         async with self.r.pipeline(transaction=True) as p:
             p.srem(self.key("connectors"), cid)
             p.delete(*keys)
@@ -349,3 +352,41 @@ class State:
 
     async def audit(self, limit: int = 1000) -> list[dict]:
         return [json.loads(r) for r in await self.r.lrange(self.key("audit"), 0, limit - 1)]
+
+    # --- deletions held for an admin (two-way) ------------------------------------------
+
+    async def hold_deletes(self, cid: str, held: dict[str, str]) -> bool:
+        """Replace the held set with this run's (path -> side); True if it changed (so the
+        admin is told once per new set, not on every run while it waits)."""
+        key = self.key("held", cid)
+        before = await self.r.hgetall(key)
+        if before == held:
+            return False
+        async with self.r.pipeline(transaction=True) as p:
+            p.delete(key)
+            if held:
+                p.hset(key, mapping=held)
+            await p.execute()
+        return bool(held)
+
+    async def held_deletes(self, cid: str) -> dict[str, str]:
+        return await self.r.hgetall(self.key("held", cid))
+
+    async def settle_deletes(self, cid: str, approve: bool) -> dict[str, str]:
+        """Take the held set away; approved paths are deleted by the next run, rejected ones
+        are returned so the caller can restore them."""
+        held_key, approved_key = self.key("held", cid), self.key("approved", cid)
+        async with self.r.pipeline(transaction=True) as p:
+            p.hgetall(held_key)
+            p.delete(held_key)
+            held, _ = await p.execute()
+        if approve and held:
+            await self.r.sadd(approved_key, *held)
+        return held
+
+    async def approved_deletes(self, cid: str) -> frozenset[str]:
+        return frozenset(await self.r.smembers(self.key("approved", cid)))
+
+    async def clear_approved(self, cid: str, paths: frozenset[str]) -> None:
+        if paths:
+            await self.r.srem(self.key("approved", cid), *paths)

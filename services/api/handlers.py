@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from shared.conflicts import ConflictStore
 from shared.connectors import (SHAREPOINT_FIELDS, SMB_FIELDS, Connector, ConnectorCreate,
                                ConnectorUpdate, IdentityMapping)
 from shared.contracts import RunCounts, RunRequested
@@ -110,6 +111,7 @@ def _render(c: Connector, status: dict, run: dict) -> dict:
                 "finished_at": _iso(run.get("finished_at")),
                 "outcome": run.get("outcome") or None, "error": run.get("error") or None,
                 "deletes_withheld": int(run.get("deletes_withheld", 0)),
+                "deletes_held": int(run.get("deletes_held", 0)),
                 "owners_degraded": int(run.get("owners_degraded", 0))} if run else None,
         "last_success_at": _iso(status.get("last_success_at")),
         "last_duration_s": float(status["last_duration_s"]) if status.get("last_duration_s") else None,
@@ -244,6 +246,7 @@ async def delete_connector(cid: str, request: Request) -> Response:
     rt = rt_of(request)
     c = await _get(rt, cid)
     await rt.state.delete_connector(cid)
+    await ConflictStore(rt.state.r, rt.state.ns).forget_connector(cid)
     await rt.broker.delete_transfer_queue(cid)
     await record(rt, "connector.deleted", c)
     return Response(status_code=204)

@@ -13,7 +13,7 @@ from shared import settings as settings_mod
 from shared import telemetry
 from shared.runtime import Runtime
 from shared.settings import ApiSettings
-from services.api import audit, identities
+from services.api import audit, conflicts, deletes, identities
 from services.api.handlers import router
 
 
@@ -46,6 +46,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(router, dependencies=[Depends(require_token)])
     app.include_router(identities.router, dependencies=[Depends(require_token)])
     app.include_router(audit.router, dependencies=[Depends(require_token)])
+    app.include_router(deletes.router, dependencies=[Depends(require_token)])
+    app.include_router(conflicts.router, dependencies=[Depends(require_token)])
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict:

@@ -19,7 +19,7 @@ from ldap3.utils.conv import escape_bytes, escape_filter_chars
 from opentelemetry import trace
 
 from shared.connectors import Connector, LdapDirectory
-from shared.contracts import FileChanged, Owner, TransferJob
+from shared.contracts import ChangeKind, FileChanged, Owner, TransferJob
 from shared.identity import RedisUserDirectory, User, match_email, match_name, parse_table, sid_to_bytes
 from shared.runtime import Runtime
 
@@ -137,16 +137,22 @@ class Identities:
         return Owner(user_id=user.id, source_principal=principal, method="name", score=score)
 
 
+# Written back to (or deleted at) the source: the ScaiDrive object keeps its owner.
+NO_OWNER = (ChangeKind.PUSHED, ChangeKind.DELETED_IN_SCAIDRIVE)
+
+
 async def on_change(rt: Runtime, identities: Identities, msg: FileChanged) -> None:
     c = await rt.state.connector(msg.connector_id)
     if c is None:
         return  # connector deleted: its pending changes go nowhere
     with tracer.start_as_current_span("identity", attributes={
             "connector.id": c.id, "run.id": msg.run_id}):
-        owner = await identities.resolve(c, msg.owner_principal, msg.run_id) if msg.version else None
+        owner = None
+        if msg.version and msg.kind not in NO_OWNER:
+            owner = await identities.resolve(c, msg.owner_principal, msg.run_id)
         job = TransferJob(connector_id=c.id, run_id=msg.run_id, job_id=msg.job_id,
                           kind=msg.kind, path=msg.path, from_path=msg.from_path,
-                          version=msg.version, owner=owner)
+                          version=msg.version, owner=owner, target_etag=msg.target_etag)
         await rt.broker.transfer_queue(c.id)  # make sure the job has somewhere to go
         await rt.broker.publish("transfer", c.id, job)
         log.debug("owner resolved: %s", json.dumps(owner.model_dump() if owner else None),

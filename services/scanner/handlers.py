@@ -16,10 +16,12 @@ from shared.runs import close_run, lease_kept, stop_on_auth_failure
 from shared.runtime import Runtime
 from shared.sources import Listing, Source, open_source
 from shared.state import Failure
+from services.scanner.two_way import plan_two_way
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.scanner")
-NEEDS_OWNER = (ChangeKind.CREATED, ChangeKind.MODIFIED, ChangeKind.REPAIRED)
+NEEDS_OWNER = (ChangeKind.CREATED, ChangeKind.MODIFIED, ChangeKind.REPAIRED,
+               ChangeKind.BOTH_CHANGED)
 PUBLISH_CHUNK = 100
 
 
@@ -59,35 +61,41 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
         raise ListingFailed(root.cause, root.message)
     errors = await _record_list_failures(rt, c, run_id, listing)
     records = await rt.state.index(c.id)
-    target = await asyncio.to_thread(_target_sizes, rt, c)
-    plan = reconcile({p: rec.entry() for p, rec in records.items()}, listing, target)
-    plan.actions += _relabels(c, records, listing, plan)
+    if c.sync_mode == "two_way":
+        actions, name_errors, plan = await plan_two_way(rt, c, run_id, listing, records)
+        errors += name_errors
+    else:
+        target = await asyncio.to_thread(_target_sizes, rt, c)
+        plan = reconcile({p: rec.entry() for p, rec in records.items()}, listing, target)
+        actions = plan.actions
+    actions += _relabels(c, records, listing, actions)
     principals = {p: rec.principal for p, rec in records.items()}
-    await _publish(rt, c, run_id, source, plan.actions, principals)
+    await _publish(rt, c, run_id, source, actions, principals)
     if listing.cursor is not None and cursor is not None:
         # Saved only now: a scan that dies before this point replays the same changes.
         await rt.state.save_cursor(c.id, cursor, listing.cursor)
     if plan.deletes_withheld:
         log.warning("%d deletions withheld: their folders could not be listed",
                     len(plan.deletes_withheld), extra={"connector_id": c.id, "run_id": run_id})
-    span.set_attributes({"files.listed": len(listing.entries), "jobs": len(plan.actions),
+    span.set_attributes({"files.listed": len(listing.entries), "jobs": len(actions),
                          "deletes.withheld": len(plan.deletes_withheld),
                          "listing.resynced": listing.resynced})
     if listing.resynced:
         log.warning("delta position expired: full enumeration reconciled against the index",
                     extra={"connector_id": c.id, "run_id": run_id})
     log.info("scan done: %d files listed, %d changes, %d unchanged", len(listing.entries),
-             len(plan.actions), plan.unchanged, extra={"connector_id": c.id, "run_id": run_id})
+             len(actions), plan.unchanged, extra={"connector_id": c.id, "run_id": run_id})
     closing = await rt.state.scan_done(
-        c.id, run_id, len(plan.actions), files_scanned=len(listing.entries) + errors,
-        files_errored=errors, deletes_withheld=len(plan.deletes_withheld))
+        c.id, run_id, len(actions), files_scanned=len(listing.entries) + errors,
+        files_errored=errors, deletes_withheld=len(plan.deletes_withheld),
+        deletes_held=len(getattr(plan, "deletes_held", ())))
     if closing == 2:
         await close_run(rt, c.id, run_id, claimed=True)
 
 
-def _relabels(c: Connector, records: dict, listing: Listing, plan) -> list[Action]:
+def _relabels(c: Connector, records: dict, listing: Listing, actions: list) -> list[Action]:
     """Unchanged files labelled under an older identity mapping: new owner, same bytes."""
-    busy = {a.path for a in plan.actions}
+    busy = {a.path for a in actions}
     return [Action(ChangeKind.RELABELED, path, FileVersion(
                 size=rec.size, mtime_ns=rec.mtime_ns, file_id=rec.file_id,
                 content_tag=rec.content_tag))
@@ -107,7 +115,8 @@ async def _publish(rt: Runtime, c: Connector, run_id: str, source: Source,
         events = [
             FileChanged(connector_id=c.id, run_id=run_id, job_id=job_id(a), kind=a.kind,
                         path=a.path, from_path=a.from_path, version=a.version,
-                        owner_principal=owners.get(a.path, principals.get(a.path)))
+                        owner_principal=owners.get(a.path, principals.get(a.path)),
+                        target_etag=a.target_etag)
             for a in chunk
         ]
         await rt.broker.publish_many("changes", [(c.id, e) for e in events])

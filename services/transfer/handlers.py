@@ -26,6 +26,7 @@ from shared.secrets import SecretBox
 from shared.settings import Settings
 from shared.sources import Source, SourceEntry, open_source
 from shared.state import Failure, IndexRecord
+from services.transfer.two_way import TwoWay
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.transfer")
@@ -63,6 +64,7 @@ class Transfers:
         self.rt = rt
         self.sources = sources
         self.pool = pool
+        self.two_way = TwoWay(self)
 
     async def _thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -96,6 +98,13 @@ class Transfers:
         await finish_job(rt, c.id, job.run_id, job.job_id, outcome, nbytes)
 
     async def _apply(self, c: Connector, job: TransferJob) -> tuple[str, int]:
+        two_way = {ChangeKind.PUSHED: self.two_way.push, ChangeKind.RESOLVED: self.two_way.resolve}
+        if job.kind in two_way:
+            return await two_way[job.kind](c, job)
+        if job.kind is ChangeKind.DELETED_IN_SCAIDRIVE:
+            return await self.two_way.delete_source(c, job), 0
+        if job.kind is ChangeKind.BOTH_CHANGED:
+            return await self.two_way.both_changed(c, job), 0
         if job.kind is ChangeKind.DELETED:
             return await self._delete(c, job), 0
         if job.kind is ChangeKind.RELABELED:
@@ -112,8 +121,11 @@ class Transfers:
 
     # --- upload -------------------------------------------------------------------------
 
-    async def _upload(self, c: Connector, job: TransferJob) -> tuple[str, int]:
+    async def _upload(self, c: Connector, job: TransferJob,
+                      checked: bool = False) -> tuple[str, int]:
         key = object_key(c.target_prefix, job.path)
+        if c.sync_mode == "two_way" and not checked and not await self._target_as_scanned(c, job):
+            return await self.two_way.both_changed(c, job), 0  # edited in ScaiDrive meanwhile
         known = await self.rt.state.index_record(c.id, job.path)
         await self._check_quota(c, job, known)
         result = await self._thread(self._stream, c, job, key, known)
@@ -197,7 +209,15 @@ class Transfers:
         if known:
             await self.rt.state.add_usage(c.target_share, -known.size)
 
+    async def _target_as_scanned(self, c: Connector, job: TransferJob) -> bool:
+        """Two-way: does ScaiDrive still hold the version the scan saw (None: no object)?"""
+        stat = await self._thread(self.rt.storage.stat, c.target_share,
+                                  object_key(c.target_prefix, job.path))
+        return (stat.etag if stat else None) == job.target_etag
+
     async def _delete(self, c: Connector, job: TransferJob) -> str:
+        if c.sync_mode == "two_way" and not await self._target_as_scanned(c, job):
+            return "skipped"  # edited in ScaiDrive since the scan: the next run pushes it
         try:
             await self._thread(lambda: self.sources.get(c).stat(job.path))
             return "skipped"  # the file is back at the source since the scan: keep it
@@ -216,7 +236,9 @@ def _labels(c: Connector, owner: Owner) -> dict:
 
 
 def _stage(kind: ChangeKind) -> str:
-    return {ChangeKind.DELETED: "delete", ChangeKind.MOVED: "move"}.get(kind, "transfer")
+    return {ChangeKind.DELETED: "delete", ChangeKind.MOVED: "move", ChangeKind.PUSHED: "push",
+            ChangeKind.DELETED_IN_SCAIDRIVE: "delete_source", ChangeKind.BOTH_CHANGED: "compare",
+            ChangeKind.RESOLVED: "resolve"}.get(kind, "transfer")
 
 
 def _metadata(job: TransferJob, entry: SourceEntry) -> dict[str, str]:

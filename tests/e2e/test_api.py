@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from tests.e2e.helpers import bucket_tree, new_connector, write
-from tests.fixtures.stack import AMQP_URL, REDIS_URL, sync_and_wait, wait_run
+from tests.fixtures.stack import AMQP_URL, REDIS_URL, wait_run
 
 pytestmark = pytest.mark.e2e
 

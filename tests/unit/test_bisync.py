@@ -71,3 +71,12 @@ def test_mass_deletes_on_either_side_are_held_for_approval():
     assert plan.steps == [] and {s for s, _ in plan.deletes_held} == {Step.DELETE_SOURCE}
     few = reconcile_two_way(index, src(*[e for p, e in entries.items() if p != "f0"]), target)
     assert few.steps == [(Step.DELETE_TARGET, "f0")] and not few.deletes_held
+
+
+def test_approved_deletions_are_applied_however_many():
+    index, entries = _many(10)
+    target = {p: s.target_etag for p, s in index.items()}
+    gone = src(*[e for p, e in entries.items() if p >= "f8"])
+    approved = frozenset(p for p in index if p < "f8")
+    plan = reconcile_two_way(index, gone, target, approved_deletes=approved)
+    assert len(plan.steps) == 8 and not plan.deletes_held

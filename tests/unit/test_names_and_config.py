@@ -6,7 +6,8 @@ from pydantic import ValidationError
 
 from shared.connectors import ConnectorUpdate, next_due, parse_create, parse_server
 from shared.errors import EncodingIssue, InvalidName
-from shared.names import metadata_value, object_key, path_of_key
+from shared.names import (case_collisions, check_smb_name, conflict_name, metadata_value,
+                          object_key, path_of_key)
 
 
 @pytest.mark.parametrize("path", ["a/../b", "../x", "a//b", "/abs", "a\\b", "x/./y", "ctl\x01",
@@ -72,9 +73,13 @@ def test_bad_fields_are_named(field, value):
     assert err.value.errors()[0]["loc"] == ("smb", field)
 
 
-def test_two_way_is_refused_until_it_exists():
-    with pytest.raises(ValidationError, match="two-way"):
-        parse_create(BASE | {"sync_mode": "two_way"})
+def test_two_way_settings_are_checked():
+    c = parse_create(BASE | {"sync_mode": "two_way", "admin_emails": ["ops@example.com"]})
+    assert (c.sync_mode, c.conflict_policy, c.max_delete_percent) == ("two_way", "manual", 50)
+    for bad in ({"admin_emails": ["not-an-address"]}, {"conflict_policy": "coin_flip"},
+                {"max_delete_percent": 101}):
+        with pytest.raises(ValidationError):
+            parse_create(BASE | bad)
 
 
 def test_update_validates_what_it_sets():
@@ -88,3 +93,35 @@ def test_schedules():
     assert next_due("5m", t) == datetime(2026, 1, 1, 10, 12, tzinfo=timezone.utc)
     assert next_due("1h", t) == datetime(2026, 1, 1, 11, 7, tzinfo=timezone.utc)
     assert next_due("0 * * * *", t) == datetime(2026, 1, 1, 11, 0, tzinfo=timezone.utc)
+
+
+# --- names pushed back to a source (two-way) ----------------------------------------------
+
+@pytest.mark.parametrize("path", ["a:b.txt", "q?.doc", "dir/trailing.", "space /x", "CON.txt",
+                                  "lpt1", 'say"hi"'])
+def test_names_a_windows_share_cannot_hold(path):
+    with pytest.raises(InvalidName):
+        check_smb_name(path)
+
+
+@pytest.mark.parametrize("path", ["a.txt", "dir/sub/Résumé 2024.docx", "com10.txt", ".hidden"])
+def test_names_a_windows_share_can_hold(path):
+    check_smb_name(path)
+
+
+def test_case_collisions_with_the_source_and_among_pushed_names():
+    found = case_collisions(["A.txt", "docs/new.txt", "b.txt", "B.TXT", "fresh/x"],
+                            ["a.txt", "Docs/old.txt"])
+    assert set(found) == {"A.txt", "docs/new.txt", "b.txt", "B.TXT"}
+    assert all(e.cause == "name_collision" for e in found.values())
+    assert "'Docs'" in str(found["docs/new.txt"])
+
+
+@pytest.mark.parametrize("path,expected", [
+    ("a/report.docx", "a/report (ScaiDrive conflict 12345678).docx"),
+    ("notes", "notes (ScaiDrive conflict 12345678)"),
+    (".env", ".env (ScaiDrive conflict 12345678)"),
+    ("x/archive.tar.gz", "x/archive.tar (ScaiDrive conflict 12345678).gz"),
+])
+def test_conflict_copies_keep_folder_and_extension(path, expected):
+    assert conflict_name(path, "123456789abc") == expected

@@ -1,0 +1,47 @@
+"""Deletions a two-way run held back (more than the connector's `max_delete_percent` of one
+side): an admin lists them, then approves (the next run deletes them) or rejects them (the next
+run restores each file from the side that still has it)."""
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, HTTPException, Request
+
+from shared.runtime import Runtime
+from services.api.audit import record
+
+router = APIRouter(prefix="/api/v1")
+
+
+async def _connector(rt: Runtime, cid: str):
+    c = await rt.state.connector(cid)
+    if c is None:
+        raise HTTPException(404, f"no connector {cid!r}")
+    return c
+
+
+@router.get("/connectors/{cid}/held-deletes")
+async def held_deletes(cid: str, request: Request) -> dict:
+    rt: Runtime = request.app.state.rt
+    await _connector(rt, cid)
+    held = await rt.state.held_deletes(cid)
+    return {"count": len(held),
+            "files": [{"path": p, "side": side} for p, side in sorted(held.items())]}
+
+
+@router.post("/connectors/{cid}/held-deletes/{decision}")
+async def settle(cid: str, decision: str, request: Request) -> dict:
+    rt: Runtime = request.app.state.rt
+    c = await _connector(rt, cid)
+    if decision not in ("approve", "reject"):
+        raise HTTPException(404, "use .../held-deletes/approve or .../held-deletes/reject")
+    held = await rt.state.settle_deletes(cid, approve=decision == "approve")
+    if not held:
+        raise HTTPException(409, "no deletions are held for this connector")
+    if decision == "reject":
+        for path in held:  # forgotten: the side that still has the file copies it back
+            await rt.state.drop_index(cid, path)
+    await rt.state.set_status(cid, next_due=time.time())  # applied by a run starting now
+    event = "connector.deletes_approved" if decision == "approve" else "connector.deletes_rejected"
+    await record(rt, event, c, count=len(held))
+    return {"decision": decision, "count": len(held)}

@@ -1,0 +1,3 @@
+from services.conflicts.main import main
+
+main()

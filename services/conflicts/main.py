@@ -1,0 +1,20 @@
+"""Conflict service: consumes `{ns}.conflicts` (detections from transfer, decisions from the API)."""
+from __future__ import annotations
+
+from shared.runtime import Runtime, serve
+from shared.settings import ConflictSettings
+from services.conflicts import handlers
+
+
+async def start(rt: Runtime) -> None:
+    conflicts = handlers.Conflicts(rt)
+    await rt.broker.consume(rt.broker.queues["conflicts"],
+                            lambda msg, _raw: conflicts.on_message(msg), prefetch=8)
+
+
+def main() -> None:
+    serve("conflicts", start, ConflictSettings)
+
+
+if __name__ == "__main__":
+    main()

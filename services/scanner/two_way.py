@@ -1,0 +1,112 @@
+"""The two-way part of a scan: both sides against the index's last-synced state (the pure
+decision is `shared.bisync`), then what only I/O can settle: names the source cannot hold,
+deletions held for an admin, and paths gone from both sides."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from shared.bisync import Step, Synced, TwoWayPlan, reconcile_two_way
+from shared.conflicts import ConflictStore
+from shared.connectors import Connector
+from shared.contracts import ChangeKind, DeletesHeld
+from shared.errors import SyncError
+from shared.names import case_collisions, check_path, check_smb_name, path_of_key
+from shared.reconcile import Action, version_of
+from shared.runtime import Runtime
+from shared.sources import Listing
+from shared.sources.sharepoint import check_path as check_sharepoint_path
+from shared.state import Failure, IndexRecord
+
+log = logging.getLogger(__name__)
+SAMPLE = 20
+_KIND = {Step.PUSH: ChangeKind.PUSHED, Step.DELETE_TARGET: ChangeKind.DELETED,
+         Step.DELETE_SOURCE: ChangeKind.DELETED_IN_SCAIDRIVE,
+         Step.BOTH_CHANGED: ChangeKind.BOTH_CHANGED}
+
+
+async def plan_two_way(rt: Runtime, c: Connector, run_id: str, listing: Listing,
+                       records: dict[str, IndexRecord]) -> tuple[list[Action], int, TwoWayPlan]:
+    """(the actions to publish, per-file failures recorded, the plan)."""
+    target, failures = await asyncio.to_thread(_target_etags, rt, c, run_id)
+    held = await ConflictStore(rt.state.r, rt.state.ns).held_paths(c.id)
+    approved = await rt.state.approved_deletes(c.id)
+    index = {p: Synced(rec.entry(), rec.etag or "") for p, rec in records.items()}
+    plan = reconcile_two_way(index, listing, target, frozenset(held),
+                             c.max_delete_percent / 100, approved)
+    failures += _unpushable(c, plan, listing, run_id)
+    await rt.state.add_failures(c.id, failures)
+    for step, path in [s for s in plan.steps if s[0] is Step.FORGET]:
+        await rt.state.drop_index(c.id, path)  # gone from both sides: nothing to do but forget
+    await rt.state.clear_approved(c.id, approved)
+    await _hold_deletes(rt, c, run_id, plan, len(listing.entries), len(target))
+    actions = [_action(step, path, listing, target, records) for step, path in plan.steps
+               if step is not Step.FORGET]
+    return actions, len(failures), plan
+
+
+def _action(step: Step, path: str, listing: Listing, target: dict[str, str],
+            records: dict) -> Action:
+    entry = listing.entries.get(path)
+    version = version_of(entry) if entry else None
+    if step is Step.PULL:
+        kind = ChangeKind.MODIFIED if path in records else ChangeKind.CREATED
+    else:
+        kind = _KIND[step]
+    return Action(kind, path, version, target_etag=target.get(path))
+
+
+def _target_etags(rt: Runtime, c: Connector, run_id: str) -> tuple[dict[str, str], list]:
+    """ScaiDrive's side: path -> etag. Keys that are not a path we could write back (made by
+    other S3 clients) are failures, not pushes."""
+    out, failures = {}, []
+    for key, etag in rt.storage.etags(c.target_share, c.target_prefix).items():
+        path = path_of_key(c.target_prefix, key)
+        if path is None:
+            continue
+        try:
+            check_path(path)
+        except SyncError as exc:
+            failures.append(Failure(path=path, stage="name", cause=exc.cause, message=str(exc),
+                                    run_id=run_id))
+            continue
+        out[path] = etag
+    return out, failures
+
+
+def _unpushable(c: Connector, plan: TwoWayPlan, listing: Listing, run_id: str) -> list[Failure]:
+    """New ScaiDrive names the source cannot hold leave the plan as per-file failures: never
+    renamed behind the user's back, never lost (the object stays in ScaiDrive)."""
+    new = [p for s, p in plan.steps if s is Step.PUSH and p not in listing.entries]
+    problems = case_collisions(new, list(listing.entries))
+    for path in new:
+        try:
+            if c.kind == "sharepoint":
+                check_sharepoint_path(path, for_write=True)
+            else:
+                check_smb_name(path)
+        except SyncError as exc:
+            problems.setdefault(path, exc)
+    plan.steps[:] = [s for s in plan.steps if not (s[0] is Step.PUSH and s[1] in problems)]
+    return [Failure(path=p, stage="name", cause=e.cause, message=str(e), run_id=run_id)
+            for p, e in sorted(problems.items())]
+
+
+async def _hold_deletes(rt: Runtime, c: Connector, run_id: str, plan: TwoWayPlan,
+                        n_source: int, n_target: int) -> None:
+    """Mass deletions wait for an admin: stored, audited and announced once per new set."""
+    held = {path: "source" if step is Step.DELETE_SOURCE else "scaidrive"
+            for step, path in plan.deletes_held}
+    if not await rt.state.hold_deletes(c.id, held):
+        return
+    for side, total in (("source", n_source), ("scaidrive", n_target)):
+        paths = sorted(p for p, s in held.items() if s == side)
+        if not paths:
+            continue
+        event = DeletesHeld(connector_id=c.id, connector_name=c.name, run_id=run_id, side=side,
+                            count=len(paths), total=total, sample=paths[:SAMPLE])
+        await rt.state.add_audit(event.model_dump(mode="json", exclude={"schema_version"}) |
+                                 {"at": event.at.timestamp()})
+        await rt.broker.publish("events", "connector.deletes_held", event)
+        log.warning("%d of %d files would be deleted on the %s side: held for an admin",
+                    len(paths), total, side, extra={"connector_id": c.id, "run_id": run_id})
