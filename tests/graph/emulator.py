@@ -52,6 +52,7 @@ class Emulator:
         self.throttle_left, self.retry_after_s = 0, 1
         self.download_throttle_left, self.download_retry_after_s = 0, 1
         self.corrupt_downloads = 0  # the next n downloads serve one flipped byte
+        self.edit_before_commit: dict[tuple[str, str], bytes] = {}  # (drive, path) -> new bytes
         self.rewrite_office = False  # uploaded .docx/.xlsx/.pptx get bytes appended, as SharePoint does
         self.counts: Counter = Counter()
         self.cursors: dict[str, tuple[int, list, int]] = {}  # page token -> (epoch, items json, seq)

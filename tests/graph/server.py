@@ -142,6 +142,11 @@ class GraphHandle:
         with self.tenant.lock:
             self.emu.rewrite_office = on
 
+    def edit_during_next_upload(self, drive: Drive, path: str, data: bytes) -> None:
+        """Someone saves `path` with `data` while our next upload of it is in flight: the
+        edit lands just before that upload commits."""
+        self.emu.edit_before_commit[(drive.id, path)] = data
+
     def expire_delta_tokens(self) -> None:
         with self.tenant.lock:
             for d in self.tenant.drives.values():
