@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-SERVICES = ("api", "scheduler", "scanner", "identity")
+SERVICES = ("api", "scheduler", "scanner", "identity", "conflicts")
 
 
 def _api() -> httpx.Client:
@@ -86,7 +86,9 @@ def create_connector(args: argparse.Namespace) -> None:
     else:
         body = {"kind": args.kind, "name": args.name, "target_share": args.target_share,
                 "target_prefix": args.target_prefix, "sync_mode": args.sync_mode,
-                "schedule": args.schedule}
+                "schedule": args.schedule, "admin_emails": args.admin_email,
+                "conflict_policy": args.conflict_policy,
+                "max_delete_percent": args.max_delete_percent}
         body |= _sharepoint_fields(args) if args.kind == "sharepoint" else {
             "server": args.server, "username": args.username, "domain": args.domain,
             "password": os.environ.get(args.password_env) if args.password_env else None}
@@ -137,6 +139,17 @@ def wait(args: argparse.Namespace) -> int:
     sys.exit(f"still running after {args.timeout}s")
 
 
+def conflicts(args: argparse.Namespace) -> None:
+    if args.action == "list":
+        query = {k: v for k, v in (("connector", args.connector), ("state", args.state)) if v}
+        _print(_call("GET", "/conflicts", params=query))
+    elif args.action == "show":
+        _print(_call("GET", f"/conflicts/{args.id}"))
+    else:
+        _print(_call("POST", f"/conflicts/{args.id}/resolve",
+                     json={"winner": args.winner, "resolved_by": args.by}))
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scaidrive-connectors")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -162,16 +175,29 @@ def _parser() -> argparse.ArgumentParser:
     cc.add_argument("--kind", choices=("smb", "sharepoint"), default="smb")
     for flag in ("name", "server", "username", "domain", "target-share", "target-prefix",
                  "schedule", "sync-mode", "tenant-id", "client-id", "site-url", "library",
-                 "certificate-file"):
+                 "certificate-file", "conflict-policy"):
         cc.add_argument(f"--{flag}")
+    cc.add_argument("--admin-email", action="append", help="who is emailed about conflicts")
+    cc.add_argument("--max-delete-percent", type=int)
     cc.add_argument("--password-env", default="SMB_PASSWORD",
                     help="environment variable holding the password (kept off the command line)")
     cc.add_argument("--client-secret-env", default="SP_CLIENT_SECRET",
                     help="environment variable holding the SharePoint app's client secret")
     cc.add_argument("--certificate-password-env", default="SP_CERTIFICATE_PASSWORD")
     conns.add_parser("list")
-    for action in ("show", "pause", "resume", "delete", "failures"):
+    for action in ("show", "pause", "resume", "delete", "failures", "held-deletes"):
         conns.add_parser(action).add_argument("id")
+    for action in ("approve-deletes", "reject-deletes"):
+        conns.add_parser(action, help="settle the deletions a two-way run held").add_argument("id")
+    confl = sub.add_parser("conflicts").add_subparsers(dest="action", required=True)
+    cl = confl.add_parser("list")
+    cl.add_argument("--connector")
+    cl.add_argument("--state", choices=("open", "resolved", "superseded"))
+    confl.add_parser("show").add_argument("id")
+    cr = confl.add_parser("resolve")
+    cr.add_argument("id")
+    cr.add_argument("--winner", required=True, choices=("source", "scaidrive", "keep_both"))
+    cr.add_argument("--by", default=os.environ.get("USER", "admin"), help="who decided")
     s = conns.add_parser("sync", help="run now")
     s.add_argument("id")
     s.add_argument("--wait", action="store_true", help="wait until the run finishes")
@@ -203,6 +229,9 @@ def main(argv: list[str] | None = None) -> None:
         method, path, kw = routes[args.action]
         _print(_call(method, path, **kw))
         return
+    if args.cmd == "conflicts":
+        conflicts(args)
+        return
     if args.action == "create":
         create_connector(args)
     elif args.action == "sync":
@@ -211,9 +240,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(wait(args))
     elif args.action == "list":
         _print(_call("GET", "/connectors"))
-    elif args.action in ("show", "failures"):
-        suffix = "/failures" if args.action == "failures" else ""
+    elif args.action in ("show", "failures", "held-deletes"):
+        suffix = "" if args.action == "show" else f"/{args.action}"
         _print(_call("GET", f"/connectors/{args.id}{suffix}"))
+    elif args.action in ("approve-deletes", "reject-deletes"):
+        decision = args.action.split("-")[0]
+        _print(_call("POST", f"/connectors/{args.id}/held-deletes/{decision}"))
     else:
         method = "DELETE" if args.action == "delete" else "POST"
         suffix = "" if args.action == "delete" else f"/{args.action}"

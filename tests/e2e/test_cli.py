@@ -53,10 +53,10 @@ def test_up_runs_every_service_and_restarts_a_dead_one(stack):
                            "--transfer-workers", "2"], cwd=ROOT, env=stack.env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        children = _children(up.pid, expect=5)
+        children = _children(up.pid, expect=6)
         victim = children[-1]
         subprocess.run(["kill", "-9", str(victim)])
-        replaced = _children(up.pid, expect=5, without=victim)
+        replaced = _children(up.pid, expect=6, without=victim)
         assert victim not in replaced
     finally:
         up.send_signal(signal.SIGTERM)

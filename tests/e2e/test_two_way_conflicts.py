@@ -3,12 +3,14 @@ on both sides becomes one conflict, one email, one `conflict.detected`; nothing 
 while it is open; each winner is applied on both sides and the next run sees the file in sync."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from tests.e2e.helpers import bucket_tree, disk_tree
 from tests.e2e.sharepoint_helpers import EventTap
+from tests.e2e.test_cli import cli
 from tests.e2e.test_two_way import counts, put, two_way
 from tests.fixtures.stack import sync_and_wait
 
@@ -64,11 +66,18 @@ async def test_both_sides_edited_then_each_winner_applied(stack, samba, s3, smtp
         assert bucket_tree(s3.client(), "tw-conf")["sd.txt"] != disk_tree(root)["sd.txt"]
         assert len(api.get(f"/conflicts?connector={cid}").json()) == 3
 
-        for path, winner in (("src.txt", "source"), ("sd.txt", "scaidrive"),
-                             ("both.txt", "keep_both")):
+        listed = cli(stack, "conflicts", "list", "--connector", cid, "--state", "open")
+        assert sorted(c["path"] for c in json.loads(listed.stdout)) == sorted(conflicts)
+        by_cli = cli(stack, "conflicts", "resolve", conflicts["src.txt"]["id"],
+                     "--winner", "source", "--by", "alice@example.com")
+        assert by_cli.returncode == 0, by_cli.stderr
+        for path, winner in (("sd.txt", "scaidrive"), ("both.txt", "keep_both")):
             resp = api.post(f"/conflicts/{conflicts[path]['id']}/resolve",
                             json={"winner": winner, "resolved_by": "alice@example.com"})
             assert resp.status_code == 202, resp.text
+        again = api.post(f"/conflicts/{conflicts['sd.txt']['id']}/resolve",
+                         json={"winner": "source"})
+        assert again.status_code == 409 and "alice@example.com" in again.text
         wait_applied(api, cid)
         on_share = {p: (root / p).read_bytes() for p in disk_tree(root)}
         assert on_share["src.txt"] == b"src: the share's edit"
