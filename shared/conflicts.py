@@ -112,6 +112,13 @@ class ConflictStore:
         """path -> conflict id of every path a run must skip."""
         return await self.r.hgetall(self._held(connector_id))
 
+    async def held_counts(self, connector_ids: list[str]) -> list[int]:
+        """How many paths each connector holds (open, or decided and not yet applied)."""
+        async with self.r.pipeline(transaction=False) as p:
+            for cid in connector_ids:
+                p.hlen(self._held(cid))
+            return await p.execute()
+
     async def applied(self, conflict_id: str) -> None:
         """The transfer worker applied the decision: the path syncs normally again."""
         rec = await self.r.hmget(self._record(conflict_id), "connector_id", "path")

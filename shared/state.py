@@ -372,6 +372,12 @@ class State:
     async def held_deletes(self, cid: str) -> dict[str, str]:
         return await self.r.hgetall(self.key("held", cid))
 
+    async def held_delete_counts(self, cids: list[str]) -> list[int]:
+        async with self.r.pipeline(transaction=False) as p:
+            for cid in cids:
+                p.hlen(self.key("held", cid))
+            return await p.execute()
+
     async def settle_deletes(self, cid: str, approve: bool) -> dict[str, str]:
         """Take the held set away; approved paths are deleted by the next run, rejected ones
         are returned so the caller can restore them."""

@@ -84,8 +84,19 @@ async def _get(rt: Runtime, cid: str) -> Connector:
 
 
 async def _view(rt: Runtime, c: Connector) -> dict:
-    status, run, _lease = (await rt.state.snapshots([c.id]))[0]
-    return _render(c, status, run)
+    return (await _views(rt, [c]))[0]
+
+
+async def _views(rt: Runtime, connectors: list[Connector]) -> list[dict]:
+    cids = [c.id for c in connectors]
+    snapshots = await rt.state.snapshots(cids)
+    waiting = zip(await ConflictStore(rt.state.r, rt.state.ns).held_counts(cids),
+                  await rt.state.held_delete_counts(cids))
+    views = [_render(c, status, run) for c, (status, run, _lease) in zip(connectors, snapshots)]
+    for view, (n_conflicts, n_deletes) in zip(views, waiting):
+        # Two-way: what waits for an admin (conflicts open or not yet applied, held deletions).
+        view["status"]["awaiting_admin"] = {"conflicts": n_conflicts, "deletes_held": n_deletes}
+    return views
 
 
 def _render(c: Connector, status: dict, run: dict) -> dict:
@@ -186,9 +197,7 @@ async def create_connector(body: ConnectorCreate, request: Request) -> dict:
 @router.get("/connectors")
 async def list_connectors(request: Request) -> list[dict]:
     rt = rt_of(request)
-    connectors = await rt.state.connectors()
-    snapshots = await rt.state.snapshots([c.id for c in connectors])
-    return [_render(c, status, run) for c, (status, run, _lease) in zip(connectors, snapshots)]
+    return await _views(rt, await rt.state.connectors())
 
 
 @router.get("/connectors/{cid}")

@@ -124,7 +124,7 @@ class TwoWay:
             conflict_id=hashlib.sha1(tag.encode()).hexdigest()[:20], connector_id=c.id,
             connector_name=c.name, path=job.path, policy=c.conflict_policy,
             source=SideVersion(size=entry.size, mtime=_when(entry.mtime_ns),
-                               editor=owner.source_principal or owner.user_id if owner else None,
+                               editor=_editor(owner),
                                etag=entry.content_tag),
             scaidrive=SideVersion(size=stat.size, mtime=stat.last_modified, editor=editor,
                                   etag=stat.etag),
@@ -186,6 +186,13 @@ class TwoWay:
 def _entry(job: TransferJob) -> SourceEntry:
     v = job.version
     return SourceEntry(job.path, v.size, v.mtime_ns, v.file_id, v.content_tag)
+
+
+def _editor(owner: Owner | None) -> str | None:
+    """The ScaiDrive user the source's owner maps to, else the source principal itself."""
+    if owner is None:
+        return None
+    return owner.source_principal if owner.method == "system_owner" else owner.user_id
 
 
 def _when(mtime_ns: int) -> datetime:

@@ -89,6 +89,7 @@ async def test_mass_deletes_are_held_until_an_admin_decides(stack, samba, s3):
         event = await tap.get()
         assert (event["connector_id"], event["side"], event["count"], event["total"]) == \
             (cid, "scaidrive", 8, 10)
+        assert view["status"]["awaiting_admin"] == {"conflicts": 0, "deletes_held": 8}
         held = api.get(f"/connectors/{cid}/held-deletes").json()
         assert held["count"] == 8 and held["files"][0] == {"path": "f0.txt", "side": "scaidrive"}
 

@@ -61,7 +61,8 @@ async def test_both_sides_edited_then_each_winner_applied(stack, samba, s3, smtp
         assert sorted(m["Subject"].rsplit(": ", 1)[1] for m in mail) == sorted(conflicts)
 
         # While open, later runs overwrite nothing and raise nothing new.
-        assert counts(sync_and_wait(api, cid)) == {}
+        view = sync_and_wait(api, cid)
+        assert counts(view) == {} and view["status"]["awaiting_admin"]["conflicts"] == 3
         assert (root / "sd.txt").read_bytes() == b"sd: the share's edit"
         assert bucket_tree(s3.client(), "tw-conf")["sd.txt"] != disk_tree(root)["sd.txt"]
         assert len(api.get(f"/conflicts?connector={cid}").json()) == 3
