@@ -46,15 +46,15 @@ def library_tree(graph, drive) -> dict[str, str]:
 class EventTap:
     """A queue bound to the platform events exchange, as the ScaiDrive platform would bind."""
 
-    def __init__(self, ns: str, routing_key: str):
-        self.ns, self.key = ns, routing_key
+    def __init__(self, ns: str, routing_key: str, exchange: str = "events"):
+        self.ns, self.key, self.exchange = ns, routing_key, exchange
         self.name = f"{ns}.test-tap-{uuid.uuid4().hex[:6]}"
 
     async def open(self) -> "EventTap":
         self.conn = await aio_pika.connect(AMQP_URL)
         ch = await self.conn.channel()
         self.queue = await ch.declare_queue(self.name, auto_delete=True)
-        await self.queue.bind(f"{self.ns}.events", self.key)
+        await self.queue.bind(f"{self.ns}.{self.exchange}", self.key)
         return self
 
     async def get(self, timeout: float = 30) -> dict:

@@ -98,17 +98,6 @@ def settled(ns: str, since: float, timeout: float = 60) -> None:
 class Tap(EventTap):
     """EventTap on any exchange, with `rest()`: what else arrived (after `settled`)."""
 
-    def __init__(self, ns: str, key: str, exchange: str = "events"):
-        super().__init__(ns, key)
-        self.exchange = exchange
-
-    async def open(self) -> "Tap":
-        self.conn = await aio_pika.connect(AMQP_URL)
-        ch = await self.conn.channel()
-        self.queue = await ch.declare_queue(self.name, auto_delete=True)
-        await self.queue.bind(f"{self.ns}.{self.exchange}", self.key)
-        return self
-
     async def matching(self, conflict_id: str, n: int) -> list[dict]:
         """The next n messages about this conflict (others are skipped)."""
         found = []
