@@ -13,6 +13,7 @@ command -v rabbitmq-server >/dev/null || apt_needs+=(rabbitmq-server)
 command -v rclone >/dev/null || apt_needs+=(rclone)
 command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] || apt_needs+=(slapd)
 command -v ldapsearch >/dev/null || apt_needs+=(ldap-utils)
+[ -x /usr/bin/chromium ] || apt_needs+=(chromium)  # the console's browser tests (no download)
 command -v python3 >/dev/null || apt_needs+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_needs+=(python3-venv python3-pip)
 if [ ${#apt_needs[@]} -gt 0 ]; then

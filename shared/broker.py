@@ -94,6 +94,19 @@ class Broker:
             await self._work_queue(short, "transfer", connector_id)
         return self.queues[short]
 
+    async def queue_depth(self, connector_id: str) -> int | None:
+        """Jobs waiting in a connector's transfer queue; None if it has none yet. A passive
+        declare on a throwaway channel: a missing queue closes that channel, not ours."""
+        channel = await self.connection.channel()
+        try:
+            q = await channel.declare_queue(self.name(f"transfer.{connector_id}"), passive=True)
+            return q.declaration_result.message_count
+        except aio_pika.exceptions.ChannelClosed:
+            return None
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+
     async def delete_transfer_queue(self, connector_id: str) -> None:
         short = f"transfer.{connector_id}"
         self.queues.pop(short, None)

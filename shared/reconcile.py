@@ -37,6 +37,7 @@ class Plan:
     actions: list[Action] = field(default_factory=list)
     unchanged: int = 0
     deletes_withheld: list[str] = field(default_factory=list)
+    deletes_held: list[str] = field(default_factory=list)  # too many: waiting for an admin
 
     def of(self, kind: ChangeKind) -> list[Action]:
         return [a for a in self.actions if a.kind is kind]

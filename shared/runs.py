@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
 from shared.contracts import ConnectorAuthFailed, RunCounts, SyncCompleted
+from shared.monitoring import add_daily
 from shared.runtime import Runtime
 from shared.state import Failure
 
@@ -52,6 +53,8 @@ async def finish_job(rt: Runtime, cid: str, run_id: str, job_id: str, outcome: s
     if nbytes:
         counts["bytes_transferred"] = nbytes
     result = await rt.state.record_outcome(cid, run_id, job_id, rt.settings.lease_ttl_s, **counts)
+    if result > 0:  # counted now (not a redelivery, not a stale run's job)
+        await add_daily(rt.state, cid, counts)
     if result == 2:
         await close_run(rt, cid, run_id, claimed=True)
 
@@ -78,6 +81,7 @@ async def close_run(rt: Runtime, cid: str, run_id: str, error: str | None = None
               "last_finished_at": finished}
     if not error:
         status |= {"last_success_at": finished, "last_duration_s": round(finished - started, 3)}
+        await rt.state.clear_status(cid, "stale")
     await rt.state.set_status(cid, **status)
     await rt.state.release_lease(cid, run_id)
     event = SyncCompleted(

@@ -278,6 +278,13 @@ class State:
     async def set_status(self, cid: str, **fields) -> None:
         await self.r.hset(self.key("status", cid), mapping={k: str(v) for k, v in fields.items()})
 
+    async def flag_status(self, cid: str, flag: str) -> bool:
+        """Set a status flag; True only for the caller that set it (audit it once)."""
+        return bool(await self.r.hsetnx(self.key("status", cid), flag, "1"))
+
+    async def clear_status(self, cid: str, *fields: str) -> None:
+        await self.r.hdel(self.key("status", cid), *fields)
+
     async def paused(self, cid: str) -> bool:
         """Work is held: paused by an admin, or stopped because the source refused the
         connector's credentials (until they are updated)."""

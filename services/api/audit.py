@@ -8,13 +8,14 @@ from fastapi import APIRouter, Query, Request
 
 from shared.connectors import Connector
 from shared.runtime import Runtime
+from services.api.session import ACTOR
 
 router = APIRouter(prefix="/api/v1")
 
 
 async def record(rt: Runtime, event: str, c: Connector, **detail) -> None:
     await rt.state.add_audit({"event": event, "connector_id": c.id, "connector_name": c.name,
-                              "kind": c.kind, **detail})
+                              "kind": c.kind, "actor": ACTOR.get(), **detail})
 
 
 @router.get("/audit")

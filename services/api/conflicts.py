@@ -22,6 +22,7 @@ from shared.reconcile import IndexEntry, same_content
 from shared.runtime import Runtime
 from shared.sources import open_source
 from services.api.audit import record as audit
+from services.api.session import ACTOR
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1")
@@ -30,7 +31,7 @@ router = APIRouter(prefix="/api/v1")
 class Resolve(BaseModel):
     model_config = ConfigDict(extra="forbid")
     winner: Winner
-    resolved_by: str = Field(default="admin", min_length=1, max_length=200)
+    resolved_by: str | None = Field(default=None, min_length=1, max_length=200)  # the actor
 
 
 def _rt(request: Request) -> Runtime:
@@ -118,6 +119,7 @@ async def resolve(conflict_id: str, body: Resolve, request: Request) -> dict:
                                  "since the conflict was detected; the conflict is superseded "
                                  "and the path released: the next run detects it again with "
                                  "the current versions")
+    body.resolved_by = body.resolved_by or ACTOR.get()
     won, now = await store.resolve(conflict_id, body.winner, body.resolved_by)
     if not won:
         raise _not_open(now) if now else HTTPException(404, f"no conflict {conflict_id!r}")

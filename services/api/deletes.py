@@ -1,6 +1,7 @@
-"""Deletions a two-way run held back (more than the connector's `max_delete_percent` of one
-side): an admin lists them, then approves (the next run deletes them) or rejects them (the next
-run restores each file from the side that still has it)."""
+"""Deletions a run held back (more than the connector's `max_delete_percent` of one side): an
+admin lists them, then approves (the next run deletes them) or rejects them: the files are kept
+(two-way: the next run restores each from the side that still has it; one-way: the objects stay
+in ScaiDrive, no longer tracked as copies of the source)."""
 from __future__ import annotations
 
 import time

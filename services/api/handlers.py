@@ -12,6 +12,7 @@ from shared.conflicts import ConflictStore
 from shared.connectors import (SHAREPOINT_FIELDS, SMB_FIELDS, Connector, ConnectorCreate,
                                ConnectorUpdate, IdentityMapping)
 from shared.contracts import RunCounts, RunRequested
+from shared.monitoring import errors_today, flags
 from shared.names import BUCKET_NAME
 from shared.runtime import Runtime
 from services.api.audit import record
@@ -93,9 +94,13 @@ async def _views(rt: Runtime, connectors: list[Connector]) -> list[dict]:
     waiting = zip(await ConflictStore(rt.state.r, rt.state.ns).held_counts(cids),
                   await rt.state.held_delete_counts(cids))
     views = [_render(c, status, run) for c, (status, run, _lease) in zip(connectors, snapshots)]
-    for view, (n_conflicts, n_deletes) in zip(views, waiting):
-        # Two-way: what waits for an admin (conflicts open or not yet applied, held deletions).
+    errors = await errors_today(rt.state, cids)
+    for view, (status, _run, _lease), (n_conflicts, n_deletes), n_errors in zip(
+            views, snapshots, waiting, errors):
+        # What waits for an admin (conflicts open or not yet applied, held deletions).
         view["status"]["awaiting_admin"] = {"conflicts": n_conflicts, "deletes_held": n_deletes}
+        view["status"]["errors_today"] = n_errors
+        view["status"]["flags"] = flags(status)  # stale, suspicious_empty
     return views
 
 

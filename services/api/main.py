@@ -1,28 +1,23 @@
-"""Admin API service: FastAPI app, bearer-token auth, error shapes that never echo secrets."""
+"""Admin API service: FastAPI app, the console's static files, token or session auth (see
+session.py), error shapes that never echo secrets."""
 from __future__ import annotations
 
-import hmac
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import uvicorn
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from shared import settings as settings_mod
 from shared import telemetry
 from shared.runtime import Runtime
 from shared.settings import ApiSettings
-from services.api import audit, conflicts, deletes, identities
-from services.api.handlers import router
+from services.api import audit, conflicts, deletes, handlers, identities, session, stats
 
-
-def require_token(request: Request) -> None:
-    expected = request.app.state.settings.api_token.get_secret_value()
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
-        raise HTTPException(401, "missing or wrong bearer token",
-                            headers={"WWW-Authenticate": "Bearer"})
+CONSOLE = Path(__file__).parent / "console"
 
 
 async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -43,11 +38,14 @@ def create_app(settings: ApiSettings) -> FastAPI:
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.include_router(router, dependencies=[Depends(require_token)])
-    app.include_router(identities.router, dependencies=[Depends(require_token)])
-    app.include_router(audit.router, dependencies=[Depends(require_token)])
-    app.include_router(deletes.router, dependencies=[Depends(require_token)])
-    app.include_router(conflicts.router, dependencies=[Depends(require_token)])
+    for module in (handlers, identities, audit, deletes, conflicts, stats):
+        app.include_router(module.router, dependencies=[Depends(session.authenticate)])
+    app.include_router(session.router)  # login/logout: the token is in the body
+    app.mount("/console", StaticFiles(directory=CONSOLE, html=True), name="console")
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/console/")
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict:

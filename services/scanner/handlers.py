@@ -10,12 +10,14 @@ from opentelemetry import trace
 from shared.connectors import Connector
 from shared.contracts import ChangeKind, FileChanged, FileVersion, ScanRequested
 from shared.errors import ListingFailed, SyncError
+from shared.monitoring import add_daily
 from shared.names import object_key, path_of_key
-from shared.reconcile import Action, reconcile
+from shared.reconcile import Action, Plan, reconcile
 from shared.runs import close_run, lease_kept, stop_on_auth_failure
 from shared.runtime import Runtime
 from shared.sources import Listing, Source, open_source
 from shared.state import Failure
+from services.scanner.deletes import check_empty, hold_deletes, hold_mass_deletes
 from services.scanner.two_way import plan_two_way
 
 log = logging.getLogger(__name__)
@@ -61,12 +63,12 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
         raise ListingFailed(root.cause, root.message)
     errors = await _record_list_failures(rt, c, run_id, listing)
     records = await rt.state.index(c.id)
+    await check_empty(rt, c, run_id, listing, len(records))
     if c.sync_mode == "two_way":
         actions, name_errors, plan = await plan_two_way(rt, c, run_id, listing, records)
         errors += name_errors
     else:
-        target = await asyncio.to_thread(_target_sizes, rt, c)
-        plan = reconcile({p: rec.entry() for p, rec in records.items()}, listing, target)
+        plan = await _plan_one_way(rt, c, run_id, listing, records)
         actions = plan.actions
     actions += _relabels(c, records, listing, actions)
     principals = {p: rec.principal for p, rec in records.items()}
@@ -85,12 +87,25 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
                     extra={"connector_id": c.id, "run_id": run_id})
     log.info("scan done: %d files listed, %d changes, %d unchanged", len(listing.entries),
              len(actions), plan.unchanged, extra={"connector_id": c.id, "run_id": run_id})
+    await add_daily(rt.state, c.id, {"files_errored": errors})
     closing = await rt.state.scan_done(
         c.id, run_id, len(actions), files_scanned=len(listing.entries) + errors,
         files_errored=errors, deletes_withheld=len(plan.deletes_withheld),
-        deletes_held=len(getattr(plan, "deletes_held", ())))
+        deletes_held=len(plan.deletes_held))
     if closing == 2:
         await close_run(rt, c.id, run_id, claimed=True)
+
+
+async def _plan_one_way(rt: Runtime, c: Connector, run_id: str, listing: Listing,
+                        records: dict) -> Plan:
+    target = await asyncio.to_thread(_target_sizes, rt, c)
+    plan = reconcile({p: rec.entry() for p, rec in records.items()}, listing, target)
+    approved = await rt.state.approved_deletes(c.id)
+    held = hold_mass_deletes(c, plan, len(records), approved)
+    await rt.state.clear_approved(c.id, approved)
+    await hold_deletes(rt, c, run_id, held, {"scaidrive": len(records)})
+    plan.deletes_held = list(held)
+    return plan
 
 
 def _relabels(c: Connector, records: dict, listing: Listing, actions: list) -> list[Action]:

@@ -9,7 +9,7 @@ import logging
 from shared.bisync import Step, Synced, TwoWayPlan, reconcile_two_way
 from shared.conflicts import ConflictStore
 from shared.connectors import Connector
-from shared.contracts import ChangeKind, DeletesHeld
+from shared.contracts import ChangeKind
 from shared.errors import SyncError
 from shared.names import case_collisions, check_path, check_smb_name, path_of_key
 from shared.reconcile import Action, version_of
@@ -17,9 +17,9 @@ from shared.runtime import Runtime
 from shared.sources import Listing
 from shared.sources.sharepoint import check_path as check_sharepoint_path
 from shared.state import Failure, IndexRecord
+from services.scanner.deletes import hold_deletes
 
 log = logging.getLogger(__name__)
-SAMPLE = 20
 _KIND = {Step.PUSH: ChangeKind.PUSHED, Step.DELETE_TARGET: ChangeKind.DELETED,
          Step.DELETE_SOURCE: ChangeKind.DELETED_IN_SCAIDRIVE,
          Step.BOTH_CHANGED: ChangeKind.BOTH_CHANGED}
@@ -39,7 +39,10 @@ async def plan_two_way(rt: Runtime, c: Connector, run_id: str, listing: Listing,
     for step, path in [s for s in plan.steps if s[0] is Step.FORGET]:
         await rt.state.drop_index(c.id, path)  # gone from both sides: nothing to do but forget
     await rt.state.clear_approved(c.id, approved)
-    await _hold_deletes(rt, c, run_id, plan, len(listing.entries), len(target))
+    held = {path: "source" if step is Step.DELETE_SOURCE else "scaidrive"
+            for step, path in plan.deletes_held}
+    await hold_deletes(rt, c, run_id, held, {"source": len(listing.entries),
+                                             "scaidrive": len(target)})
     actions = [_action(step, path, listing, target, records) for step, path in plan.steps
                if step is not Step.FORGET]
     return actions, len(failures), plan
@@ -90,23 +93,3 @@ def _unpushable(c: Connector, plan: TwoWayPlan, listing: Listing, run_id: str) -
     plan.steps[:] = [s for s in plan.steps if not (s[0] is Step.PUSH and s[1] in problems)]
     return [Failure(path=p, stage="name", cause=e.cause, message=str(e), run_id=run_id)
             for p, e in sorted(problems.items())]
-
-
-async def _hold_deletes(rt: Runtime, c: Connector, run_id: str, plan: TwoWayPlan,
-                        n_source: int, n_target: int) -> None:
-    """Mass deletions wait for an admin: stored, audited and announced once per new set."""
-    held = {path: "source" if step is Step.DELETE_SOURCE else "scaidrive"
-            for step, path in plan.deletes_held}
-    if not await rt.state.hold_deletes(c.id, held):
-        return
-    for side, total in (("source", n_source), ("scaidrive", n_target)):
-        paths = sorted(p for p, s in held.items() if s == side)
-        if not paths:
-            continue
-        event = DeletesHeld(connector_id=c.id, connector_name=c.name, run_id=run_id, side=side,
-                            count=len(paths), total=total, sample=paths[:SAMPLE])
-        await rt.state.add_audit(event.model_dump(mode="json", exclude={"schema_version"}) |
-                                 {"at": event.at.timestamp()})
-        await rt.broker.publish("events", "connector.deletes_held", event)
-        log.warning("%d of %d files would be deleted on the %s side: held for an admin",
-                    len(paths), total, side, extra={"connector_id": c.id, "run_id": run_id})

@@ -16,6 +16,7 @@ from opentelemetry import trace
 
 from shared.connectors import Connector, next_due
 from shared.contracts import FileChanged, RunRequested, ScanRequested, TransferJob, decode
+from shared.monitoring import STALE_PERIODS, is_stale
 from shared.runs import close_run, fail_job
 from shared.runtime import Runtime
 from shared.state import Failure
@@ -54,6 +55,8 @@ async def tick(rt: Runtime) -> None:
                             error="run abandoned: no progress before its lease expired")
         if status.get("paused") == "1" or status.get("auth_failed") == "1":
             continue  # held by an admin, or until its credentials are updated
+        if status.get("stale") != "1" and is_stale(c, status, now):
+            await _flag_stale(rt, c, status)
         due = float(status.get("next_due") or c.created_at.timestamp())
         if now < due:
             continue
@@ -61,6 +64,15 @@ async def tick(rt: Runtime) -> None:
         # Due or not started (a run still going): the next slot comes from the schedule.
         following = next_due(c.schedule, datetime.fromtimestamp(now, timezone.utc))
         await rt.state.set_status(c.id, next_due=following.timestamp())
+
+
+async def _flag_stale(rt: Runtime, c: Connector, status: dict) -> None:
+    if await rt.state.flag_status(c.id, "stale"):
+        await rt.state.add_audit({"event": "connector.stale", "connector_id": c.id,
+                                  "connector_name": c.name, "kind": c.kind, "actor": "system",
+                                  "last_success_at": status.get("last_success_at")})
+        log.warning("no successful sync for %d schedule periods", STALE_PERIODS,
+                    extra={"connector_id": c.id})
 
 
 async def on_run_requested(rt: Runtime, msg: RunRequested, _raw=None) -> None:
