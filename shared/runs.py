@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
 from shared.contracts import ConnectorAuthFailed, RunCounts, SyncCompleted
+from shared import metrics
 from shared.monitoring import add_daily
 from shared.runtime import Runtime
 from shared.state import Failure
@@ -55,6 +56,9 @@ async def finish_job(rt: Runtime, cid: str, run_id: str, job_id: str, outcome: s
     result = await rt.state.record_outcome(cid, run_id, job_id, rt.settings.lease_ttl_s, **counts)
     if result > 0:  # counted now (not a redelivery, not a stale run's job)
         await add_daily(rt.state, cid, counts)
+        metrics.files.add(1, {"connector.id": cid, "outcome": outcome})
+        if nbytes:
+            metrics.transferred_bytes.add(nbytes, {"connector.id": cid})
     if result == 2:
         await close_run(rt, cid, run_id, claimed=True)
 
@@ -84,6 +88,7 @@ async def close_run(rt: Runtime, cid: str, run_id: str, error: str | None = None
         await rt.state.clear_status(cid, "stale")
     await rt.state.set_status(cid, **status)
     await rt.state.release_lease(cid, run_id)
+    metrics.run_duration.record(finished - started, {"connector.id": cid, "outcome": outcome})
     event = SyncCompleted(
         connector_id=cid, run_id=run_id, outcome=outcome, error=error,
         started_at=datetime.fromtimestamp(started, timezone.utc),

@@ -71,3 +71,4 @@ async def _main(service: str, start, settings: Settings) -> None:
     finally:
         log.info("%s stopping", service)
         await rt.close()
+        telemetry.shutdown()

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     scheduler_tick_s: float = Field(default=1.0, gt=0)
     # On SIGTERM, how long in-flight work may take to finish before the process stops anyway.
     drain_timeout_s: float = Field(default=30, ge=0)
+    # File paths on trace spans: off by default (names can be sensitive: "layoffs-2027.xlsx").
+    trace_paths: bool = False
     # Microsoft Graph and Entra ID (SharePoint connectors). Overridable for sovereign clouds,
     # TLS-inspecting proxies (with their CA bundle) and the tests' emulator.
     graph_authority: str = "https://login.microsoftonline.com"

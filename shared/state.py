@@ -24,65 +24,17 @@ from dataclasses import asdict, dataclass
 
 import redis.asyncio as aioredis
 
+from shared import metrics
 from shared.connectors import Connector
 from shared.contracts import RunCounts
 from shared.reconcile import IndexEntry
 from shared.sources.base import DeltaCursor
+from shared.state_scripts import CLAIM, RECORD_OUTCOME, RELEASE, RENEW, SCAN_DONE
 
 FAILURES_KEPT = 10_000
 AUDIT_KEPT = 10_000
 CURSOR_BATCH = 1000
 DONE_SET_TTL_MS = 7 * 86400 * 1000
-
-# Count one finished job once, renew the lease, and tell the caller if it closed the run.
-# Returns -1: job of a stale run (not counted), 0: duplicate, 1: counted, 2: counted and last.
-_RECORD_OUTCOME = """
-if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[1] then return -1 end
-if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-for i = 5, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
-local done = redis.call('HINCRBY', KEYS[1], 'jobs_done', 1)
-if redis.call('GET', KEYS[3]) == ARGV[1] and redis.call('PTTL', KEYS[3]) > 0 then
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
-end
-local total = tonumber(redis.call('HGET', KEYS[1], 'jobs_total') or '-1')
-if total >= 0 and done >= total and redis.call('HSETNX', KEYS[1], 'closing', 1) == 1 then
-  return 2
-end
-return 1
-"""
-
-# The scan published `total` jobs: the run may already be complete (or empty).
-_SCAN_DONE = """
-if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[1] then return -1 end
-redis.call('HSET', KEYS[1], 'jobs_total', ARGV[2], 'phase', 'transferring')
-for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
-local done = tonumber(redis.call('HGET', KEYS[1], 'jobs_done') or '0')
-if done >= tonumber(ARGV[2]) and redis.call('HSETNX', KEYS[1], 'closing', 1) == 1 then
-  return 2
-end
-return 1
-"""
-
-# Extend a lease still held by this run (a paused run's lease has no expiry: leave it so).
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('PTTL', KEYS[1]) > 0 then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
-_CLAIM = """
-if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[1] then return 0 end
-return redis.call('HSETNX', KEYS[1], 'closing', 1)
-"""
-
-# Compare-and-delete: a stale holder can never release (or extend) a newer run's lease.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 
 @dataclass(frozen=True)
 class IndexRecord:
@@ -116,11 +68,11 @@ class State:
     def __init__(self, redis: aioredis.Redis, namespace: str):
         self.r = redis
         self.ns = namespace
-        self._record = redis.register_script(_RECORD_OUTCOME)
-        self._scan_done = redis.register_script(_SCAN_DONE)
-        self._release = redis.register_script(_RELEASE)
-        self._renew = redis.register_script(_RENEW)
-        self._claim = redis.register_script(_CLAIM)
+        self._record = redis.register_script(RECORD_OUTCOME)
+        self._scan_done = redis.register_script(SCAN_DONE)
+        self._release = redis.register_script(RELEASE)
+        self._renew = redis.register_script(RENEW)
+        self._claim = redis.register_script(CLAIM)
 
     @classmethod
     def connect(cls, url: str, namespace: str) -> "State":
@@ -300,6 +252,8 @@ class State:
             return
         now = time.time()
         recs = [json.dumps(asdict(f) | {"at": f.at or now}) for f in failures]
+        for f in failures:
+            metrics.errors.add(1, {"connector.id": cid, "cause": f.cause})
         async with self.r.pipeline(transaction=False) as p:
             p.lpush(self.key("failures", cid), *recs)
             p.ltrim(self.key("failures", cid), 0, FAILURES_KEPT - 1)

@@ -1,7 +1,9 @@
-"""Tracing and logs. W3C trace context rides in AMQP headers so one run is one trace.
+"""Tracing, metrics and logs. W3C trace context rides in AMQP headers so one run is one trace.
 
-With no exporter configured, spans are created and dropped (no export cost). Set
-OTEL_TRACES_EXPORTER=console to print them; OTLP export is wired by the operations issue.
+Export follows the standard OpenTelemetry variables: `OTEL_EXPORTER_OTLP_ENDPOINT` (or the
+per-signal `..._TRACES_ENDPOINT` / `..._METRICS_ENDPOINT`) turns OTLP/HTTP export on, and
+`OTEL_TRACES_EXPORTER` / `OTEL_METRICS_EXPORTER` may say `otlp`, `console` or `none`. With
+nothing configured, spans are created and dropped and metric instruments are no-ops.
 """
 from __future__ import annotations
 
@@ -10,19 +12,75 @@ import logging
 import os
 import sys
 
-from opentelemetry import context, propagate, trace
+from opentelemetry import context, metrics, propagate, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (ConsoleMetricExporter,
+                                              PeriodicExportingMetricReader)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
+_PROVIDERS: list = []  # flushed on shutdown
+
+
+def _exporter_choice(signal: str) -> str:
+    """otlp | console | none, from OTEL_<SIGNAL>_EXPORTER, else from whether an endpoint is set."""
+    chosen = os.environ.get(f"OTEL_{signal}_EXPORTER", "").strip().lower()
+    if chosen:
+        return chosen.split(",")[0]
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or \
+        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
+    return "otlp" if endpoint else "none"
+
 
 def setup(service: str, level: str = "INFO") -> trace.Tracer:
-    provider = TracerProvider(resource=Resource.create({"service.name": f"scaidrive-{service}"}))
-    if os.environ.get("OTEL_TRACES_EXPORTER") == "console":
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
-    trace.set_tracer_provider(provider)
+    resource = Resource.create({"service.name": f"scaidrive-{service}",
+                                "service.namespace": os.environ.get("SCAIDRIVE_NAMESPACE",
+                                                                    "scaidrive")})
+    tracer_provider = TracerProvider(resource=resource)
+    span_exporter = _span_exporter()
+    if span_exporter is not None:
+        tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    trace.set_tracer_provider(tracer_provider)
+    _PROVIDERS.append(tracer_provider)
+    metric_exporter = _metric_exporter()
+    if metric_exporter is not None:  # else the API's no-op meter: instruments cost nothing
+        meter_provider = MeterProvider(resource=resource, metric_readers=[
+            PeriodicExportingMetricReader(metric_exporter)])
+        metrics.set_meter_provider(meter_provider)
+        _PROVIDERS.append(meter_provider)
     _setup_logging(service, level)
     return trace.get_tracer(f"scaidrive.{service}")
+
+
+def _span_exporter():
+    choice = _exporter_choice("TRACES")
+    if choice == "console":
+        return ConsoleSpanExporter(out=sys.stderr)
+    if choice == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        return OTLPSpanExporter()  # endpoint, headers, timeout from the OTEL_* variables
+    return None
+
+
+def _metric_exporter():
+    choice = _exporter_choice("METRICS")
+    if choice == "console":
+        return ConsoleMetricExporter(out=sys.stderr)
+    if choice == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        return OTLPMetricExporter()
+    return None
+
+
+def shutdown() -> None:
+    """Flush what is buffered (spans of the last messages handled) before the process exits."""
+    for provider in _PROVIDERS:
+        try:
+            provider.shutdown()
+        except Exception:  # exporting is best effort: never block a shutdown on it
+            logging.getLogger(__name__).warning("telemetry flush failed", exc_info=True)
+    _PROVIDERS.clear()
 
 
 def inject() -> dict[str, str]:
@@ -65,5 +123,5 @@ def _setup_logging(service: str, level: str) -> None:
     root.setLevel(level.upper())
     # Library chatter at INFO/DEBUG can include connection details; keep it at WARNING.
     for noisy in ("aiormq", "aio_pika", "smbprotocol", "spnego", "urllib3", "httpx", "asyncio",
-                  "redis", "uvicorn.access"):
+                  "redis", "uvicorn.access", "opentelemetry"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

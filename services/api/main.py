@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from shared import settings as settings_mod
 from shared import telemetry
@@ -57,8 +58,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
 def main() -> None:
     settings = settings_mod.load(ApiSettings)
     telemetry.setup("api", settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                log_config=None, access_log=False)
+    app = create_app(settings)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,console")
+    try:
+        uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None,
+                    access_log=False)
+    finally:
+        telemetry.shutdown()
 
 
 if __name__ == "__main__":

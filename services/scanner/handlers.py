@@ -45,6 +45,7 @@ async def on_scan(rt: Runtime, msg: ScanRequested) -> None:
                 await _scan(rt, c, msg.run_id, source, span)
         except SyncError as exc:
             span.record_exception(exc)
+            span.set_status(trace.StatusCode.ERROR, exc.cause)
             await rt.state.add_failure(c.id, Failure(path="", stage="scan", cause=exc.cause,
                                                      message=str(exc), run_id=msg.run_id))
             if exc.cause == "auth_failed":

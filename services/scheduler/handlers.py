@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from aio_pika.abc import AbstractIncomingMessage
 from opentelemetry import trace
+from opentelemetry.context import Context
 
 from shared.connectors import Connector, next_due
 from shared.contracts import FileChanged, RunRequested, ScanRequested, TransferJob, decode
@@ -30,9 +31,12 @@ async def start_run(rt: Runtime, c: Connector, reason: str) -> str | None:
     run_id = uuid.uuid4().hex[:16]
     if not await rt.state.acquire_lease(c.id, run_id, rt.settings.lease_ttl_s):
         return None
-    # The root span of the run: every service's spans for this run descend from it.
-    with tracer.start_as_current_span("sync run", attributes={
-            "connector.id": c.id, "run.id": run_id, "run.reason": reason}):
+    # The root span of the run (a new trace, linked to what asked for it: an API request):
+    # every service's spans for this run descend from it.
+    cause = trace.get_current_span().get_span_context()
+    with tracer.start_as_current_span("sync run", context=Context(), attributes={
+            "connector.id": c.id, "run.id": run_id, "run.reason": reason},
+            links=[trace.Link(cause)] if cause.is_valid else None):
         await rt.state.begin_run(c.id, run_id, reason)
         try:
             await rt.broker.publish("commands", "scan", ScanRequested(

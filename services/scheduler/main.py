@@ -4,10 +4,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from shared import metrics
 from shared.runtime import Runtime, serve
 from services.scheduler import handlers
 
 log = logging.getLogger(__name__)
+QUEUE_POLL_S = 15
 
 
 async def start(rt: Runtime) -> None:
@@ -16,6 +18,9 @@ async def start(rt: Runtime) -> None:
     await rt.broker.consume_raw(rt.broker.queues["dead.runs"],
                                 lambda raw: handlers.on_dead_letter(rt, raw))
     rt.tasks.append(asyncio.create_task(_tick_forever(rt)))
+    depths: dict[str, int] = {}
+    metrics.observe_queue_depth(lambda: dict(depths))
+    rt.tasks.append(asyncio.create_task(_watch_queues(rt, depths)))
 
 
 async def _tick_forever(rt: Runtime) -> None:
@@ -25,6 +30,19 @@ async def _tick_forever(rt: Runtime) -> None:
         except Exception:  # keep ticking: Redis or the broker may be back next time
             log.exception("scheduler tick failed")
         await asyncio.sleep(rt.settings.scheduler_tick_s)
+
+
+async def _watch_queues(rt: Runtime, depths: dict[str, int]) -> None:
+    """Transfer queue depth per connector, for the metrics gauge (read from RabbitMQ)."""
+    while True:
+        try:
+            for c in await rt.state.connectors():
+                depth = await rt.broker.queue_depth(c.id)
+                if depth is not None:
+                    depths[c.id] = depth
+        except Exception:
+            log.warning("could not read queue depths", exc_info=True)
+        await asyncio.sleep(QUEUE_POLL_S)
 
 
 def main() -> None:

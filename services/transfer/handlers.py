@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from opentelemetry import trace
 
+from shared import metrics
 from shared.broker import Defer
 from shared.connectors import Connector
 from shared.contracts import ChangeKind, Owner, TransferJob
@@ -77,7 +78,9 @@ class Transfers:
         if await rt.state.paused(c.id):
             raise Defer()  # back to the queue, untouched, until resumed
         with tracer.start_as_current_span(f"transfer {job.kind}", attributes={
-                "connector.id": c.id, "run.id": job.run_id}) as span:
+                "connector.id": c.id, "run.id": job.run_id, "job.kind": str(job.kind)}) as span:
+            if rt.settings.trace_paths:
+                span.set_attribute("file.path", job.path)
             try:
                 async with lease_kept(rt, c.id, job.run_id):
                     outcome, nbytes = await self._apply(c, job)
@@ -88,6 +91,8 @@ class Transfers:
                     await stop_on_auth_failure(rt, c, job.run_id, str(exc))
                     raise Defer() from None
                 span.record_exception(exc)
+                span.set_status(trace.StatusCode.ERROR, exc.cause)
+                span.set_attribute("outcome", "errored")
                 await fail_job(rt, c.id, job.run_id, job.job_id, Failure(
                     path=job.path, stage=_stage(job.kind), cause=exc.cause,
                     message=str(exc), run_id=job.run_id))
@@ -128,10 +133,13 @@ class Transfers:
             return await self.two_way.both_changed(c, job), 0  # edited in ScaiDrive meanwhile
         known = await self.rt.state.index_record(c.id, job.path)
         await self._check_quota(c, job, known)
+        started = time.monotonic()
         result = await self._thread(self._stream, c, job, key, known)
         if result is None:
             return "skipped", 0
         entry, etag = result
+        metrics.throughput.record(entry.size / max(time.monotonic() - started, 1e-6),
+                                  {"connector.id": c.id})
         owner = job.owner or Owner(user_id=c.identity_mapping.system_owner)
         await self.rt.state.put_index(c.id, job.path, IndexRecord(
             size=entry.size, mtime_ns=entry.mtime_ns,

@@ -1,0 +1,51 @@
+"""The Lua scripts `State` runs: each read-check-write on the run and lease keys is atomic in
+Redis, so two workers (or a worker and the scheduler) never both count, close or release."""
+
+# Count one finished job once, renew the lease, and tell the caller if it closed the run.
+# Returns -1: job of a stale run (not counted), 0: duplicate, 1: counted, 2: counted and last.
+RECORD_OUTCOME = """
+if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[1] then return -1 end
+if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+for i = 5, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local done = redis.call('HINCRBY', KEYS[1], 'jobs_done', 1)
+if redis.call('GET', KEYS[3]) == ARGV[1] and redis.call('PTTL', KEYS[3]) > 0 then
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+end
+local total = tonumber(redis.call('HGET', KEYS[1], 'jobs_total') or '-1')
+if total >= 0 and done >= total and redis.call('HSETNX', KEYS[1], 'closing', 1) == 1 then
+  return 2
+end
+return 1
+"""
+
+# The scan published `total` jobs: the run may already be complete (or empty).
+SCAN_DONE = """
+if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[1] then return -1 end
+redis.call('HSET', KEYS[1], 'jobs_total', ARGV[2], 'phase', 'transferring')
+for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local done = tonumber(redis.call('HGET', KEYS[1], 'jobs_done') or '0')
+if done >= tonumber(ARGV[2]) and redis.call('HSETNX', KEYS[1], 'closing', 1) == 1 then
+  return 2
+end
+return 1
+"""
+
+# Extend a lease still held by this run (a paused run's lease has no expiry: leave it so).
+RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('PTTL', KEYS[1]) > 0 then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+CLAIM = """
+if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[1] then return 0 end
+return redis.call('HSETNX', KEYS[1], 'closing', 1)
+"""
+
+# Compare-and-delete: a stale holder can never release (or extend) a newer run's lease.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""

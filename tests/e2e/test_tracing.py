@@ -1,0 +1,112 @@
+"""Operators trace a run through OpenTelemetry: the services, as separate processes, export over
+OTLP/HTTP to a receiver in the test, and one trace holds every service's spans of the run."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.e2e.helpers import new_connector
+from tests.e2e.test_two_way import put
+from tests.fixtures.otlp import OtlpReceiver
+from tests.fixtures.stack import Stack, sync_and_wait, wait_run
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def otlp():
+    receiver = OtlpReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(scope="module")
+def traced(s3, graph, smtp, otlp, tmp_path_factory):
+    st = Stack(s3, tmp_path_factory.mktemp("traced"), graph, smtp,
+               OTEL_EXPORTER_OTLP_ENDPOINT=otlp.endpoint, OTEL_BSP_SCHEDULE_DELAY="100",
+               OTEL_METRIC_EXPORT_INTERVAL="500").start(transfer_workers=2)
+    yield st
+    st.stop()
+
+
+def run_trace(otlp: OtlpReceiver, run_id: str, services: set[str], timeout: float = 30) -> list:
+    """The spans of the trace whose root is this run's "sync run" span, once every service
+    named has exported its part."""
+    deadline = time.monotonic() + timeout
+    while True:
+        roots = [s for s in otlp.spans if s["name"] == "sync run"
+                 and s["attributes"].get("run.id") == run_id]
+        spans = otlp.trace(roots[0]["trace_id"]) if roots else []
+        if services <= {s["service"] for s in spans}:
+            return spans
+        assert time.monotonic() < deadline, f"trace has {sorted({s['service'] for s in spans})}"
+        time.sleep(0.2)
+
+
+def ancestors(span: dict, by_id: dict) -> list[str]:
+    names = []
+    while span["parent"]:
+        span = by_id[span["parent"]]  # KeyError: a parent that is not in the trace
+        names.append(f"{span['service']}:{span['name']}")
+    return names
+
+
+def test_one_trace_per_run_across_every_service(traced, samba, s3, otlp):
+    api = traced.api()
+    samba.write_file("traced/a.txt", b"a")
+    samba.write_file("traced/b.txt", b"b")
+    cid = new_connector(api, samba, "traced", "traced", sync_mode="two_way",
+                        admin_emails=["ops@example.com"])["id"]
+    wait_run(api, cid)
+    samba.write_file("traced/a.txt", b"edited on the share")
+    put(s3, "traced", "a.txt", b"edited in ScaiDrive, differently")
+    samba.write_file("traced/c.txt", b"new")
+    view = sync_and_wait(api, cid)
+    run_id = view["status"]["run"]["run_id"]
+    assert view["status"]["progress"]["files_conflicted"] == 1
+
+    spans = run_trace(otlp, run_id, {f"scaidrive-{s}" for s in
+                                     ("scheduler", "scanner", "identity", "transfer",
+                                      "conflicts")})
+    by_id = {s["span_id"]: s for s in spans}
+    (root,) = [s for s in spans if s["parent"] is None]
+    assert (root["service"], root["name"]) == ("scaidrive-scheduler", "sync run")
+    assert root["links"], "the run's root links to the API request that asked for it"
+    # Every span is parented inside the trace, and the chain follows the pipeline.
+    transfer = [s for s in spans if s["name"].startswith("transfer ")]
+    assert {s["attributes"]["connector.id"] for s in transfer} == {cid}
+    chain = ancestors(transfer[0], by_id)
+    assert chain[-1] == "scaidrive-scheduler:sync run"
+    assert any(c.startswith("scaidrive-identity:") for c in chain)
+    assert any(c.startswith("scaidrive-scanner:") for c in chain)
+    conflict = [s for s in spans if s["service"] == "scaidrive-conflicts"]
+    assert "scaidrive-transfer:transfer both_changed" in ancestors(conflict[0], by_id)
+    for span in spans:
+        ancestors(span, by_id)
+    assert not any("file.path" in s["attributes"] for s in spans)  # paths stay out by default
+
+    # Log lines of that run carry its trace id.
+    logs = [json.loads(line) for line in traced.logs().splitlines() if line.startswith("{")]
+    run_lines = [line for line in logs if line.get("run_id") == run_id]
+    assert run_lines and all(line.get("trace_id") == root["trace_id"]
+                             for line in run_lines if line["service"] == "scanner")
+
+
+def test_metrics_per_connector(traced, samba, otlp):
+    api = traced.api()
+    samba.write_file("metered/x.txt", b"12345")
+    cid = new_connector(api, samba, "metered", "metered")["id"]
+    wait_run(api, cid)
+    deadline = time.monotonic() + 30
+    wanted = {"scaidrive.files", "scaidrive.transferred", "scaidrive.run.duration",
+              "scaidrive.transfer.throughput"}
+    while True:
+        mine = [m for m in otlp.metrics if m["attributes"].get("connector.id") == cid]
+        if wanted <= {m["name"] for m in mine}:
+            break
+        assert time.monotonic() < deadline, sorted({m["name"] for m in mine})
+        time.sleep(0.3)
+    sent = max(m["value"] for m in mine if m["name"] == "scaidrive.transferred")
+    assert sent == 5
