@@ -1,5 +1,5 @@
 # One image for every service: the command picks it (python -m services.<name>).
-FROM python:3.11-slim
+FROM python:3.11.11-slim-bookworm
 WORKDIR /app
 COPY pyproject.toml ./
 COPY shared ./shared
