@@ -3,7 +3,7 @@
 Exchanges ({ns} = SCAIDRIVE_NAMESPACE):
   {ns}.commands  direct   scan -> {ns}.scan (scanner), run -> {ns}.runs (scheduler),
                           conflict -> {ns}.conflicts (conflict service)
-  {ns}.changes   topic    {connector} -> {ns}.identity (identity)
+  {ns}.changes   topic    {connector} -> {ns}.identity.{connector} (identity)
   {ns}.transfer  direct   {connector} -> {ns}.transfer.{connector} (transfer workers)
   {ns}.events    topic    platform events (sync.completed, ...), for the ScaiDrive platform
   {ns}.dead      fanout   -> {ns}.dead (kept for operators), {ns}.dead.runs (closes runs)
@@ -74,7 +74,6 @@ class Broker:
             self.queues[queue] = q
         await self._work_queue("scan", "commands", "scan")
         await self._work_queue("runs", "commands", "run")
-        await self._work_queue("identity", "changes", "#")
         await self._work_queue("conflicts", "commands", "conflict")
 
     async def _work_queue(self, short: str, exchange: str, key: str) -> AbstractQueue:
@@ -87,12 +86,23 @@ class Broker:
         self.queues[short] = q
         return q
 
-    async def transfer_queue(self, connector_id: str) -> AbstractQueue:
-        """Each connector has its own transfer queue: pause = stop consuming it; fair sharing."""
-        short = f"transfer.{connector_id}"
+    async def connector_queue(self, stage: str, connector_id: str) -> AbstractQueue:
+        """Each connector has its own identity and transfer queue: pause = stop consuming it;
+        fair sharing between connectors at both stages."""
+        short = f"{stage}.{connector_id}"
         if short not in self.queues:
-            await self._work_queue(short, "transfer", connector_id)
+            exchange = {"identity": "changes", "transfer": "transfer"}[stage]
+            await self._work_queue(short, exchange, connector_id)
         return self.queues[short]
+
+    async def transfer_queue(self, connector_id: str) -> AbstractQueue:
+        return await self.connector_queue("transfer", connector_id)
+
+    async def delete_connector_queues(self, connector_id: str) -> None:
+        for stage in ("identity", "transfer"):
+            short = f"{stage}.{connector_id}"
+            self.queues.pop(short, None)
+            await self.channel.queue_delete(self.name(short))
 
     async def queue_depth(self, connector_id: str) -> int | None:
         """Jobs waiting in a connector's transfer queue; None if it has none yet. A passive
@@ -106,11 +116,6 @@ class Broker:
         finally:
             if not channel.is_closed:
                 await channel.close()
-
-    async def delete_transfer_queue(self, connector_id: str) -> None:
-        short = f"transfer.{connector_id}"
-        self.queues.pop(short, None)
-        await self.channel.queue_delete(self.name(short))
 
     # --- publishing ---------------------------------------------------------------------
 

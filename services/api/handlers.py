@@ -192,7 +192,8 @@ async def create_connector(body: ConnectorCreate, request: Request) -> dict:
                   ldap_password_enc=ldap_enc)
     if c.kind == "sharepoint":
         c.site_id, c.drive_id = await resolve_library(rt, c)
-    await rt.broker.transfer_queue(c.id)
+    for stage in ("identity", "transfer"):  # queues exist before anything is published
+        await rt.broker.connector_queue(stage, c.id)
     await rt.state.save_connector(c)
     await rt.state.set_status(c.id, paused=0, next_due=time.time())  # first sync right away
     await record(rt, "connector.created", c)
@@ -261,7 +262,7 @@ async def delete_connector(cid: str, request: Request) -> Response:
     c = await _get(rt, cid)
     await rt.state.delete_connector(cid)
     await ConflictStore(rt.state.r, rt.state.ns).forget_connector(cid)
-    await rt.broker.delete_transfer_queue(cid)
+    await rt.broker.delete_connector_queues(cid)
     await record(rt, "connector.deleted", c)
     return Response(status_code=204)
 

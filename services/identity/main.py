@@ -1,14 +1,19 @@
-"""Identity service: consumes change events, publishes transfer jobs with their owner."""
+"""Identity service: consumes change events (one queue per connector, so one connector's huge
+initial sync does not hold another's changes back), publishes transfer jobs with their owner."""
 from __future__ import annotations
 
+from shared.consumers import ConnectorConsumers
 from shared.runtime import Runtime, serve
 from services.identity import handlers
+
+PREFETCH = 64
 
 
 async def start(rt: Runtime) -> None:
     identities = handlers.Identities(rt)
-    await rt.broker.consume(rt.broker.queues["identity"],
-                            lambda msg, _raw: handlers.on_change(rt, identities, msg), prefetch=64)
+    await ConnectorConsumers(rt, "identity",
+                             lambda msg: handlers.on_change(rt, identities, msg),
+                             prefetch=PREFETCH).start()
 
 
 def main() -> None:

@@ -124,6 +124,7 @@ async def _publish(rt: Runtime, c: Connector, run_id: str, source: Source,
                    actions: list[Action], principals: dict[str, str | None]) -> None:
     """Publish in chunks, looking owners up per chunk: transfers start while the rest of the
     owners (one SMB round trip each) are still being read."""
+    await rt.broker.connector_queue("identity", c.id)  # so the changes have somewhere to go
     for start in range(0, len(actions), PUBLISH_CHUNK):
         chunk = actions[start:start + PUBLISH_CHUNK]
         owners = await asyncio.to_thread(
