@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import uvicorn
 from fastapi import Depends, FastAPI, Request
@@ -47,6 +48,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
         return RedirectResponse("/console/")
+
+    @app.get("/connectors/{cid}", include_in_schema=False)
+    async def connector_page(cid: str) -> RedirectResponse:
+        """Where conflict emails link ({console_url}/connectors/{id}): its conflicts tab."""
+        return RedirectResponse(f"/console/#/connectors/{quote(cid, safe='')}/conflicts")
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict:

@@ -2,6 +2,7 @@
 a connector that stopped succeeding or whose source suddenly lists empty."""
 from __future__ import annotations
 
+import hashlib
 import time
 
 import httpx
@@ -19,6 +20,9 @@ def test_console_session_from_the_token(stack, samba):
     base = f"http://127.0.0.1:{stack.port}"
     with httpx.Client(base_url=base) as browser:
         assert browser.get("/").headers["location"] == "/console/"
+        # The link in conflict emails opens the connector's conflicts in the console.
+        linked = browser.get("/connectors/abc123")
+        assert linked.headers["location"] == "/console/#/connectors/abc123/conflicts"
         wrong = browser.post("/api/v1/session", json={"token": "guess", "name": "mallory"})
         assert wrong.status_code == 401 and "scaidrive_session" not in browser.cookies
         assert browser.get("/api/v1/shares").status_code == 401
@@ -35,14 +39,16 @@ def test_console_session_from_the_token(stack, samba):
         assert [(e["event"], e["actor"]) for e in created] == [("connector.created", "Dana Ops")]
         # Redis holds neither the session id nor the token, only a hash of the id.
         r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-        keys = list(r.scan_iter(f"{stack.ns}:session:*"))
         session_id = browser.cookies["scaidrive_session"]
-        assert len(keys) == 1 and session_id not in keys[0]
-        assert stack.token not in r.get(keys[0]) and session_id not in r.get(keys[0])
+        key = f"{stack.ns}:session:{hashlib.sha256(session_id.encode()).hexdigest()}"
+        assert r.get(key) == '{"name": "Dana Ops"}'
+        stored = {k: r.get(k) for k in r.scan_iter(f"{stack.ns}:session:*")}
+        assert not any(session_id in k or stack.token in v or session_id in v
+                       for k, v in stored.items())
 
         assert browser.delete("/api/v1/session", headers=CONSOLE).status_code == 204
         assert browser.get("/api/v1/shares").status_code == 401
-        assert list(r.scan_iter(f"{stack.ns}:session:*")) == []
+        assert r.get(key) is None
 
 
 class _Console:
