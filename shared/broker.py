@@ -21,7 +21,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from shared import telemetry
+from shared import outages, telemetry
 from shared.contracts import Contract, UnknownMessage, decode
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,15 @@ class Broker:
             except Defer:
                 await self._requeue_fresh(message)
                 return
-            except Exception as exc:  # a crash in a handler: bounded retries, then dead letter
+            except Exception as exc:
+                if outages.is_outage(exc):  # S3 or Redis down: wait for it, attempts unspent
+                    span.record_exception(exc)
+                    log.warning("dependency unavailable, %s put back: %s: %s", message.type,
+                                type(exc).__name__, exc)
+                    await asyncio.sleep(outages.WAIT_S)
+                    await self._requeue_fresh(message)
+                    return
+                # A crash in a handler: bounded retries, then dead letter.
                 span.record_exception(exc)
                 await self._retry_or_dead_letter(message, exc)
                 return

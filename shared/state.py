@@ -23,6 +23,10 @@ import time
 from dataclasses import asdict, dataclass
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import metrics
 from shared.connectors import Connector
@@ -76,7 +80,13 @@ class State:
 
     @classmethod
     def connect(cls, url: str, namespace: str) -> "State":
-        return cls(aioredis.from_url(url, decode_responses=True), namespace)
+        # Ride out a blip (a Redis restart, a failover) inside the call; a longer outage
+        # surfaces as ConnectionError, which the broker treats as "wait and put back".
+        retry = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=6)
+        return cls(aioredis.from_url(url, decode_responses=True, retry=retry,
+                                     retry_on_error=[RedisConnectionError, RedisTimeoutError],
+                                     socket_connect_timeout=5, health_check_interval=30),
+                   namespace)
 
     def key(self, *parts: str) -> str:
         return ":".join((self.ns, *parts))

@@ -137,7 +137,7 @@ def test_pause_stops_taking_jobs_and_resume_finishes(stack, samba, s3):
 
     api.post(f"/connectors/{cid}/resume")
     view = wait_run(api, cid, timeout=180)
-    assert view["status"]["run"]["outcome"] == "success"
+    assert view["status"]["run"]["outcome"] == "success", api.get(f"/connectors/{cid}/failures").text
     assert view["status"]["progress"]["files_transferred"] == 800
     assert bucket_tree(s3.client(), "pause") == disk_tree(root)
     shutil.rmtree(root)
