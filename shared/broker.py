@@ -146,7 +146,9 @@ class Broker:
         """Consume on its own channel (prefetch is per consumer); returns (queue, tag) to cancel."""
         channel = channel or await self.connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
-        q = await channel.get_queue(queue.name, ensure=False)
+        # Declared (passively) on this robust channel, not merely looked up: only queues the
+        # channel declared get their consumers restored after a broker restart (aio-pika).
+        q = await channel.declare_queue(queue.name, passive=True)
         self.queues[f"consumer:{queue.name}"] = q
         tag = await q.consume(lambda m: self._deliver(m, handler))
         self._consumers.append((q, tag))
@@ -177,7 +179,7 @@ class Broker:
         (re-dead-lettering a dead letter would loop)."""
         channel = await self.connection.channel()
         await channel.set_qos(prefetch_count=16)
-        q = await channel.get_queue(queue.name, ensure=False)
+        q = await channel.declare_queue(queue.name, passive=True)  # restored on reconnect
         self.queues.setdefault(f"consumer:{queue.name}", q)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
