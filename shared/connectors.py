@@ -19,6 +19,7 @@ from shared.names import BUCKET_NAME, clean_prefix
 _INTERVAL = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_INTERVAL_S = 10
+SmbEncryption = Literal["auto", "required", "off"]
 
 
 class SmbServer(BaseModel):
@@ -197,6 +198,9 @@ class SmbConnectorCreate(ConnectorFields):
     username: str = Field(min_length=1, max_length=256)
     password: SecretStr
     domain: str = Field(default="", max_length=256)
+    # Signing is always required; encryption: whenever offered, demanded (else the run fails
+    # with `encryption_unavailable`), or not asked for.
+    smb_encryption: SmbEncryption = "auto"
 
 
 class SharePointConnectorCreate(ConnectorFields):
@@ -249,6 +253,7 @@ class ConnectorUpdate(BaseModel):
     username: str | None = Field(default=None, min_length=1, max_length=256)
     password: SecretStr | None = None
     domain: str | None = None
+    smb_encryption: SmbEncryption | None = None
     # SharePoint
     tenant_id: GuidStr | None = None
     client_id: GuidStr | None = None
@@ -267,7 +272,7 @@ class ConnectorUpdate(BaseModel):
         return self
 
 
-SMB_FIELDS = {"server", "username", "password", "domain"}
+SMB_FIELDS = {"server", "username", "password", "domain", "smb_encryption"}
 SHAREPOINT_FIELDS = {"tenant_id", "client_id", "client_secret", "certificate",
                      "certificate_password", "site_url", "library"}
 SECRET_FIELDS = ("password_enc", "ldap_password_enc", "client_secret_enc", "certificate_enc",
@@ -285,6 +290,7 @@ class Connector(BaseModel):
     username: str | None = None
     password_enc: str | None = None
     domain: str = ""
+    smb_encryption: SmbEncryption = "auto"
     # SharePoint: the app, its credential, and the library resolved to Graph ids on save.
     tenant_id: str | None = None
     client_id: str | None = None

@@ -73,3 +73,13 @@ class ConfigInvalid(SyncError):
     def __init__(self, field: str, message: str):
         super().__init__(message)
         self.field = field
+
+
+class EncryptionUnavailable(ConfigInvalid):
+    """`smb_encryption: required`, but the server offers no encryption: refused, never sent in
+    plaintext (the credentials neither: this is decided before logging on)."""
+
+    cause = "encryption_unavailable"
+
+    def __init__(self, message: str):
+        super().__init__("smb_encryption", message)

@@ -57,8 +57,11 @@ def path_of_key(prefix: str, key: str) -> str | None:
 
 
 def metadata_value(text: str) -> str:
-    """S3 user metadata must be ASCII: percent-encode (reversibly) the original name."""
-    return urllib.parse.quote(text, safe="/ ")
+    """S3 user metadata must be ASCII: percent-encode (reversibly) the original name. HTTP
+    trims a header value's edges, so a name starting or ending with a space has its spaces
+    encoded too (` lead.txt` would come back as `lead.txt`)."""
+    quoted = urllib.parse.quote(text, safe="/ ")
+    return quoted if quoted == quoted.strip(" ") else urllib.parse.quote(text, safe="/")
 
 
 # --- names written back to a source (two-way) ---------------------------------------------

@@ -40,6 +40,9 @@ def test_metadata_is_ascii_and_reversible():
     import urllib.parse
     value = metadata_value("Ünï/日本 x.txt")
     assert value.isascii() and urllib.parse.unquote(value) == "Ünï/日本 x.txt"
+    for name in (" lead.txt", "trail.txt ", "a b"):  # HTTP would trim spaces at the edges
+        value = metadata_value(name)
+        assert value == value.strip() and urllib.parse.unquote(value) == name
 
 
 @pytest.mark.parametrize("server,expected", [
@@ -125,3 +128,65 @@ def test_case_collisions_with_the_source_and_among_pushed_names():
 ])
 def test_conflict_copies_keep_folder_and_extension(path, expected):
     assert conflict_name(path, "123456789abc") == expected
+
+
+# --- SMB transport security and names as the SMB listing sees them ----------------------------
+
+def test_smb_encryption_defaults_to_auto_and_is_checked():
+    from shared.connectors import SMB_FIELDS, Connector
+
+    assert parse_create(BASE).smb_encryption == "auto"
+    assert parse_create(BASE | {"smb_encryption": "required"}).smb_encryption == "required"
+    with pytest.raises(ValidationError) as err:
+        parse_create(BASE | {"smb_encryption": "sometimes"})
+    assert err.value.errors()[0]["loc"] == ("smb", "smb_encryption")
+    # A PATCH of it is a change of the source: config_version bumps, workers reconnect.
+    assert ConnectorUpdate(smb_encryption="off").model_fields_set == {"smb_encryption"}
+    assert "smb_encryption" in SMB_FIELDS
+    stored = Connector(name="n", target_share="share-1", schedule="1h", server="smb://h/s")
+    assert stored.smb_encryption == "auto" and stored.public()["smb_encryption"] == "auto"
+    sp = Connector(name="n", kind="sharepoint", target_share="share-1", schedule="1h")
+    assert "smb_encryption" not in sp.public()
+
+
+def test_open_source_passes_the_encryption_mode():
+    from shared.connectors import Connector
+    from shared.sources import open_source
+
+    class Box:
+        def open(self, sealed: str) -> str:
+            return "pw"
+
+    c = Connector(name="n", target_share="share-1", schedule="1h", server="smb://h:1445/s/p",
+                  username="u", password_enc="x", smb_encryption="required")
+    first, second = open_source(c, Box(), None), open_source(c, Box(), None)
+    assert first.encryption == "required" and (first.port, first.base) == (1445, "p")
+    assert first._cache is not second._cache  # each source its own sessions
+
+
+def test_undecodable_smb_names_are_reported_with_their_folder_and_escaped_bytes():
+    from shared.sources.smb_list import _name_problem, decode_name, shown
+
+    name, valid = decode_name("bad".encode("utf-16-le") + b"\xff\xdc" + "x.txt".encode("utf-16-le"))
+    assert not valid and shown(name) == "bad\\udcffx.txt"
+    failure = _name_problem("docs/2024", name, valid)
+    assert (failure.path, failure.cause) == ("docs/2024/bad\\udcffx.txt", "encoding")
+    assert "docs/2024" in failure.message and "bad\\udcffx.txt" in failure.message
+    assert decode_name("ok.txt".encode("utf-16-le")) == ("ok.txt", True)
+
+
+@pytest.mark.parametrize("name", ["a:b", "q?.txt", "back\\slash", "ctl\x01", "nl\n", 'q"',
+                                  "p|", "<x>", "star*"])
+def test_names_smb_cannot_open_are_invalid_at_listing(name):
+    from shared.sources.smb_list import _name_problem
+
+    failure = _name_problem("f", name, True)
+    assert failure.cause == "invalid_name" and failure.path == f"f/{name}"
+    assert "\n" not in failure.message and "\x01" not in failure.message
+
+
+@pytest.mark.parametrize("name", [" lead", "trail.", "..foo", "CON", "%41#", "é" * 127, "del\x7f"])
+def test_names_smb_can_open_are_listed(name):
+    from shared.sources.smb_list import _name_problem
+
+    assert _name_problem("", name, True) is None

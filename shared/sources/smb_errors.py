@@ -1,0 +1,80 @@
+"""smbprotocol's errors mapped to our failure classes (`shared.errors`), in one place."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from smbprotocol.exceptions import SMBConnectionClosed, SMBException
+
+from shared import errors
+
+END_OF_FILE = 0xC0000011
+
+# NTSTATUS -> failure class. Anything not here from the server is a plain SyncError.
+_STATUS: dict[int, type[errors.SyncError]] = {
+    0xC0000022: errors.PermissionDenied,  # ACCESS_DENIED
+    0xC0000061: errors.PermissionDenied,  # PRIVILEGE_NOT_HELD
+    0xC0000034: errors.NotFound,  # OBJECT_NAME_NOT_FOUND
+    0xC000003A: errors.NotFound,  # OBJECT_PATH_NOT_FOUND
+    0xC000000F: errors.NotFound,  # NO_SUCH_FILE
+    0xC0000225: errors.NotFound,  # NOT_FOUND (smbclient's answer for a missing share)
+    0xC00000CC: errors.NotFound,  # BAD_NETWORK_NAME (no such share)
+    0xC0000056: errors.NotFound,  # DELETE_PENDING
+    0xC0000103: errors.NotFound,  # NOT_A_DIRECTORY (a parent is a file)
+    0xC0000033: errors.InvalidName,  # OBJECT_NAME_INVALID
+    0xC0000039: errors.InvalidName,  # OBJECT_PATH_INVALID
+    0xC000003B: errors.InvalidName,  # OBJECT_PATH_SYNTAX_BAD
+    0xC000006D: errors.AuthFailed,  # LOGON_FAILURE
+    0xC000006A: errors.AuthFailed,  # WRONG_PASSWORD
+    0xC0000064: errors.AuthFailed,  # NO_SUCH_USER
+    0xC000006E: errors.AuthFailed,  # ACCOUNT_RESTRICTION
+    0xC0000071: errors.AuthFailed,  # PASSWORD_EXPIRED
+    0xC0000072: errors.AuthFailed,  # ACCOUNT_DISABLED
+    0xC0000224: errors.AuthFailed,  # PASSWORD_MUST_CHANGE
+    0xC0000234: errors.AuthFailed,  # ACCOUNT_LOCKED_OUT
+    0xC000007F: errors.QuotaExceeded,  # DISK_FULL
+    0xC0000044: errors.QuotaExceeded,  # QUOTA_EXCEEDED
+    END_OF_FILE: errors.SourceChanged,  # shorter than when opened
+    0xC0000043: errors.Transient,  # SHARING_VIOLATION: someone holds it exclusively, for now
+    0xC000009A: errors.Transient,  # INSUFFICIENT_RESOURCES
+    0xC00000B5: errors.Transient,  # IO_TIMEOUT
+}
+# The session or connection is gone: drop it so the next call logs on again.
+_DEAD_SESSION = {0xC00000C9, 0xC0000203, 0xC000035C}  # NETWORK_NAME_DELETED, USER_SESSION_DELETED,
+# NETWORK_SESSION_EXPIRED
+_DEAD = (SMBConnectionClosed, ConnectionError, TimeoutError, EOFError)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def mtime_ns(when: datetime) -> int:
+    """smbprotocol gives datetimes (whole microseconds): the same value from list, stat and open."""
+    return (when - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def _status(exc: BaseException) -> int | None:
+    return getattr(exc, "ntstatus", None) or getattr(exc, "status", None)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    if isinstance(exc, _DEAD) or _status(exc) in _DEAD_SESSION:
+        return True
+    # smbprotocol: a reply that never came, or a receive on a worker that stopped.
+    return isinstance(exc, SMBException) and not _status(exc) and (
+        "timeout" in str(exc).lower() or "not connected" in str(exc).lower())
+
+
+def to_sync_error(exc: BaseException, path: str | None) -> errors.SyncError:
+    """The one mapping from smbprotocol/socket errors to our failure classes."""
+    if isinstance(exc, errors.SyncError):
+        exc.path = exc.path if exc.path is not None else path
+        return exc
+    message = f"{type(exc).__name__}: {exc}"
+    status = _status(exc)
+    if status in _STATUS:
+        return _STATUS[status](message, path)
+    if connection_lost(exc) or (isinstance(exc, OSError) and not status):
+        return errors.Transient(message, path)  # refused, reset, unreachable, timed out
+    if "credits" in str(exc):
+        return errors.Transient(message, path)  # the connection is busy: later is fine
+    if any(word in type(exc).__name__ for word in ("Authentication", "Spnego", "BadMech")):
+        return errors.AuthFailed(message, path)  # failed before the server said LOGON_FAILURE
+    return errors.SyncError(message, path)

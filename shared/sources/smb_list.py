@@ -1,0 +1,132 @@
+"""The listing side of `SmbSource`: one QUERY_DIRECTORY stream per folder, depth first.
+
+What a name the server shows can become (see docs/RELIABILITY.md for the whole table):
+- a name SMB cannot address again (MS-FSCC 2.1.5.2: `"*:<>?\\|` or a control character; only
+  a server that does not mangle such Unix names shows them) is an `invalid_name` failure: `:`
+  would open a stream, `\\` a subfolder, `*?` match other files;
+- a name that is not valid UTF-16 (a lone surrogate, from a Windows server) is an `encoding`
+  failure naming the folder and the escaped name;
+- symlinks and junctions the server marks as such, and folders met twice (a link the server
+  followed back into the tree), are `unsupported` failures: never followed.
+Samba itself leaves out names it cannot convert to UTF-16 (not valid in its `unix charset`)
+and links leading out of the share (`wide links = no`): no SMB client ever sees those.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+from smbclient._io import SMBDirectoryIO
+from smbprotocol.exceptions import NoMoreFiles, NoSuchFile
+from smbprotocol.file_info import FileAttributes, FileInformationClass
+from smbprotocol.open import QueryDirectoryFlags
+
+from shared import errors
+from shared.sources.base import DeltaCursor, ListFailure, Listing, SourceEntry
+from shared.sources.smb_errors import connection_lost, mtime_ns
+
+DIR_BUFFER = 1024 * 1024  # QUERY_DIRECTORY reply size: ~10,000 names per round trip
+_NAME_SURROGATE = 0x20000000  # reparse tag bit of symlinks, junctions, mount points
+_REPARSE = FileAttributes.FILE_ATTRIBUTE_REPARSE_POINT
+_DIRECTORY = FileAttributes.FILE_ATTRIBUTE_DIRECTORY
+_UNADDRESSABLE = re.compile(r'[\x00-\x1f"*:<>?\\|]')
+
+
+def shown(name: str) -> str:
+    """A name as an admin can read it: control characters and lone surrogates escaped."""
+    visible = "".join(f"\\x{ord(c):02x}" if c < " " or c == "\x7f" else c for c in name)
+    return visible.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def decode_name(raw: bytes) -> tuple[str, bool]:
+    """(name, valid). An invalid name keeps its lone surrogates (escaped by `shown`)."""
+    try:
+        return raw.decode("utf-16-le"), True
+    except UnicodeDecodeError:
+        return raw.decode("utf-16-le", "surrogatepass" if len(raw) % 2 == 0 else "replace"), False
+
+
+class SmbLister:
+    """Mixed into SmbSource: uses its `_call`, `_fail`, `_unc` and `_kw`."""
+
+    def list(self, cursor: DeltaCursor | None = None) -> Listing:
+        listing = Listing()
+        folders = [""]  # to walk; depth-first keeps this to about width x depth
+        seen: set[int] = set()  # folder ids: Samba follows symlinks, so loops are possible
+        while folders:
+            folder = folders.pop()
+            try:
+                # The root goes through _call: it (re)connects and tells auth failures apart.
+                scan = self._call(folder, self._open_folder, folder) if not folder else \
+                    self._open_folder(folder)
+                with scan as d:
+                    for raw in self._entries(d):
+                        self._add(listing, folders, seen, folder, raw)
+            except Exception as exc:  # noqa: BLE001 - recorded, never raised
+                error = self._fail(exc, folder)
+                listing.failures.append(ListFailure(folder, error.cause, str(error)))
+                if not folder or connection_lost(exc.__cause__ or exc):
+                    listing.complete = False  # the walk broke off: its silence proves nothing
+                    break
+        return listing
+
+    def _open_folder(self, folder: str) -> SMBDirectoryIO:
+        d = SMBDirectoryIO(self._unc(folder), share_access="rwd", **self._kw())
+        d.open()
+        return d
+
+    def _entries(self, d: SMBDirectoryIO) -> Iterator:
+        size = min(DIR_BUFFER, d.fd.connection.max_transact_size)
+        flags = QueryDirectoryFlags.SMB2_RESTART_SCANS
+        while True:
+            try:
+                batch = d.fd.query_directory(
+                    "*", FileInformationClass.FILE_ID_FULL_DIRECTORY_INFORMATION, flags=flags,
+                    max_output=size)
+            except (NoMoreFiles, NoSuchFile):
+                return
+            flags = 0
+            yield from batch
+
+    def _add(self, listing: Listing, folders: list, seen: set, folder: str, raw) -> None:
+        file_id = raw["file_id"].get_value()
+        name, valid = decode_name(raw["file_name"].get_value())
+        if name in (".", ".."):
+            if name == "." and file_id:
+                seen.add(file_id)
+            return
+        path = f"{folder}/{name}" if folder else name
+        problem = _name_problem(folder, name, valid)
+        if problem is not None:
+            listing.failures.append(problem)
+            return
+        attrs = raw["file_attributes"].get_value()
+        # For reparse points the EA size field holds the reparse tag (MS-FSCC 2.4.17).
+        if attrs & _REPARSE and raw["ea_size"].get_value() & _NAME_SURROGATE:
+            listing.failures.append(ListFailure(path, "unsupported",
+                                                "symlink or junction not followed"))
+        elif attrs & _DIRECTORY:
+            if file_id and file_id in seen:  # a link the server followed back into the tree
+                listing.failures.append(ListFailure(path, "unsupported",
+                                                    "symlink or junction not followed"))
+                return
+            seen.add(file_id)
+            folders.append(path)
+        else:
+            listing.entries[path] = SourceEntry(path, raw["end_of_file"].get_value(), mtime_ns(
+                raw["last_write_time"].get_value()), str(file_id))
+
+
+def _name_problem(folder: str, name: str, valid: bool) -> ListFailure | None:
+    """Why a listed name cannot be synced, or None. Folders too: their subtree is skipped."""
+    where = f"in folder {folder!r}" if folder else "at the top of the share"
+    if not valid:
+        # No honest path exists: the failure's path is the folder and the escaped name.
+        escaped = f"{folder}/{shown(name)}" if folder else shown(name)
+        return ListFailure(escaped, errors.EncodingIssue.cause,
+                           f"name '{shown(name)}' {where} is not valid UTF-16: not synced")
+    if _UNADDRESSABLE.search(name):
+        return ListFailure(f"{folder}/{name}" if folder else name, errors.InvalidName.cause,
+                           f"name '{shown(name)}' {where} holds a character SMB cannot open "
+                           'a file by (" * : < > ? \\ | or a control character): not synced')
+    return None
