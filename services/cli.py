@@ -77,6 +77,46 @@ def _spawn(name: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", f"services.{name}"])
 
 
+# --- rotate-key: re-encrypt stored secrets with the first key --------------------------------
+
+def rotate_key() -> int:
+    """Straight to Redis with the services' settings (not through the API: the API could be
+    down, and it should never hand out secrets, even encrypted ones)."""
+    import asyncio
+
+    from shared import settings as settings_mod
+    from shared.settings import Settings
+
+    settings = settings_mod.load(Settings)  # a bad setting: exit 2, naming it
+    return asyncio.run(_rotate(settings))
+
+
+async def _rotate(settings) -> int:
+    from redis.exceptions import RedisError
+
+    from shared.rotation import Undecryptable, rotate_secrets
+    from shared.secrets import SecretBox
+    from shared.state import State
+
+    state = State.connect(settings.redis_url.get_secret_value(), settings.namespace)
+    try:
+        report = await rotate_secrets(state, SecretBox(settings.secret_key))
+    except Undecryptable as exc:
+        done = "Others were rotated already." if exc.changed else "Nothing was changed."
+        print("refused: no key of SCAIDRIVE_SECRET_KEY decrypts " + "; ".join(exc.where)
+              + f". {done} Add the key they were sealed with (after the first) and run it "
+              "again.", file=sys.stderr)
+        return 2
+    except RedisError as exc:
+        print(f"cannot rotate: Redis: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await state.close()
+    print(f"rotated {report.rotated} secret(s) of {report.connectors} connector(s) to the first "
+          f"key; {report.current} already used it")
+    return 0
+
+
 # --- API client commands ---------------------------------------------------------------------
 
 def create_connector(args: argparse.Namespace) -> None:
@@ -157,6 +197,8 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--transfer-workers", type=int, default=2)
     u.add_argument("--no-api", action="store_true")
     sub.add_parser("gen-key", help="print a new SCAIDRIVE_SECRET_KEY")
+    sub.add_parser("rotate-key", help="re-encrypt every stored secret with the first key of "
+                                      "SCAIDRIVE_SECRET_KEY (talks to Redis directly)")
 
     shares = sub.add_parser("shares").add_subparsers(dest="action", required=True)
     sc = shares.add_parser("create")
@@ -216,6 +258,8 @@ def main(argv: list[str] | None = None) -> None:
         from shared.secrets import generate_key
         print(generate_key())
         return
+    if args.cmd == "rotate-key":
+        sys.exit(rotate_key())
     if args.cmd == "audit":
         query = {k: v for k, v in (("connector_id", args.connector), ("event", args.event)) if v}
         _print(_call("GET", "/audit", params=query))

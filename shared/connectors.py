@@ -54,6 +54,9 @@ def parse_server(value: str) -> SmbServer:
     return SmbServer(host=host, port=port, share=segments[0], path="/".join(segments[1:]))
 
 
+MAX_INTERVAL_S = 366 * 86400
+
+
 def schedule_seconds(schedule: str) -> int | None:
     """Interval in seconds for '5m'-style schedules, None for a cron expression."""
     match = _INTERVAL.match(schedule)
@@ -78,6 +81,8 @@ def _check_schedule(value: str) -> str:
         raise ValueError("use an interval like 5m, 15m, 1h or a cron expression")
     if seconds is not None and seconds < MIN_INTERVAL_S:
         raise ValueError(f"interval must be at least {MIN_INTERVAL_S}s")
+    if seconds is not None and seconds > MAX_INTERVAL_S:
+        raise ValueError("interval must be at most 366 days")
     return value
 
 

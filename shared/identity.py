@@ -72,7 +72,11 @@ def parse_table(text: str | None, known_users: set[str] | None = None
     (including, when `known_users` is given, lines naming a user that does not exist)."""
     table: dict[str, str] = {}
     problems: list[TableProblem] = []
-    for number, row in enumerate(csv.reader(io.StringIO(text or "")), start=1):
+    try:
+        rows = list(csv.reader(io.StringIO(text or "")))
+    except csv.Error as exc:  # e.g. a field past the csv module's 128 KiB limit
+        return {}, [TableProblem(1, f"not a readable CSV table: {exc}")]
+    for number, row in enumerate(rows, start=1):
         cells = [c.strip() for c in row]
         if not any(cells) or (number == 1 and tuple(c.lower() for c in cells) == TABLE_HEADER):
             continue

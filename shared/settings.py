@@ -9,7 +9,7 @@ import sys
 from typing import Literal, TypeVar
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "SCAIDRIVE_"
@@ -83,8 +83,29 @@ class Settings(BaseSettings):
 
 class ApiSettings(Settings):
     api_token: SecretStr = Field(min_length=16)
+    # A second token that may look at everything and change nothing (dashboards, auditors).
+    api_readonly_token: SecretStr | None = Field(default=None, min_length=16)
     api_port: int = Field(default=8080, ge=1, le=65535)
     api_host: str = "127.0.0.1"
+    # Failed token checks (bad bearer tokens, console logins) allowed per client IP in a fixed
+    # window; past that every token check from that IP is refused (429) until the window ends.
+    api_auth_max_failures: int = Field(default=10, ge=1, le=10_000)
+    api_auth_window_s: int = Field(default=300, ge=1, le=86_400)
+
+    @field_validator("api_readonly_token", mode="before")
+    @classmethod
+    def _unset_if_empty(cls, value):
+        # `SCAIDRIVE_API_READONLY_TOKEN=` (an empty compose variable) means "no such token".
+        return None if value == "" else value
+
+    @field_validator("api_readonly_token")
+    @classmethod
+    def _not_the_admin_token(cls, value: SecretStr | None, info: ValidationInfo):
+        admin = info.data.get("api_token")
+        if value is not None and admin is not None and \
+                value.get_secret_value() == admin.get_secret_value():
+            raise ValueError("must differ from SCAIDRIVE_API_TOKEN (else it would be an admin)")
+        return value
 
 
 class ConflictSettings(Settings):

@@ -6,7 +6,7 @@ import time
 from datetime import datetime, timezone
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from shared.conflicts import ConflictStore
 from shared.connectors import (SHAREPOINT_FIELDS, SMB_FIELDS, Connector, ConnectorCreate,
@@ -212,15 +212,25 @@ async def get_connector(cid: str, request: Request) -> dict:
     return await _view(rt, await _get(rt, cid))
 
 
+def _check_patch(c: Connector, body: ConnectorUpdate) -> None:
+    """422 for fields of the other kind of connector, and for explicit nulls: a stored field
+    cannot be emptied (a connector without a server, or `"client_secret": null` read as new
+    credentials), so null is refused rather than guessed at; leave the field out instead."""
+    foreign = (SHAREPOINT_FIELDS if c.kind == "smb" else SMB_FIELDS) & body.model_fields_set
+    nulls = {f for f in body.model_fields_set if getattr(body, f) is None} - foreign
+    problems = [(f, f"not a field of a {c.kind} connector") for f in sorted(foreign)]
+    problems += [(f, "may not be null: leave the field out to keep its value")
+                 for f in sorted(nulls)]
+    if problems:
+        raise HTTPException(422, [{"loc": ["body", f], "type": "value_error", "msg": msg}
+                                  for f, msg in problems])
+
+
 @router.patch("/connectors/{cid}")
 async def update_connector(cid: str, body: ConnectorUpdate, request: Request) -> dict:
     rt = rt_of(request)
     c = await _get(rt, cid)
-    foreign = (SHAREPOINT_FIELDS if c.kind == "smb" else SMB_FIELDS) & body.model_fields_set
-    if foreign:
-        raise HTTPException(422, [{"loc": ["body", f], "type": "value_error",
-                                   "msg": f"not a field of a {c.kind} connector"}
-                                  for f in sorted(foreign)])
+    _check_patch(c, body)
     changes = body.model_dump(exclude_unset=True, exclude=SECRET_INPUTS | {"identity_mapping"})
     changes |= _sealed(rt, body)
     if body.identity_mapping is not None:
@@ -232,7 +242,11 @@ async def update_connector(cid: str, body: ConnectorUpdate, request: Request) ->
     source_changed = bool((SMB_FIELDS | SHAREPOINT_FIELDS) & body.model_fields_set)
     if source_changed:
         changes["config_version"] = c.config_version + 1  # workers drop the old session
-    updated = Connector.model_validate(c.model_dump() | changes)
+    try:
+        updated = Connector.model_validate(c.model_dump() | changes)
+    except ValidationError as exc:  # a combination the stored connector cannot hold
+        raise HTTPException(422, [{"loc": ["body", *e["loc"]], "type": e["type"], "msg": e["msg"]}
+                                  for e in exc.errors()]) from None
     if updated.kind == "sharepoint" and source_changed:
         updated.site_id, updated.drive_id = await resolve_library(rt, updated)
         if updated.drive_id != c.drive_id:

@@ -158,7 +158,7 @@ async def test_conflict_resolved_by_clicking_the_winner(console, stack, samba, s
     conflicts = await asyncio.to_thread(open_conflicts, api, cid, 2)
 
     await page.locator("#tab-conflicts").click()
-    card = page.locator(f".conflict[data-path='report.txt']")
+    card = page.locator(".conflict[data-path='report.txt']")
     await expect(card).to_be_visible()
     await expect(card.locator("tr", has_text="Size").locator(".side-source")).to_have_text("16 B")
     await expect(card.locator("tr", has_text="Size").locator(".side-scaidrive")).to_have_text("23 B")

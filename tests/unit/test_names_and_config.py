@@ -190,3 +190,11 @@ def test_names_smb_can_open_are_listed(name):
     from shared.sources.smb_list import _name_problem
 
     assert _name_problem("", name, True) is None
+
+
+def test_absurd_schedules_and_tables_are_422_not_crashes():
+    with pytest.raises(ValidationError, match="366 days"):
+        parse_create(BASE | {"schedule": "99999999999999d"})
+    from shared.identity import parse_table
+    table, problems = parse_table("S-1-5-21-1-2-3-1001," + "x" * 200_000)
+    assert table == {} and "CSV" in problems[0].message

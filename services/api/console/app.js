@@ -12,7 +12,7 @@ import { auditPage } from "./pages/audit.js";
 import { takeFlash } from "./pages/common.js";
 
 const root = document.getElementById("app");
-let session = null; // {name} once signed in
+let session = null; // {name, role?} once signed in (role "readonly": look, change nothing)
 let generation = 0;
 
 const ROUTES = [
@@ -37,6 +37,7 @@ export function go(path, params) {
 
 function showLogin(error) {
   session = null;
+  document.body.classList.remove("readonly");
   generation += 1;
   const errorBox = h("div", { id: "login-error" });
   if (error) errorBox.append(message("error", error));
@@ -60,7 +61,7 @@ function showLogin(error) {
     await start();
   } },
   h("h1", {}, "ScaiDrive Connectors"),
-  h("p", { class: "hint" }, "Sign in with the admin token."),
+  h("p", { class: "hint" }, "Sign in with the admin token (or the read-only token, to look only)."),
   h("label", { for: "login-name" }, "Your name (for the audit log)"), name,
   h("label", { for: "login-token" }, "Admin token"), token,
   errorBox,
@@ -85,6 +86,7 @@ function layout(current) {
       h("nav", {}, link("connectors", "Connectors"), link("shares", "Shares"),
         link("audit", "Audit log")),
       h("span", { class: "who" }, "Signed in as ", h("strong", { id: "who" }, session.name),
+        session.role === "readonly" ? h("span", { id: "readonly-badge" }, " (read-only)") : null,
         h("button", { class: "link", onclick: signOut }, "Sign out"))),
     flash ? h("div", { class: "flash" }, message(flash.kind, flash.text)) : null,
     main);
@@ -113,6 +115,9 @@ async function render() {
 async function start() {
   try {
     session = await request("GET", "/session", undefined, { quiet401: true });
+    // A read-only session: style.css hides every control that would change something (the
+    // API refuses those with 403 anyway; hiding them just spares the user the error).
+    document.body.classList.toggle("readonly", session.role === "readonly");
   } catch (err) {
     showLogin(err instanceof ApiError && err.status === 401 ? null : err.message);
     return;
