@@ -3,28 +3,19 @@ is applied, and of concurrent resolves exactly one wins."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import redis.asyncio as aioredis
 
 from shared.conflicts import ConflictStore
 from shared.contracts import ConflictDetected, FileVersion, SideVersion
-from tests.fixtures.stack import REDIS_URL
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-async def store():
-    ns = "u" + secrets.token_hex(4)
-    st = ConflictStore(aioredis.from_url(REDIS_URL, decode_responses=True), ns)
-    yield st
-    keys = [k async for k in st.r.scan_iter(f"{ns}:*")]
-    if keys:
-        await st.r.delete(*keys)
-    await st.r.aclose()
+def store(state):
+    return ConflictStore(state.r, state.ns)
 
 
 def conflict(cid: str, path: str = "a.txt", connector: str = "c1", minutes: int = 0):

@@ -2,25 +2,6 @@
 and a stale run can neither count nor touch a newer run's lease."""
 from __future__ import annotations
 
-import secrets
-
-import pytest
-import redis.asyncio as aioredis
-
-from shared.state import State
-from tests.fixtures.stack import REDIS_URL
-
-
-@pytest.fixture
-async def state():
-    ns = "u" + secrets.token_hex(4)
-    st = State(aioredis.from_url(REDIS_URL, decode_responses=True), ns)
-    yield st
-    keys = [k async for k in st.r.scan_iter(f"{ns}:*")]
-    if keys:
-        await st.r.delete(*keys)
-    await st.close()
-
 
 async def test_redelivered_jobs_count_once_and_the_last_one_closes(state):
     assert await state.acquire_lease("c", "run1", 60)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import secrets
 
 import pytest
-import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
@@ -14,7 +12,6 @@ from shared.connectors import SECRET_FIELDS, Connector
 from shared.rotation import Undecryptable, rotate_secrets
 from shared.secrets import SecretBox
 from shared.state import State
-from tests.fixtures.stack import REDIS_URL
 
 A, B, C = (Fernet.generate_key().decode() for _ in range(3))
 
@@ -32,17 +29,6 @@ def test_rotate_reseals_with_the_first_key():
         box(A).open(new)
     with pytest.raises(ValueError, match="SCAIDRIVE_SECRET_KEY"):
         box(C).rotate(old)
-
-
-@pytest.fixture
-async def state():
-    ns = "u" + secrets.token_hex(4)
-    st = State(aioredis.from_url(REDIS_URL, decode_responses=True), ns)
-    yield st
-    keys = [k async for k in st.r.scan_iter(f"{ns}:*")]
-    if keys:
-        await st.r.delete(*keys)
-    await st.close()
 
 
 def sealed(key: str, **plain: str) -> dict:
