@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Mapping
 
-from shared.reconcile import IndexEntry, same_content
+from shared.reconcile import IndexEntry, same_content, too_many_deletes
 from shared.sources.base import Listing
 
 
@@ -102,7 +102,7 @@ def _hold_mass_deletes(plan: TwoWayPlan, n_source: int, n_target: int,
     The files to delete are still listed on the side they would go from."""
     for kind, side_total in ((Step.DELETE_SOURCE, n_source), (Step.DELETE_TARGET, n_target)):
         deletes = [s for s in plan.steps if s[0] is kind and s[1] not in approved]
-        if deletes and len(deletes) > share * max(side_total, 1):
+        if deletes and too_many_deletes(len(deletes), side_total, share):
             held = set(deletes)
             plan.steps[:] = [s for s in plan.steps if s not in held]
             plan.deletes_held.extend(deletes)

@@ -74,5 +74,15 @@ def is_stale(c: Connector, status: dict, now: float) -> bool:
     return now - last > STALE_PERIODS * period
 
 
+async def raise_flag(state: State, c: Connector, flag: str, event: str, **detail) -> bool:
+    """Set a status flag (stale, suspicious_empty); only the caller that set it audits it, so
+    the audit log says it once per incident."""
+    if not await state.flag_status(c.id, flag):
+        return False
+    await state.add_audit({"event": event, "connector_id": c.id, "connector_name": c.name,
+                           "kind": c.kind, "actor": "system", **detail})
+    return True
+
+
 def flags(status: dict) -> list[str]:
     return [f for f in ("stale", "suspicious_empty") if status.get(f) == "1"]

@@ -56,12 +56,21 @@ def _under(path: str, folders: list[str]) -> bool:
     return any(f == "" or path == f or path.startswith(f + "/") for f in folders)
 
 
+def too_many_deletes(n_deletes: int, n_files: int, share: float) -> bool:
+    """More than `share` of a side's files would go: an admin decides instead (both modes)."""
+    return n_deletes > share * max(n_files, 1)
+
+
 def reconcile(
     index: Mapping[str, IndexEntry],
     listing: Listing,
     target: Mapping[str, int] | None = None,
+    max_delete_share: float = 1.0,
+    approved_deletes: frozenset[str] = frozenset(),
 ) -> Plan:
-    """Decide what to transfer. `target` maps path -> object size in the bucket (None: unknown)."""
+    """Decide what to transfer. `target` maps path -> object size in the bucket (None: unknown).
+    Deletions beyond `max_delete_share` of the indexed files are held (`deletes_held`), except
+    those an admin approved."""
     plan = Plan()
     unreadable = [f.path for f in listing.failures]
     gone = {p: e for p, e in index.items() if p not in listing.entries}
@@ -89,6 +98,16 @@ def reconcile(
             plan.actions.append(Action(ChangeKind.DELETED, path))
         else:
             plan.deletes_withheld.append(path)
+    return _hold_mass_deletes(plan, len(index), max_delete_share, approved_deletes)
+
+
+def _hold_mass_deletes(plan: Plan, n_indexed: int, share: float,
+                       approved: frozenset[str]) -> Plan:
+    deletes = {a.path for a in plan.of(ChangeKind.DELETED) if a.path not in approved}
+    if too_many_deletes(len(deletes), n_indexed, share):
+        plan.actions[:] = [a for a in plan.actions
+                           if not (a.kind is ChangeKind.DELETED and a.path in deletes)]
+        plan.deletes_held = sorted(deletes)
     return plan
 
 

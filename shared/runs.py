@@ -107,8 +107,7 @@ async def stop_on_auth_failure(rt: Runtime, c, run_id: str | None, message: str)
     await rt.state.hold_lease(c.id, None)  # the run in progress waits for the new secret
     event = ConnectorAuthFailed(connector_id=c.id, connector_name=c.name, kind=c.kind,
                                 run_id=run_id, error=message)
-    await rt.state.add_audit(event.model_dump(mode="json", exclude={"schema_version"}) |
-                             {"at": event.at.timestamp()})
+    await rt.state.audit_event(event)
     await rt.broker.publish("events", "connector.auth_failed", event)
     log.warning("credentials refused: connector held until they are updated (%s)", message,
                 extra={"connector_id": c.id, "run_id": run_id})

@@ -321,6 +321,11 @@ class State:
             p.ltrim(self.key("audit"), 0, AUDIT_KEPT - 1)
             await p.execute()
 
+    async def audit_event(self, event, **extra) -> None:
+        """A platform event (a contract with `event` and `at`) as an audit entry."""
+        await self.add_audit(event.model_dump(mode="json", exclude={"schema_version"}) |
+                             {"at": event.at.timestamp()} | extra)
+
     async def audit(self, limit: int = 1000) -> list[dict]:
         return [json.loads(r) for r in await self.r.lrange(self.key("audit"), 0, limit - 1)]
 

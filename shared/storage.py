@@ -17,6 +17,9 @@ from shared.errors import Transient
 from shared.settings import Settings
 
 
+_ABSENT = ("NoSuchKey", "NoSuchObject", "NotFound")
+
+
 class Storage:
     def __init__(self, settings: Settings, pool_size: int = 16):
         url = urllib.parse.urlsplit(settings.s3_endpoint)
@@ -48,29 +51,35 @@ class Storage:
 
     def sizes(self, bucket: str, prefix: str) -> dict[str, int]:
         """Every object key under `prefix` with its size (one paged listing, no per-key calls)."""
-        start = prefix + "/" if prefix else None
-        return {o.object_name: o.size for o in
-                self.client.list_objects(bucket, prefix=start, recursive=True)}
+        return {o.object_name: o.size for o in self._objects(bucket, prefix)}
 
     def etags(self, bucket: str, prefix: str) -> dict[str, str]:
         """Every object key under `prefix` with its etag: the version a two-way scan compares."""
+        return {o.object_name: o.etag for o in self._objects(bucket, prefix)}
+
+    def _objects(self, bucket: str, prefix: str):
         start = prefix + "/" if prefix else None
-        return {o.object_name: o.etag for o in
-                self.client.list_objects(bucket, prefix=start, recursive=True)}
+        return self.client.list_objects(bucket, prefix=start, recursive=True)
 
     def stat(self, bucket: str, key: str):
         """The object's metadata (etag, size, last_modified, metadata); None if absent."""
         try:
             return self.client.stat_object(bucket, key)
         except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+            if exc.code in _ABSENT:
                 return None
             raise
 
     def open_read(self, bucket: str, key: str):
         """A streaming response (read(n), then close() and release_conn()): never the whole
-        object in memory."""
-        return self.client.get_object(bucket, key)
+        object in memory. Its headers carry the etag and size (no separate stat). None if
+        the object is absent."""
+        try:
+            return self.client.get_object(bucket, key)
+        except S3Error as exc:
+            if exc.code in _ABSENT:
+                return None
+            raise
 
     def put(self, bucket: str, key: str, data: BinaryIO, size: int, metadata: dict) -> str:
         """Stream `size` bytes from `data`; multipart above the part size, memory bounded by

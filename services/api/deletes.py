@@ -10,21 +10,15 @@ from fastapi import APIRouter, HTTPException, Request
 
 from shared.runtime import Runtime
 from services.api.audit import record
+from services.api.handlers import connector_or_404
 
 router = APIRouter(prefix="/api/v1")
-
-
-async def _connector(rt: Runtime, cid: str):
-    c = await rt.state.connector(cid)
-    if c is None:
-        raise HTTPException(404, f"no connector {cid!r}")
-    return c
 
 
 @router.get("/connectors/{cid}/held-deletes")
 async def held_deletes(cid: str, request: Request) -> dict:
     rt: Runtime = request.app.state.rt
-    await _connector(rt, cid)
+    await connector_or_404(rt, cid)
     held = await rt.state.held_deletes(cid)
     return {"count": len(held),
             "files": [{"path": p, "side": side} for p, side in sorted(held.items())]}
@@ -33,7 +27,7 @@ async def held_deletes(cid: str, request: Request) -> dict:
 @router.post("/connectors/{cid}/held-deletes/{decision}")
 async def settle(cid: str, decision: str, request: Request) -> dict:
     rt: Runtime = request.app.state.rt
-    c = await _connector(rt, cid)
+    c = await connector_or_404(rt, cid)
     if decision not in ("approve", "reject"):
         raise HTTPException(404, "use .../held-deletes/approve or .../held-deletes/reject")
     held = await rt.state.settle_deletes(cid, approve=decision == "approve")

@@ -77,7 +77,7 @@ async def delete_share(name: str, request: Request) -> Response:
 
 # --- connectors ----------------------------------------------------------------------------
 
-async def _get(rt: Runtime, cid: str) -> Connector:
+async def connector_or_404(rt: Runtime, cid: str) -> Connector:
     c = await rt.state.connector(cid)
     if c is None:
         raise HTTPException(404, f"no connector {cid!r}")
@@ -209,7 +209,7 @@ async def list_connectors(request: Request) -> list[dict]:
 @router.get("/connectors/{cid}")
 async def get_connector(cid: str, request: Request) -> dict:
     rt = rt_of(request)
-    return await _view(rt, await _get(rt, cid))
+    return await _view(rt, await connector_or_404(rt, cid))
 
 
 def _check_patch(c: Connector, body: ConnectorUpdate) -> None:
@@ -229,7 +229,7 @@ def _check_patch(c: Connector, body: ConnectorUpdate) -> None:
 @router.patch("/connectors/{cid}")
 async def update_connector(cid: str, body: ConnectorUpdate, request: Request) -> dict:
     rt = rt_of(request)
-    c = await _get(rt, cid)
+    c = await connector_or_404(rt, cid)
     _check_patch(c, body)
     changes = body.model_dump(exclude_unset=True, exclude=SECRET_INPUTS | {"identity_mapping"})
     changes |= _sealed(rt, body)
@@ -273,7 +273,7 @@ async def _resume_after_new_credentials(rt: Runtime, c: Connector) -> None:
 async def delete_connector(cid: str, request: Request) -> Response:
     """The configuration goes; the target share and its files stay."""
     rt = rt_of(request)
-    c = await _get(rt, cid)
+    c = await connector_or_404(rt, cid)
     await rt.state.delete_connector(cid)
     await ConflictStore(rt.state.r, rt.state.ns).forget_connector(cid)
     await rt.broker.delete_connector_queues(cid)
@@ -284,7 +284,7 @@ async def delete_connector(cid: str, request: Request) -> Response:
 @router.post("/connectors/{cid}/sync", status_code=202)
 async def sync_now(cid: str, request: Request) -> dict:
     rt = rt_of(request)
-    c = await _get(rt, cid)
+    c = await connector_or_404(rt, cid)
     status = await rt.state.status(c.id)
     if status.get("auth_failed") == "1":
         raise HTTPException(409, "the source refused the connector's credentials "
@@ -298,7 +298,7 @@ async def sync_now(cid: str, request: Request) -> dict:
 @router.post("/connectors/{cid}/pause")
 async def pause(cid: str, request: Request) -> dict:
     rt = rt_of(request)
-    c = await _get(rt, cid)
+    c = await connector_or_404(rt, cid)
     await rt.state.set_status(c.id, paused=1)
     await rt.state.hold_lease(c.id, None)  # the paused run keeps the connector until resumed
     await record(rt, "connector.paused", c)
@@ -308,7 +308,7 @@ async def pause(cid: str, request: Request) -> dict:
 @router.post("/connectors/{cid}/resume")
 async def resume(cid: str, request: Request) -> dict:
     rt = rt_of(request)
-    c = await _get(rt, cid)
+    c = await connector_or_404(rt, cid)
     await rt.state.set_status(c.id, paused=0)
     if (await rt.state.status(c.id)).get("auth_failed") != "1":  # else it waits for credentials
         await rt.state.hold_lease(c.id, rt.settings.lease_ttl_s)
@@ -320,7 +320,7 @@ async def resume(cid: str, request: Request) -> dict:
 async def failures(cid: str, request: Request, cause: str | None = None,
                    run_id: str | None = None, limit: int = Query(1000, ge=1, le=10000)) -> list:
     rt = rt_of(request)
-    await _get(rt, cid)
+    await connector_or_404(rt, cid)
     rows = await rt.state.failures(cid, limit)
     return [dict(r, at=_iso(r["at"])) for r in rows
             if (cause is None or r["cause"] == cause) and (run_id is None or r["run_id"] == run_id)]

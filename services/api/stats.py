@@ -3,10 +3,11 @@
 target share's usage (kept incrementally: no bucket listing per page view)."""
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 
 from shared.monitoring import period_totals
 from shared.runtime import Runtime
+from services.api.handlers import connector_or_404
 
 router = APIRouter(prefix="/api/v1")
 
@@ -14,9 +15,7 @@ router = APIRouter(prefix="/api/v1")
 @router.get("/connectors/{cid}/stats")
 async def connector_stats(cid: str, request: Request) -> dict:
     rt: Runtime = request.app.state.rt
-    c = await rt.state.connector(cid)
-    if c is None:
-        raise HTTPException(404, f"no connector {cid!r}")
+    c = await connector_or_404(rt, cid)
     share = await rt.state.share(c.target_share) or {}
     return {"periods": await period_totals(rt.state, cid),
             "queue_depth": await rt.broker.queue_depth(cid),

@@ -17,7 +17,7 @@ from shared.runs import close_run, lease_kept, stop_on_auth_failure
 from shared.runtime import Runtime
 from shared.sources import Listing, Source, open_source
 from shared.state import Failure
-from services.scanner.deletes import check_empty, hold_deletes, hold_mass_deletes
+from services.scanner.deletes import check_empty, hold_deletes
 from services.scanner.two_way import plan_two_way
 
 log = logging.getLogger(__name__)
@@ -100,12 +100,12 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
 async def _plan_one_way(rt: Runtime, c: Connector, run_id: str, listing: Listing,
                         records: dict) -> Plan:
     target = await asyncio.to_thread(_target_sizes, rt, c)
-    plan = reconcile({p: rec.entry() for p, rec in records.items()}, listing, target)
     approved = await rt.state.approved_deletes(c.id)
-    held = hold_mass_deletes(c, plan, len(records), approved)
+    plan = reconcile({p: rec.entry() for p, rec in records.items()}, listing, target,
+                     c.max_delete_percent / 100, approved)
     await rt.state.clear_approved(c.id, approved)
-    await hold_deletes(rt, c, run_id, held, {"scaidrive": len(records)})
-    plan.deletes_held = list(held)
+    await hold_deletes(rt, c, run_id, dict.fromkeys(plan.deletes_held, "scaidrive"),
+                       {"scaidrive": len(records)})
     return plan
 
 

@@ -17,7 +17,7 @@ from opentelemetry.context import Context
 
 from shared.connectors import Connector, next_due
 from shared.contracts import FileChanged, RunRequested, ScanRequested, TransferJob, decode
-from shared.monitoring import STALE_PERIODS, is_stale
+from shared.monitoring import STALE_PERIODS, is_stale, raise_flag
 from shared.runs import close_run, fail_job
 from shared.runtime import Runtime
 from shared.state import Failure
@@ -71,10 +71,8 @@ async def tick(rt: Runtime) -> None:
 
 
 async def _flag_stale(rt: Runtime, c: Connector, status: dict) -> None:
-    if await rt.state.flag_status(c.id, "stale"):
-        await rt.state.add_audit({"event": "connector.stale", "connector_id": c.id,
-                                  "connector_name": c.name, "kind": c.kind, "actor": "system",
-                                  "last_success_at": status.get("last_success_at")})
+    if await raise_flag(rt.state, c, "stale", "connector.stale",
+                        last_success_at=status.get("last_success_at")):
         log.warning("no successful sync for %d schedule periods", STALE_PERIODS,
                     extra={"connector_id": c.id})
 

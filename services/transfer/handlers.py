@@ -27,7 +27,7 @@ from shared.secrets import SecretBox
 from shared.settings import Settings
 from shared.sources import Source, SourceEntry, open_source
 from shared.state import Failure, IndexRecord
-from services.transfer.two_way import TwoWay
+from services.transfer.two_way import TwoWay, labels
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.transfer")
@@ -144,7 +144,7 @@ class Transfers:
         await self.rt.state.put_index(c.id, job.path, IndexRecord(
             size=entry.size, mtime_ns=entry.mtime_ns,
             file_id=entry.file_id or (job.version.file_id if job.version else None),
-            content_tag=entry.content_tag, etag=etag, synced_at=time.time(), **_labels(c, owner)))
+            content_tag=entry.content_tag, etag=etag, synced_at=time.time(), **labels(c, owner)))
         await self.rt.state.add_usage(c.target_share, entry.size - (known.size if known else 0))
         return "transferred", entry.size
 
@@ -200,13 +200,13 @@ class Transfers:
         known = await self.rt.state.index_record(c.id, job.path)
         if known is None or job.owner is None:
             return None
-        labels = _labels(c, job.owner)
-        if (known.owner, known.method) != (labels["owner"], labels["method"]):
+        fields = labels(c, job.owner)
+        if (known.owner, known.method) != (fields["owner"], fields["method"]):
             key = object_key(c.target_prefix, job.path)
             meta = _metadata(job, SourceEntry(job.path, known.size, known.mtime_ns, known.file_id))
-            labels["etag"] = await self._thread(self.rt.storage.copy, c.target_share, key, key, meta)
-        await self.rt.state.put_index(c.id, job.path, dataclasses.replace(known, **labels))
-        return "relabeled" if "etag" in labels else "skipped"
+            fields["etag"] = await self._thread(self.rt.storage.copy, c.target_share, key, key, meta)
+        await self.rt.state.put_index(c.id, job.path, dataclasses.replace(known, **fields))
+        return "relabeled" if "etag" in fields else "skipped"
 
     async def _forget(self, c: Connector, path: str) -> None:
         """Remove a path's object and index entry (the old name of a moved file)."""
@@ -233,14 +233,6 @@ class Transfers:
             pass
         await self._forget(c, job.path)
         return "deleted"
-
-
-def _labels(c: Connector, owner: Owner) -> dict:
-    """The index fields that say who owns the object and under which mapping version."""
-    return {"owner": owner.user_id, "principal": owner.source_principal, "method": owner.method,
-            "score": owner.score,
-            # A mapping made while the directory was down is retried by the next run.
-            "identity_version": 0 if owner.degraded else c.identity_version}
 
 
 def _stage(kind: ChangeKind) -> str:

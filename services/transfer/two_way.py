@@ -51,17 +51,21 @@ class TwoWay:
         """Stream the object at `key_path` to the source at `path`; index it. Its size, or
         None if the object is gone."""
         key = object_key(c.target_prefix, key_path)
-        stat = await self.t._thread(self.rt.storage.stat, c.target_share, key)
-        if stat is None:
+        pushed = await self.t._thread(self._write, c, key, path, expect)
+        if pushed is None:
             return None
-        entry = await self.t._thread(self._write, c, key, path, stat.size, expect)
-        await self._record(c, path, entry, stat.etag, stat.size)
-        return stat.size
+        entry, etag, size = pushed
+        await self._record(c, path, entry, etag, size)
+        return size
 
-    def _write(self, c: Connector, key: str, path: str, size: int, expect) -> SourceEntry:
+    def _write(self, c: Connector, key: str, path: str, expect):
+        """(the source's new version, the object's etag, its size), or None if it is gone."""
         obj = self.rt.storage.open_read(c.target_share, key)
+        if obj is None:
+            return None
         try:
-            return self.t.sources.get(c).write(path, obj, size, expect=expect)
+            size, etag = int(obj.headers["content-length"]), obj.headers["etag"].strip('"')
+            return self.t.sources.get(c).write(path, obj, size, expect=expect), etag, size
         finally:
             obj.close()
             obj.release_conn()
@@ -107,6 +111,8 @@ class TwoWay:
                 if reader.entry.size != stat.size:
                     return False, reader.entry, stat
                 obj = storage.open_read(c.target_share, key)
+                if obj is None:
+                    return None
                 try:
                     return _same_bytes(reader, obj, stat.size), reader.entry, stat
                 finally:
@@ -170,17 +176,23 @@ class TwoWay:
         """Both sides hold this now: the source's version (as the source reports it: SharePoint
         may rewrite an Office file) and ScaiDrive's object etag."""
         known = await self.rt.state.index_record(c.id, path)
-        labels = {"owner": c.identity_mapping.system_owner, "principal": None,
-                  "method": "system_owner", "score": None, "identity_version": c.identity_version}
-        if owner is not None:
-            labels |= {"owner": owner.user_id, "principal": owner.source_principal,
-                       "method": owner.method, "score": owner.score}
-        elif known is not None:
-            labels |= {k: getattr(known, k) for k in labels}
+        if owner is None and known is not None:  # unchanged ownership: keep its labels
+            kept = {k: getattr(known, k) for k in
+                    ("owner", "principal", "method", "score", "identity_version")}
+        else:
+            kept = labels(c, owner or Owner(user_id=c.identity_mapping.system_owner))
         await self.rt.state.put_index(c.id, path, IndexRecord(
             size=entry.size, mtime_ns=entry.mtime_ns, file_id=entry.file_id,
-            content_tag=entry.content_tag, etag=etag, synced_at=time.time(), **labels))
+            content_tag=entry.content_tag, etag=etag, synced_at=time.time(), **kept))
         await self.rt.state.add_usage(c.target_share, size - (known.size if known else 0))
+
+
+def labels(c: Connector, owner: Owner) -> dict:
+    """The index fields that say who owns the object and under which mapping version."""
+    return {"owner": owner.user_id, "principal": owner.source_principal, "method": owner.method,
+            "score": owner.score,
+            # A mapping made while the directory was down is retried by the next run.
+            "identity_version": 0 if owner.degraded else c.identity_version}
 
 
 def _entry(job: TransferJob) -> SourceEntry:

@@ -103,3 +103,16 @@ def test_move_names_its_origin_and_each_origin_is_used_once():
 def test_unchanged_files_are_counted():
     plan = reconcile({"a": idx(), "b": idx()}, listing(src("a"), src("b")), {"a": 10, "b": 10})
     assert plan.unchanged == 2 and plan.actions == []
+
+
+def test_mass_deletions_are_held_unless_approved():
+    index = {f"f{i}": IndexEntry(1, 1) for i in range(10)}
+    kept = Listing({p: SourceEntry(p, 1, 1) for p in ("f8", "f9")})
+    plan = reconcile(index, kept, max_delete_share=0.5)
+    assert plan.of(K.DELETED) == [] and len(plan.deletes_held) == 8
+    approved = reconcile(index, kept, max_delete_share=0.5,
+                         approved_deletes=frozenset(f"f{i}" for i in range(8)))
+    assert len(approved.of(K.DELETED)) == 8 and approved.deletes_held == []
+    few = reconcile(index, Listing({p: SourceEntry(p, 1, 1) for p in index if p != "f0"}),
+                    max_delete_share=0.5)
+    assert [a.path for a in few.of(K.DELETED)] == ["f0"] and few.deletes_held == []
