@@ -22,6 +22,7 @@ from opentelemetry import trace
 from pydantic import ValidationError
 
 from shared import outages, telemetry
+from shared.claims import ATTEMPTS, Claimed, LongWork
 from shared.contracts import Contract, UnknownMessage, decode
 
 log = logging.getLogger(__name__)
@@ -142,15 +143,17 @@ class Broker:
     # --- consuming ----------------------------------------------------------------------
 
     async def consume(self, queue: AbstractQueue, handler: Handler, prefetch: int,
-                      channel: AbstractChannel | None = None) -> tuple[AbstractQueue, str]:
-        """Consume on its own channel (prefetch is per consumer); returns (queue, tag) to cancel."""
+                      channel: AbstractChannel | None = None,
+                      long_work: LongWork | None = None) -> tuple[AbstractQueue, str]:
+        """Consume on its own channel (prefetch is per consumer); returns (queue, tag) to cancel.
+        Messages `long_work` wants are claimed and acked at once (shared/claims.py)."""
         channel = channel or await self.connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
         # Declared (passively) on this robust channel, not merely looked up: only queues the
         # channel declared get their consumers restored after a broker restart (aio-pika).
         q = await channel.declare_queue(queue.name, passive=True)
         self.queues[f"consumer:{queue.name}"] = q
-        tag = await q.consume(lambda m: self._deliver(m, handler))
+        tag = await q.consume(lambda m: self._deliver(m, handler, long_work))
         self._consumers.append((q, tag))
         return q, tag
 
@@ -193,17 +196,19 @@ class Broker:
 
         return await q.consume(on_message)
 
-    async def _deliver(self, message: AbstractIncomingMessage, handler: Handler) -> None:
+    async def _deliver(self, message: AbstractIncomingMessage, handler: Handler,
+                       long_work: LongWork | None = None) -> None:
         self._inflight += 1
         self._idle.clear()
         try:
-            await self._handle(message, handler)
+            await self._handle(message, handler, long_work)
         finally:
             self._inflight -= 1
             if not self._inflight:
                 self._idle.set()
 
-    async def _handle(self, message: AbstractIncomingMessage, handler: Handler) -> None:
+    async def _handle(self, message: AbstractIncomingMessage, handler: Handler,
+                      long_work: LongWork | None = None) -> None:
         try:
             msg = decode(message.type, message.body)
         except (UnknownMessage, ValidationError) as exc:
@@ -214,23 +219,31 @@ class Broker:
         with tracer.start_as_current_span(f"handle {message.type}", context=ctx,
                                           kind=trace.SpanKind.CONSUMER) as span:
             try:
-                await handler(msg, message)
-            except Defer:
-                await self._requeue_fresh(message)
-                return
+                if long_work is not None and long_work.wants(msg):
+                    await long_work.handle(self, message, msg, lambda: handler(msg, message))
+                else:
+                    await handler(msg, message)
             except Exception as exc:
-                if outages.is_outage(exc):  # S3 or Redis down: wait for it, attempts unspent
+                if not isinstance(exc, Defer):
                     span.record_exception(exc)
-                    log.warning("dependency unavailable, %s put back: %s: %s", message.type,
-                                type(exc).__name__, exc)
-                    await asyncio.sleep(outages.WAIT_S)
-                    await self._requeue_fresh(message)
-                    return
-                # A crash in a handler: bounded retries, then dead letter.
-                span.record_exception(exc)
-                await self._retry_or_dead_letter(message, exc)
+                await self._failed(message, exc)
                 return
-        await message.ack()
+        if not message.processed:
+            await message.ack()
+
+    async def _failed(self, message: AbstractIncomingMessage, exc: Exception) -> None:
+        if message.processed:  # claimed and acked already: the claim's expiry takes over
+            log.error("claimed %s left to its claim's expiry: %s: %s", message.type,
+                      type(exc).__name__, exc)
+        elif isinstance(exc, Defer):
+            await self.requeue_fresh(message)
+        elif outages.is_outage(exc):  # S3 or Redis down: wait for it, attempts unspent
+            log.warning("dependency unavailable, %s put back: %s: %s", message.type,
+                        type(exc).__name__, exc)
+            await asyncio.sleep(outages.WAIT_S)
+            await self.requeue_fresh(message)
+        else:  # a crash in a handler: bounded retries, then dead letter
+            await self._retry_or_dead_letter(message, exc)
 
     async def _retry_or_dead_letter(self, message: AbstractIncomingMessage, exc: Exception):
         deliveries = int((message.headers or {}).get("x-delivery-count", 0)) + 1
@@ -244,22 +257,30 @@ class Broker:
 
     async def dead_letter(self, message: AbstractIncomingMessage, exc: Exception) -> None:
         """Park the message in the dead-letter queues with its error, then ack the original."""
-        log.error("dead-lettering %s: %s: %s", message.type, type(exc).__name__, exc)
-        headers = dict(message.headers or {})
-        headers |= {"x-error": str(exc)[:1000], "x-error-class": type(exc).__name__,
-                    "x-original-routing-key": message.routing_key or "",
-                    "x-original-exchange": message.exchange or ""}
-        copy = aio_pika.Message(body=message.body, type=message.type, headers=headers,
-                                content_type=message.content_type,
-                                delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
-        await self.exchanges["dead"].publish(copy, routing_key="")
+        await self.dead_letter_claimed(Claimed.of(message), f"{type(exc).__name__}: {exc}",
+                                       error_class=type(exc).__name__)
         await message.ack()
 
-    async def _requeue_fresh(self, message: AbstractIncomingMessage) -> None:
-        headers = {k: v for k, v in (message.headers or {}).items() if k != "x-delivery-count"}
-        copy = aio_pika.Message(body=message.body, type=message.type, headers=headers,
-                                content_type=message.content_type,
-                                delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
-        exchange = await self.channel.get_exchange(message.exchange, ensure=False)
-        await exchange.publish(copy, routing_key=message.routing_key or "")
+    async def dead_letter_claimed(self, m: Claimed, error: str, error_class: str = "") -> None:
+        log.error("dead-lettering %s: %s", m.type, error)
+        headers = m.headers | {
+            "x-error": error[:1000], "x-error-class": error_class or error.split(":", 1)[0],
+            "x-original-routing-key": m.routing_key, "x-original-exchange": m.exchange}
+        await self.exchanges["dead"].publish(self._message(m, headers), routing_key="")
+
+    async def requeue_fresh(self, message: AbstractIncomingMessage) -> None:
+        """Back to the end of its queue with its delivery count reset; then ack the original."""
+        await self.republish(Claimed.of(message))
         await message.ack()
+
+    async def republish(self, m: Claimed) -> None:
+        """Publish a message again as it came (a claimed one carries its attempts so far)."""
+        headers = m.headers | ({ATTEMPTS: m.attempts} if m.attempts else {})
+        exchange = await self.channel.get_exchange(m.exchange, ensure=False)
+        await exchange.publish(self._message(m, headers), routing_key=m.routing_key)
+
+    @staticmethod
+    def _message(m: Claimed, headers: dict) -> aio_pika.Message:
+        return aio_pika.Message(body=m.body.encode("utf-8", "surrogateescape"), type=m.type,
+                                headers=headers, content_type=m.content_type,
+                                delivery_mode=aio_pika.DeliveryMode.PERSISTENT)

@@ -10,6 +10,7 @@ from typing import Awaitable, Callable
 from aio_pika.abc import AbstractChannel, AbstractQueue
 
 from shared.broker import Defer
+from shared.claims import LongWork
 from shared.connectors import Connector
 from shared.runtime import Runtime
 
@@ -20,13 +21,15 @@ POLL_S = 1.0
 class ConnectorConsumers:
     def __init__(self, rt: Runtime, stage: str, handler: Callable[[object], Awaitable[None]],
                  prefetch: int, wanted: Callable[[Connector], Awaitable[bool]] | None = None,
-                 on_gone: Callable[[str], None] | None = None):
+                 on_gone: Callable[[str], None] | None = None,
+                 long_work: LongWork | None = None):
         self.rt = rt
         self.stage = stage  # "identity" or "transfer": the queue is {ns}.{stage}.{cid}
         self.handler = handler
         self.prefetch = prefetch
         self.wanted = wanted
         self.on_gone = on_gone
+        self.long_work = long_work  # shared by all the connectors' queues: one per process
         self.channels: dict[str, AbstractChannel] = {}
         self.active: dict[str, tuple[AbstractQueue, str]] = {}
         self.wake = asyncio.Event()
@@ -46,7 +49,8 @@ class ConnectorConsumers:
             channel = self.channels.get(cid) or await self.rt.broker.connection.channel()
             self.channels[cid] = channel
             self.active[cid] = await self.rt.broker.consume(
-                queue, self.handle, prefetch=self.prefetch, channel=channel)
+                queue, self.handle, prefetch=self.prefetch, channel=channel,
+                long_work=self.long_work)
         for cid in self.active.keys() - wanted:
             queue, tag = self.active.pop(cid)
             await self.rt.broker.cancel(queue, tag)  # messages in hand finish and ack

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Awaitable, Callable
 from shared import settings as settings_mod
 from shared import telemetry
 from shared.broker import Broker
+from shared.claims import Claims
 from shared.secrets import SecretBox
 from shared.settings import Settings
 from shared.state import State
@@ -32,6 +34,10 @@ class Runtime:
         if self._storage is None:
             self._storage = Storage(self.settings)
         return self._storage
+
+    @functools.cached_property
+    def claims(self) -> Claims:
+        return Claims(self.state.r, self.settings.namespace, self.settings.claim_ttl_s)
 
     @classmethod
     async def open(cls, settings: Settings) -> "Runtime":

@@ -1,6 +1,7 @@
 """Scanner: consumes scan commands, publishes change events."""
 from __future__ import annotations
 
+from shared.claims import LongWork
 from shared.runtime import Runtime, serve
 from services.scanner import handlers
 
@@ -9,8 +10,10 @@ SCANS_AT_ONCE = 2
 
 
 async def start(rt: Runtime) -> None:
+    # A scan of a big tree can outlast RabbitMQ's consumer_timeout: every scan is claimed.
     await rt.broker.consume(rt.broker.queues["scan"],
-                            lambda msg, _raw: handlers.on_scan(rt, msg), prefetch=SCANS_AT_ONCE)
+                            lambda msg, _raw: handlers.on_scan(rt, msg), prefetch=SCANS_AT_ONCE,
+                            long_work=LongWork(rt.claims, lambda _msg: True, SCANS_AT_ONCE))
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ import asyncio
 import logging
 
 from shared import metrics
+from shared.claims import reap
 from shared.runtime import Runtime, serve
 from services.scheduler import handlers
 
@@ -27,6 +28,7 @@ async def _tick_forever(rt: Runtime) -> None:
     while True:
         try:
             await handlers.tick(rt)
+            await reap(rt.claims, rt.broker)  # long work whose worker died: republished
         except Exception:  # keep ticking: Redis or the broker may be back next time
             log.exception("scheduler tick failed")
         await asyncio.sleep(rt.settings.scheduler_tick_s)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from shared.claims import LongWork
 from shared.consumers import ConnectorConsumers
+from shared.contracts import TransferJob
 from shared.runtime import Runtime, serve
 from services.transfer.handlers import Sources, Transfers
 
@@ -20,9 +22,16 @@ async def start(rt: Runtime) -> None:
     async def running(c) -> bool:
         return not await rt.state.paused(c.id)
 
+    long_bytes = rt.settings.long_job_mb * 1024 * 1024
+
+    def long(job: TransferJob) -> bool:
+        return job.version is not None and job.version.size >= long_bytes
+
+    long_work = LongWork(rt.claims, long, room=min(rt.settings.long_jobs_per_worker,
+                                                   rt.settings.transfer_concurrency))
     await ConnectorConsumers(rt, "transfer", transfers.on_job,
                              prefetch=rt.settings.transfer_concurrency, wanted=running,
-                             on_gone=transfers.sources.drop).start()
+                             on_gone=transfers.sources.drop, long_work=long_work).start()
 
 
 def main() -> None:

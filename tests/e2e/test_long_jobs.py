@@ -1,0 +1,115 @@
+"""Transfers longer than RabbitMQ's consumer timeout, on a private broker node whose timeout is
+2 s (checked every second) and an S3 link slowed to make a 12 MB upload take several seconds.
+Without claims (shared/claims.py) the broker closes the worker's channel mid-upload and
+redelivers the job, over and over: the file would be sent many times and end dead-lettered."""
+from __future__ import annotations
+
+import asyncio
+import time
+from types import SimpleNamespace
+
+import aio_pika
+import pytest
+
+from tests.e2e.helpers import bucket_tree, disk_tree, new_connector, open_uploads, write, \
+    write_random, wait_upload_started
+from tests.fixtures.proxy import TcpProxy
+from tests.fixtures.rabbit_node import RabbitNode
+from tests.fixtures.stack import Stack, wait_run
+
+pytestmark = pytest.mark.e2e
+MB = 1024 * 1024
+BIG = 12 * MB
+
+
+@pytest.fixture(scope="module")
+def node():
+    n = RabbitNode().start()
+    yield n
+    n.stop()
+
+
+@pytest.fixture(scope="module")
+def slow_s3(s3):
+    proxy = TcpProxy(s3.port, rate=1.5 * MB)
+    yield proxy
+    proxy.close()
+
+
+def long_stack(s3, slow_s3, node, tmp_path_factory, graph, smtp, **env) -> Stack:
+    via_proxy = SimpleNamespace(endpoint=f"http://127.0.0.1:{slow_s3.port}",
+                                access_key=s3.access_key, secret_key=s3.secret_key)
+    return Stack(via_proxy, tmp_path_factory.mktemp("long"), graph, smtp,
+                 SCAIDRIVE_AMQP_URL=node.url, SCAIDRIVE_LONG_JOB_MB="8", **env)
+
+
+async def held_past_timeout(url: str) -> bool:
+    """Does this node close a channel whose delivery stays unacked past its timeout?"""
+    conn = await aio_pika.connect(url)
+    async with conn:
+        ch = await conn.channel()
+        q = await ch.declare_queue("", exclusive=True)
+        await ch.default_exchange.publish(aio_pika.Message(b"x"), q.name)
+        async def never_ack(_message) -> None:
+            pass
+
+        await q.consume(never_ack)
+        for _ in range(100):
+            if ch.is_closed:
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+
+def test_the_broker_cuts_off_a_consumer_that_holds_a_message_too_long(node):
+    """The premise of the next tests: a plain unacked delivery is cut off within seconds."""
+    assert asyncio.run(held_past_timeout(node.url))
+
+
+def test_a_transfer_longer_than_the_consumer_timeout_is_done_once(
+        s3, slow_s3, node, samba, tmp_path_factory, graph, smtp):
+    root = samba.share_dir / "long"
+    write_random(root, "big.bin", BIG)
+    for i in range(20):
+        write(root, f"small/{i:02d}.txt", b"small %d" % i)
+    st = long_stack(s3, slow_s3, node, tmp_path_factory, graph, smtp).start(transfer_workers=2)
+    try:
+        api = st.api()
+        sent_before = slow_s3.bytes_up
+        started = time.monotonic()
+        cid = new_connector(api, samba, "long", "long")["id"]
+        view = wait_run(api, cid, timeout=180)
+        took = time.monotonic() - started
+        assert view["status"]["run"]["outcome"] == "success", (view["status"], st.logs()[-3000:])
+        assert bucket_tree(s3.client(), "long") == disk_tree(root)
+        assert open_uploads(s3.client(), "long") == []
+        assert took > 4, "the upload was not slower than the consumer timeout: nothing proven"
+        sent = slow_s3.bytes_up - sent_before
+        assert sent < 1.3 * BIG, f"{sent} bytes sent for a {BIG}-byte file: it was redone"
+        logs = st.logs()
+        assert "PRECONDITION_FAILED" not in logs and "dead-lettering" not in logs
+    finally:
+        st.stop()
+
+
+def test_a_worker_dying_with_a_claimed_transfer_hands_it_over(
+        s3, slow_s3, node, samba, tmp_path_factory, graph, smtp):
+    """Acked early, the job lives on in its claim: the scheduler republishes it once the dead
+    worker stops renewing it, and another worker finishes it."""
+    root = samba.share_dir / "long-kill"
+    write_random(root, "big.bin", BIG)
+    st = long_stack(s3, slow_s3, node, tmp_path_factory, graph, smtp,
+                    SCAIDRIVE_CLAIM_TTL_S="3").start(transfer_workers=1)
+    try:
+        api = st.api()
+        cid = new_connector(api, samba, "long-kill", "long-kill")["id"]
+        wait_upload_started(s3.client(), "long-kill")
+        st.kill(st.workers()[0])
+        st.spawn("transfer")
+        view = wait_run(api, cid, timeout=180)
+        assert view["status"]["run"]["outcome"] == "success", (view["status"], st.logs()[-3000:])
+        assert bucket_tree(s3.client(), "long-kill") == disk_tree(root)
+        assert open_uploads(s3.client(), "long-kill") == []
+        assert "worker lost while holding TransferJob" in st.logs()
+    finally:
+        st.stop()
