@@ -25,7 +25,7 @@ async def test_an_abandoned_claim_is_handed_out_once_with_its_message(state):
     claims = Claims(state.r, state.ns, TTL)
     await claims.take("c1:r:2", job(2))
     await asyncio.sleep(TTL * 1.5)
-    [(claim_id, _token, claimed)], again = await claims.expired(), await claims.expired()
+    [(claim_id, _, claimed)], again = await claims.expired(), await claims.expired()
     assert claim_id == "c1:r:2" and claimed == job(2)
     assert again == []  # a second reaper (another scheduler) does not republish it too
 
