@@ -1,5 +1,6 @@
 """Secrets at rest and in flight: a whole run of every kind of connector, logging at DEBUG,
-leaves no secret in any log line, Redis value, audit entry or broker message; and the stored
+leaves no secret in any log line, span (attributes, events, exceptions: every OTLP export as
+sent), Redis value, audit entry or broker message; and the stored
 secrets move to a new key (`rotate-key`) without a connector noticing.
 
 A stack of its own: its logs, Redis keys and broker traffic hold this module's runs only, and
@@ -12,6 +13,7 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aio_pika
@@ -29,6 +31,7 @@ from shared.secrets import SecretBox
 from shared.state import State
 from tests.e2e.sharepoint_helpers import new_site, sp_body
 from tests.fixtures.net import wait_port
+from tests.fixtures.otlp import OtlpReceiver
 from tests.fixtures.stack import AMQP_URL, REDIS_URL, ROOT, Stack, sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
@@ -39,13 +42,18 @@ EXCHANGES = {"commands": ["scan", "run", "conflict"], "changes": ["#"], "events"
 
 @pytest.fixture(scope="module")
 def world(s3, graph, smtp, tmp_path_factory):
+    otlp = OtlpReceiver().start()
     st = Stack(s3, tmp_path_factory.mktemp("secrets-logs"), graph, smtp,
                SCAIDRIVE_SECRET_KEY=KEY_A,
-               SCAIDRIVE_API_READONLY_TOKEN="ro-" + secrets.token_urlsafe(24))
+               SCAIDRIVE_API_READONLY_TOKEN="ro-" + secrets.token_urlsafe(24),
+               SCAIDRIVE_TRACE_PATHS="true", OTEL_EXPORTER_OTLP_ENDPOINT=otlp.endpoint,
+               OTEL_BSP_SCHEDULE_DELAY="100", OTEL_METRIC_EXPORT_INTERVAL="500")
+    st.otlp = otlp
     try:
         yield st.start()
     finally:
         st.stop()
+        otlp.stop()
 
 
 def encrypted_pem(graph, password: str) -> str:
@@ -167,10 +175,15 @@ def test_no_secret_in_logs_redis_audit_or_messages(world, connectors, samba, gra
     sign_in_and_out(world)
     messages = asyncio.run(_drain(taps))
     assert len(messages) >= 8  # commands, changes, transfer jobs and events were seen
+    time.sleep(1)  # the last spans and metrics are exported (100 ms / 500 ms batches)
+    with world.otlp.lock:
+        exports = [raw.decode("utf-8", "replace") for raw in world.otlp.raw]
+    assert all(any(cid in e for e in exports) for cid in connectors.values())  # grep sees spans
     places = {f"log line {i}": line for i, line in enumerate(world.logs().splitlines())}
     places |= {f"redis {k}": v for k, v in redis_values(world.ns).items()}
     places |= {"audit log": api.get("/audit").text}
     places |= {f"message {i}": m for i, m in enumerate(messages)}
+    places |= {f"OTLP export {i}": e for i, e in enumerate(exports)}
     found = [f"{name} in {where}" for name, value in
              the_secrets(world, samba, graph, ldap_server).items()
              for where, text in places.items() if value in text]
