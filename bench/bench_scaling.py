@@ -9,17 +9,8 @@ On a machine with few cores the pipeline is CPU-bound and speed-up flattens at t
 from __future__ import annotations
 
 import argparse
-import sys
-import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from bench.bench_vs_rclone import ours, rclone_copy  # noqa: E402
-from tests.e2e.helpers import write_random  # noqa: E402
-from tests.fixtures.s3 import S3Server  # noqa: E402
-from tests.fixtures.samba import SambaServer  # noqa: E402
-from tests.fixtures.stack import Stack  # noqa: E402
+from common import Servers, first_sync, make_files, rclone, table
 
 KIB = 1024
 
@@ -31,30 +22,26 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2,4")
     args = ap.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
-    work = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
-    samba, s3 = SambaServer(), S3Server(work / "s3.log")
-    samba.start()
+    srv = Servers("bench-scaling-")
     try:
-        for i in range(args.files):
-            write_random(samba.share_dir, f"src/d{i % 40}/f{i:05d}.bin", args.kib_each * KIB)
-        reference = rclone_copy(samba, s3, "src", "rclone-src")
+        make_files(srv.share, "src", args.files, args.kib_each * KIB, per_dir=50)
+        reference, _ = rclone(srv, "copy", folder="src", bucket="rclone-src")
         rows = []
         for n in counts:
-            stack = Stack(s3, work, SCAIDRIVE_LOG_LEVEL="INFO").start(n)
+            stack = srv.stack(n)
             try:
-                wall, run = ours(stack, samba, "src", f"workers-{n}")
+                wall, _, view = first_sync(stack.api(), srv, f"workers-{n}", "src")
             finally:
                 stack.stop()
-            rows.append((n, wall, run))
+            rows.append((n, wall, view["status"]["last_duration_s"]))
         base = rows[0][1]
         print(f"\n{args.files} files of {args.kib_each} KiB; rclone copy: {reference:.2f} s")
-        print(f"{'workers':>8}{'ours s':>10}{'(run s)':>10}{'speed-up':>10}{'vs rclone':>11}")
-        for n, wall, run in rows:
-            print(f"{n:>8}{wall:>10.2f}{run:>10.2f}{base / wall:>10.2f}{wall / reference:>11.2f}")
+        print(table(["workers", "ours s", "(run s)", "speed-up", "vs rclone (time ratio)"],
+                    [[n, round(wall, 2), round(run, 2), round(base / wall, 2),
+                      round(wall / reference, 2)] for n, wall, run in rows]))
         print("(speed-up = time with 1 worker / time; vs rclone = our time / rclone's)")
     finally:
-        s3.stop()
-        samba.stop()
+        srv.stop()
 
 
 if __name__ == "__main__":

@@ -24,16 +24,22 @@ def _day(when: float) -> str:
     return datetime.fromtimestamp(when, timezone.utc).strftime("%Y%m%d")
 
 
+def daily(state: State, cid: str, counts: dict[str, int],
+          when: float | None = None) -> tuple[str, int, dict[str, int]]:
+    """The day's counters to add: (key, seconds kept, counters)."""
+    return (state.key("daily", cid, _day(when or time.time())), DAYS_KEPT * 86400,
+            {k: v for k, v in counts.items() if k in COUNTERS and v})
+
+
 async def add_daily(state: State, cid: str, counts: dict[str, int],
                     when: float | None = None) -> None:
-    counts = {k: v for k, v in counts.items() if k in COUNTERS and v}
+    key, ttl, counts = daily(state, cid, counts, when)
     if not counts:
         return
-    key = state.key("daily", cid, _day(when or time.time()))
     async with state.r.pipeline(transaction=False) as p:
         for name, value in counts.items():
             p.hincrby(key, name, value)
-        p.expire(key, DAYS_KEPT * 86400)
+        p.expire(key, ttl)
         await p.execute()
 
 

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from shared.contracts import ChangeKind, FileVersion
-from shared.sources.base import Listing, SourceEntry, same_content  # also imported from here
+# same_content is also imported from here
+from shared.sources.base import Listing, SourceEntry, Versioned, same_content
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IndexEntry:
     """What we last stored in the bucket for a path, and the source version it came from."""
 
@@ -48,7 +49,7 @@ def version_of(entry: SourceEntry) -> FileVersion:
                        content_tag=entry.content_tag)
 
 
-def _move_key(e: SourceEntry | IndexEntry) -> tuple:
+def _move_key(e: Versioned) -> tuple:
     return (e.file_id, e.size, e.content_tag or e.mtime_ns)
 
 
@@ -62,13 +63,15 @@ def too_many_deletes(n_deletes: int, n_files: int, share: float) -> bool:
 
 
 def reconcile(
-    index: Mapping[str, IndexEntry],
+    index: Mapping[str, Versioned],
     listing: Listing,
     target: Mapping[str, int] | None = None,
     max_delete_share: float = 1.0,
     approved_deletes: frozenset[str] = frozenset(),
 ) -> Plan:
-    """Decide what to transfer. `target` maps path -> object size in the bucket (None: unknown).
+    """Decide what to transfer. `index` holds IndexEntry or anything with its four fields (the
+    scanner passes the index records themselves: no copy per file). `target` maps path -> object
+    size in the bucket (None: unknown).
     Deletions beyond `max_delete_share` of the indexed files are held (`deletes_held`), except
     those an admin approved."""
     plan = Plan()
@@ -111,7 +114,7 @@ def _hold_mass_deletes(plan: Plan, n_indexed: int, share: float,
     return plan
 
 
-def _move_candidates(gone: Mapping[str, IndexEntry], unreadable: list[str]) -> dict:
+def _move_candidates(gone: Mapping[str, Versioned], unreadable: list[str]) -> dict:
     """Vanished files that can be matched by file id (and unchanged content) at a new path."""
     out: dict = {}
     for path, known in gone.items():

@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 
 from shared.contracts import ConnectorAuthFailed, RunCounts, SyncCompleted
 from shared import metrics
-from shared.monitoring import add_daily
+from shared.monitoring import daily
 from shared.runtime import Runtime
-from shared.state import Failure
+from shared.state import Failure, Indexed
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +49,13 @@ async def lease_kept(rt: Runtime, cid: str, run_id: str):
 
 
 async def finish_job(rt: Runtime, cid: str, run_id: str, job_id: str, outcome: str,
-                     nbytes: int = 0) -> None:
+                     nbytes: int = 0, indexed: Indexed | None = None) -> None:
     counts = {OUTCOMES[outcome]: 1}
     if nbytes:
         counts["bytes_transferred"] = nbytes
-    result = await rt.state.record_outcome(cid, run_id, job_id, rt.settings.lease_ttl_s, **counts)
+    result = await rt.state.record_outcome(cid, run_id, job_id, rt.settings.lease_ttl_s,
+                                           indexed, daily(rt.state, cid, counts), **counts)
     if result > 0:  # counted now (not a redelivery, not a stale run's job)
-        await add_daily(rt.state, cid, counts)
         metrics.files.add(1, {"connector.id": cid, "outcome": outcome})
         if nbytes:
             metrics.transferred_bytes.add(nbytes, {"connector.id": cid})

@@ -30,17 +30,17 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import metrics
 from shared.connectors import Connector
-from shared.contracts import RunCounts
 from shared.reconcile import IndexEntry
 from shared.sources.base import DeltaCursor
-from shared.state_scripts import CLAIM, RECORD_OUTCOME, RELEASE, RENEW, SCAN_DONE
+from shared.state_runs import RunState
 
 FAILURES_KEPT = 10_000
 AUDIT_KEPT = 10_000
 CURSOR_BATCH = 1000
-DONE_SET_TTL_MS = 7 * 86400 * 1000
+INDEX_BATCH = 1000
+_REPEATED = ("owner", "principal", "method")
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a scan holds one per file of the tree
 class IndexRecord:
     size: int
     mtime_ns: int
@@ -68,15 +68,30 @@ class Failure:
     at: float = 0.0
 
 
-class State:
+@dataclass(frozen=True)
+class JobContext:
+    """What a transfer job reads before it starts, in one round trip."""
+    connector: Connector | None
+    held: bool  # paused, or its credentials refused
+    known: IndexRecord | None
+    share: dict | None  # the share asked for (with usage_bytes), if it exists
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """What a transfer job writes when it ends, sent with its outcome in one round trip."""
+    path: str
+    record: IndexRecord
+    share: str
+    usage_delta: int
+
+
+class State(RunState):
     def __init__(self, redis: aioredis.Redis, namespace: str):
         self.r = redis
         self.ns = namespace
-        self._record = redis.register_script(RECORD_OUTCOME)
-        self._scan_done = redis.register_script(SCAN_DONE)
-        self._release = redis.register_script(RELEASE)
-        self._renew = redis.register_script(RENEW)
-        self._claim = redis.register_script(CLAIM)
+        self._parsed: dict[str, tuple[str, Connector]] = {}  # cid -> (JSON, parsed): hot path
+        self._register_run_scripts(redis)
 
     @classmethod
     def connect(cls, url: str, namespace: str) -> "State":
@@ -103,8 +118,30 @@ class State:
             await p.execute()
 
     async def connector(self, cid: str) -> Connector | None:
-        raw = await self.r.get(self.key("connector", cid))
-        return Connector.model_validate_json(raw) if raw else None
+        return self._parse(cid, await self.r.get(self.key("connector", cid)))
+
+    def _parse(self, cid: str, raw: str | None) -> Connector | None:
+        """Validated once per stored version (every transfer job reads its connector)."""
+        if not raw:
+            return None
+        cached = self._parsed.get(cid)
+        if cached is None or cached[0] != raw:
+            cached = self._parsed[cid] = (raw, Connector.model_validate_json(raw))
+        return cached[1]
+
+    async def job_context(self, cid: str, path: str, share: str | None) -> JobContext:
+        async with self.r.pipeline(transaction=False) as p:
+            p.get(self.key("connector", cid))
+            p.hmget(self.key("status", cid), "paused", "auth_failed")
+            p.hget(self.key("index", cid), path)
+            if share:
+                p.get(self.key("share", share))
+                p.get(self.key("usage", share))
+            raw, held, known, *share_raw = await p.execute()
+        shared = json.loads(share_raw[0]) | {"usage_bytes": int(share_raw[1] or 0)} \
+            if share_raw and share_raw[0] else None
+        return JobContext(self._parse(cid, raw), "1" in held,
+                          IndexRecord(**json.loads(known)) if known else None, shared)
 
     async def connectors(self) -> list[Connector]:
         ids = sorted(await self.r.smembers(self.key("connectors")))
@@ -152,8 +189,18 @@ class State:
     # --- index --------------------------------------------------------------------------
 
     async def index(self, cid: str) -> dict[str, IndexRecord]:
-        raw = await self.r.hgetall(self.key("index", cid))
-        return {path: IndexRecord(**json.loads(v)) for path, v in raw.items()}
+        """The whole index, read INDEX_BATCH entries a round trip (HSCAN) and decoded as it comes:
+        never the raw JSON of the whole tree at once beside the records. Owners, principals and
+        methods repeat across files: one string object each."""
+        out: dict[str, IndexRecord] = {}
+        strings: dict[str, str] = {}
+        async for path, value in self.r.hscan_iter(self.key("index", cid), count=INDEX_BATCH):
+            fields = json.loads(value)
+            for name in _REPEATED:
+                if isinstance(v := fields.get(name), str):
+                    fields[name] = strings.setdefault(v, v)
+            out[path] = IndexRecord(**fields)
+        return out
 
     async def index_record(self, cid: str, path: str) -> IndexRecord | None:
         raw = await self.r.hget(self.key("index", cid), path)
@@ -164,62 +211,6 @@ class State:
 
     async def drop_index(self, cid: str, path: str) -> None:
         await self.r.hdel(self.key("index", cid), path)
-
-    # --- leases and runs ----------------------------------------------------------------
-
-    async def acquire_lease(self, cid: str, run_id: str, ttl_s: int) -> bool:
-        return bool(await self.r.set(self.key("lease", cid), run_id, nx=True, px=ttl_s * 1000))
-
-    async def lease_holder(self, cid: str) -> str | None:
-        return await self.r.get(self.key("lease", cid))
-
-    async def release_lease(self, cid: str, run_id: str) -> None:
-        await self._release(keys=[self.key("lease", cid)], args=[run_id])
-
-    async def renew_lease(self, cid: str, run_id: str, ttl_s: int) -> bool:
-        return bool(await self._renew(keys=[self.key("lease", cid)], args=[run_id, ttl_s * 1000]))
-
-    async def hold_lease(self, cid: str, ttl_s: int | None) -> None:
-        """Pause keeps the lease without expiry (the run waits); resume puts the expiry back."""
-        lease = self.key("lease", cid)
-        if ttl_s is None:
-            await self.r.persist(lease)
-        else:
-            await self.r.pexpire(lease, ttl_s * 1000)
-
-    async def begin_run(self, cid: str, run_id: str, reason: str) -> None:
-        fields = {"run_id": run_id, "reason": reason, "phase": "scanning",
-                  "started_at": time.time(), "jobs_total": -1, "jobs_done": 0}
-        fields |= {k: 0 for k in RunCounts.model_fields}
-        async with self.r.pipeline(transaction=True) as p:
-            p.delete(self.key("run", cid))
-            p.hset(self.key("run", cid), mapping=fields)
-            await p.execute()
-
-    async def run(self, cid: str) -> dict:
-        return await self.r.hgetall(self.key("run", cid))
-
-    async def record_outcome(self, cid: str, run_id: str, job_id: str, ttl_s: int,
-                             **counts: int) -> int:
-        args = [run_id, job_id, ttl_s * 1000, DONE_SET_TTL_MS]
-        for name, value in counts.items():
-            args += [name, value]
-        keys = [self.key("run", cid), self.key("rundone", run_id), self.key("lease", cid)]
-        return int(await self._record(keys=keys, args=args))
-
-    async def scan_done(self, cid: str, run_id: str, total: int, **counts: int) -> int:
-        """The scan published `total` jobs; `counts` are added to the run's counters."""
-        args: list = [run_id, total]
-        for name, value in counts.items():
-            args += [name, value]
-        return int(await self._scan_done(keys=[self.key("run", cid)], args=args))
-
-    async def claim_close(self, cid: str, run_id: str) -> bool:
-        """Take the run's closing token (the one the job-counting scripts hand out) if unclaimed."""
-        return int(await self._claim(keys=[self.key("run", cid)], args=[run_id])) == 1
-
-    async def set_run_fields(self, cid: str, **fields) -> None:
-        await self.r.hset(self.key("run", cid), mapping=fields)
 
     # --- status, pause, failures --------------------------------------------------------
 

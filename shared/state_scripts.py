@@ -3,11 +3,24 @@ Redis, so two workers (or a worker and the scheduler) never both count, close or
 
 # Count one finished job once, renew the lease, and tell the caller if it closed the run.
 # Returns -1: job of a stale run (not counted), 0: duplicate, 1: counted, 2: counted and last.
+# In the same step (one round trip per job): the job's index entry is written whatever the
+# count (the bucket holds the object); the share's usage unless the job was counted before
+# (a second worker on the same job); the day's counters only if counted.
+# ARGV: run, job, lease ttl, done ttl, index path ('' = none), record, usage delta, day ttl,
+# number of run counter pairs, the run counter pairs, then the day counter pairs.
 RECORD_OUTCOME = """
-if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[1] then return -1 end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[6]) end
+if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[1] then
+  if ARGV[7] ~= '0' then redis.call('INCRBY', KEYS[5], ARGV[7]) end
+  return -1
+end
 if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
+if ARGV[7] ~= '0' then redis.call('INCRBY', KEYS[5], ARGV[7]) end
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
-for i = 5, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local daily_from = 10 + 2 * tonumber(ARGV[9])
+for i = 10, daily_from - 1, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = daily_from, #ARGV, 2 do redis.call('HINCRBY', KEYS[6], ARGV[i], ARGV[i + 1]) end
+if #ARGV >= daily_from then redis.call('EXPIRE', KEYS[6], ARGV[8]) end
 local done = redis.call('HINCRBY', KEYS[1], 'jobs_done', 1)
 if redis.call('GET', KEYS[3]) == ARGV[1] and redis.call('PTTL', KEYS[3]) > 0 then
   redis.call('PEXPIRE', KEYS[3], ARGV[3])

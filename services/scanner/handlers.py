@@ -58,22 +58,33 @@ async def on_scan(rt: Runtime, msg: ScanRequested) -> None:
 async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) -> None:
     # Delta-capable sources (SharePoint) resume from the position the last run saved.
     cursor = await rt.state.cursor(c.id) if c.kind == "sharepoint" else None
-    listing = await asyncio.to_thread(source.list, cursor)
-    root = next((f for f in listing.failures if f.path == ""), None)
-    if root is not None:  # wrong password, share gone, server down: the run fails as a whole
-        raise ListingFailed(root.cause, root.message)
-    errors = await _record_list_failures(rt, c, run_id, listing)
-    records = await rt.state.index(c.id)
-    await check_empty(rt, c, run_id, listing, len(records))
-    if c.sync_mode == "two_way":
-        actions, name_errors, plan = await plan_two_way(rt, c, run_id, listing, records)
-        errors += name_errors
-    else:
-        plan = await _plan_one_way(rt, c, run_id, listing, records)
-        actions = plan.actions
+    # The index and the bucket's sizes do not depend on the source's listing: read all three at
+    # once (a no-change re-sync of a big tree then takes the longest of them, not their sum).
+    records_read = asyncio.ensure_future(rt.state.index(c.id))
+    target_read = asyncio.ensure_future(asyncio.to_thread(_target_sizes, rt, c)) \
+        if c.sync_mode == "one_way" else None
+    try:
+        listing = await asyncio.to_thread(source.list, cursor)
+        root = next((f for f in listing.failures if f.path == ""), None)
+        if root is not None:  # wrong password, share gone, server down: the run fails as a whole
+            raise ListingFailed(root.cause, root.message)
+        errors = await _record_list_failures(rt, c, run_id, listing)
+        records = await records_read
+        await check_empty(rt, c, run_id, listing, len(records))
+        if target_read is None:
+            actions, name_errors, plan = await plan_two_way(rt, c, run_id, listing, records)
+            errors += name_errors
+        else:
+            plan = await _plan_one_way(rt, c, run_id, listing, records, await target_read)
+            actions = plan.actions
+    finally:
+        for read in (records_read, target_read):
+            if read is not None and read.done() and not read.cancelled():
+                read.exception()  # a failure already raised elsewhere is not "never retrieved"
+            elif read is not None:
+                read.cancel()
     actions += _relabels(c, records, listing, actions)
-    principals = {p: rec.principal for p, rec in records.items()}
-    await _publish(rt, c, run_id, source, actions, principals)
+    await _publish(rt, c, run_id, source, actions, records)
     if listing.cursor is not None and cursor is not None:
         # Saved only now: a scan that dies before this point replays the same changes.
         await rt.state.save_cursor(c.id, cursor, listing.cursor)
@@ -98,11 +109,9 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
 
 
 async def _plan_one_way(rt: Runtime, c: Connector, run_id: str, listing: Listing,
-                        records: dict) -> Plan:
-    target = await asyncio.to_thread(_target_sizes, rt, c)
+                        records: dict, target: dict[str, int]) -> Plan:
     approved = await rt.state.approved_deletes(c.id)
-    plan = reconcile({p: rec.entry() for p, rec in records.items()}, listing, target,
-                     c.max_delete_percent / 100, approved)
+    plan = reconcile(records, listing, target, c.max_delete_percent / 100, approved)
     await rt.state.clear_approved(c.id, approved)
     await hold_deletes(rt, c, run_id, dict.fromkeys(plan.deletes_held, "scaidrive"),
                        {"scaidrive": len(records)})
@@ -111,17 +120,19 @@ async def _plan_one_way(rt: Runtime, c: Connector, run_id: str, listing: Listing
 
 def _relabels(c: Connector, records: dict, listing: Listing, actions: list) -> list[Action]:
     """Unchanged files labelled under an older identity mapping: new owner, same bytes."""
-    busy = {a.path for a in actions}
-    return [Action(ChangeKind.RELABELED, path, FileVersion(
-                size=rec.size, mtime_ns=rec.mtime_ns, file_id=rec.file_id,
-                content_tag=rec.content_tag))
-            for path, rec in sorted(records.items())
-            if rec.identity_version != c.identity_version and path in listing.entries
-            and path not in busy]
+    stale = sorted(p for p, rec in records.items() if rec.identity_version != c.identity_version)
+    busy = {a.path for a in actions} if stale else set()
+    return [Action(ChangeKind.RELABELED, path, _version(records[path])) for path in stale
+            if path in listing.entries and path not in busy]
+
+
+def _version(rec) -> FileVersion:
+    return FileVersion(size=rec.size, mtime_ns=rec.mtime_ns, file_id=rec.file_id,
+                       content_tag=rec.content_tag)
 
 
 async def _publish(rt: Runtime, c: Connector, run_id: str, source: Source,
-                   actions: list[Action], principals: dict[str, str | None]) -> None:
+                   actions: list[Action], records: dict) -> None:
     """Publish in chunks, looking owners up per chunk: transfers start while the rest of the
     owners (one SMB round trip each) are still being read."""
     await rt.broker.connector_queue("identity", c.id)  # so the changes have somewhere to go
@@ -132,11 +143,16 @@ async def _publish(rt: Runtime, c: Connector, run_id: str, source: Source,
         events = [
             FileChanged(connector_id=c.id, run_id=run_id, job_id=job_id(a), kind=a.kind,
                         path=a.path, from_path=a.from_path, version=a.version,
-                        owner_principal=owners.get(a.path, principals.get(a.path)),
+                        owner_principal=owners.get(a.path, _principal(records, a.path)),
                         target_etag=a.target_etag)
             for a in chunk
         ]
         await rt.broker.publish_many("changes", [(c.id, e) for e in events])
+
+
+def _principal(records: dict, path: str) -> str | None:
+    rec = records.get(path)
+    return rec.principal if rec else None
 
 
 async def _record_list_failures(rt: Runtime, c: Connector, run_id: str, listing: Listing) -> int:

@@ -26,7 +26,7 @@ from shared.runtime import Runtime
 from shared.secrets import SecretBox
 from shared.settings import Settings
 from shared.sources import Source, SourceEntry, open_source
-from shared.state import Failure, IndexRecord
+from shared.state import Failure, Indexed, IndexRecord, JobContext
 from services.transfer.two_way import TwoWay, labels
 
 log = logging.getLogger(__name__)
@@ -66,24 +66,30 @@ class Transfers:
         self.sources = sources
         self.pool = pool
         self.two_way = TwoWay(self)
+        self._shares: dict[str, str] = {}  # connector -> its target share, read with each job
 
     async def _thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     async def on_job(self, job: TransferJob) -> None:
         rt = self.rt
-        c = await rt.state.connector(job.connector_id)
+        guess = self._shares.get(job.connector_id)
+        ctx = await rt.state.job_context(job.connector_id, job.path, guess)
+        c = ctx.connector
         if c is None:
             return  # connector deleted: its queued work is dropped
-        if await rt.state.paused(c.id):
+        if ctx.held:
             raise Defer()  # back to the queue, untouched, until resumed
+        if guess != c.target_share:  # its first job here, or its target changed: read it now
+            self._shares[c.id] = c.target_share
+            ctx = dataclasses.replace(ctx, share=await rt.state.share(c.target_share))
         with tracer.start_as_current_span(f"transfer {job.kind}", attributes={
                 "connector.id": c.id, "run.id": job.run_id, "job.kind": str(job.kind)}) as span:
             if rt.settings.trace_paths:
                 span.set_attribute("file.path", job.path)
             try:
                 async with lease_kept(rt, c.id, job.run_id):
-                    outcome, nbytes = await self._apply(c, job)
+                    outcome, nbytes, *indexed = await self._apply(c, job, ctx)
             except SyncError as exc:
                 if not exc.permanent:
                     raise  # transient: the broker redelivers with backoff
@@ -100,9 +106,10 @@ class Transfers:
             span.set_attributes({"outcome": outcome, "bytes": nbytes})
             log.debug("job done", extra={"connector_id": c.id, "run_id": job.run_id,
                                          "outcome": outcome})
-        await finish_job(rt, c.id, job.run_id, job.job_id, outcome, nbytes)
+        await finish_job(rt, c.id, job.run_id, job.job_id, outcome, nbytes, *indexed)
 
-    async def _apply(self, c: Connector, job: TransferJob) -> tuple[str, int]:
+    async def _apply(self, c: Connector, job: TransferJob, ctx: JobContext) -> tuple:
+        """(outcome, bytes) or, for an upload, (outcome, bytes, what to write to the index)."""
         two_way = {ChangeKind.PUSHED: self.two_way.push, ChangeKind.RESOLVED: self.two_way.resolve}
         if job.kind in two_way:
             return await two_way[job.kind](c, job)
@@ -122,17 +129,22 @@ class Transfers:
             result = await self._upload(c, job)  # copy impossible: send the bytes again
             await self._forget(c, job.from_path)
             return result
-        return await self._upload(c, job)
+        return await self._upload(c, job, ctx=ctx, deferred=True)
 
     # --- upload -------------------------------------------------------------------------
 
-    async def _upload(self, c: Connector, job: TransferJob,
-                      checked: bool = False) -> tuple[str, int]:
+    async def _upload(self, c: Connector, job: TransferJob, checked: bool = False,
+                      ctx: JobContext | None = None, deferred: bool = False) -> tuple:
+        """`ctx`: the job's state as read with it; `deferred`: leave the index write to the
+        job's end (sent with its outcome in one round trip)."""
         key = object_key(c.target_prefix, job.path)
         if c.sync_mode == "two_way" and not checked and not await self._target_as_scanned(c, job):
             return await self.two_way.both_changed(c, job), 0  # edited in ScaiDrive meanwhile
-        known = await self.rt.state.index_record(c.id, job.path)
-        await self._check_quota(c, job, known)
+        if ctx is None:
+            ctx = JobContext(c, False, await self.rt.state.index_record(c.id, job.path),
+                             await self.rt.state.share(c.target_share))
+        known = ctx.known
+        self._check_quota(job, known, ctx.share)
         started = time.monotonic()
         result = await self._thread(self._stream, c, job, key, known)
         if result is None:
@@ -141,11 +153,15 @@ class Transfers:
         metrics.throughput.record(entry.size / max(time.monotonic() - started, 1e-6),
                                   {"connector.id": c.id})
         owner = job.owner or Owner(user_id=c.identity_mapping.system_owner)
-        await self.rt.state.put_index(c.id, job.path, IndexRecord(
+        indexed = Indexed(job.path, IndexRecord(
             size=entry.size, mtime_ns=entry.mtime_ns,
             file_id=entry.file_id or (job.version.file_id if job.version else None),
-            content_tag=entry.content_tag, etag=etag, synced_at=time.time(), **labels(c, owner)))
-        await self.rt.state.add_usage(c.target_share, entry.size - (known.size if known else 0))
+            content_tag=entry.content_tag, etag=etag, synced_at=time.time(), **labels(c, owner)),
+            c.target_share, entry.size - (known.size if known else 0))
+        if deferred:
+            return "transferred", entry.size, indexed
+        await self.rt.state.put_index(c.id, job.path, indexed.record)
+        await self.rt.state.add_usage(c.target_share, indexed.usage_delta)
         return "transferred", entry.size
 
     def _stream(self, c: Connector, job: TransferJob, key: str,
@@ -162,8 +178,8 @@ class Transfers:
                                _metadata(job, entry))
         return entry, etag
 
-    async def _check_quota(self, c: Connector, job: TransferJob, known) -> None:
-        share = await self.rt.state.share(c.target_share)
+    @staticmethod
+    def _check_quota(job: TransferJob, known: IndexRecord | None, share: dict | None) -> None:
         quota = (share or {}).get("quota_bytes")
         if not quota or job.version is None:
             return

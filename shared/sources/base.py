@@ -11,7 +11,7 @@ from typing import BinaryIO, ContextManager, Iterable, Protocol
 from shared import errors
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a scan holds one per file of the tree
 class SourceEntry:
     path: str
     size: int

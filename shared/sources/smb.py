@@ -9,31 +9,29 @@ What it relies on (see shared/notes/library-facts.md):
   asks for none (a server or share that demands it still gets it);
 - files are opened with `share_access="rwd"`: the file server's users are never locked out;
 - a connection the server dropped is thrown away, so the next call connects again.
-Listing lives in smb_list, pipelined reads in smb_read, writes and deletes in smb_write.
+Listing lives in smb_list, owner SIDs in smb_owners, pipelined reads in smb_read, writes and
+deletes in smb_write.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable, Iterator, Literal
+from typing import Iterator, Literal
 
 import smbclient
-from smbclient._io import SMBFileIO, SMBFileTransaction, SMBRawIO, query_info
+from smbclient._io import SMBFileIO, SMBFileTransaction, query_info
 from smbclient._pool import ClientConfig
 from smbprotocol.connection import Connection
 from smbprotocol.exceptions import SMBOSError
 from smbprotocol.file_info import FileInternalInformation
-from smbprotocol.open import (FilePipePrinterAccessMask, SMB2QueryInfoRequest,
-                              SMB2QueryInfoResponse)
-from smbprotocol.security_descriptor import SMB2CreateSDBuffer
 from smbprotocol.session import Session
 
 from shared import errors
 from shared.sources.base import SourceEntry
 from shared.sources.smb_errors import END_OF_FILE, connection_lost, mtime_ns, to_sync_error
 from shared.sources.smb_list import _DIRECTORY, SmbLister
+from shared.sources.smb_owners import SmbOwners
 from shared.sources.smb_read import PipelinedReader, WholeFile
 from shared.sources.smb_write import SmbWriter
 
@@ -43,7 +41,6 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 2 * 1024 * 1024  # x READS_IN_FLIGHT: with 8 MiB parts a worker peaks ~135 MiB on 1 GiB
 READS_IN_FLIGHT = 3
 CREDIT_WINDOW = 2048  # asked for on connect; smbprotocol fails, never waits, when credits run out
-OWNER_THREADS = 8
 SMALL_FILE = 1024 * 1024  # by the listed size: fetched whole in one round trip
 Encryption = Literal["auto", "required", "off"]
 
@@ -57,7 +54,7 @@ def wants_encryption(mode: Encryption, offered: bool) -> bool:
     return mode == "required" or (mode == "auto" and offered)
 
 
-class SmbSource(SmbLister, SmbWriter):
+class SmbSource(SmbLister, SmbOwners, SmbWriter):
     def __init__(self, host: str, share: str, base_path: str = "", *, port: int = 445,
                  username: str, password: str, domain: str = "", encryption: Encryption = "auto",
                  connection_cache: dict | None = None, chunk_size: int = READ_CHUNK,
@@ -215,47 +212,6 @@ class SmbSource(SmbLister, SmbWriter):
         file_id = str(tx.results[1]["index_number"].get_value())
         return WholeFile(SourceEntry(path, fd.end_of_file, mtime_ns(fd.last_write_time), file_id),
                          data)
-
-    # --- owners -------------------------------------------------------------------------
-
-    def owners(self, paths: Iterable[str]) -> dict[str, str | None]:
-        """Owner SID per path; a round trip each, so OWNER_THREADS at a time."""
-        paths = list(dict.fromkeys(paths))
-        if not paths:
-            return {}
-        try:
-            self._call("", smbclient._pool.get_smb_tree, self._unc(), **self._kw())
-        except errors.SyncError:
-            return dict.fromkeys(paths)
-        with ThreadPoolExecutor(max_workers=min(OWNER_THREADS, len(paths))) as pool:
-            return dict(zip(paths, pool.map(self._owner, paths)))
-
-    def _owner(self, path: str) -> str | None:
-        """SMB2 QUERY_INFO, security info type, OWNER only: open + query + close compounded."""
-        try:
-            raw = SMBRawIO(self._unc(path), share_access="rwd",
-                           desired_access=FilePipePrinterAccessMask.READ_CONTROL, **self._kw())
-            query = SMB2QueryInfoRequest()
-            query["info_type"] = 3  # SMB2_0_INFO_SECURITY
-            query["output_buffer_length"] = 4096
-            query["additional_information"] = 0x1  # OWNER_SECURITY_INFORMATION
-            query["file_id"] = raw.fd.file_id
-
-            def owner(request) -> str:
-                response = SMB2QueryInfoResponse()
-                response.unpack(raw.fd.connection.receive(request)["data"].get_value())
-                sd = SMB2CreateSDBuffer()
-                sd.unpack(response["buffer"].get_value())
-                return str(sd.get_owner())
-
-            with SMBFileTransaction(raw) as tx:
-                tx += (query, owner)
-            return tx.results[0]
-        except Exception as exc:  # noqa: BLE001 - unknown owner: the connector's default owner
-            log.debug("owner of %s: %s", path, exc)
-            if connection_lost(exc):
-                self._drop()
-            return None
 
     def close(self) -> None:
         self._drop(log_off=True)

@@ -14,22 +14,57 @@ and links leading out of the share (`wide links = no`): no SMB client ever sees 
 from __future__ import annotations
 
 import re
-from typing import Iterator
+import struct
+from typing import Iterator, NamedTuple
 
 from smbclient._io import SMBDirectoryIO
 from smbprotocol.exceptions import NoMoreFiles, NoSuchFile
 from smbprotocol.file_info import FileAttributes, FileInformationClass
-from smbprotocol.open import QueryDirectoryFlags
+from smbprotocol.open import QueryDirectoryFlags, SMB2QueryDirectoryResponse
 
 from shared import errors
 from shared.sources.base import DeltaCursor, ListFailure, Listing, SourceEntry
-from shared.sources.smb_errors import connection_lost, mtime_ns
+from shared.sources.smb_errors import connection_lost
 
 DIR_BUFFER = 1024 * 1024  # QUERY_DIRECTORY reply size: ~10,000 names per round trip
 _NAME_SURROGATE = 0x20000000  # reparse tag bit of symlinks, junctions, mount points
 _REPARSE = FileAttributes.FILE_ATTRIBUTE_REPARSE_POINT
 _DIRECTORY = FileAttributes.FILE_ATTRIBUTE_DIRECTORY
 _UNADDRESSABLE = re.compile(r'[\x00-\x1f"*:<>?\\|]')
+# FILE_ID_FULL_DIRECTORY_INFORMATION (MS-FSCC 2.4.18) up to the name, parsed with struct:
+# smbprotocol's per-field Structure objects took ~3/4 of a walk's CPU (100,000 files: 22 s -> 5 s).
+_ENTRY = struct.Struct("<II16xQ8xQQIII4xQ")  # next, index, mtime, eof, alloc, attrs, len, ea, id
+_EPOCH_FILETIME = 116444736000000000  # 1970-01-01 as a FILETIME (100 ns ticks since 1601)
+_US_RANGE = (-62135596800 * 10**6, 253402300799 * 10**6 + 999999)  # years 1-9999, as datetime
+
+
+class RawEntry(NamedTuple):
+    file_id: int
+    attrs: int
+    ea_size: int
+    size: int
+    mtime_ns: int
+    name: bytes
+
+
+def filetime_ns(ticks: int) -> int:
+    """What smbprotocol's datetime gives through `mtime_ns` (whole microseconds), without the
+    datetime: the index holds these values, so they must not change."""
+    us = (ticks - _EPOCH_FILETIME) // 10
+    if not _US_RANGE[0] <= us <= _US_RANGE[1]:
+        us = _US_RANGE[1]  # smbprotocol maps what datetime cannot hold to datetime.max
+    return us * 1000
+
+
+def parse_entries(buffer: bytes) -> Iterator[RawEntry]:
+    offset = 0
+    while True:
+        nxt, _, mtime, eof, _, attrs, length, ea, file_id = _ENTRY.unpack_from(buffer, offset)
+        start = offset + _ENTRY.size
+        yield RawEntry(file_id, attrs, ea, eof, filetime_ns(mtime), buffer[start:start + length])
+        if not nxt:
+            return
+        offset += nxt
 
 
 def shown(name: str) -> str:
@@ -75,22 +110,29 @@ class SmbLister:
         d.open()
         return d
 
-    def _entries(self, d: SMBDirectoryIO) -> Iterator:
-        size = min(DIR_BUFFER, d.fd.connection.max_transact_size)
+    def _entries(self, d: SMBDirectoryIO) -> Iterator[RawEntry]:
+        fd = d.fd
+        size = min(DIR_BUFFER, fd.connection.max_transact_size)
         flags = QueryDirectoryFlags.SMB2_RESTART_SCANS
         while True:
+            query, _ = fd.query_directory(
+                "*", FileInformationClass.FILE_ID_FULL_DIRECTORY_INFORMATION, flags=flags,
+                max_output=size, send=False)
+            request = fd.connection.send(query, fd.tree_connect.session.session_id,
+                                         fd.tree_connect.tree_connect_id)
             try:
-                batch = d.fd.query_directory(
-                    "*", FileInformationClass.FILE_ID_FULL_DIRECTORY_INFORMATION, flags=flags,
-                    max_output=size)
+                reply = fd.connection.receive(request)
             except (NoMoreFiles, NoSuchFile):
                 return
             flags = 0
-            yield from batch
+            response = SMB2QueryDirectoryResponse()
+            response.unpack(reply["data"].get_value())
+            yield from parse_entries(response["buffer"].get_value())
 
-    def _add(self, listing: Listing, folders: list, seen: set, folder: str, raw) -> None:
-        file_id = raw["file_id"].get_value()
-        name, valid = decode_name(raw["file_name"].get_value())
+    def _add(self, listing: Listing, folders: list, seen: set, folder: str,
+             raw: RawEntry) -> None:
+        file_id = raw.file_id
+        name, valid = decode_name(raw.name)
         if name in (".", ".."):
             if name == "." and file_id:
                 seen.add(file_id)
@@ -100,9 +142,9 @@ class SmbLister:
         if problem is not None:
             listing.failures.append(problem)
             return
-        attrs = raw["file_attributes"].get_value()
+        attrs = raw.attrs
         # For reparse points the EA size field holds the reparse tag (MS-FSCC 2.4.17).
-        if attrs & _REPARSE and raw["ea_size"].get_value() & _NAME_SURROGATE:
+        if attrs & _REPARSE and raw.ea_size & _NAME_SURROGATE:
             listing.failures.append(ListFailure(path, "unsupported",
                                                 "symlink or junction not followed"))
         elif attrs & _DIRECTORY:
@@ -113,8 +155,7 @@ class SmbLister:
             seen.add(file_id)
             folders.append(path)
         else:
-            listing.entries[path] = SourceEntry(path, raw["end_of_file"].get_value(), mtime_ns(
-                raw["last_write_time"].get_value()), str(file_id))
+            listing.entries[path] = SourceEntry(path, raw.size, raw.mtime_ns, str(file_id))
 
 
 def _name_problem(folder: str, name: str, valid: bool) -> ListFailure | None:

@@ -43,3 +43,24 @@ async def test_paused_lease_does_not_expire_and_resume_restores_expiry(state):
     await state.hold_lease("c", 60)
     assert 0 < await state.r.pttl(state.key("lease", "c")) <= 60_000
     assert await state.renew_lease("c", "r", 60)
+
+
+async def test_a_finished_upload_is_indexed_and_counted_in_one_step(state):
+    """The index entry and the share's usage are written with the count (one round trip per
+    job); the same job again (a second worker) rewrites the entry but counts neither the run,
+    the usage nor the day again."""
+    from shared.state import Indexed, IndexRecord
+    rec = IndexRecord(size=5, mtime_ns=1, file_id="7", content_tag=None, etag="e",
+                      synced_at=1.0, owner="u1", method="table", principal="S-1",
+                      identity_version=1)
+    indexed = Indexed("a/b.txt", rec, "share1", 5)
+    day = (state.key("daily", "c", "20261129"), 3600, {"files_transferred": 1})
+    await state.begin_run("c", "run1", "manual")
+    for expected in (1, 0):
+        assert await state.record_outcome("c", "run1", "j1", 60, indexed, day,
+                                          files_transferred=1) == expected
+    assert await state.index_record("c", "a/b.txt") == rec
+    assert await state.r.get(state.key("usage", "share1")) == "5"
+    assert (await state.run("c"))["files_transferred"] == "1"
+    assert await state.r.hgetall(day[0]) == {"files_transferred": "1"}
+    assert 0 < await state.r.ttl(day[0]) <= 3600
