@@ -153,7 +153,11 @@ class Broker:
         # channel declared get their consumers restored after a broker restart (aio-pika).
         q = await channel.declare_queue(queue.name, passive=True)
         self.queues[f"consumer:{queue.name}"] = q
-        tag = await q.consume(lambda m: self._deliver(m, handler, long_work))
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await self._deliver(message, handler, long_work)
+
+        tag = await q.consume(on_message)
         self._consumers.append((q, tag))
         return q, tag
 

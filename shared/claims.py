@@ -147,6 +147,7 @@ class LongWork:
         self.wants = wants
         self.room = room
         self.held = 0
+        self._tasks: set[asyncio.Task] = set()  # claimed work in progress (strong references)
 
     async def handle(self, broker: "Broker", message: AbstractIncomingMessage, msg: "Contract",
                      handler: Callable[[], Awaitable[None]]) -> None:
@@ -154,16 +155,29 @@ class LongWork:
             await asyncio.sleep(FULL_WAIT_S)  # leave it to a worker with room, without a hot loop
             await broker.requeue_fresh(message)
             return
-        claimed = Claimed.of(message)
-        claim_id = ":".join((claimed.routing_key, getattr(msg, "run_id", ""),
-                             getattr(msg, "job_id", "")))
-        token = await self.claims.take(claim_id, claimed)  # before the ack: never neither
-        await message.ack()
-        self.held += 1
+        self.held += 1  # taken before any await: messages arriving together see it
+        try:
+            claimed = Claimed.of(message)
+            claim_id = ":".join((claimed.routing_key, getattr(msg, "run_id", ""),
+                                 getattr(msg, "job_id", "")))
+            token = await self.claims.take(claim_id, claimed)  # before the ack: never neither
+            await message.ack()
+        except BaseException:
+            self.held -= 1
+            raise
+        # Acked and claimed, the work no longer depends on the channel: if the channel closes
+        # (a broker blip), the consumer's callback is cancelled but the transfer goes on.
+        work = asyncio.ensure_future(self._claimed(broker, claimed, handler, claim_id, token))
+        self._tasks.add(work)
+        work.add_done_callback(self._tasks.discard)
+        await asyncio.shield(work)
+
+    async def _claimed(self, broker: "Broker", claimed: Claimed, handler, claim_id: str,
+                       token: str) -> None:
         beat = asyncio.create_task(self._heartbeat(claim_id, token))
         try:
             await self._run(broker, claimed, handler)
-            with contextlib.suppress(Exception):  # left over: the reaper republishes, no harm
+            with contextlib.suppress(Exception):  # left over: the reaper republishes it
                 await self.claims.release(claim_id, token)
         finally:
             beat.cancel()

@@ -5,17 +5,23 @@ redelivers the job, over and over: the file would be sent many times and end dea
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from types import SimpleNamespace
 
 import aio_pika
 import pytest
+import redis.asyncio as aioredis
+
+from shared.broker import Broker
+from shared.claims import FULL_WAIT_S, Claims, LongWork
+from shared.contracts import TransferJob
 
 from tests.e2e.helpers import bucket_tree, disk_tree, new_connector, open_uploads, write, \
     write_random, wait_upload_started
 from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.rabbit_node import RabbitNode
-from tests.fixtures.stack import Stack, wait_run
+from tests.fixtures.stack import REDIS_URL, Stack, wait_run
 
 pytestmark = pytest.mark.e2e
 MB = 1024 * 1024
@@ -113,3 +119,45 @@ def test_a_worker_dying_with_a_claimed_transfer_hands_it_over(
         assert "worker lost while holding TransferJob" in st.logs()
     finally:
         st.stop()
+
+
+def test_a_worker_holds_no_more_long_jobs_than_its_room(node):
+    """One worker with room for one long job: the others wait in the queue (put back after a
+    pause, for a worker with room), none is lost, and every claim is gone at the end. Those
+    waiting for room outstay this node's 2 s timeout, so it closes the channel: the claimed job
+    is not cancelled with it (acked and claimed, it no longer depends on the channel)."""
+    ns = "cap" + secrets.token_hex(3)
+
+    async def scenario():
+        broker = await Broker(node.url, ns, delivery_limit=3).connect()
+        redis = aioredis.from_url(REDIS_URL, decode_responses=True)
+        release, running, done = asyncio.Event(), [], []
+
+        async def handler(job, _raw):
+            running.append(job.job_id)
+            await release.wait()
+            running.remove(job.job_id)
+            done.append(job.job_id)
+
+        try:
+            queue = await broker.connector_queue("transfer", "c1")
+            await broker.consume(queue, handler, prefetch=4,
+                                 long_work=LongWork(Claims(redis, ns, 30), lambda _: True, 1))
+            for i in range(3):
+                await broker.publish("transfer", "c1", TransferJob(
+                    connector_id="c1", run_id="r", job_id=f"j{i}", kind="created", path=f"{i}"))
+            await asyncio.sleep(FULL_WAIT_S * 2)
+            held = (len(running), await redis.hlen(f"{ns}:claims"))
+            release.set()
+            for _ in range(100):
+                if len(done) == 3:
+                    break
+                await asyncio.sleep(0.2)
+            return held, sorted(done), await redis.exists(f"{ns}:claims")
+        finally:
+            await broker.close()
+            await redis.aclose()
+
+    held, done, claims_left = asyncio.run(scenario())
+    assert held == (1, 1)
+    assert done == ["j0", "j1", "j2"] and not claims_left
