@@ -274,6 +274,10 @@ class Broker:
 
     async def requeue_fresh(self, message: AbstractIncomingMessage) -> None:
         """Back to the end of its queue with its delivery count reset; then ack the original."""
+        try:
+            message.channel  # raises once its channel closed (while the message waited)
+        except aio_pika.exceptions.ChannelInvalidStateError:
+            return  # the broker redelivers the original: a copy would be a duplicate
         await self.republish(Claimed.of(message))
         await message.ack()
 

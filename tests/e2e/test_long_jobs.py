@@ -150,14 +150,14 @@ def test_a_worker_holds_no_more_long_jobs_than_its_room(node):
             held = (len(running), await redis.hlen(f"{ns}:claims"))
             release.set()
             for _ in range(100):
-                if len(done) == 3:
+                if set(done) == {"j0", "j1", "j2"}:
                     break
                 await asyncio.sleep(0.2)
-            return held, sorted(done), await redis.exists(f"{ns}:claims")
+            return held, set(done), await redis.exists(f"{ns}:claims")
         finally:
             await broker.close()
             await redis.aclose()
 
     held, done, claims_left = asyncio.run(scenario())
     assert held == (1, 1)
-    assert done == ["j0", "j1", "j2"] and not claims_left
+    assert done == {"j0", "j1", "j2"} and not claims_left  # (at least once: a close may repeat one)
