@@ -18,7 +18,6 @@ from hypothesis import strategies as st  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
 from tests.e2e.sharepoint_helpers import new_site, sp_body  # noqa: E402
-from tests.fixtures.net import wait_port  # noqa: E402
 from tests.fixtures.s3 import S3Server  # noqa: E402
 from tests.fixtures.stack import Stack  # noqa: E402
 
@@ -33,9 +32,7 @@ def fuzz_stack(graph, tmp_path_factory):
     stack = Stack(s3, tmp_path_factory.mktemp("fuzz-logs"), graph,
                   SCAIDRIVE_API_AUTH_MAX_FAILURES="10000")
     try:
-        stack.spawn("api")
-        wait_port(stack.port, proc=stack.procs["api"])
-        yield stack
+        yield stack.start_api()
     finally:
         stack.stop()
         s3.stop()

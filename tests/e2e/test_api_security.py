@@ -17,7 +17,6 @@ import httpx
 import pytest
 import redis
 
-from tests.fixtures.net import wait_port
 from tests.fixtures.stack import REDIS_URL, Stack
 
 pytestmark = pytest.mark.e2e
@@ -36,9 +35,7 @@ def api(s3, tmp_path_factory):
                SCAIDRIVE_API_AUTH_WINDOW_S=str(WINDOW_S))
     st.readonly = readonly
     try:
-        st.spawn("api")
-        wait_port(st.port, proc=st.procs["api"])
-        yield st
+        yield st.start_api()
     finally:
         st.stop()
 
