@@ -178,8 +178,15 @@ def fresh_scanner(stack) -> int:
     for old in [k for k, p in stack.procs.items() if k.startswith("scanner") and p.poll() is None]:
         stack.kill(old)
     label = stack.spawn("scanner")
-    time.sleep(3)  # consuming before the next run is asked for
-    return stack.procs[label].pid
+    pid = stack.procs[label].pid
+    # Started once its memory stops growing (imports, broker connection): a fixed sleep read a
+    # half-imported process on a loaded machine.
+    last, steady, deadline = 0.0, 0, time.monotonic() + 60
+    while steady < 3 and time.monotonic() < deadline:
+        time.sleep(1)
+        now = vmhwm_mib(pid)
+        steady, last = (steady + 1 if now == last else 0), now
+    return pid
 
 
 def redis_commands(url: str | None = None) -> dict[str, int]:

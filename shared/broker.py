@@ -26,6 +26,7 @@ from shared.claims import ATTEMPTS, Claimed, LongWork
 from shared.contracts import Contract, UnknownMessage, decode
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("scaidrive.broker")  # a proxy: follows the provider set at startup
 Handler = Callable[[Contract, AbstractIncomingMessage], Awaitable[None]]
 
 
@@ -218,7 +219,6 @@ class Broker:
         except (UnknownMessage, ValidationError) as exc:
             await self.dead_letter(message, exc)
             return
-        tracer = trace.get_tracer("scaidrive.broker")
         ctx = telemetry.extract(message.headers)
         with tracer.start_as_current_span(f"handle {message.type}", context=ctx,
                                           kind=trace.SpanKind.CONSUMER) as span:

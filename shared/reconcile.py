@@ -7,7 +7,7 @@ a folder we could not read, or a walk cut short, deletes nothing (rclone's lesso
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from shared.contracts import ChangeKind, FileVersion
 # same_content is also imported from here
@@ -73,38 +73,62 @@ def reconcile(
     scanner passes the index records themselves: no copy per file). `target` maps path -> object
     size in the bucket (None: unknown).
     Deletions beyond `max_delete_share` of the indexed files are held (`deletes_held`), except
-    those an admin approved."""
+    those an admin approved. The whole tree at once; a streaming scan calls the same parts,
+    `decide_listed` chunk by chunk and `decide_gone` at the end."""
     plan = Plan()
     unreadable = [f.path for f in listing.failures]
     gone = {p: e for p, e in index.items() if p not in listing.entries}
-    movable = _move_candidates(gone, unreadable) if listing.complete else {}
+    movable = move_candidates(gone, unreadable) if listing.complete else {}
+    entries = [listing.entries[p] for p in sorted(listing.entries)]
+    plan.actions, plan.unchanged = decide_listed(entries, index, target, movable)
+    for action in plan.of(ChangeKind.MOVED):
+        gone.pop(action.from_path)
+    deletes, plan.deletes_withheld = decide_gone(sorted(gone), unreadable, listing.complete)
+    plan.actions += deletes
+    return hold_mass_deletes(plan, len(index), max_delete_share, approved_deletes)
 
-    for path, entry in sorted(listing.entries.items()):
+
+def decide_listed(entries: Iterable[SourceEntry], index: Mapping[str, Versioned],
+                  target: Mapping[str, int] | None, movable: dict) -> tuple[list[Action], int]:
+    """(actions, unchanged count) for listed files: any part of the tree, with the index records
+    and bucket sizes of those paths (and of the move candidates' old paths). A move takes its
+    candidate out of `movable`."""
+    actions: list[Action] = []
+    unchanged = 0
+    for entry in entries:
+        path = entry.path
         known = index.get(path)
         if known is not None and same_content(entry, known):
             if target is not None and target.get(path) != known.size:
-                plan.actions.append(Action(ChangeKind.REPAIRED, path, version_of(entry)))
+                actions.append(Action(ChangeKind.REPAIRED, path, version_of(entry)))
             else:
-                plan.unchanged += 1
+                unchanged += 1
         elif known is not None:
-            plan.actions.append(Action(ChangeKind.MODIFIED, path, version_of(entry)))
+            actions.append(Action(ChangeKind.MODIFIED, path, version_of(entry)))
         else:
             old = movable.pop(_move_key(entry), None)
             if old is not None and (target is None or target.get(old) == entry.size):
-                gone.pop(old)
-                plan.actions.append(Action(ChangeKind.MOVED, path, version_of(entry), from_path=old))
+                actions.append(Action(ChangeKind.MOVED, path, version_of(entry), from_path=old))
             else:
-                plan.actions.append(Action(ChangeKind.CREATED, path, version_of(entry)))
+                actions.append(Action(ChangeKind.CREATED, path, version_of(entry)))
+    return actions, unchanged
 
-    for path in sorted(gone):
-        if listing.complete and not _under(path, unreadable):
-            plan.actions.append(Action(ChangeKind.DELETED, path))
+
+def decide_gone(gone: Iterable[str], unreadable: list[str],
+                complete: bool) -> tuple[list[Action], list[str]]:
+    """(deletions, withheld paths) for indexed paths no longer listed and not moved: only a
+    complete listing that could read the path's folder deletes it."""
+    deletes: list[Action] = []
+    withheld: list[str] = []
+    for path in gone:
+        if complete and not _under(path, unreadable):
+            deletes.append(Action(ChangeKind.DELETED, path))
         else:
-            plan.deletes_withheld.append(path)
-    return _hold_mass_deletes(plan, len(index), max_delete_share, approved_deletes)
+            withheld.append(path)
+    return deletes, withheld
 
 
-def _hold_mass_deletes(plan: Plan, n_indexed: int, share: float,
+def hold_mass_deletes(plan: Plan, n_indexed: int, share: float,
                        approved: frozenset[str]) -> Plan:
     deletes = {a.path for a in plan.of(ChangeKind.DELETED) if a.path not in approved}
     if too_many_deletes(len(deletes), n_indexed, share):
@@ -114,7 +138,7 @@ def _hold_mass_deletes(plan: Plan, n_indexed: int, share: float,
     return plan
 
 
-def _move_candidates(gone: Mapping[str, Versioned], unreadable: list[str]) -> dict:
+def move_candidates(gone: Mapping[str, Versioned], unreadable: list[str]) -> dict:
     """Vanished files that can be matched by file id (and unchanged content) at a new path."""
     out: dict = {}
     for path, known in gone.items():

@@ -5,6 +5,7 @@
   {ns}:shares / share:{name}     set / JSON {name, quota_bytes, created_at}
   {ns}:usage:{share}             bytes stored in the share, kept incrementally
   {ns}:index:{cid}               hash path -> JSON IndexRecord (what the bucket holds)
+  {ns}:scan:{cid}:*              a one-way scan's working set (shared/scan_store.py)
   {ns}:lease:{cid}               run id holding the connector (PX expiry, renewed by progress)
   {ns}:run:{cid}                 hash: the current/last run and its counters
   {ns}:rundone:{run_id}          set of finished job ids (dedups redelivered jobs' counts)
@@ -33,6 +34,7 @@ from shared.connectors import Connector
 from shared.reconcile import IndexEntry
 from shared.sources.base import DeltaCursor
 from shared.state_runs import RunState
+from shared.state_scripts import JOB_CONTEXT
 
 FAILURES_KEPT = 10_000
 AUDIT_KEPT = 10_000
@@ -56,6 +58,17 @@ class IndexRecord:
 
     def entry(self) -> IndexEntry:
         return IndexEntry(self.size, self.mtime_ns, self.file_id, self.content_tag)
+
+
+def record_of(raw: str, strings: dict[str, str] | None = None) -> IndexRecord:
+    """Decode an index value. Owners, principals and methods repeat across files: with
+    `strings`, one string object each."""
+    fields = json.loads(raw)
+    if strings is not None:
+        for name in _REPEATED:
+            if isinstance(v := fields.get(name), str):
+                fields[name] = strings.setdefault(v, v)
+    return IndexRecord(**fields)
 
 
 @dataclass(frozen=True)
@@ -130,17 +143,17 @@ class State(RunState):
         return cached[1]
 
     async def job_context(self, cid: str, path: str, share: str | None) -> JobContext:
-        async with self.r.pipeline(transaction=False) as p:
-            p.get(self.key("connector", cid))
-            p.hmget(self.key("status", cid), "paused", "auth_failed")
-            p.hget(self.key("index", cid), path)
-            if share:
-                p.get(self.key("share", share))
-                p.get(self.key("usage", share))
-            raw, held, known, *share_raw = await p.execute()
+        """One Lua call (JOB_CONTEXT): every transfer job starts with it."""
+        script = getattr(self, "_job_context", None)
+        if script is None:  # registered on first use: only transfer workers need it
+            script = self._job_context = self.r.register_script(JOB_CONTEXT)
+        keys = [self.key("connector", cid), self.key("status", cid), self.key("index", cid)]
+        if share:
+            keys += [self.key("share", share), self.key("usage", share)]
+        raw, paused, auth_failed, known, *share_raw = await script(keys=keys, args=[path])
         shared = json.loads(share_raw[0]) | {"usage_bytes": int(share_raw[1] or 0)} \
             if share_raw and share_raw[0] else None
-        return JobContext(self._parse(cid, raw), "1" in held,
+        return JobContext(self._parse(cid, raw), "1" in (paused, auth_failed),
                           IndexRecord(**json.loads(known)) if known else None, shared)
 
     async def connectors(self) -> list[Connector]:
@@ -190,21 +203,16 @@ class State(RunState):
 
     async def index(self, cid: str) -> dict[str, IndexRecord]:
         """The whole index, read INDEX_BATCH entries a round trip (HSCAN) and decoded as it comes:
-        never the raw JSON of the whole tree at once beside the records. Owners, principals and
-        methods repeat across files: one string object each."""
+        never the raw JSON of the whole tree at once beside the records."""
         out: dict[str, IndexRecord] = {}
         strings: dict[str, str] = {}
         async for path, value in self.r.hscan_iter(self.key("index", cid), count=INDEX_BATCH):
-            fields = json.loads(value)
-            for name in _REPEATED:
-                if isinstance(v := fields.get(name), str):
-                    fields[name] = strings.setdefault(v, v)
-            out[path] = IndexRecord(**fields)
+            out[path] = record_of(value, strings)
         return out
 
     async def index_record(self, cid: str, path: str) -> IndexRecord | None:
         raw = await self.r.hget(self.key("index", cid), path)
-        return IndexRecord(**json.loads(raw)) if raw else None
+        return record_of(raw) if raw else None
 
     async def put_index(self, cid: str, path: str, rec: IndexRecord) -> None:
         await self.r.hset(self.key("index", cid), path, json.dumps(asdict(rec)))

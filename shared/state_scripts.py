@@ -62,3 +62,16 @@ RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+# What a transfer job reads before it starts (State.job_context): one command instead of a
+# pipeline of five (redis-py's cost is per command). KEYS: connector, status, index[, share,
+# usage]; ARGV: the path. Returns connector, paused, auth_failed, index entry[, share, usage].
+JOB_CONTEXT = """
+local held = redis.call('HMGET', KEYS[2], 'paused', 'auth_failed')
+local out = {redis.call('GET', KEYS[1]), held[1], held[2], redis.call('HGET', KEYS[3], ARGV[1])}
+if #KEYS > 3 then
+  out[5] = redis.call('GET', KEYS[4])
+  out[6] = redis.call('GET', KEYS[5])
+end
+return out
+"""

@@ -5,7 +5,7 @@ The minio client is synchronous (urllib3): callers run these methods in threads.
 from __future__ import annotations
 
 import urllib.parse
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 import urllib3
 from minio import Minio
@@ -49,9 +49,9 @@ class Storage:
             raise Transient(f"could not delete {len(errors)} objects: {errors[0]}")
         self.client.remove_bucket(bucket)
 
-    def sizes(self, bucket: str, prefix: str) -> dict[str, int]:
-        """Every object key under `prefix` with its size (one paged listing, no per-key calls)."""
-        return {o.object_name: o.size for o in self._objects(bucket, prefix)}
+    def object_sizes(self, bucket: str, prefix: str) -> Iterator[tuple[str, int]]:
+        """(key, size) of every object under `prefix`, as the listing's pages arrive."""
+        return ((o.object_name, o.size) for o in self._objects(bucket, prefix))
 
     def etags(self, bucket: str, prefix: str) -> dict[str, str]:
         """Every object key under `prefix` with its etag: the version a two-way scan compares."""

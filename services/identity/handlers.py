@@ -14,6 +14,7 @@ import logging
 import time
 
 import ldap3
+from cachetools import TTLCache
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_bytes, escape_filter_chars
 from opentelemetry import trace
@@ -28,6 +29,10 @@ tracer = trace.get_tracer("scaidrive.identity")
 CACHE_TTL_S = 3600
 USERS_TTL_S = 30
 MISS_REFRESH_S = 1.0
+# Directory answers also kept in-process: thousands of files of one owner cost no Redis round
+# trip each. Short next to CACHE_TTL_S, so an answer outlives Redis's copy by a minute at most.
+OWNERS_KEPT_S = 60
+OWNERS_KEPT = 10_000
 
 
 @functools.lru_cache(maxsize=128)
@@ -67,6 +72,7 @@ class Identities:
         self.directory = RedisUserDirectory(rt.state.r, rt.settings.namespace)
         self._users: tuple[float, list[User]] = (0.0, [])
         self._inflight: dict[str, asyncio.Future] = {}
+        self._owners: TTLCache[str, Owner] = TTLCache(OWNERS_KEPT, OWNERS_KEPT_S)
 
     async def users(self, max_age_s: float = USERS_TTL_S) -> list[User]:
         if time.monotonic() - self._users[0] > max_age_s:
@@ -93,13 +99,26 @@ class Identities:
                 if user else system
         if mapping.strategy not in ("email", "name"):
             return system
+        return await self._directory_owner(c, principal, system, run_id)
+
+    async def _directory_owner(self, c: Connector, principal: str, system: Owner,
+                               run_id: str) -> Owner:
+        """The directory's answer: kept in-process, else cached in Redis, else asked (once for
+        all the files of that owner arriving meanwhile)."""
         key = self.rt.state.key("idcache", c.id, str(c.identity_version), principal)
+        if (owner := self._owners.get(key)) is not None:
+            return owner
         if cached := await self.rt.state.r.get(key):
-            return Owner.model_validate_json(cached)
-        if key not in self._inflight:  # many files, one owner: ask the directory once
-            self._inflight[key] = asyncio.ensure_future(self._ask(c, principal, key, system, run_id))
-            self._inflight[key].add_done_callback(lambda _f: self._inflight.pop(key, None))
-        return await asyncio.shield(self._inflight[key])
+            owner = Owner.model_validate_json(cached)
+        else:
+            if key not in self._inflight:
+                self._inflight[key] = asyncio.ensure_future(
+                    self._ask(c, principal, key, system, run_id))
+                self._inflight[key].add_done_callback(lambda _f: self._inflight.pop(key, None))
+            owner = await asyncio.shield(self._inflight[key])
+        if not owner.degraded:  # what Redis caches, and only that: degraded ones are retried
+            self._owners[key] = owner
+        return owner
 
     async def _ask(self, c: Connector, principal: str, key: str, system: Owner,
                    run_id: str) -> Owner:
@@ -155,5 +174,6 @@ async def on_change(rt: Runtime, identities: Identities, msg: FileChanged) -> No
                           version=msg.version, owner=owner, target_etag=msg.target_etag)
         await rt.broker.transfer_queue(c.id)  # make sure the job has somewhere to go
         await rt.broker.publish("transfer", c.id, job)
-        log.debug("owner resolved: %s", json.dumps(owner.model_dump() if owner else None),
-                  extra={"connector_id": c.id, "run_id": msg.run_id})
+        if log.isEnabledFor(logging.DEBUG):  # per file: not even formatted at INFO
+            log.debug("owner resolved: %s", json.dumps(owner.model_dump() if owner else None),
+                      extra={"connector_id": c.id, "run_id": msg.run_id})

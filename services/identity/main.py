@@ -2,6 +2,7 @@
 initial sync does not hold another's changes back), publishes transfer jobs with their owner."""
 from __future__ import annotations
 
+from shared import hot_loop
 from shared.consumers import ConnectorConsumers
 from shared.runtime import Runtime, serve
 from services.identity import handlers
@@ -11,12 +12,14 @@ PREFETCH = 64
 
 async def start(rt: Runtime) -> None:
     identities = handlers.Identities(rt)
+    hot_loop.freeze_startup_objects()  # before the first message: nothing of one is frozen
     await ConnectorConsumers(rt, "identity",
                              lambda msg: handlers.on_change(rt, identities, msg),
                              prefetch=PREFETCH).start()
 
 
 def main() -> None:
+    hot_loop.use_uvloop()
     serve("identity", start)
 
 

@@ -10,7 +10,6 @@ from shared.connectors import Connector
 from shared.contracts import DeletesHeld
 from shared.monitoring import raise_flag
 from shared.runtime import Runtime
-from shared.sources import Listing
 
 log = logging.getLogger(__name__)
 SAMPLE = 20
@@ -33,12 +32,12 @@ async def hold_deletes(rt: Runtime, c: Connector, run_id: str, held: dict[str, s
                     len(paths), total, side, extra={"connector_id": c.id, "run_id": run_id})
 
 
-async def check_empty(rt: Runtime, c: Connector, run_id: str, listing: Listing,
-                      n_indexed: int) -> None:
+async def check_empty(rt: Runtime, c: Connector, run_id: str, complete: bool, listed: int,
+                      failed: int, n_indexed: int) -> None:
     """A complete listing with no file where files were synced before: flag it (once)."""
-    empty = listing.complete and not listing.entries and not listing.failures and n_indexed
+    empty = complete and not listed and not failed and n_indexed
     if not empty:
-        if listing.entries:
+        if listed:
             await rt.state.clear_status(c.id, "suspicious_empty")
         return
     if await raise_flag(rt.state, c, "suspicious_empty", "connector.suspicious_empty",

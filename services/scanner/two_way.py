@@ -1,6 +1,7 @@
-"""The two-way part of a scan: both sides against the index's last-synced state (the pure
-decision is `shared.bisync`), then what only I/O can settle: names the source cannot hold,
-deletions held for an admin, and paths gone from both sides."""
+"""The two-way scan: both sides against the index's last-synced state (the pure decision is
+`shared.bisync`), then what only I/O can settle: names the source cannot hold, deletions held
+for an admin, and paths gone from both sides. It decides over both whole trees at once, so
+unlike the one-way scan it holds the listing, the index and the bucket's etags in memory."""
 from __future__ import annotations
 
 import asyncio
@@ -10,19 +11,48 @@ from shared.bisync import Step, Synced, TwoWayPlan, reconcile_two_way
 from shared.conflicts import ConflictStore
 from shared.connectors import Connector
 from shared.contracts import ChangeKind
-from shared.errors import SyncError
+from shared.errors import ListingFailed, SyncError
 from shared.names import case_collisions, check_path, check_smb_name, path_of_key
 from shared.reconcile import Action, version_of
 from shared.runtime import Runtime
-from shared.sources import Listing
+from shared.sources import DeltaCursor, Listing, Source
 from shared.sources.sharepoint import check_path as check_sharepoint_path
 from shared.state import Failure, IndexRecord
-from services.scanner.deletes import hold_deletes
+from services.scanner.changes import ScanOutcome, list_failures, publish_changes, relabels
+from services.scanner.deletes import check_empty, hold_deletes
 
 log = logging.getLogger(__name__)
 _KIND = {Step.PUSH: ChangeKind.PUSHED, Step.DELETE_TARGET: ChangeKind.DELETED,
          Step.DELETE_SOURCE: ChangeKind.DELETED_IN_SCAIDRIVE,
          Step.BOTH_CHANGED: ChangeKind.BOTH_CHANGED}
+
+
+async def scan_two_way(rt: Runtime, c: Connector, run_id: str, source: Source,
+                       cursor: DeltaCursor | None) -> ScanOutcome:
+    records_read = asyncio.ensure_future(rt.state.index(c.id))  # while the source lists
+    try:
+        listing = await asyncio.to_thread(source.list, cursor)
+        root = next((f for f in listing.failures if f.path == ""), None)
+        if root is not None:  # wrong password, share gone, server down: the run fails
+            raise ListingFailed(root.cause, root.message)
+        kept, failures = list_failures(c, listing, run_id)
+        await rt.state.add_failures(c.id, failures)
+        listing.entries = {e.path: e for e in kept}
+        records = await records_read
+    finally:
+        if not records_read.done():
+            records_read.cancel()
+        elif not records_read.cancelled():
+            records_read.exception()  # a failure already raised elsewhere is retrieved
+    await check_empty(rt, c, run_id, listing.complete, len(listing.entries),
+                      len(listing.failures), len(records))
+    actions, name_errors, plan = await plan_two_way(rt, c, run_id, listing, records)
+    actions += relabels(c, records, listing.entries, actions)
+    await publish_changes(rt, c, run_id, source, actions, records)
+    return ScanOutcome(jobs=len(actions), listed=len(listing.entries),
+                       errors=len(failures) + name_errors, unchanged=plan.unchanged,
+                       withheld=len(plan.deletes_withheld), held=len(plan.deletes_held),
+                       cursor=listing.cursor, resynced=listing.resynced)
 
 
 async def plan_two_way(rt: Runtime, c: Connector, run_id: str, listing: Listing,

@@ -5,8 +5,10 @@ wait in RabbitMQ); jobs already prefetched when the pause lands go back to the q
 """
 from __future__ import annotations
 
+import importlib
 from concurrent.futures import ThreadPoolExecutor
 
+from shared import hot_loop
 from shared.claims import LongWork
 from shared.consumers import ConnectorConsumers
 from shared.contracts import TransferJob
@@ -15,6 +17,9 @@ from services.transfer.handlers import Sources, Transfers
 
 
 async def start(rt: Runtime) -> None:
+    # The SMB backend's import (smbprotocol, spnego, cryptography: ~0.5 s of CPU) at start,
+    # not inside the first jobs; and so its objects are frozen with the rest below.
+    importlib.import_module("shared.sources.smb")
     pool = ThreadPoolExecutor(max_workers=rt.settings.transfer_concurrency,
                               thread_name_prefix="transfer")
     transfers = Transfers(rt, Sources(rt.box, rt.settings), pool)
@@ -29,12 +34,14 @@ async def start(rt: Runtime) -> None:
 
     long_work = LongWork(rt.claims, long, room=min(rt.settings.long_jobs_per_worker,
                                                    rt.settings.transfer_concurrency))
+    hot_loop.freeze_startup_objects()  # before the first message: nothing of one is frozen
     await ConnectorConsumers(rt, "transfer", transfers.on_job,
                              prefetch=rt.settings.transfer_concurrency, wanted=running,
                              on_gone=transfers.sources.drop, long_work=long_work).start()
 
 
 def main() -> None:
+    hot_loop.use_uvloop()
     serve("transfer", start)
 
 

@@ -6,7 +6,7 @@ them in threads. Failures raise the classes of `shared.errors`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import BinaryIO, ContextManager, Iterable, Protocol
+from typing import BinaryIO, ContextManager, Iterable, Iterator, Protocol
 
 from shared import errors
 
@@ -94,6 +94,23 @@ class Listing:
     resynced: bool = False  # the saved position had expired: this is a full enumeration
 
 
+def gather(parts: Iterable[Listing]) -> Listing:
+    """One Listing from a walk's parts (what `Source.list` returns)."""
+    whole = Listing()
+    for part in parts:
+        whole.entries.update(part.entries)
+        merge_flags(whole, part)
+    return whole
+
+
+def merge_flags(whole: Listing, part: Listing) -> None:
+    """Everything of a part but its entries: failures, completeness, the delta position."""
+    whole.failures.extend(part.failures)
+    whole.complete = whole.complete and part.complete
+    whole.cursor = part.cursor if part.cursor is not None else whole.cursor
+    whole.resynced = whole.resynced or part.resynced
+
+
 class Reader(Protocol):
     """An open file: `entry` is the version being read (size/mtime as opened)."""
 
@@ -103,6 +120,12 @@ class Reader(Protocol):
 
 
 class Source(Protocol):
+    def walk(self, cursor: DeltaCursor | None = None) -> Iterator[Listing]:
+        """The tree in parts (a folder at a time where the backend lists folders), so that a
+        scan holds one folder's width, not the tree. Each part carries its own entries and
+        failures; `complete`, `cursor` and `resynced` hold for the walk as a whole once merged
+        (`merge_flags`)."""
+
     def list(self, cursor: DeltaCursor | None = None) -> Listing:
         """The whole tree. Per-folder errors go in `failures`; the walk goes on. A delta-capable
         backend asks only for changes since `cursor` and returns the full listing rebuilt from

@@ -78,6 +78,11 @@ class SharePointSource:
 
     # --- listing ------------------------------------------------------------------------
 
+    def walk(self, cursor: DeltaCursor | None = None) -> Iterator[Listing]:
+        """One part: paths are rebuilt from parent ids once every delta page is in (the
+        position's item map is the tree's size whatever we do)."""
+        yield self.list(cursor)
+
     def list(self, cursor: DeltaCursor | None = None) -> Listing:
         try:
             items, link, resynced = self.graph.run(self._delta(cursor))

@@ -23,7 +23,7 @@ from smbprotocol.file_info import FileAttributes, FileInformationClass
 from smbprotocol.open import QueryDirectoryFlags, SMB2QueryDirectoryResponse
 
 from shared import errors
-from shared.sources.base import DeltaCursor, ListFailure, Listing, SourceEntry
+from shared.sources.base import DeltaCursor, ListFailure, Listing, SourceEntry, gather
 from shared.sources.smb_errors import connection_lost
 
 DIR_BUFFER = 1024 * 1024  # QUERY_DIRECTORY reply size: ~10,000 names per round trip
@@ -85,25 +85,30 @@ class SmbLister:
     """Mixed into SmbSource: uses its `_call`, `_fail`, `_unc` and `_kw`."""
 
     def list(self, cursor: DeltaCursor | None = None) -> Listing:
-        listing = Listing()
+        return gather(self.walk(cursor))
+
+    def walk(self, cursor: DeltaCursor | None = None) -> Iterator[Listing]:
+        """One part per folder: a scan holds a folder's width, not the tree."""
         folders = [""]  # to walk; depth-first keeps this to about width x depth
         seen: set[int] = set()  # folder ids: Samba follows symlinks, so loops are possible
         while folders:
             folder = folders.pop()
+            part = Listing()
             try:
                 # The root goes through _call: it (re)connects and tells auth failures apart.
                 scan = self._call(folder, self._open_folder, folder) if not folder else \
                     self._open_folder(folder)
                 with scan as d:
                     for raw in self._entries(d):
-                        self._add(listing, folders, seen, folder, raw)
+                        self._add(part, folders, seen, folder, raw)
             except Exception as exc:  # noqa: BLE001 - recorded, never raised
                 error = self._fail(exc, folder)
-                listing.failures.append(ListFailure(folder, error.cause, str(error)))
+                part.failures.append(ListFailure(folder, error.cause, str(error)))
                 if not folder or connection_lost(exc.__cause__ or exc):
-                    listing.complete = False  # the walk broke off: its silence proves nothing
-                    break
-        return listing
+                    part.complete = False  # the walk broke off: its silence proves nothing
+                    yield part
+                    return
+            yield part
 
     def _open_folder(self, folder: str) -> SMBDirectoryIO:
         d = SMBDirectoryIO(self._unc(folder), share_access="rwd", **self._kw())

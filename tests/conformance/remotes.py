@@ -30,6 +30,7 @@ class SmbRemote:
     can_restart = True
     owner_pattern = SID  # what owners() answers
     mtime_resolution_ns = 1000
+    walks_by_folder = True  # Source.walk yields a folder at a time
     wrong_credentials = {"password": "not-the-password"}
 
     def __init__(self, samba) -> None:
@@ -135,6 +136,7 @@ class SharePointRemote:
     can_restart = False
     owner_pattern = EMAIL
     mtime_resolution_ns = 1_000_000_000  # lastModifiedDateTime has whole seconds
+    walks_by_folder = False  # paths come from parent ids once every delta page is in
     wrong_credentials = {"client_secret": "not-the-secret"}
     domain = "contoso.com"
 

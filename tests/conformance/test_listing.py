@@ -32,6 +32,21 @@ def test_lists_nested_unicode_and_empty_files_with_sizes(source, remote):
         assert entry == source.stat(rel)  # list and stat agree on size, mtime and id
 
 
+def test_walk_gives_the_listing_in_parts_without_repeats(source, remote):
+    files = {"a.txt": b"a", "one/b.txt": b"bb", "one/two/c.txt": b"ccc", "three/d.txt": b""}
+    for rel, data in files.items():
+        remote.put(rel, data)
+
+    parts = list(source.walk())
+
+    seen = [path for part in parts for path in part.entries]
+    assert sorted(seen) == sorted(files)  # every file once: a scan counts each part's files
+    assert all(part.complete and not part.failures for part in parts)
+    assert {p: e for part in parts for p, e in part.entries.items()} == source.list().entries
+    if remote.walks_by_folder:  # the scanner then holds one folder's width, not the tree
+        assert all(len({p.rpartition("/")[0] for p in part.entries}) <= 1 for part in parts)
+
+
 def test_lists_a_folder_bigger_than_one_directory_reply(source, remote):
     names = [f"{i:05d}-" + "n" * 150 + ".txt" for i in range(3000)]  # > 1 MiB: several replies
     for name in names:
