@@ -5,8 +5,9 @@
 
 Reads utime+stime from /proc/<pid>/stat of every process around the sync: the transfer
 workers, identity, scanner, moto (the sink), RabbitMQ (beam.smp), Redis, smbd and the rest of
-the stack. Redis is the benchmark's own; so can RabbitMQ be (TEST_AMQP_URL, BENCH_RABBIT_PID). With --pyspy, py-spy records the first process of that service (GIL samples, native
-frames) into a flame graph in the benchmark's work folder.
+the stack. Redis is the benchmark's own; so can RabbitMQ be (TEST_AMQP_URL, BENCH_RABBIT_PID).
+With --pyspy, py-spy records the first process of that service (GIL samples, native frames)
+into a flame graph in the benchmark's work folder.
 """
 from __future__ import annotations
 

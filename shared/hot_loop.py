@@ -1,5 +1,6 @@
-"""Process-level settings for the services that handle one message per file (identity,
-transfer): on many small files their CPU per message, not the network, sets the pace.
+"""Process-level settings for the services that handle or publish one message per file
+(scanner, identity, transfer): on many small files their CPU per message, not the network,
+sets the pace.
 
 - uvloop: the event loop in C (libuv). aio-pika frames, redis-py replies and the hand-offs to
   worker threads all go through the loop several times per file (a hand-off to a thread and

@@ -1,6 +1,7 @@
 """Scanner: consumes scan commands, publishes change events."""
 from __future__ import annotations
 
+from shared import hot_loop
 from shared.claims import LongWork
 from shared.runtime import Runtime, serve
 from services.scanner import handlers
@@ -17,6 +18,7 @@ async def start(rt: Runtime) -> None:
 
 
 def main() -> None:
+    hot_loop.use_uvloop()  # a scan publishes one message per changed file
     serve("scanner", start)
 
 
