@@ -52,19 +52,20 @@ class ScanStore:
     async def indexed(self) -> int:
         return await self.r.hlen(self.index)
 
-    async def vanished(self) -> AsyncIterator[dict[str, IndexRecord]]:
-        """Index records whose path was not listed, a chunk of the index at a time. (HSCAN may
-        repeat a path: the caller keys them by path.)"""
+    async def vanished(self) -> dict[str, IndexRecord]:
+        """Index records whose path was not listed, read a chunk of the index at a time (keyed
+        by path: HSCAN may repeat one)."""
+        out: dict[str, IndexRecord] = {}
         strings: dict[str, str] = {}
         cursor = 0
         while True:
             cursor, chunk = await self.r.hscan(self.index, cursor, count=CHUNK)
             paths = list(chunk)
             listed = await self.r.smismember(self.paths, paths) if paths else []
-            yield {p: record_of(chunk[p], strings) for p, there in zip(paths, listed)
-                   if not there}
+            out.update((p, record_of(chunk[p], strings))
+                       for p, there in zip(paths, listed) if not there)
             if not cursor:
-                return
+                return out
 
     async def listed_chunks(self, n: int) -> AsyncIterator[list[SourceEntry]]:
         """The listed entries in walk order, CHUNK at a time."""

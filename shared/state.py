@@ -71,6 +71,15 @@ def record_of(raw: str, strings: dict[str, str] | None = None) -> IndexRecord:
     return IndexRecord(**fields)
 
 
+def _share_view(raw: str | None, usage: str | None = None) -> dict | None:
+    """A share as the API and the quota check see it: its record with the bytes used."""
+    return json.loads(raw) | {"usage_bytes": int(usage or 0)} if raw else None
+
+
+def _held(paused: str | None, auth_failed: str | None) -> bool:
+    return "1" in (paused, auth_failed)
+
+
 @dataclass(frozen=True)
 class Failure:
     path: str
@@ -104,6 +113,7 @@ class State(RunState):
         self.r = redis
         self.ns = namespace
         self._parsed: dict[str, tuple[str, Connector]] = {}  # cid -> (JSON, parsed): hot path
+        self._job_context = redis.register_script(JOB_CONTEXT)
         self._register_run_scripts(redis)
 
     @classmethod
@@ -144,17 +154,13 @@ class State(RunState):
 
     async def job_context(self, cid: str, path: str, share: str | None) -> JobContext:
         """One Lua call (JOB_CONTEXT): every transfer job starts with it."""
-        script = getattr(self, "_job_context", None)
-        if script is None:  # registered on first use: only transfer workers need it
-            script = self._job_context = self.r.register_script(JOB_CONTEXT)
         keys = [self.key("connector", cid), self.key("status", cid), self.key("index", cid)]
         if share:
             keys += [self.key("share", share), self.key("usage", share)]
-        raw, paused, auth_failed, known, *share_raw = await script(keys=keys, args=[path])
-        shared = json.loads(share_raw[0]) | {"usage_bytes": int(share_raw[1] or 0)} \
-            if share_raw and share_raw[0] else None
-        return JobContext(self._parse(cid, raw), "1" in (paused, auth_failed),
-                          IndexRecord(**json.loads(known)) if known else None, shared)
+        raw, paused, auth_failed, known, *share_raw = await self._job_context(keys=keys,
+                                                                             args=[path])
+        return JobContext(self._parse(cid, raw), _held(paused, auth_failed),
+                          record_of(known) if known else None, _share_view(*share_raw or [None]))
 
     async def connectors(self) -> list[Connector]:
         ids = sorted(await self.r.smembers(self.key("connectors")))
@@ -180,10 +186,10 @@ class State(RunState):
         return bool(created)
 
     async def share(self, name: str) -> dict | None:
-        raw = await self.r.get(self.key("share", name))
-        if not raw:
-            return None
-        return json.loads(raw) | {"usage_bytes": int(await self.r.get(self.key("usage", name)) or 0)}
+        async with self.r.pipeline(transaction=False) as p:
+            p.get(self.key("share", name))
+            p.get(self.key("usage", name))
+            return _share_view(*await p.execute())
 
     async def shares(self) -> list[dict]:
         names = sorted(await self.r.smembers(self.key("shares")))
@@ -249,8 +255,7 @@ class State(RunState):
     async def paused(self, cid: str) -> bool:
         """Work is held: paused by an admin, or stopped because the source refused the
         connector's credentials (until they are updated)."""
-        held = await self.r.hmget(self.key("status", cid), "paused", "auth_failed")
-        return "1" in held
+        return _held(*await self.r.hmget(self.key("status", cid), "paused", "auth_failed"))
 
     async def add_failure(self, cid: str, failure: Failure) -> None:
         await self.add_failures(cid, [failure])

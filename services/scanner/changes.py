@@ -33,6 +33,15 @@ class ScanOutcome:
     resynced: bool = False
 
 
+def settle(task: asyncio.Future) -> None:
+    """A read started beside the walk, once the scan goes no further with it: cancelled if
+    still running; otherwise its failure, already raised elsewhere, counts as retrieved."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
+
+
 def job_id(action: Action) -> str:
     """Deterministic per run and path: a redelivered scan republishes the same job ids."""
     return hashlib.sha1(f"{action.kind}\0{action.path}".encode()).hexdigest()[:20]

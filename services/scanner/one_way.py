@@ -25,7 +25,8 @@ from shared.runtime import Runtime
 from shared.scan_store import CHUNK, ScanStore
 from shared.sources import DeltaCursor, Listing, Source, SourceEntry
 from shared.sources.base import merge_flags
-from services.scanner.changes import ScanOutcome, list_failures, publish_changes, relabels
+from services.scanner.changes import ScanOutcome, list_failures, publish_changes, relabels, \
+    settle
 from services.scanner.deletes import check_empty, hold_deletes
 
 
@@ -48,10 +49,7 @@ async def scan_one_way(rt: Runtime, c: Connector, run_id: str, source: Source,
         await bucket
         return await _decide(rt, c, run_id, source, store, walked)
     finally:
-        if not bucket.done():
-            bucket.cancel()
-        elif not bucket.cancelled():
-            bucket.exception()  # a failure already raised elsewhere is not "never retrieved"
+        settle(bucket)
         await store.drop()
 
 
@@ -127,7 +125,7 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source, store:
         out.unchanged += unchanged
         await publish_changes(rt, c, run_id, source, actions, records)
         out.jobs += len(actions)
-    vanished = await _vanished(store) if found < indexed else {}
+    vanished = await store.vanished() if found < indexed else {}
     unreadable = [f.path for f in listing.failures]
     movable = move_candidates(vanished, unreadable) if listing.complete else {}
     moved_or_new, _ = decide_listed(new, {}, await store.target_sizes(vanished), movable)
@@ -139,13 +137,6 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source, store:
     out.jobs += len(moved_or_new) + len(plan.actions)
     out.withheld, out.held = len(plan.deletes_withheld), len(plan.deletes_held)
     return out
-
-
-async def _vanished(store: ScanStore) -> dict:
-    vanished: dict = {}
-    async for chunk in store.vanished():
-        vanished.update(chunk)
-    return vanished
 
 
 async def _deletes(rt: Runtime, c: Connector, run_id: str, gone: list[str],

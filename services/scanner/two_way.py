@@ -18,7 +18,8 @@ from shared.runtime import Runtime
 from shared.sources import DeltaCursor, Listing, Source
 from shared.sources.sharepoint import check_path as check_sharepoint_path
 from shared.state import Failure, IndexRecord
-from services.scanner.changes import ScanOutcome, list_failures, publish_changes, relabels
+from services.scanner.changes import ScanOutcome, list_failures, publish_changes, relabels, \
+    settle
 from services.scanner.deletes import check_empty, hold_deletes
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,7 @@ async def scan_two_way(rt: Runtime, c: Connector, run_id: str, source: Source,
         listing.entries = {e.path: e for e in kept}
         records = await records_read
     finally:
-        if not records_read.done():
-            records_read.cancel()
-        elif not records_read.cancelled():
-            records_read.exception()  # a failure already raised elsewhere is retrieved
+        settle(records_read)
     await check_empty(rt, c, run_id, listing.complete, len(listing.entries),
                       len(listing.failures), len(records))
     actions, name_errors, plan = await plan_two_way(rt, c, run_id, listing, records)

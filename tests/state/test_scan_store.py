@@ -30,9 +30,7 @@ async def test_vanished_is_every_indexed_path_not_listed(state):
                                              for p, r in indexed.items()})
     listed = [SourceEntry(p, 1, 1) for p in list(indexed)[::3]] + [SourceEntry("new", 1, 1)]
     await store.add_listed(listed)
-    vanished: dict = {}
-    async for chunk in store.vanished():
-        vanished.update(chunk)
+    vanished = await store.vanished()
     assert vanished == {p: r for p, r in indexed.items() if p not in {e.path for e in listed}}
     assert await store.indexed() == len(indexed)
 
