@@ -57,6 +57,12 @@ class Transient(SyncError):
     permanent = False
 
 
+class FileInUse(Transient):
+    """Someone holds the file open at the source, so it cannot be replaced now: retried."""
+
+    cause = "file_in_use"
+
+
 class ListingFailed(SyncError):
     """The source's root could not be listed: the whole run fails, with the listing's cause."""
 

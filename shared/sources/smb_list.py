@@ -8,15 +8,20 @@ What a name the server shows can become (see docs/RELIABILITY.md for the whole t
   failure naming the folder and the escaped name;
 - symlinks and junctions the server marks as such, and folders met twice (a link the server
   followed back into the tree), are `unsupported` failures: never followed.
+Our own temporary files (an atomic write's, `smb_write`) are never listed; one older than
+`TEMP_STALE_S` (its writer died) is removed once its folder has been listed.
 Samba itself leaves out names it cannot convert to UTF-16 (not valid in its `unix charset`)
 and links leading out of the share (`wide links = no`): no SMB client ever sees those.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import struct
+import time
 from typing import Iterator, NamedTuple
 
+import smbclient
 from smbclient._io import SMBDirectoryIO
 from smbprotocol.exceptions import NoMoreFiles, NoSuchFile
 from smbprotocol.file_info import FileAttributes, FileInformationClass
@@ -25,6 +30,7 @@ from smbprotocol.open import QueryDirectoryFlags, SMB2QueryDirectoryResponse
 from shared import errors
 from shared.sources.base import DeltaCursor, ListFailure, Listing, SourceEntry, gather
 from shared.sources.smb_errors import connection_lost
+from shared.sources.smb_write import is_write_temp
 
 DIR_BUFFER = 1024 * 1024  # QUERY_DIRECTORY reply size: ~10,000 names per round trip
 _NAME_SURROGATE = 0x20000000  # reparse tag bit of symlinks, junctions, mount points
@@ -35,6 +41,7 @@ _UNADDRESSABLE = re.compile(r'[\x00-\x1f"*:<>?\\|]')
 # smbprotocol's per-field Structure objects took ~3/4 of a walk's CPU (100,000 files: 22 s -> 5 s).
 _ENTRY = struct.Struct("<II16xQ8xQQIII4xQ")  # next, index, mtime, eof, alloc, attrs, len, ea, id
 _EPOCH_FILETIME = 116444736000000000  # 1970-01-01 as a FILETIME (100 ns ticks since 1601)
+TEMP_STALE_S = 3600  # a write temp this old has no live writer: a write refreshes its mtime
 _US_RANGE = (-62135596800 * 10**6, 253402300799 * 10**6 + 999999)  # years 1-9999, as datetime
 
 
@@ -94,13 +101,14 @@ class SmbLister:
         while folders:
             folder = folders.pop()
             part = Listing()
+            leftovers: list[str] = []
             try:
                 # The root goes through _call: it (re)connects and tells auth failures apart.
                 scan = self._call(folder, self._open_folder, folder) if not folder else \
                     self._open_folder(folder)
                 with scan as d:
                     for raw in self._entries(d):
-                        self._add(part, folders, seen, folder, raw)
+                        self._add(part, folders, seen, folder, raw, leftovers)
             except Exception as exc:  # noqa: BLE001 - recorded, never raised
                 error = self._fail(exc, folder)
                 part.failures.append(ListFailure(folder, error.cause, str(error)))
@@ -108,6 +116,7 @@ class SmbLister:
                     part.complete = False  # the walk broke off: its silence proves nothing
                     yield part
                     return
+            self._remove_leftovers(leftovers)
             yield part
 
     def _open_folder(self, folder: str) -> SMBDirectoryIO:
@@ -134,8 +143,14 @@ class SmbLister:
             response.unpack(reply["data"].get_value())
             yield from parse_entries(response["buffer"].get_value())
 
+    def _remove_leftovers(self, paths: list[str]) -> None:
+        """Stale temp files of writers that died: best effort (a read-only account cannot)."""
+        for path in paths:
+            with contextlib.suppress(Exception):
+                smbclient.remove(self._unc(path), **self._kw())
+
     def _add(self, listing: Listing, folders: list, seen: set, folder: str,
-             raw: RawEntry) -> None:
+             raw: RawEntry, leftovers: list[str]) -> None:
         file_id = raw.file_id
         name, valid = decode_name(raw.name)
         if name in (".", ".."):
@@ -143,6 +158,10 @@ class SmbLister:
                 seen.add(file_id)
             return
         path = f"{folder}/{name}" if folder else name
+        if is_write_temp(name):
+            if raw.mtime_ns < (time.time() - TEMP_STALE_S) * 1e9:
+                leftovers.append(path)
+            return
         problem = _name_problem(folder, name, valid)
         if problem is not None:
             listing.failures.append(problem)
