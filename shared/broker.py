@@ -229,7 +229,7 @@ class Broker:
                     await handler(msg, message)
             except Exception as exc:
                 if not isinstance(exc, Defer):
-                    span.record_exception(exc)
+                    telemetry.record_error(span, exc)
                 await self._failed(message, exc)
                 return
         if not message.processed:

@@ -60,7 +60,7 @@ def serve(service: str, start: Callable[[Runtime], Awaitable[None]],
           settings_cls: type[Settings] = Settings) -> None:
     """Entry point of `python -m services.<name>`: run `start`, then wait for SIGTERM/SIGINT."""
     settings = settings_mod.load(settings_cls)
-    telemetry.setup(service, settings.log_level)
+    telemetry.setup(service, settings.log_level, settings.trace_paths)
     asyncio.run(_main(service, start, settings))
 
 

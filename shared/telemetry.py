@@ -4,6 +4,10 @@ Export follows the standard OpenTelemetry variables: `OTEL_EXPORTER_OTLP_ENDPOIN
 per-signal `..._TRACES_ENDPOINT` / `..._METRICS_ENDPOINT`) turns OTLP/HTTP export on, and
 `OTEL_TRACES_EXPORTER` / `OTEL_METRICS_EXPORTER` may say `otlp`, `console` or `none`. With
 nothing configured, spans are created and dropped and metric instruments are no-ops.
+
+File paths reach spans only with `SCAIDRIVE_TRACE_PATHS` (`setup(..., trace_paths=True)`):
+otherwise errors are recorded without their messages (`record_error`) and the exporter is
+wrapped in `trace_privacy.PathFreeExporter`, which rewrites whatever was recorded another way.
 """
 from __future__ import annotations
 
@@ -18,9 +22,13 @@ from opentelemetry.sdk.metrics.export import (ConsoleMetricExporter,
                                               PeriodicExportingMetricReader)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.export import (BatchSpanProcessor, ConsoleSpanExporter,
+                                            SpanExporter)
+
+from shared import trace_privacy
 
 _PROVIDERS: list = []  # flushed on shutdown
+_trace_paths = False  # SCAIDRIVE_TRACE_PATHS, as given to setup: may file paths be traced?
 
 
 def _exporter_choice(signal: str) -> str:
@@ -33,12 +41,16 @@ def _exporter_choice(signal: str) -> str:
     return "otlp" if endpoint else "none"
 
 
-def setup(service: str, level: str = "INFO") -> trace.Tracer:
+def setup(service: str, level: str = "INFO", trace_paths: bool = False) -> trace.Tracer:
+    """Tracing, metrics and JSON logs for this process; `trace_paths`: the setting
+    `SCAIDRIVE_TRACE_PATHS` (file paths, and the exception messages naming them, on spans)."""
+    global _trace_paths
+    _trace_paths = trace_paths
     resource = Resource.create({"service.name": f"scaidrive-{service}",
                                 "service.namespace": os.environ.get("SCAIDRIVE_NAMESPACE",
                                                                     "scaidrive")})
     tracer_provider = TracerProvider(resource=resource)
-    span_exporter = _span_exporter()
+    span_exporter = span_exporter_for(trace_paths)
     if span_exporter is not None:
         tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
     trace.set_tracer_provider(tracer_provider)
@@ -53,7 +65,25 @@ def setup(service: str, level: str = "INFO") -> trace.Tracer:
     return trace.get_tracer(f"scaidrive.{service}")
 
 
-def _span_exporter():
+def record_error(span: trace.Span, exc: BaseException, cause: str | None = None) -> None:
+    """Record `exc` on `span` as an "exception" event: as OpenTelemetry does when file paths may
+    be traced, else with no exception's message in it (`trace_privacy.exception_attributes`:
+    the type, `cause` or a `SyncError`'s cause, the frames of the chain)."""
+    if _trace_paths:
+        span.record_exception(exc)
+    else:
+        span.add_event("exception", trace_privacy.exception_attributes(exc, cause))
+
+
+def span_exporter_for(trace_paths: bool) -> SpanExporter | None:
+    """The configured span exporter; unless paths may be traced, behind the path-free net."""
+    exporter = _span_exporter()
+    if exporter is None or trace_paths:
+        return exporter
+    return trace_privacy.PathFreeExporter(exporter)
+
+
+def _span_exporter() -> SpanExporter | None:
     choice = _exporter_choice("TRACES")
     if choice == "console":
         return ConsoleSpanExporter(out=sys.stderr)

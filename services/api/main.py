@@ -63,7 +63,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
 def main() -> None:
     settings = settings_mod.load(ApiSettings)
-    telemetry.setup("api", settings.log_level)
+    telemetry.setup("api", settings.log_level, settings.trace_paths)
     app = create_app(settings)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,console")
     try:

@@ -6,6 +6,7 @@ import logging
 
 from opentelemetry import trace
 
+from shared import telemetry
 from shared.connectors import Connector
 from shared.contracts import ScanRequested
 from shared.errors import SyncError
@@ -33,7 +34,7 @@ async def on_scan(rt: Runtime, msg: ScanRequested) -> None:
             async with lease_kept(rt, c.id, msg.run_id):
                 await _scan(rt, c, msg.run_id, source, span)
         except SyncError as exc:
-            span.record_exception(exc)
+            telemetry.record_error(span, exc)
             span.set_status(trace.StatusCode.ERROR, exc.cause)
             await rt.state.add_failure(c.id, Failure(path="", stage="scan", cause=exc.cause,
                                                      message=str(exc), run_id=msg.run_id))

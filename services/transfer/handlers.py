@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from opentelemetry import trace
 
-from shared import metrics
+from shared import metrics, telemetry
 from shared.broker import Defer
 from shared.connectors import Connector
 from shared.contracts import ChangeKind, Owner, TransferJob
@@ -96,7 +96,7 @@ class Transfers:
                 if exc.cause == "auth_failed":  # not this file's fault: hold every job
                     await stop_on_auth_failure(rt, c, job.run_id, str(exc))
                     raise Defer() from None
-                span.record_exception(exc)
+                telemetry.record_error(span, exc)
                 span.set_status(trace.StatusCode.ERROR, exc.cause)
                 span.set_attribute("outcome", "errored")
                 await fail_job(rt, c.id, job.run_id, job.job_id, Failure(

@@ -1,4 +1,5 @@
-"""Building source trees on the Samba share and checking what reached the bucket."""
+"""Building source trees on the Samba share, checking what reached the bucket, and grepping
+what the services left behind (logs, exports) for what must not be there."""
 from __future__ import annotations
 
 import hashlib
@@ -79,3 +80,10 @@ def new_connector(api, samba, name: str, folder: str, **extra) -> dict:
     resp = api.post("/connectors", json=body)
     assert resp.status_code == 201, resp.text
     return resp.json()
+
+
+def found_in(needles: dict[str, str], places: dict[str, str]) -> list[str]:
+    """One "<label> in <place>" for every needle (a secret, a file name) found in a place's text
+    (a log line, an OTLP export, a Redis value...): empty when nothing leaked."""
+    return [f"{label} in {where}" for label, value in needles.items()
+            for where, text in places.items() if value in text]

@@ -29,6 +29,7 @@ from shared.connectors import SECRET_FIELDS
 from shared.rotation import rotate_secrets
 from shared.secrets import SecretBox
 from shared.state import State
+from tests.e2e.helpers import found_in
 from tests.e2e.sharepoint_helpers import new_site, sp_body
 from tests.fixtures.net import wait_port
 from tests.fixtures.otlp import OtlpReceiver
@@ -176,18 +177,14 @@ def test_no_secret_in_logs_redis_audit_or_messages(world, connectors, samba, gra
     messages = asyncio.run(_drain(taps))
     assert len(messages) >= 8  # commands, changes, transfer jobs and events were seen
     time.sleep(1)  # the last spans and metrics are exported (100 ms / 500 ms batches)
-    with world.otlp.lock:
-        exports = [raw.decode("utf-8", "replace") for raw in world.otlp.raw]
+    exports = world.otlp.exports()
     assert all(any(cid in e for e in exports) for cid in connectors.values())  # grep sees spans
     places = {f"log line {i}": line for i, line in enumerate(world.logs().splitlines())}
     places |= {f"redis {k}": v for k, v in redis_values(world.ns).items()}
     places |= {"audit log": api.get("/audit").text}
     places |= {f"message {i}": m for i, m in enumerate(messages)}
     places |= {f"OTLP export {i}": e for i, e in enumerate(exports)}
-    found = [f"{name} in {where}" for name, value in
-             the_secrets(world, samba, graph, ldap_server).items()
-             for where, text in places.items() if value in text]
-    assert found == []
+    assert found_in(the_secrets(world, samba, graph, ldap_server), places) == []
 
 
 # --- key rotation -------------------------------------------------------------------------------

@@ -1,13 +1,16 @@
 """Operators trace a run through OpenTelemetry: the services, as separate processes, export over
-OTLP/HTTP to a receiver in the test, and one trace holds every service's spans of the run."""
+OTLP/HTTP to a receiver in the test, and one trace holds every service's spans of the run; with
+`SCAIDRIVE_TRACE_PATHS` unset (this module's stack), no file name reaches the exporter."""
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import time
 
 import pytest
 
-from tests.e2e.helpers import new_connector
+from tests.e2e.helpers import found_in, new_connector
 from tests.e2e.test_two_way import put
 from tests.fixtures.otlp import OtlpReceiver
 from tests.fixtures.stack import Stack, sync_and_wait, wait_run
@@ -110,3 +113,54 @@ def test_metrics_per_connector(traced, samba, otlp):
         time.sleep(0.3)
     sent = max(m["value"] for m in mine if m["name"] == "scaidrive.transferred")
     assert sent == 5
+
+
+def exception_events(spans: list[dict]) -> list[dict]:
+    return [e for s in spans for e in s["events"] if e["name"] == "exception"]
+
+
+def test_no_file_name_reaches_the_trace_exporter(traced, samba, otlp):
+    """A file the service account cannot read (smbprotocol's error names it, with the share's
+    UNC path) and a folder it cannot list: the run records both as per-file failures, and no
+    name of the connector's tree is in any export: span names, attributes, status messages,
+    events (recorded exceptions: message, stack trace, chained exceptions)."""
+    api, tag = traced.api(), secrets.token_hex(3)
+    folder = f"privacy-{tag}"
+    names = {"denied file": f"confidential-{tag}.txt", "denied folder": f"locked-{tag}",
+             "synced file": f"payroll-{tag}.txt", "synced folder": f"board-{tag}",
+             "synced nested file": f"minutes-{tag}.txt"}
+    samba.write_file(f"{folder}/{names['synced file']}", b"synced")
+    samba.write_file(f"{folder}/{names['synced folder']}/{names['synced nested file']}", b"too")
+    denied = samba.write_file(f"{folder}/{names['denied file']}", b"alice only", owner="alice")
+    os.chmod(denied, 0o600)
+    samba.make_unreadable_dir(f"{folder}/{names['denied folder']}")
+    cid = new_connector(api, samba, folder, folder)["id"]
+    view = wait_run(api, cid)
+    run_id = view["status"]["run"]["run_id"]
+    assert view["status"]["run"]["outcome"] == "partial", view["status"]
+    failures = api.get(f"/connectors/{cid}/failures", params={"run_id": run_id}).json()
+    assert sorted((f["path"], f["cause"]) for f in failures) == sorted([
+        (names["denied file"], "permission_denied"),
+        (names["denied folder"], "permission_denied")])
+    assert view["status"]["progress"]["files_transferred"] == 2
+
+    # Not vacuous: the denied read was recorded on its transfer span, as an exception event.
+    spans = run_trace(otlp, run_id, {"scaidrive-transfer"})
+    deadline = time.monotonic() + 30
+    while not exception_events(spans):
+        assert time.monotonic() < deadline, "no exception event exported for the denied read"
+        time.sleep(0.2)
+        spans = run_trace(otlp, run_id, {"scaidrive-transfer"})
+    (event,) = exception_events(spans)
+    assert event["attributes"]["exception.type"] == "shared.errors.PermissionDenied"
+    assert event["attributes"]["exception.scrubbed"] is True
+    assert "Traceback" in event["attributes"]["exception.stacktrace"]
+    assert [s["status"]["message"] for s in spans if s["events"]] == ["permission_denied"]
+
+    time.sleep(1)  # the last spans are exported (100 ms batches)
+    exports = otlp.exports()
+    assert any(run_id in e for e in exports)  # the grep sees this run's spans
+    places = {f"OTLP export {i}": e for i, e in enumerate(exports)}
+    with otlp.lock:  # and as the receiver decoded them (names, attributes, events, status)
+        places |= {f"span {s['span_id']}": json.dumps(s, default=str) for s in otlp.spans}
+    assert found_in(names, places) == []
