@@ -26,7 +26,7 @@ CONCURRENCY = 8  # SCAIDRIVE_TRANSFER_CONCURRENCY's default: jobs in flight per 
 
 def smb_read_only(srv: Servers, rel: str) -> float:
     """Our SMB reader alone (signed, pipelined), to nowhere: our side of the SMB read limit."""
-    from shared.sources.smb import SmbSource
+    from shared.sources.smb.source import SmbSource
     samba = srv.samba
     src = SmbSource("127.0.0.1", samba.share, port=samba.port, username=samba.username,
                     password=samba.password, encryption="off")

@@ -84,8 +84,8 @@ def rotate_key() -> int:
     down, and it should never hand out secrets, even encrypted ones)."""
     import asyncio
 
-    from shared import settings as settings_mod
-    from shared.settings import Settings
+    from shared.config import settings as settings_mod
+    from shared.config.settings import Settings
 
     settings = settings_mod.load(Settings)  # a bad setting: exit 2, naming it
     return asyncio.run(_rotate(settings))
@@ -94,9 +94,9 @@ def rotate_key() -> int:
 async def _rotate(settings) -> int:
     from redis.exceptions import RedisError
 
-    from shared.rotation import Undecryptable, rotate_secrets
-    from shared.secrets import SecretBox
-    from shared.state import State
+    from shared.store.key_rotation import Undecryptable, rotate_secrets
+    from shared.config.secrets import SecretBox
+    from shared.store.state import State
 
     state = State.connect(settings.redis_url.get_secret_value(), settings.namespace)
     try:
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.cmd == "up":
         sys.exit(up(args))
     if args.cmd == "gen-key":
-        from shared.secrets import generate_key
+        from shared.config.secrets import generate_key
         print(generate_key())
         return
     if args.cmd == "rotate-key":

@@ -13,11 +13,18 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-from shared import settings as settings_mod
-from shared import telemetry
-from shared.runtime import Runtime
-from shared.settings import ApiSettings
-from services.api import audit, conflicts, deletes, handlers, identities, session, stats
+from shared.config import settings as settings_mod
+from shared.observability import telemetry
+from shared.app.runtime import Runtime
+from shared.config.settings import ApiSettings
+from services.api.routes import audit
+from services.api.routes import conflicts
+from services.api.routes import held_deletes as deletes
+from services.api.routes import connectors
+from services.api.routes import identities
+from services.api.routes import session
+from services.api.routes import shares
+from services.api.routes import stats
 
 CONSOLE = Path(__file__).parent / "console"
 
@@ -40,7 +47,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, validation_error)
-    for module in (handlers, identities, audit, deletes, conflicts, stats):
+    for module in (shares, connectors, identities, audit, deletes, conflicts, stats):
         app.include_router(module.router, dependencies=[Depends(session.authenticate)])
     app.include_router(session.router)  # login/logout: the token is in the body
     app.mount("/console", StaticFiles(directory=CONSOLE, html=True), name="console")

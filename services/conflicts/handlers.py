@@ -17,11 +17,11 @@ from typing import Awaitable, Callable
 
 import aiosmtplib
 
-from shared.conflicts import ConflictStore
+from shared.store.conflict_records import ConflictStore
 from shared.contracts import (ChangeKind, ConflictDecision, ConflictDetected, ConflictResolved,
                               FileVersion, SideVersion, TransferJob, Winner)
-from shared.runtime import Runtime
-from shared.settings import ConflictSettings
+from shared.app.runtime import Runtime
+from shared.config.settings import ConflictSettings
 
 log = logging.getLogger(__name__)
 CLAIM_SLACK_S = 30  # a claim outlives the SMTP timeout, so a slow send is never done twice

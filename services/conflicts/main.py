@@ -1,8 +1,8 @@
 """Conflict service: consumes `{ns}.conflicts` (detections from transfer, decisions from the API)."""
 from __future__ import annotations
 
-from shared.runtime import Runtime, serve
-from shared.settings import ConflictSettings
+from shared.app.runtime import Runtime, serve
+from shared.config.settings import ConflictSettings
 from services.conflicts import handlers
 
 

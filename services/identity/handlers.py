@@ -19,10 +19,10 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_bytes, escape_filter_chars
 from opentelemetry import trace
 
-from shared.connectors import Connector, LdapDirectory
+from shared.config.connectors import Connector, LdapDirectory
 from shared.contracts import ChangeKind, FileChanged, Owner, TransferJob
-from shared.identity import RedisUserDirectory, User, match_email, match_name, parse_table, sid_to_bytes
-from shared.runtime import Runtime
+from shared.config.identity_mapping import RedisUserDirectory, User, match_email, match_name, parse_table, sid_to_bytes
+from shared.app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.identity")

@@ -2,9 +2,9 @@
 initial sync does not hold another's changes back), publishes transfer jobs with their owner."""
 from __future__ import annotations
 
-from shared import hot_loop
-from shared.consumers import ConnectorConsumers
-from shared.runtime import Runtime, serve
+from shared.app import hot_loop
+from shared.app.connector_consumers import ConnectorConsumers
+from shared.app.runtime import Runtime, serve
 from services.identity import handlers
 
 PREFETCH = 64

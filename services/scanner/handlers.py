@@ -6,17 +6,18 @@ import logging
 
 from opentelemetry import trace
 
-from shared import telemetry
-from shared.connectors import Connector
+from shared.observability import telemetry
+from shared.config.connectors import Connector
 from shared.contracts import ScanRequested
 from shared.errors import SyncError
-from shared.monitoring import add_daily
-from shared.runs import close_run, lease_kept, stop_on_auth_failure
-from shared.runtime import Runtime
-from shared.sources import Source, open_source
-from shared.state import Failure
-from services.scanner.one_way import scan_one_way
-from services.scanner.two_way import scan_two_way
+from shared.store.daily_counters import add_daily
+from shared.app.run_lifecycle import close_run, lease_kept, stop_on_auth_failure
+from shared.app.runtime import Runtime
+from shared.sources.base import Source
+from shared.sources.factory import open_source
+from shared.store.state import Failure
+from services.scanner.one_way_scan import scan_one_way
+from services.scanner.two_way_scan import scan_two_way
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.scanner")

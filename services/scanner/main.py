@@ -1,9 +1,9 @@
 """Scanner: consumes scan commands, publishes change events."""
 from __future__ import annotations
 
-from shared import hot_loop
-from shared.claims import LongWork
-from shared.runtime import Runtime, serve
+from shared.app import hot_loop
+from shared.messaging.claims import LongWork
+from shared.app.runtime import Runtime, serve
 from services.scanner import handlers
 
 # Scans are long and list whole trees: a couple at a time per process is plenty.

@@ -15,12 +15,12 @@ from aio_pika.abc import AbstractIncomingMessage
 from opentelemetry import trace
 from opentelemetry.context import Context
 
-from shared.connectors import Connector, next_due
+from shared.config.connectors import Connector, next_due
 from shared.contracts import FileChanged, RunRequested, ScanRequested, TransferJob, decode
-from shared.monitoring import STALE_PERIODS, is_stale, raise_flag
-from shared.runs import close_run, fail_job
-from shared.runtime import Runtime
-from shared.state import Failure
+from shared.store.daily_counters import STALE_PERIODS, is_stale, raise_flag
+from shared.app.run_lifecycle import close_run, fail_job
+from shared.app.runtime import Runtime
+from shared.store.state import Failure
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.scheduler")

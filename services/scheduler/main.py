@@ -4,9 +4,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from shared import metrics
-from shared.claims import reap
-from shared.runtime import Runtime, serve
+from shared.observability import metrics
+from shared.messaging.claims import reap
+from shared.app.runtime import Runtime, serve
 from services.scheduler import handlers
 
 log = logging.getLogger(__name__)

@@ -14,20 +14,24 @@ from concurrent.futures import ThreadPoolExecutor
 
 from opentelemetry import trace
 
-from shared import metrics, telemetry
-from shared.broker import Defer
-from shared.connectors import Connector
+from shared.observability import metrics
+
+from shared.observability import telemetry
+from shared.messaging.broker import Defer
+from shared.config.connectors import Connector
 from shared.contracts import ChangeKind, Owner, TransferJob
 from shared.errors import NotFound, QuotaExceeded, SyncError
-from shared.names import metadata_value, object_key
-from shared.reconcile import same_content
-from shared.runs import fail_job, finish_job, lease_kept, stop_on_auth_failure
-from shared.runtime import Runtime
-from shared.secrets import SecretBox
-from shared.settings import Settings
-from shared.sources import Source, SourceEntry, open_source
-from shared.state import Failure, Indexed, IndexRecord, JobContext
-from services.transfer.two_way import TwoWay, labels
+from shared.sync.keys import metadata_value, object_key
+from shared.sync.one_way import same_content
+from shared.app.run_lifecycle import fail_job, finish_job, lease_kept, stop_on_auth_failure
+from shared.app.runtime import Runtime
+from shared.config.secrets import SecretBox
+from shared.config.settings import Settings
+from shared.sync.model import SourceEntry
+from shared.sources.base import Source
+from shared.sources.factory import open_source
+from shared.store.state import Failure, Indexed, IndexRecord, JobContext
+from services.transfer.source_writes import TwoWay, labels
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.transfer")

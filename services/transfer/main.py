@@ -8,18 +8,18 @@ from __future__ import annotations
 import importlib
 from concurrent.futures import ThreadPoolExecutor
 
-from shared import hot_loop
-from shared.claims import LongWork
-from shared.consumers import ConnectorConsumers
+from shared.app import hot_loop
+from shared.messaging.claims import LongWork
+from shared.app.connector_consumers import ConnectorConsumers
 from shared.contracts import TransferJob
-from shared.runtime import Runtime, serve
+from shared.app.runtime import Runtime, serve
 from services.transfer.handlers import Sources, Transfers
 
 
 async def start(rt: Runtime) -> None:
     # The SMB backend's import (smbprotocol, spnego, cryptography: ~0.5 s of CPU) at start,
     # not inside the first jobs; and so its objects are frozen with the rest below.
-    importlib.import_module("shared.sources.smb")
+    importlib.import_module("shared.sources.smb.source")
     pool = ThreadPoolExecutor(max_workers=rt.settings.transfer_concurrency,
                               thread_name_prefix="transfer")
     transfers = Transfers(rt, Sources(rt.box, rt.settings), pool)

@@ -41,7 +41,7 @@ class SmbRemote:
         self.sources: list[Source] = []
 
     def make_source(self, **overrides) -> Source:
-        from shared.sources.smb import SmbSource
+        from shared.sources.smb.source import SmbSource
 
         s = self.samba
         kw = {"port": s.port, "username": s.username, "password": s.password, **overrides}
@@ -159,14 +159,14 @@ class SharePointRemote:
         self.sources: list[Source] = []
 
     def endpoint(self, **overrides):
-        from shared.sources.graph import GraphEndpoint
+        from shared.sources.sharepoint.graph import GraphEndpoint
 
         g = self.graph
         return GraphEndpoint(authority=g.authority, graph_base=g.graph_base, ca_bundle=g.ca_pem,
                              **overrides)
 
     def credentials(self, **overrides):
-        from shared.sources.graph import GraphCredentials
+        from shared.sources.sharepoint.graph import GraphCredentials
 
         g = self.graph
         kw = {"tenant_id": g.tenant_id, "client_id": g.client_id, **overrides}
@@ -175,7 +175,7 @@ class SharePointRemote:
         return GraphCredentials(**kw)
 
     def make_source(self, *, endpoint: dict | None = None, **creds) -> Source:
-        from shared.sources.sharepoint import SharePointSource
+        from shared.sources.sharepoint.source import SharePointSource
 
         source = SharePointSource(self.endpoint(**(endpoint or {})), self.credentials(**creds),
                                   self.drive.id)

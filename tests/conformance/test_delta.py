@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
-from shared.sources.base import DeltaCursor
+from shared.sync.model import DeltaCursor
 
 
 def ids(listing) -> dict[str, str]:

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from shared import errors
-from shared.sources.graph import GraphEndpoint, resolve_library
+from shared.sources.sharepoint.graph import GraphEndpoint, resolve_library
 from tests.conformance.remotes import SharePointRemote
 
 

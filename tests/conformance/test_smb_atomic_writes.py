@@ -15,8 +15,8 @@ import time
 import pytest
 
 from shared import errors
-from shared.sources.base import ABSENT
-from shared.sources.smb_write import is_write_temp
+from shared.sync.model import ABSENT
+from shared.sources.smb.writing import is_write_temp
 from tests.conformance.remotes import MiB, SmbRemote, sha
 
 ORIGINAL = b"the colleague's report, as the file server holds it\n" * 1000
@@ -54,7 +54,7 @@ def test_a_writer_killed_mid_write_leaves_the_original_whole(smb, samba):
     size = 12 * MiB
     child = textwrap.dedent(f"""
         import io, sys, time
-        from shared.sources.smb import SmbSource
+        from shared.sources.smb.source import SmbSource
         src = SmbSource({samba.host!r}, {samba.share!r}, {smb.base!r}, port={samba.port},
                         username={samba.username!r}, password={samba.password!r},
                         chunk_size=256 * 1024)

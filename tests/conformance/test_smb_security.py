@@ -13,7 +13,7 @@ import pytest
 import smbclient._pool
 
 from shared import errors
-from shared.sources.smb import SmbSource, wants_encryption
+from shared.sources.smb.source import SmbSource, wants_encryption
 from tests.fixtures.net import serve
 from tests.fixtures.samba import SambaServer
 

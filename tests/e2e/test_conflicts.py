@@ -17,7 +17,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from shared.conflicts import ConflictStore
+from shared.store.conflict_records import ConflictStore
 from shared.contracts import ConflictDetected, FileVersion, SideVersion
 from tests.e2e.sharepoint_helpers import EventTap, new_site, new_sp_connector
 from tests.fixtures.stack import AMQP_URL, CONSOLE_URL, REDIS_URL, wait_run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.sources.smb import SmbSource
+from shared.sources.smb.source import SmbSource
 from tests.e2e.helpers import new_connector
 from tests.fixtures.stack import sync_and_wait, wait_run
 

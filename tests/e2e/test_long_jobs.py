@@ -1,6 +1,6 @@
 """Transfers longer than RabbitMQ's consumer timeout, on a private broker node whose timeout is
 2 s (checked every second) and an S3 link slowed to make a 12 MB upload take several seconds.
-Without claims (shared/claims.py) the broker closes the worker's channel mid-upload and
+Without claims (shared/messaging/claims.py) the broker closes the worker's channel mid-upload and
 redelivers the job, over and over: the file would be sent many times and end dead-lettered."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import aio_pika
 import pytest
 import redis.asyncio as aioredis
 
-from shared.broker import Broker
-from shared.claims import FULL_WAIT_S, Claims, LongWork
+from shared.messaging.broker import Broker
+from shared.messaging.claims import FULL_WAIT_S, Claims, LongWork
 from shared.contracts import TransferJob
 
 from tests.e2e.helpers import bucket_tree, disk_tree, new_connector, open_uploads, write, \

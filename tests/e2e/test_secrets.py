@@ -25,10 +25,10 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from pydantic import SecretStr
 
-from shared.connectors import SECRET_FIELDS
-from shared.rotation import rotate_secrets
-from shared.secrets import SecretBox
-from shared.state import State
+from shared.config.connectors import SECRET_FIELDS
+from shared.store.key_rotation import rotate_secrets
+from shared.config.secrets import SecretBox
+from shared.store.state import State
 from tests.e2e.helpers import found_in
 from tests.e2e.sharepoint_helpers import new_site, sp_body
 from tests.fixtures.net import wait_port

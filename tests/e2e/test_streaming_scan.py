@@ -1,4 +1,4 @@
-"""A one-way scan bigger than one decision chunk (shared.scan_store.CHUNK = 1,000 files):
+"""A one-way scan bigger than one decision chunk (shared.store.scan_listing.CHUNK = 1,000 files):
 moves, deletions, edits and repairs are decided a chunk at a time from what the walk left in
 Redis, and still come out as they would over the whole tree at once."""
 from __future__ import annotations

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from shared.sources.smb_write import is_write_temp
+from shared.sources.smb.writing import is_write_temp
 from tests.e2e.helpers import bucket_tree, new_connector
 from tests.e2e.test_two_way import put
 from tests.fixtures.proxy import TcpProxy

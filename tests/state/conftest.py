@@ -4,7 +4,7 @@ import secrets
 import pytest
 import redis.asyncio as aioredis
 
-from shared.state import State
+from shared.store.state import State
 from tests.fixtures.stack import REDIS_URL
 
 

@@ -2,7 +2,7 @@
 ack, and what brings it back when its worker dies."""
 import asyncio
 
-from shared.claims import Claimed, Claims
+from shared.messaging.claims import Claimed, Claims
 
 TTL = 0.4
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.conflicts import ConflictStore
+from shared.store.conflict_records import ConflictStore
 from shared.contracts import ConflictDetected, FileVersion, SideVersion
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)

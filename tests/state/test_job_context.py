@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from shared.state import IndexRecord
+from shared.store.state import IndexRecord
 
 RECORD = IndexRecord(size=4, mtime_ns=5, file_id="7", owner="u-1", principal="S-1-5-21-1",
                      etag="e", synced_at=1.0)

@@ -8,10 +8,10 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from shared.connectors import SECRET_FIELDS, Connector
-from shared.rotation import Undecryptable, rotate_secrets
-from shared.secrets import SecretBox
-from shared.state import State
+from shared.config.connectors import SECRET_FIELDS, Connector
+from shared.store.key_rotation import Undecryptable, rotate_secrets
+from shared.config.secrets import SecretBox
+from shared.store.state import State
 
 A, B, C = (Fernet.generate_key().decode() for _ in range(3))
 

@@ -49,7 +49,7 @@ async def test_a_finished_upload_is_indexed_and_counted_in_one_step(state):
     """The index entry and the share's usage are written with the count (one round trip per
     job); the same job again (a second worker) rewrites the entry but counts neither the run,
     the usage nor the day again."""
-    from shared.state import Indexed, IndexRecord
+    from shared.store.state import Indexed, IndexRecord
     rec = IndexRecord(size=5, mtime_ns=1, file_id="7", content_tag=None, etag="e",
                       synced_at=1.0, owner="u1", method="table", principal="S-1",
                       identity_version=1)

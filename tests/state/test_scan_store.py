@@ -2,9 +2,9 @@
 import json
 from dataclasses import asdict
 
-from shared.scan_store import CHUNK, TTL_S, ScanStore
-from shared.sources.base import SourceEntry
-from shared.state import IndexRecord
+from shared.store.scan_listing import CHUNK, TTL_S, ScanStore
+from shared.sync.model import SourceEntry
+from shared.store.state import IndexRecord
 
 
 def _record(size: int) -> IndexRecord:

@@ -9,9 +9,9 @@ import pytest
 from fastapi import routing
 from pydantic import ValidationError
 
-from services.api import session
+from services.api.routes import session
 from services.api.main import create_app
-from shared.settings import ApiSettings
+from shared.config.settings import ApiSettings
 
 BASE = {"s3_access_key": "k", "s3_secret_key": "s", "api_token": "admin-token-0123456789",
         "secret_key": "2bZ0cJq5Rzv3l8E0GqfP6oQmYwR4c9x1uT7yH3kL5nA="}

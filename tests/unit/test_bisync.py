@@ -1,9 +1,9 @@
 """The two-way decision, every combination of the two sides, with no server anywhere."""
 import pytest
 
-from shared.bisync import Step, Synced, reconcile_two_way
-from shared.reconcile import IndexEntry
-from shared.sources.base import ListFailure, Listing, SourceEntry
+from shared.sync.two_way import Step, Synced, reconcile_two_way
+from shared.sync.one_way import IndexEntry
+from shared.sync.model import ListFailure, Listing, SourceEntry
 
 V1, V2 = SourceEntry("f", 10, 100), SourceEntry("f", 11, 200)
 

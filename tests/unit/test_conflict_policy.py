@@ -5,7 +5,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from shared.contracts import ChangeKind, ConflictDetected, FileVersion, SideVersion
-from shared.settings import ConflictSettings
+from shared.config.settings import ConflictSettings
 from services.conflicts.handlers import policy_winner, render_email, transfer_job
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

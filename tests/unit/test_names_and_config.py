@@ -4,9 +4,9 @@ from datetime import datetime, timezone
 import pytest
 from pydantic import ValidationError
 
-from shared.connectors import ConnectorUpdate, next_due, parse_create, parse_server
+from shared.config.connectors import ConnectorUpdate, next_due, parse_create, parse_server
 from shared.errors import EncodingIssue, InvalidName
-from shared.names import (case_collisions, check_smb_name, conflict_name, metadata_value,
+from shared.sync.keys import (case_collisions, check_smb_name, conflict_name, metadata_value,
                           object_key, path_of_key)
 
 
@@ -133,7 +133,7 @@ def test_conflict_copies_keep_folder_and_extension(path, expected):
 # --- SMB transport security and names as the SMB listing sees them ----------------------------
 
 def test_smb_encryption_defaults_to_auto_and_is_checked():
-    from shared.connectors import SMB_FIELDS, Connector
+    from shared.config.connectors import SMB_FIELDS, Connector
 
     assert parse_create(BASE).smb_encryption == "auto"
     assert parse_create(BASE | {"smb_encryption": "required"}).smb_encryption == "required"
@@ -150,8 +150,8 @@ def test_smb_encryption_defaults_to_auto_and_is_checked():
 
 
 def test_open_source_passes_the_encryption_mode():
-    from shared.connectors import Connector
-    from shared.sources import open_source
+    from shared.config.connectors import Connector
+    from shared.sources.factory import open_source
 
     class Box:
         def open(self, sealed: str) -> str:
@@ -165,7 +165,7 @@ def test_open_source_passes_the_encryption_mode():
 
 
 def test_undecodable_smb_names_are_reported_with_their_folder_and_escaped_bytes():
-    from shared.sources.smb_list import _name_problem, decode_name, shown
+    from shared.sources.smb.listing import _name_problem, decode_name, shown
 
     name, valid = decode_name("bad".encode("utf-16-le") + b"\xff\xdc" + "x.txt".encode("utf-16-le"))
     assert not valid and shown(name) == "bad\\udcffx.txt"
@@ -178,7 +178,7 @@ def test_undecodable_smb_names_are_reported_with_their_folder_and_escaped_bytes(
 @pytest.mark.parametrize("name", ["a:b", "q?.txt", "back\\slash", "ctl\x01", "nl\n", 'q"',
                                   "p|", "<x>", "star*"])
 def test_names_smb_cannot_open_are_invalid_at_listing(name):
-    from shared.sources.smb_list import _name_problem
+    from shared.sources.smb.listing import _name_problem
 
     failure = _name_problem("f", name, True)
     assert failure.cause == "invalid_name" and failure.path == f"f/{name}"
@@ -187,7 +187,7 @@ def test_names_smb_cannot_open_are_invalid_at_listing(name):
 
 @pytest.mark.parametrize("name", [" lead", "trail.", "..foo", "CON", "%41#", "é" * 127, "del\x7f"])
 def test_names_smb_can_open_are_listed(name):
-    from shared.sources.smb_list import _name_problem
+    from shared.sources.smb.listing import _name_problem
 
     assert _name_problem("", name, True) is None
 
@@ -195,6 +195,6 @@ def test_names_smb_can_open_are_listed(name):
 def test_absurd_schedules_and_tables_are_422_not_crashes():
     with pytest.raises(ValidationError, match="366 days"):
         parse_create(BASE | {"schedule": "99999999999999d"})
-    from shared.identity import parse_table
+    from shared.config.identity_mapping import parse_table
     table, problems = parse_table("S-1-5-21-1-2-3-1001," + "x" * 200_000)
     assert table == {} and "CSV" in problems[0].message

@@ -2,8 +2,8 @@
 import pytest
 
 from shared.contracts import ChangeKind as K
-from shared.reconcile import IndexEntry, reconcile
-from shared.sources.base import ListFailure, Listing, SourceEntry
+from shared.sync.one_way import IndexEntry, reconcile
+from shared.sync.model import ListFailure, Listing, SourceEntry
 
 
 def src(path, size=10, mtime=100, fid=None, tag=None):

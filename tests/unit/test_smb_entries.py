@@ -4,8 +4,8 @@ import pytest
 from smbprotocol.file_info import FileIdFullDirectoryInformation
 from smbprotocol.structure import DateTimeField
 
-from shared.sources.smb_errors import mtime_ns
-from shared.sources.smb_list import filetime_ns, parse_entries
+from shared.sources.smb.ntstatus import mtime_ns
+from shared.sources.smb.listing import filetime_ns, parse_entries
 
 EPOCH = 116444736000000000
 

@@ -15,10 +15,10 @@ from opentelemetry.trace import Status, StatusCode
 from smbprotocol.exceptions import SMBOSError
 from smbprotocol.header import NtStatus
 
-from shared import telemetry
+from shared.observability import telemetry
 from shared.errors import SyncError
-from shared.sources.smb_errors import to_sync_error
-from shared.trace_privacy import REDACTED, PathFreeExporter, frames_only, scrub_status
+from shared.sources.smb.ntstatus import to_sync_error
+from shared.observability.trace_privacy import REDACTED, PathFreeExporter, frames_only, scrub_status
 
 UNC = r"\\host\share\Project\confidential.txt"
 SECRET = "confidential"

@@ -1,0 +1,1 @@
+"""The admin API's routers under /api/v1, one module per resource."""

@@ -1,0 +1,284 @@
+"""Admin API routes under /api/v1 for connectors: create, read, update, delete, run now,
+pause, resume, and their per-file failures."""
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field, ValidationError
+
+from shared.store.conflict_records import ConflictStore
+from shared.config.connectors import (SHAREPOINT_FIELDS, SMB_FIELDS, Connector, ConnectorCreate,
+                               ConnectorUpdate, IdentityMapping)
+from shared.contracts import RunCounts, RunRequested
+from shared.store.daily_counters import errors_today, flags
+from shared.sync.keys import BUCKET_NAME
+from shared.app.runtime import Runtime
+from services.api.routes.audit import record
+from services.api.routes.identities import check_mapping
+from services.api.sharepoint_check import resolve_library
+
+router = APIRouter(prefix="/api/v1")
+# Secrets arrive in these fields and are stored only encrypted (`*_enc`).
+SECRET_INPUTS = {"password", "client_secret", "certificate", "certificate_password"}
+
+
+def rt_of(request: Request) -> Runtime:
+    return request.app.state.rt
+
+
+def _iso(ts: str | None) -> str | None:
+    return datetime.fromtimestamp(float(ts), timezone.utc).isoformat() if ts else None
+
+
+# --- connectors ----------------------------------------------------------------------------
+
+async def connector_or_404(rt: Runtime, cid: str) -> Connector:
+    c = await rt.state.connector(cid)
+    if c is None:
+        raise HTTPException(404, f"no connector {cid!r}")
+    return c
+
+
+async def _view(rt: Runtime, c: Connector) -> dict:
+    return (await _views(rt, [c]))[0]
+
+
+async def _views(rt: Runtime, connectors: list[Connector]) -> list[dict]:
+    cids = [c.id for c in connectors]
+    snapshots = await rt.state.snapshots(cids)
+    waiting = zip(await ConflictStore(rt.state.r, rt.state.ns).held_counts(cids),
+                  await rt.state.held_delete_counts(cids))
+    views = [_render(c, status, run) for c, (status, run, _lease) in zip(connectors, snapshots)]
+    errors = await errors_today(rt.state, cids)
+    for view, (status, _run, _lease), (n_conflicts, n_deletes), n_errors in zip(
+            views, snapshots, waiting, errors):
+        # What waits for an admin (conflicts open or not yet applied, held deletions).
+        view["status"]["awaiting_admin"] = {"conflicts": n_conflicts, "deletes_held": n_deletes}
+        view["status"]["errors_today"] = n_errors
+        view["status"]["flags"] = flags(status)  # stale, suspicious_empty
+    return views
+
+
+def _render(c: Connector, status: dict, run: dict) -> dict:
+    running = bool(run) and run.get("phase") != "finished"
+    if status.get("auth_failed") == "1":
+        state = "auth_failed"  # runs stopped until the credentials are updated
+    elif status.get("paused") == "1":
+        state = "paused"
+    elif running:
+        state = "running"
+    elif status.get("last_outcome") == "failed":
+        state = "error"
+    else:
+        state = "idle"
+    progress = {k: int(run.get(k, 0)) for k in RunCounts.model_fields}
+    return c.public() | {"status": {
+        "state": state,
+        "progress": progress,
+        "run": {"run_id": run.get("run_id"), "phase": run.get("phase"),
+                "reason": run.get("reason"), "jobs_total": int(run.get("jobs_total", -1)),
+                "jobs_done": int(run.get("jobs_done", 0)),
+                "started_at": _iso(run.get("started_at")),
+                "finished_at": _iso(run.get("finished_at")),
+                "outcome": run.get("outcome") or None, "error": run.get("error") or None,
+                "deletes_withheld": int(run.get("deletes_withheld", 0)),
+                "deletes_held": int(run.get("deletes_held", 0)),
+                "owners_degraded": int(run.get("owners_degraded", 0))} if run else None,
+        "last_success_at": _iso(status.get("last_success_at")),
+        "last_duration_s": float(status["last_duration_s"]) if status.get("last_duration_s") else None,
+        "last_error": status.get("last_error") or None,
+        "auth_error": status.get("auth_error") or None,
+        "next_due_at": _iso(status.get("next_due")),
+    }}
+
+
+async def _check_target(rt: Runtime, body: ConnectorCreate, exclude: str | None = None) -> None:
+    if await rt.state.share(body.target_share) is None:
+        raise HTTPException(422, [{"loc": ["body", "target_share"], "type": "value_error",
+                                   "msg": "no such share: create it first (POST /api/v1/shares)"}])
+    for other in await rt.state.connectors():
+        if other.id == exclude or other.target_share != body.target_share:
+            continue
+        a, b = other.target_prefix, body.target_prefix
+        if not a or not b or a == b or a.startswith(b + "/") or b.startswith(a + "/"):
+            raise HTTPException(422, [{"loc": ["body", "target_prefix"], "type": "value_error",
+                                       "msg": f"overlaps connector {other.name!r} in this share; "
+                                              "give each connector its own target_prefix"}])
+
+
+def _seal_mapping(rt: Runtime, mapping: IdentityMapping, sealed: str | None) -> tuple[dict, str | None]:
+    """The mapping to store (without the LDAP bind password) and that password, encrypted."""
+    ldap = mapping.ldap
+    if ldap is not None and ldap.bind_password is not None:
+        sealed = rt.box.seal(ldap.bind_password)
+    stored = mapping.model_dump(mode="json")
+    if stored.get("ldap"):
+        stored["ldap"]["bind_password"] = None
+    return stored, sealed if ldap is not None else None
+
+
+def _sealed(rt: Runtime, body) -> dict:
+    """The secrets a create/update body carries, encrypted, under their stored names; a new
+    SharePoint credential replaces the other kind of credential."""
+    out: dict = {}
+    if getattr(body, "password", None) is not None:
+        out["password_enc"] = rt.box.seal(body.password)
+    if getattr(body, "client_secret", None) is not None:
+        out |= {"credential": "client_secret", "client_secret_enc": rt.box.seal(body.client_secret),
+                "certificate_enc": None, "certificate_password_enc": None}
+    if getattr(body, "certificate", None) is not None:
+        password = body.certificate_password
+        out |= {"credential": "certificate", "certificate_enc": rt.box.seal(body.certificate),
+                "certificate_password_enc": rt.box.seal(password) if password else None,
+                "client_secret_enc": None}
+    elif getattr(body, "certificate_password", None) is not None:
+        out["certificate_password_enc"] = rt.box.seal(body.certificate_password)
+    return out
+
+
+@router.post("/connectors", status_code=201)
+async def create_connector(body: ConnectorCreate, request: Request) -> dict:
+    rt = rt_of(request)
+    await _check_target(rt, body)
+    await check_mapping(rt, body.identity_mapping)
+    fields = body.model_dump(exclude=SECRET_INPUTS | {"identity_mapping"})
+    mapping, ldap_enc = _seal_mapping(rt, body.identity_mapping, None)
+    c = Connector(**fields, **_sealed(rt, body), identity_mapping=mapping,
+                  ldap_password_enc=ldap_enc)
+    if c.kind == "sharepoint":
+        c.site_id, c.drive_id = await resolve_library(rt, c)
+    for stage in ("identity", "transfer"):  # queues exist before anything is published
+        await rt.broker.connector_queue(stage, c.id)
+    await rt.state.save_connector(c)
+    await rt.state.set_status(c.id, paused=0, next_due=time.time())  # first sync right away
+    await record(rt, "connector.created", c)
+    return await _view(rt, c)
+
+
+@router.get("/connectors")
+async def list_connectors(request: Request) -> list[dict]:
+    rt = rt_of(request)
+    return await _views(rt, await rt.state.connectors())
+
+
+@router.get("/connectors/{cid}")
+async def get_connector(cid: str, request: Request) -> dict:
+    rt = rt_of(request)
+    return await _view(rt, await connector_or_404(rt, cid))
+
+
+def _check_patch(c: Connector, body: ConnectorUpdate) -> None:
+    """422 for fields of the other kind of connector, and for explicit nulls: a stored field
+    cannot be emptied (a connector without a server, or `"client_secret": null` read as new
+    credentials), so null is refused rather than guessed at; leave the field out instead."""
+    foreign = (SHAREPOINT_FIELDS if c.kind == "smb" else SMB_FIELDS) & body.model_fields_set
+    nulls = {f for f in body.model_fields_set if getattr(body, f) is None} - foreign
+    problems = [(f, f"not a field of a {c.kind} connector") for f in sorted(foreign)]
+    problems += [(f, "may not be null: leave the field out to keep its value")
+                 for f in sorted(nulls)]
+    if problems:
+        raise HTTPException(422, [{"loc": ["body", f], "type": "value_error", "msg": msg}
+                                  for f, msg in problems])
+
+
+@router.patch("/connectors/{cid}")
+async def update_connector(cid: str, body: ConnectorUpdate, request: Request) -> dict:
+    rt = rt_of(request)
+    c = await connector_or_404(rt, cid)
+    _check_patch(c, body)
+    changes = body.model_dump(exclude_unset=True, exclude=SECRET_INPUTS | {"identity_mapping"})
+    changes |= _sealed(rt, body)
+    if body.identity_mapping is not None:
+        await check_mapping(rt, body.identity_mapping)
+        changes["identity_mapping"], changes["ldap_password_enc"] = _seal_mapping(
+            rt, body.identity_mapping, c.ldap_password_enc)
+        changes["identity_version"] = c.identity_version + 1  # re-label synced files
+    changes["updated_at"] = datetime.now(timezone.utc)
+    source_changed = bool((SMB_FIELDS | SHAREPOINT_FIELDS) & body.model_fields_set)
+    if source_changed:
+        changes["config_version"] = c.config_version + 1  # workers drop the old session
+    try:
+        updated = Connector.model_validate(c.model_dump() | changes)
+    except ValidationError as exc:  # a combination the stored connector cannot hold
+        raise HTTPException(422, [{"loc": ["body", *e["loc"]], "type": e["type"], "msg": e["msg"]}
+                                  for e in exc.errors()]) from None
+    if updated.kind == "sharepoint" and source_changed:
+        updated.site_id, updated.drive_id = await resolve_library(rt, updated)
+        if updated.drive_id != c.drive_id:
+            await rt.state.forget_cursor(c.id)  # another library: enumerate it from scratch
+    await rt.state.save_connector(updated)
+    await record(rt, "connector.updated", updated, fields=sorted(body.model_fields_set))
+    if source_changed and await rt.state.clear_auth_failed(c.id):
+        await _resume_after_new_credentials(rt, updated)
+    return await _view(rt, updated)
+
+
+async def _resume_after_new_credentials(rt: Runtime, c: Connector) -> None:
+    """A held run goes on (its lease gets its expiry back); with no run in progress, the
+    next one starts now, from the saved delta position."""
+    run = await rt.state.run(c.id)
+    if run and run.get("phase") != "finished":
+        await rt.state.hold_lease(c.id, rt.settings.lease_ttl_s)
+    else:
+        await rt.state.set_status(c.id, next_due=time.time())
+    await record(rt, "connector.auth_restored", c)
+
+
+@router.delete("/connectors/{cid}", status_code=204)
+async def delete_connector(cid: str, request: Request) -> Response:
+    """The configuration goes; the target share and its files stay."""
+    rt = rt_of(request)
+    c = await connector_or_404(rt, cid)
+    await rt.state.delete_connector(cid)
+    await ConflictStore(rt.state.r, rt.state.ns).forget_connector(cid)
+    await rt.broker.delete_connector_queues(cid)
+    await record(rt, "connector.deleted", c)
+    return Response(status_code=204)
+
+
+@router.post("/connectors/{cid}/sync", status_code=202)
+async def sync_now(cid: str, request: Request) -> dict:
+    rt = rt_of(request)
+    c = await connector_or_404(rt, cid)
+    status = await rt.state.status(c.id)
+    if status.get("auth_failed") == "1":
+        raise HTTPException(409, "the source refused the connector's credentials "
+                                 f"({status.get('auth_error', '')}): update them (PATCH)")
+    if status.get("paused") == "1":
+        raise HTTPException(409, "connector is paused: resume it first")
+    await rt.broker.publish("commands", "run", RunRequested(connector_id=c.id))
+    return {"accepted": True}
+
+
+@router.post("/connectors/{cid}/pause")
+async def pause(cid: str, request: Request) -> dict:
+    rt = rt_of(request)
+    c = await connector_or_404(rt, cid)
+    await rt.state.set_status(c.id, paused=1)
+    await rt.state.hold_lease(c.id, None)  # the paused run keeps the connector until resumed
+    await record(rt, "connector.paused", c)
+    return await _view(rt, c)
+
+
+@router.post("/connectors/{cid}/resume")
+async def resume(cid: str, request: Request) -> dict:
+    rt = rt_of(request)
+    c = await connector_or_404(rt, cid)
+    await rt.state.set_status(c.id, paused=0)
+    if (await rt.state.status(c.id)).get("auth_failed") != "1":  # else it waits for credentials
+        await rt.state.hold_lease(c.id, rt.settings.lease_ttl_s)
+    await record(rt, "connector.resumed", c)
+    return await _view(rt, c)
+
+
+@router.get("/connectors/{cid}/failures")
+async def failures(cid: str, request: Request, cause: str | None = None,
+                   run_id: str | None = None, limit: int = Query(1000, ge=1, le=10000)) -> list:
+    rt = rt_of(request)
+    await connector_or_404(rt, cid)
+    rows = await rt.state.failures(cid, limit)
+    return [dict(r, at=_iso(r["at"])) for r in rows
+            if (cause is None or r["cause"] == cause) and (run_id is None or r["run_id"] == run_id)]

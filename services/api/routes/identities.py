@@ -1,0 +1,85 @@
+"""ScaiDrive users (the directory owners are mapped to) and each connector's mapping report."""
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import TypeAdapter, ValidationError
+
+from shared.config.connectors import IdentityMapping
+from shared.config.identity_mapping import RedisUserDirectory, User, parse_table
+from shared.app.runtime import Runtime
+
+router = APIRouter(prefix="/api/v1")
+_USERS = TypeAdapter(list[User])
+# The body is read by hand (JSON or CSV): described here so the schema (and its fuzzing) has it.
+_USERS_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"type": "array", "items": TypeAdapter(User).json_schema()}},
+    "text/csv": {"schema": {"type": "string", "description": "header: id,email,display_name"}},
+}}}
+
+
+def _rows(body: str) -> list[dict]:
+    try:
+        return list(csv.DictReader(io.StringIO(body)))
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise HTTPException(422, [{"loc": ["body"], "type": "value_error",
+                                   "msg": f"not readable as CSV: {exc}"}]) from None
+
+
+def directory(rt: Runtime) -> RedisUserDirectory:
+    return RedisUserDirectory(rt.state.r, rt.settings.namespace)
+
+
+@router.put("/users", openapi_extra=_USERS_BODY)
+async def import_users(request: Request) -> dict:
+    """JSON `[{id, email, display_name}]`, or CSV with the header `id,email,display_name`."""
+    body = (await request.body()).decode("utf-8-sig", errors="replace")
+    is_csv = "csv" in request.headers.get("content-type", "")
+    rows = _rows(body) if is_csv else None
+    try:
+        users = _USERS.validate_python(rows) if is_csv else _USERS.validate_json(body)
+    except ValidationError as exc:
+        detail = [{"loc": ["body", *(e["loc"][:1])], "msg": e["msg"],
+                   "type": e["type"]} for e in exc.errors()]
+        if is_csv:  # name the CSV line (the header is line 1)
+            for d in detail:
+                d["loc"] = ["body", f"line {int(d['loc'][1]) + 2}"]
+        raise HTTPException(422, detail) from None
+    await directory(request.app.state.rt).put(users)
+    return {"imported": len(users)}
+
+
+@router.get("/users")
+async def list_users(request: Request) -> list[dict]:
+    users = await directory(request.app.state.rt).users()
+    return [u.model_dump(mode="json") for u in sorted(users, key=lambda u: u.id)]
+
+
+async def check_mapping(rt: Runtime, mapping: IdentityMapping) -> None:
+    """Table lines must name users that exist: 422 naming each bad line."""
+    if not mapping.table:
+        return
+    known = {u.id for u in await directory(rt).users()}
+    _, problems = parse_table(mapping.table, known)
+    if problems:
+        raise HTTPException(422, [{"loc": ["body", "identity_mapping", "table"],
+                                   "type": "value_error",
+                                   "msg": "; ".join(f"line {p.line}: {p.message}" for p in problems)}])
+
+
+@router.get("/connectors/{cid}/identities")
+async def identities(cid: str, request: Request) -> list[dict]:
+    """Each source principal seen, how it was mapped, and how many files it owns."""
+    rt: Runtime = request.app.state.rt
+    if await rt.state.connector(cid) is None:
+        raise HTTPException(404, f"no connector {cid!r}")
+    groups: dict = defaultdict(lambda: {"files": 0, "bytes": 0})
+    for rec in (await rt.state.index(cid)).values():
+        key = (rec.principal, rec.owner, rec.method, rec.score)
+        groups[key]["files"] += 1
+        groups[key]["bytes"] += rec.size
+    return [{"source_principal": p, "user_id": owner, "method": method, "score": score, **n}
+            for (p, owner, method, score), n in sorted(groups.items(), key=lambda kv: -kv[1]["files"])]

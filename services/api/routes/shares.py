@@ -1,0 +1,54 @@
+"""Admin API routes under /api/v1 for shares: one bucket each, with its usage."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from pydantic import BaseModel, Field
+
+from shared.sync.keys import BUCKET_NAME
+from services.api.routes.connectors import rt_of
+
+router = APIRouter(prefix="/api/v1")
+
+
+class ShareCreate(BaseModel):
+    name: str = Field(pattern=BUCKET_NAME.pattern,
+                      description="3-63 characters: lowercase letters, digits and '-'")
+    quota_bytes: int | None = Field(default=None, ge=0)
+
+
+@router.post("/shares", status_code=201)
+async def create_share(body: ShareCreate, request: Request) -> dict:
+    rt = rt_of(request)
+    await asyncio.to_thread(rt.storage.create_bucket, body.name)
+    share = {"name": body.name, "quota_bytes": body.quota_bytes, "created_at": time.time()}
+    if not await rt.state.save_share(share):
+        raise HTTPException(409, f"share {body.name!r} exists already")
+    return await rt.state.share(body.name)
+
+
+@router.get("/shares")
+async def list_shares(request: Request) -> list[dict]:
+    return await rt_of(request).state.shares()
+
+
+@router.get("/shares/{name}")
+async def get_share(name: str, request: Request) -> dict:
+    share = await rt_of(request).state.share(name)
+    if share is None:
+        raise HTTPException(404, f"no share {name!r}")
+    return share
+
+
+@router.delete("/shares/{name}", status_code=204)
+async def delete_share(name: str, request: Request) -> Response:
+    rt = rt_of(request)
+    await get_share(name, request)
+    users = [c.name for c in await rt.state.connectors() if c.target_share == name]
+    if users:
+        raise HTTPException(409, f"share is the target of connector(s) {users}: delete them first")
+    await asyncio.to_thread(rt.storage.remove_bucket, name)
+    await rt.state.delete_share(name)
+    return Response(status_code=204)

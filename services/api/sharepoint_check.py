@@ -1,0 +1,35 @@
+"""Checks a SharePoint connector against Microsoft Graph when it is saved: the credentials work,
+the site exists and has the library. Wrong values are a 422 naming the field, not a failed
+first sync hours later."""
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import HTTPException
+
+from shared.config.connectors import Connector
+from shared.errors import AuthFailed, ConfigInvalid, SyncError
+from shared.app.runtime import Runtime
+from shared.sources.factory import graph_credentials, graph_endpoint
+
+
+def _unprocessable(field: str, msg: str) -> HTTPException:
+    return HTTPException(422, [{"loc": ["body", field], "type": "value_error", "msg": msg}])
+
+
+async def resolve_library(rt: Runtime, c: Connector) -> tuple[str, str]:
+    """(site_id, drive_id) of the connector's library, with its (decrypted) credentials."""
+    from shared.sources.sharepoint import graph  # msgraph is heavy: loaded on the first SharePoint save
+
+    try:
+        return await asyncio.to_thread(
+            graph.resolve_library, graph_endpoint(rt.settings), graph_credentials(c, rt.box),
+            c.site_url or "", c.library or "")
+    except AuthFailed as exc:
+        raise _unprocessable(c.credential or "client_secret",
+                             f"Entra ID refused the application's credentials: {exc}") from None
+    except ConfigInvalid as exc:
+        raise _unprocessable(exc.field, str(exc)) from None
+    except SyncError as exc:
+        raise HTTPException(502, f"Microsoft Graph could not be asked ({exc.cause}): {exc}; "
+                                 "nothing was saved, try again") from None

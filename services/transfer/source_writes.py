@@ -1,0 +1,233 @@
+"""Two-way steps: write ScaiDrive's changes back to the source, delete there, compare a file
+changed on both sides, and apply a conflict decision.
+
+A concurrent edit is never overwritten: the source checks the version we expect (SharePoint's
+If-Match, a stat on SMB) and the object's etag is checked before ScaiDrive's copy is replaced;
+either mismatch sends the file to the comparison, which records identical contents or hands a
+real conflict to the conflict service.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from shared.store.conflict_records import ConflictStore
+from shared.config.connectors import Connector
+from shared.contracts import ChangeKind, ConflictDetected, Owner, SideVersion, TransferJob
+from shared.errors import ChangedAtSource, NotFound
+from shared.sync.keys import conflict_name, metadata_value, object_key
+from shared.sync.one_way import version_of
+from shared.sync.model import SourceEntry
+from shared.sync.model import ABSENT
+from shared.store.state import IndexRecord
+
+if TYPE_CHECKING:
+    from services.transfer.handlers import Transfers
+
+COMPARE_CHUNK = 1024 * 1024
+
+
+class TwoWay:
+    def __init__(self, transfers: "Transfers"):
+        self.t = transfers
+        self.rt = transfers.rt
+
+    # --- ScaiDrive -> source ------------------------------------------------------------
+
+    async def push(self, c: Connector, job: TransferJob) -> tuple[str, int]:
+        """ScaiDrive's version onto the source, if the source still holds what the scan saw."""
+        expect = _entry(job) if job.version else ABSENT
+        try:
+            pushed = await self._push(c, job.path, job.path, expect)
+        except ChangedAtSource:
+            return await self.both_changed(c, job), 0  # edited at the source meanwhile
+        if pushed is None:
+            return "skipped", 0  # deleted in ScaiDrive since the scan: the next run decides
+        return "transferred", pushed
+
+    async def _push(self, c: Connector, key_path: str, path: str, expect) -> int | None:
+        """Stream the object at `key_path` to the source at `path`; index it. Its size, or
+        None if the object is gone."""
+        key = object_key(c.target_prefix, key_path)
+        pushed = await self.t._thread(self._write, c, key, path, expect)
+        if pushed is None:
+            return None
+        entry, etag, size = pushed
+        await self._record(c, path, entry, etag, size)
+        return size
+
+    def _write(self, c: Connector, key: str, path: str, expect):
+        """(the source's new version, the object's etag, its size), or None if it is gone."""
+        obj = self.rt.storage.open_read(c.target_share, key)
+        if obj is None:
+            return None
+        try:
+            size, etag = int(obj.headers["content-length"]), obj.headers["etag"].strip('"')
+            return self.t.sources.get(c).write(path, obj, size, expect=expect), etag, size
+        finally:
+            obj.close()
+            obj.release_conn()
+
+    async def delete_source(self, c: Connector, job: TransferJob) -> str:
+        key = object_key(c.target_prefix, job.path)
+        if await self.t._thread(self.rt.storage.stat, c.target_share, key) is not None:
+            return "skipped"  # back in ScaiDrive since the scan: keep both sides
+        try:
+            await self.t._thread(lambda: self.t.sources.get(c).delete(job.path, expect=_entry(job)))
+        except ChangedAtSource:
+            return "skipped"  # changed at the source since: the next run brings it back
+        except NotFound:
+            pass
+        known = await self.rt.state.index_record(c.id, job.path)
+        await self.rt.state.drop_index(c.id, job.path)
+        if known:
+            await self.rt.state.add_usage(c.target_share, -known.size)
+        return "deleted"
+
+    # --- both changed -------------------------------------------------------------------
+
+    async def both_changed(self, c: Connector, job: TransferJob) -> str:
+        """Identical contents on both sides: just record them. Different: a conflict."""
+        key = object_key(c.target_prefix, job.path)
+        compared = await self.t._thread(self._compare, c, job.path, key)
+        if compared is None:
+            return "skipped"  # one side vanished meanwhile: the next run decides
+        same, entry, stat = compared
+        if same:
+            await self._record(c, job.path, entry, stat.etag, stat.size, job.owner)
+            return "skipped"
+        await self._conflict(c, job, entry, stat)
+        return "conflict"
+
+    def _compare(self, c: Connector, path: str, key: str):
+        storage = self.rt.storage
+        stat = storage.stat(c.target_share, key)
+        if stat is None:
+            return None
+        try:
+            with self.t.sources.get(c).open_read(path) as reader:
+                if reader.entry.size != stat.size:
+                    return False, reader.entry, stat
+                obj = storage.open_read(c.target_share, key)
+                if obj is None:
+                    return None
+                try:
+                    return _same_bytes(reader, obj, stat.size), reader.entry, stat
+                finally:
+                    obj.close()
+                    obj.release_conn()
+        except NotFound:
+            return None
+
+    async def _conflict(self, c: Connector, job: TransferJob, entry: SourceEntry, stat) -> None:
+        tag = f"{c.id}\0{job.path}\0{entry.size}\0{entry.mtime_ns}\0{entry.content_tag}\0{stat.etag}"
+        meta = {k.lower(): v for k, v in (stat.metadata or {}).items()}
+        editor = meta.get("x-amz-meta-scaidrive-editor") or meta.get("x-amz-meta-scaidrive-owner")
+        owner = job.owner
+        msg = ConflictDetected(
+            conflict_id=hashlib.sha1(tag.encode()).hexdigest()[:20], connector_id=c.id,
+            connector_name=c.name, path=job.path, policy=c.conflict_policy,
+            source=SideVersion(size=entry.size, mtime=_when(entry.mtime_ns),
+                               editor=_editor(owner),
+                               etag=entry.content_tag),
+            scaidrive=SideVersion(size=stat.size, mtime=stat.last_modified, editor=editor,
+                                  etag=stat.etag),
+            source_version=version_of(entry))
+        await self.rt.broker.publish("commands", "conflict", msg)
+
+    # --- a decision ---------------------------------------------------------------------
+
+    async def resolve(self, c: Connector, job: TransferJob) -> tuple[str, int]:
+        store = ConflictStore(self.rt.state.r, self.rt.state.ns)
+        if (await store.held_paths(c.id)).get(job.path) != job.conflict_id:
+            return "skipped", 0  # applied already (a redelivery)
+        nbytes = 0
+        if job.winner == "keep_both":  # ScaiDrive's version under a suffixed name, both sides
+            nbytes += await self._keep_scaidrive_copy(c, job)
+        if job.winner == "scaidrive":
+            nbytes += await self._push(c, job.path, job.path, None) or 0
+        else:
+            nbytes += (await self._take_source(c, job))[1]
+        await store.applied(job.conflict_id)
+        return "transferred", nbytes
+
+    async def _keep_scaidrive_copy(self, c: Connector, job: TransferJob) -> int:
+        copy = conflict_name(job.path, job.conflict_id or "")
+        src, dst = object_key(c.target_prefix, job.path), object_key(c.target_prefix, copy)
+        stat = self.rt.storage.stat
+        # Copied once: a retry after the source's version took the name must not copy that.
+        if await self.t._thread(stat, c.target_share, dst) is None and \
+                await self.t._thread(stat, c.target_share, src) is not None:
+            await self.t._thread(self.rt.storage.copy, c.target_share, src, dst,
+                                 {"source-path": metadata_value(copy)})
+        return await self._push(c, copy, copy, None) or 0  # our own name: no expectation
+
+    async def _take_source(self, c: Connector, job: TransferJob) -> tuple[str, int]:
+        known = await self.rt.state.index_record(c.id, job.path)
+        owner = job.owner or (Owner(user_id=known.owner, source_principal=known.principal,
+                                    method=known.method, score=known.score) if known else None)
+        pull = job.model_copy(update={"kind": ChangeKind.REPAIRED, "owner": owner})
+        return await self.t._upload(c, pull, checked=True)
+
+    async def _record(self, c: Connector, path: str, entry: SourceEntry, etag: str, size: int,
+                      owner: Owner | None = None) -> None:
+        """Both sides hold this now: the source's version (as the source reports it: SharePoint
+        may rewrite an Office file) and ScaiDrive's object etag."""
+        known = await self.rt.state.index_record(c.id, path)
+        if owner is None and known is not None:  # unchanged ownership: keep its labels
+            kept = {k: getattr(known, k) for k in
+                    ("owner", "principal", "method", "score", "identity_version")}
+        else:
+            kept = labels(c, owner or Owner(user_id=c.identity_mapping.system_owner))
+        await self.rt.state.put_index(c.id, path, IndexRecord(
+            size=entry.size, mtime_ns=entry.mtime_ns, file_id=entry.file_id,
+            content_tag=entry.content_tag, etag=etag, synced_at=time.time(), **kept))
+        await self.rt.state.add_usage(c.target_share, size - (known.size if known else 0))
+
+
+def labels(c: Connector, owner: Owner) -> dict:
+    """The index fields that say who owns the object and under which mapping version."""
+    return {"owner": owner.user_id, "principal": owner.source_principal, "method": owner.method,
+            "score": owner.score,
+            # A mapping made while the directory was down is retried by the next run.
+            "identity_version": 0 if owner.degraded else c.identity_version}
+
+
+def _entry(job: TransferJob) -> SourceEntry:
+    v = job.version
+    return SourceEntry(job.path, v.size, v.mtime_ns, v.file_id, v.content_tag)
+
+
+def _editor(owner: Owner | None) -> str | None:
+    """The ScaiDrive user the source's owner maps to, else the source principal itself."""
+    if owner is None:
+        return None
+    return owner.source_principal if owner.method == "system_owner" else owner.user_id
+
+
+def _when(mtime_ns: int) -> datetime:
+    return datetime.fromtimestamp(mtime_ns / 1e9, timezone.utc)
+
+
+def _same_bytes(a, b, size: int) -> bool:
+    """Compare two streams chunk by chunk: memory bounded whatever the file size."""
+    done = 0
+    while done < size:
+        n = min(COMPARE_CHUNK, size - done)
+        if _read_exactly(a, n) != _read_exactly(b, n):
+            return False
+        done += n
+    return True
+
+
+def _read_exactly(stream, n: int) -> bytes:
+    parts, got = [], 0
+    while got < n:
+        part = stream.read(n - got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)

@@ -1,0 +1,296 @@
+"""RabbitMQ: the whole topology, confirmed publishing and the consumer loop, in one place.
+
+Exchanges ({ns} = SCAIDRIVE_NAMESPACE):
+  {ns}.commands  direct   scan -> {ns}.scan (scanner), run -> {ns}.runs (scheduler),
+                          conflict -> {ns}.conflicts (conflict service)
+  {ns}.changes   topic    {connector} -> {ns}.identity.{connector} (identity)
+  {ns}.transfer  direct   {connector} -> {ns}.transfer.{connector} (transfer workers)
+  {ns}.events    topic    platform events (sync.completed, ...), for the ScaiDrive platform
+  {ns}.dead      fanout   -> {ns}.dead (kept for operators), {ns}.dead.runs (closes runs)
+Work queues are durable quorum queues with a delivery limit and the dead-letter exchange.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Awaitable, Callable
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from shared.messaging import outages
+
+from shared.observability import telemetry
+from shared.messaging.claims import ATTEMPTS, Claimed, LongWork
+from shared.contracts import Contract, UnknownMessage, decode
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("scaidrive.broker")  # a proxy: follows the provider set at startup
+Handler = Callable[[Contract, AbstractIncomingMessage], Awaitable[None]]
+
+
+class Defer(Exception):
+    """Put the message back at the end of its queue, without counting it as a failed delivery."""
+
+
+class Broker:
+    def __init__(self, url: str, namespace: str, delivery_limit: int = 5):
+        self.url = url
+        self.ns = namespace
+        self.delivery_limit = delivery_limit
+        self.connection: aio_pika.abc.AbstractRobustConnection | None = None
+        self.channel: AbstractChannel | None = None
+        self.exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+        self.queues: dict[str, AbstractQueue] = {}  # strong refs: robust channels restore these
+        self._consumers: list[tuple[AbstractQueue, str]] = []
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def name(self, *parts: str) -> str:
+        return ".".join((self.ns, *parts))
+
+    async def connect(self) -> "Broker":
+        self.connection = await aio_pika.connect_robust(self.url, client_properties={
+            "connection_name": f"scaidrive-{self.ns}"})
+        self.channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
+        await self._declare()
+        return self
+
+    async def close(self) -> None:
+        if self.connection:
+            await self.connection.close()
+
+    async def _declare(self) -> None:
+        ch = self.channel
+        kinds = {"commands": "direct", "changes": "topic", "transfer": "direct",
+                 "events": "topic", "dead": "fanout"}
+        for short, kind in kinds.items():
+            self.exchanges[short] = await ch.declare_exchange(
+                self.name(short), kind, durable=True)
+        for queue in ("dead", "dead.runs"):
+            q = await ch.declare_queue(self.name(queue), durable=True,
+                                       arguments={"x-queue-type": "quorum"})
+            await q.bind(self.exchanges["dead"])
+            self.queues[queue] = q
+        await self._work_queue("scan", "commands", "scan")
+        await self._work_queue("runs", "commands", "run")
+        await self._work_queue("conflicts", "commands", "conflict")
+
+    async def _work_queue(self, short: str, exchange: str, key: str) -> AbstractQueue:
+        q = await self.channel.declare_queue(self.name(short), durable=True, arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": self.delivery_limit,
+            "x-dead-letter-exchange": self.name("dead"),
+        })
+        await q.bind(self.exchanges[exchange], routing_key=key)
+        self.queues[short] = q
+        return q
+
+    async def connector_queue(self, stage: str, connector_id: str) -> AbstractQueue:
+        """Each connector has its own identity and transfer queue: pause = stop consuming it;
+        fair sharing between connectors at both stages."""
+        short = f"{stage}.{connector_id}"
+        if short not in self.queues:
+            exchange = {"identity": "changes", "transfer": "transfer"}[stage]
+            await self._work_queue(short, exchange, connector_id)
+        return self.queues[short]
+
+    async def transfer_queue(self, connector_id: str) -> AbstractQueue:
+        return await self.connector_queue("transfer", connector_id)
+
+    async def delete_connector_queues(self, connector_id: str) -> None:
+        for stage in ("identity", "transfer"):
+            short = f"{stage}.{connector_id}"
+            self.queues.pop(short, None)
+            await self.channel.queue_delete(self.name(short))
+
+    async def queue_depth(self, connector_id: str) -> int | None:
+        """Jobs waiting in a connector's transfer queue; None if it has none yet. A passive
+        declare on a throwaway channel: a missing queue closes that channel, not ours."""
+        channel = await self.connection.channel()
+        try:
+            q = await channel.declare_queue(self.name(f"transfer.{connector_id}"), passive=True)
+            return q.declaration_result.message_count
+        except aio_pika.exceptions.ChannelClosed:
+            return None
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+
+    # --- publishing ---------------------------------------------------------------------
+
+    async def publish(self, exchange: str, routing_key: str, msg: Contract,
+                      headers: dict | None = None) -> None:
+        """Returns once the broker confirmed the message (persistent, routed to a queue)."""
+        message = aio_pika.Message(
+            body=msg.model_dump_json().encode(),
+            content_type="application/json",
+            type=type(msg).__name__,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers={**telemetry.inject(), **(headers or {})},
+        )
+        mandatory = exchange != "events"  # platform events may have no consumer yet
+        await self.exchanges[exchange].publish(message, routing_key, mandatory=mandatory)
+
+    async def publish_many(self, exchange: str, items: list[tuple[str, Contract]],
+                           window: int = 256) -> None:
+        """Keep up to `window` unconfirmed publishes in flight instead of one round trip each."""
+        for start in range(0, len(items), window):
+            batch = items[start:start + window]
+            await asyncio.gather(*(self.publish(exchange, key, m) for key, m in batch))
+
+    # --- consuming ----------------------------------------------------------------------
+
+    async def consume(self, queue: AbstractQueue, handler: Handler, prefetch: int,
+                      channel: AbstractChannel | None = None,
+                      long_work: LongWork | None = None) -> tuple[AbstractQueue, str]:
+        """Consume on its own channel (prefetch is per consumer); returns (queue, tag) to cancel.
+        Messages `long_work` wants are claimed and acked at once (shared/messaging/claims.py)."""
+        channel = channel or await self.connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        # Declared (passively) on this robust channel, not merely looked up: only queues the
+        # channel declared get their consumers restored after a broker restart (aio-pika).
+        q = await channel.declare_queue(queue.name, passive=True)
+        self.queues[f"consumer:{queue.name}"] = q
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await self._deliver(message, handler, long_work)
+
+        tag = await q.consume(on_message)
+        self._consumers.append((q, tag))
+        return q, tag
+
+    async def cancel(self, queue: AbstractQueue, tag: str) -> None:
+        """Stop one consumer; messages already in hand still finish and are acked."""
+        if (queue, tag) in self._consumers:
+            self._consumers.remove((queue, tag))
+        await queue.cancel(tag)
+
+    async def drain(self, timeout: float) -> bool:
+        """Stop taking messages and let the ones in hand finish and be acked (a worker being
+        scaled down or redeployed should not hand back a half-done 10 GB transfer)."""
+        for queue, tag in self._consumers:
+            with contextlib.suppress(Exception):  # some were cancelled already (pause)
+                await queue.cancel(tag)
+        self._consumers.clear()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def consume_raw(self, queue: AbstractQueue,
+                          callback: Callable[[AbstractIncomingMessage], Awaitable[None]]) -> str:
+        """For the dead-letter queue: the callback may fail, the message is acked regardless
+        (re-dead-lettering a dead letter would loop)."""
+        channel = await self.connection.channel()
+        await channel.set_qos(prefetch_count=16)
+        q = await channel.declare_queue(queue.name, passive=True)  # restored on reconnect
+        self.queues.setdefault(f"consumer:{queue.name}", q)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            try:
+                await callback(message)
+            except Exception:
+                log.exception("dead-letter callback failed; message left in %s", queue.name)
+                await message.nack(requeue=False)
+                return
+            await message.ack()
+
+        return await q.consume(on_message)
+
+    async def _deliver(self, message: AbstractIncomingMessage, handler: Handler,
+                       long_work: LongWork | None = None) -> None:
+        self._inflight += 1
+        self._idle.clear()
+        try:
+            await self._handle(message, handler, long_work)
+        finally:
+            self._inflight -= 1
+            if not self._inflight:
+                self._idle.set()
+
+    async def _handle(self, message: AbstractIncomingMessage, handler: Handler,
+                      long_work: LongWork | None = None) -> None:
+        try:
+            msg = decode(message.type, message.body)
+        except (UnknownMessage, ValidationError) as exc:
+            await self.dead_letter(message, exc)
+            return
+        ctx = telemetry.extract(message.headers)
+        with tracer.start_as_current_span(f"handle {message.type}", context=ctx,
+                                          kind=trace.SpanKind.CONSUMER) as span:
+            try:
+                if long_work is not None and long_work.wants(msg):
+                    await long_work.handle(self, message, msg, lambda: handler(msg, message))
+                else:
+                    await handler(msg, message)
+            except Exception as exc:
+                if not isinstance(exc, Defer):
+                    telemetry.record_error(span, exc)
+                await self._failed(message, exc)
+                return
+        if not message.processed:
+            await message.ack()
+
+    async def _failed(self, message: AbstractIncomingMessage, exc: Exception) -> None:
+        if message.processed:  # claimed and acked already: the claim's expiry takes over
+            log.error("claimed %s left to its claim's expiry: %s: %s", message.type,
+                      type(exc).__name__, exc)
+        elif isinstance(exc, Defer):
+            await self.requeue_fresh(message)
+        elif outages.is_outage(exc):  # S3 or Redis down: wait for it, attempts unspent
+            log.warning("dependency unavailable, %s put back: %s: %s", message.type,
+                        type(exc).__name__, exc)
+            await asyncio.sleep(outages.WAIT_S)
+            await self.requeue_fresh(message)
+        else:  # a crash in a handler: bounded retries, then dead letter
+            await self._retry_or_dead_letter(message, exc)
+
+    async def _retry_or_dead_letter(self, message: AbstractIncomingMessage, exc: Exception):
+        deliveries = int((message.headers or {}).get("x-delivery-count", 0)) + 1
+        if deliveries >= self.delivery_limit:
+            await self.dead_letter(message, exc)
+            return
+        log.warning("handler failed (delivery %d of %d), retrying: %s: %s", deliveries,
+                    self.delivery_limit, type(exc).__name__, exc)
+        await asyncio.sleep(min(2 ** deliveries, 30))  # back off: no hot redelivery loop
+        await message.nack(requeue=True)
+
+    async def dead_letter(self, message: AbstractIncomingMessage, exc: Exception) -> None:
+        """Park the message in the dead-letter queues with its error, then ack the original."""
+        await self.dead_letter_claimed(Claimed.of(message), f"{type(exc).__name__}: {exc}",
+                                       error_class=type(exc).__name__)
+        await message.ack()
+
+    async def dead_letter_claimed(self, m: Claimed, error: str, error_class: str = "") -> None:
+        log.error("dead-lettering %s: %s", m.type, error)
+        headers = m.headers | {
+            "x-error": error[:1000], "x-error-class": error_class or error.split(":", 1)[0],
+            "x-original-routing-key": m.routing_key, "x-original-exchange": m.exchange}
+        await self.exchanges["dead"].publish(self._message(m, headers), routing_key="")
+
+    async def requeue_fresh(self, message: AbstractIncomingMessage) -> None:
+        """Back to the end of its queue with its delivery count reset; then ack the original."""
+        try:
+            message.channel  # raises once its channel closed (while the message waited)
+        except aio_pika.exceptions.ChannelInvalidStateError:
+            return  # the broker redelivers the original: a copy would be a duplicate
+        await self.republish(Claimed.of(message))
+        await message.ack()
+
+    async def republish(self, m: Claimed) -> None:
+        """Publish a message again as it came (a claimed one carries its attempts so far)."""
+        headers = m.headers | ({ATTEMPTS: m.attempts} if m.attempts else {})
+        exchange = await self.channel.get_exchange(m.exchange, ensure=False)
+        await exchange.publish(self._message(m, headers), routing_key=m.routing_key)
+
+    @staticmethod
+    def _message(m: Claimed, headers: dict) -> aio_pika.Message:
+        return aio_pika.Message(body=m.body.encode("utf-8", "surrogateescape"), type=m.type,
+                                headers=headers, content_type=m.content_type,
+                                delivery_mode=aio_pika.DeliveryMode.PERSISTENT)

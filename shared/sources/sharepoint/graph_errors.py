@@ -1,0 +1,98 @@
+"""How Microsoft Graph, Entra ID (azure-identity) and httpx failures map to our failure classes,
+and how long throttling asks us to wait."""
+from __future__ import annotations
+
+import asyncio
+import time
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+
+import httpx
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, \
+    ServiceResponseError
+from kiota_abstractions.api_error import APIError
+
+from shared import errors
+
+if TYPE_CHECKING:
+    from shared.sources.sharepoint.graph import GraphCredentials
+
+BACKOFF_MAX_S = 60.0  # a 503 without Retry-After: 2, 4, 8 ... s, at most this
+
+
+class ResyncRequired(errors.Transient):
+    """410 on a delta link: the saved position expired; enumerate everything again."""
+
+
+class BadRequest(errors.SyncError):
+    """400 from Graph: the request named something malformed (a site URL, a path)."""
+
+
+class NameConflict(errors.SyncError):
+    """409 from Graph: something already holds the name (nameAlreadyExists with a
+    conflictBehavior of "fail", or a folder where a file was to be written)."""
+
+
+_BY_STATUS: dict[int, type[errors.SyncError]] = {
+    400: BadRequest, 401: errors.AuthFailed, 403: errors.PermissionDenied, 404: errors.NotFound,
+    409: NameConflict, 410: ResyncRequired,
+    412: errors.ChangedAtSource,  # only conditional (If-Match) requests get it
+    413: errors.QuotaExceeded, 423: errors.Transient,  # locked: later
+    507: errors.QuotaExceeded,  # insufficientStorage: the site's quota is full
+}
+
+
+def api_error(exc: APIError, path: str | None) -> errors.SyncError:
+    status = exc.response_status_code or 0
+    code = getattr(getattr(exc, "error", None), "code", None) or ""
+    message = f"Graph answered {status} {code}: {exc.primary_message or type(exc).__name__}"
+    if status == 410 and code and not code.startswith("resync"):
+        return errors.NotFound(message, path)  # gone for good, not a delta position
+    cls = _BY_STATUS.get(status) or (errors.Transient if status >= 500 else errors.SyncError)
+    return cls(message, path)
+
+
+def to_sync_error(exc: BaseException, path: str | None,
+                  creds: "GraphCredentials | None" = None) -> errors.SyncError:
+    """The one mapping from SDK, azure-identity and httpx failures to our failure classes."""
+    if isinstance(exc, errors.SyncError):
+        exc.path = exc.path if exc.path is not None else path
+        return exc
+    if isinstance(exc, APIError):
+        error = api_error(exc, path)
+    elif isinstance(exc, ClientAuthenticationError):
+        # azure-identity's text carries Entra ID's AADSTS code and reason, never the secret.
+        error = errors.AuthFailed(f"Entra ID refused the app's credentials: {exc.message}", path)
+    elif isinstance(exc, (ServiceRequestError, ServiceResponseError, httpx.TransportError,
+                          OSError, asyncio.TimeoutError)):
+        error = errors.Transient(f"Microsoft 365 unreachable: {type(exc).__name__}: {exc}", path)
+    else:
+        error = errors.SyncError(f"{type(exc).__name__}: {exc}", path)
+    if creds is not None:
+        error.args = (creds.scrub(str(error)),)
+    return error
+
+
+def http_error(response: httpx.Response, path: str) -> errors.SyncError:
+    """A plain download/upload URL answered `response` (not 2xx, not throttling)."""
+    status, text = response.status_code, response.reason_phrase
+    if status in (401, 403):  # the pre-authenticated URL expired: a retry fetches a new one
+        return errors.Transient(f"download/upload URL refused ({status} {text})", path)
+    cls = _BY_STATUS.get(status) or (errors.Transient if status >= 500 else errors.SyncError)
+    return cls(f"Microsoft 365 answered {status} {text}", path)
+
+
+def retry_after(headers, attempt: int) -> float:
+    """Seconds to wait before trying again: Retry-After (seconds or a date), else backoff."""
+    value = None
+    for key, val in (headers or {}).items():
+        if key.lower() == "retry-after":
+            value = val
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return min(BACKOFF_MAX_S, 2.0 ** attempt)

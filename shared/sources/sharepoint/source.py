@@ -1,0 +1,292 @@
+"""SharePoint Online backend of `Source`: one document library (a Graph drive), on Microsoft
+Graph through msgraph-sdk and azure-identity (see shared/sources/sharepoint/graph.py for the wiring).
+
+- list(): the drive root's delta query; paths are rebuilt from parent ids (sharepoint_delta);
+- stat/open_read/delete address items by path, `items/root:/{path}:`, Microsoft's documented
+  form; downloads stream the pre-authenticated URL, verified against the quickXorHash;
+- write(): an upload session by path (Graph creates missing parent folders), fixed-size chunks
+  PUT in order without Authorization; nothing is committed unless every byte arrived;
+- conditional write/delete: the item is read and compared with the expected version, then its
+  eTag goes along as If-Match, which Graph checks again when an upload commits (412: another
+  version landed meanwhile); "must not exist" is conflictBehavior "fail" (409).
+Paths are library-relative, '/'-separated. Methods are blocking and thread-safe.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import BinaryIO, Iterable, Iterator
+
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+
+from shared import errors
+from shared.sources.sharepoint import delta
+from shared.sync.model import Absent, DeltaCursor, ListFailure, Listing, SourceEntry, check_expected
+from shared.sources.sharepoint.graph import GraphCredentials, GraphEndpoint, GraphSession
+from shared.sources.sharepoint.graph_errors import NameConflict, ResyncRequired, http_error
+from shared.sources.sharepoint.reading import DownloadReader
+
+log = logging.getLogger(__name__)
+
+UPLOAD_UNIT = 327_680  # Graph: chunks are multiples of 320 KiB, each < 60 MiB
+UPLOAD_CHUNK = 16 * UPLOAD_UNIT  # 5 MiB in memory per write
+_INVALID_CHARS = set('"*:<>?\\|\0')
+_RESERVED = {".lock", "con", "prn", "aux", "nul", "desktop.ini",
+             *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+MAX_PATH = 400  # decoded characters
+
+
+def check_path(path: str, for_write: bool = False) -> str:
+    """Refuse what is not a library-relative path SharePoint can hold (InvalidName)."""
+    parts = path.split("/") if isinstance(path, str) else [""]
+    for part in parts:
+        why = None
+        if part in ("", ".", ".."):
+            why = "not a relative '/'-separated path"
+        elif _INVALID_CHARS & set(part) or part != part.strip():
+            why = f"SharePoint names cannot hold {''.join(sorted(_INVALID_CHARS - {chr(0)}))}" \
+                  " or spaces at their ends"
+        elif for_write and (part.lower() in _RESERVED or part.split(".")[0].lower() in _RESERVED
+                            or part.startswith("~$") or "_vti_" in part.lower()):
+            why = f"{part!r} is a name SharePoint reserves"
+        if why:
+            raise errors.InvalidName(f"{why}: {path!r}", path)
+    if for_write and len(path) > MAX_PATH:
+        raise errors.InvalidName(f"SharePoint paths are at most {MAX_PATH} characters", path)
+    return path
+
+
+class SharePointSource:
+    def __init__(self, endpoint: GraphEndpoint, creds: GraphCredentials, drive_id: str):
+        self.drive_id = drive_id
+        self.graph = GraphSession(endpoint, creds)  # tests replace graph.sleep
+        self._owners: dict[str, str | None] = {}  # by path, from the last list()
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _drive(self, client):
+        return client.drives.by_drive_id(self.drive_id)
+
+    def _by_path(self, client, path: str):
+        return self._drive(client).items.by_drive_item_id(f"root:/{path}:")
+
+    def _root_delta(self, client, link: str | None):
+        builder = self._drive(client).items.by_drive_item_id("root").delta
+        return builder.with_url(link) if link else builder
+
+    # --- listing ------------------------------------------------------------------------
+
+    def walk(self, cursor: DeltaCursor | None = None) -> Iterator[Listing]:
+        """One part: paths are rebuilt from parent ids once every delta page is in (the
+        position's item map is the tree's size whatever we do)."""
+        yield self.list(cursor)
+
+    def list(self, cursor: DeltaCursor | None = None) -> Listing:
+        try:
+            items, link, resynced = self.graph.run(self._delta(cursor))
+        except errors.SyncError as exc:  # the library could not be read at all
+            return Listing(failures=[ListFailure("", exc.cause, str(exc))], complete=False)
+        entries, self._owners = delta.build(items)  # here: the loop serves other threads
+        return Listing(entries=entries, cursor=DeltaCursor(link, items), resynced=resynced)
+
+    async def _delta(self, cursor: DeltaCursor | None) -> tuple[dict[str, dict], str, bool]:
+        """Items after every change since `cursor`, the new deltaLink, and whether the saved
+        position had to be given up for a full enumeration."""
+        link = cursor.link if cursor is not None else None
+        items = dict(cursor.items) if link else {}  # a copy: the caller's cursor stays as is
+        try:
+            if link and not delta.has_root(items):  # changes alone would not make a tree
+                raise ResyncRequired("the saved position has no items to apply changes to")
+            return items, await self._follow(link, items), False
+        except ResyncRequired as exc:
+            log.info("delta position of drive %s unusable (%s): full enumeration",
+                     self.drive_id, exc)
+        items = {}
+        link = await self._follow(None, items)
+        if not delta.has_root(items):  # an empty listing would read as "delete everything"
+            raise errors.SyncError("the library's delta listing has no root folder", "")
+        return items, link, cursor is not None and cursor.link is not None
+
+    async def _follow(self, link: str | None, items: dict[str, dict]) -> str:
+        """Apply every page from `link` (None: from the start); returns the new deltaLink."""
+        while True:
+            page = await self.graph.json(
+                lambda c: self._root_delta(c, link).to_get_request_information(), "")
+            delta.apply(items, page.get("value") or [])
+            if page.get("@odata.nextLink"):
+                link = page["@odata.nextLink"]
+            elif page.get("@odata.deltaLink"):
+                return page["@odata.deltaLink"]
+            else:
+                raise errors.Transient("delta page with neither nextLink nor deltaLink", "")
+
+    # --- single files -------------------------------------------------------------------
+
+    async def _file(self, path: str) -> dict:
+        check_path(path)
+        item = await self.graph.json(
+            lambda c: self._by_path(c, path).to_get_request_information(), path)
+        if not delta.is_file(item):
+            raise errors.NotFound("is a folder, not a file", path)
+        return item
+
+    def stat(self, path: str) -> SourceEntry:
+        return delta.entry_of(path, self.graph.run(self._file(path)))
+
+    @contextlib.contextmanager
+    def open_read(self, path: str, size_hint: int | None = None) -> Iterator[DownloadReader]:
+        """The version as fetched now (size_hint is not needed: one GET gives the URL)."""
+        item = self.graph.run(self._file(path))
+        hashes = item["file"].get("hashes") or {}
+        reader = DownloadReader(self.graph, delta.entry_of(path, item),
+                                item.get("@microsoft.graph.downloadUrl"),
+                                hashes.get("quickXorHash"))
+        try:
+            reader.open()
+            yield reader
+        finally:
+            reader.close()
+
+    def delete(self, path: str, expect: SourceEntry | None = None) -> None:
+        """Files only: a folder's delete would take its whole subtree to the recycle bin.
+        With `expect`, If-Match on the eTag read: an edit landing meanwhile makes it a 412."""
+        async def delete() -> None:
+            item = await self._file(path)
+            if expect is not None:
+                check_expected(path, delta.entry_of(path, item), expect)
+            config = _if_match(item["eTag"] if expect is not None else None)
+            await self.graph.call(lambda c: self._drive(c).items.by_drive_item_id(item["id"])
+                                  .delete(request_configuration=config), path)
+
+        self.graph.run(delete())
+
+    # --- writing ------------------------------------------------------------------------
+
+    def write(self, path: str, data: BinaryIO, size: int,
+              expect: SourceEntry | Absent | None = None) -> SourceEntry:
+        """Returns the version from Graph's answer: Office files are rewritten on upload."""
+        check_path(path, for_write=True)
+        absent = isinstance(expect, Absent)
+        etag = None if absent else self.graph.run(self._expected_etag(path, expect))
+        try:
+            if size == 0:  # an upload session cannot take 0 bytes
+                item = self.graph.run(self.graph.json(
+                    lambda c: self._put_empty(c, path, etag, absent), path))
+                return delta.entry_of(path, item)
+            url = self.graph.run(self._upload_session(path, etag, absent))
+            try:
+                item = self._upload(path, url, data, size)
+            except BaseException:
+                with contextlib.suppress(Exception):  # nothing is committed; free the session
+                    self.graph.run(self.graph.fetch("DELETE", url, path))
+                raise
+        except NameConflict as exc:
+            if absent:
+                raise errors.ChangedAtSource("a file was created at the source meanwhile",
+                                             path) from exc
+            raise
+        return delta.entry_of(path, item)
+
+    async def _expected_etag(self, path: str, expect: SourceEntry | None) -> str | None:
+        """Check `expect` against the item now; its eTag, for Graph to check again at commit."""
+        if expect is None:
+            return None
+        try:
+            item = await self._file(path)
+        except errors.NotFound:  # deleted, or a folder now: not the version expected either
+            item = None
+        check_expected(path, None if item is None else delta.entry_of(path, item), expect)
+        return item["eTag"]
+
+    def _put_empty(self, client, path: str, etag: str | None, absent: bool):
+        request = self._by_path(client, path).content.to_put_request_information(
+            b"", _if_match(etag))
+        if absent:  # a simple upload takes its conflict behaviour as a query parameter
+            request.url_template = request.url_template.split("{?")[0] + \
+                "{?%40microsoft.graph.conflictBehavior}"
+            request.query_parameters["%40microsoft.graph.conflictBehavior"] = "fail"
+        return request
+
+    async def _upload_session(self, path: str, etag: str | None, absent: bool) -> str:
+        from msgraph.generated.drives.item.items.item.create_upload_session. \
+            create_upload_session_post_request_body import CreateUploadSessionPostRequestBody
+        from msgraph.generated.models.drive_item_uploadable_properties import \
+            DriveItemUploadableProperties
+
+        behavior = "fail" if absent else "replace"
+        body = CreateUploadSessionPostRequestBody(item=DriveItemUploadableProperties(
+            additional_data={"@microsoft.graph.conflictBehavior": behavior}))
+        session = await self.graph.call(lambda c: self._by_path(c, path).create_upload_session
+                                        .post(body, request_configuration=_if_match(etag)), path)
+        return session.upload_url
+
+    def _upload(self, path: str, url: str, data: BinaryIO, size: int):
+        """Sequential ranged PUTs; the last answers with the driveItem."""
+        offset, response = 0, None
+        while offset < size:
+            chunk = _read_exactly(data, min(UPLOAD_CHUNK, size - offset), path, offset, size)
+            headers = {"Content-Range": f"bytes {offset}-{offset + len(chunk) - 1}/{size}"}
+            response = self.graph.run(self.graph.fetch("PUT", url, path, content=chunk,
+                                                       headers=headers))
+            offset += len(chunk)
+            if response.status_code == 202 and _next_expected(response) not in (None, offset):
+                raise errors.Transient(f"upload out of step: Graph expects byte "
+                                       f"{_next_expected(response)}, we are at {offset}", path)
+        if response is None or response.status_code not in (200, 201):
+            raise http_error(response, path) if response is not None else \
+                errors.SyncError("upload ended without a file", path)
+        return response.json()
+
+    # --- owners -------------------------------------------------------------------------
+
+    def owners(self, paths: Iterable[str]) -> dict[str, str | None]:
+        """createdBy (else lastModifiedBy) email: from the last listing, else looked up."""
+        paths = list(dict.fromkeys(paths))
+        known = self._owners
+        out = {p: known.get(p) for p in paths if p in known}
+        missing = [p for p in paths if p not in known]
+        if missing:
+            out.update(self.graph.run(self._look_up_owners(missing)))
+        return {p: out[p] for p in paths}
+
+    async def _look_up_owners(self, paths: list[str]) -> dict[str, str | None]:
+        async def one(path: str) -> str | None:
+            try:
+                return delta.owner_email(await self._file(path))
+            except errors.SyncError as exc:
+                log.debug("owner of %s: %s", path, exc)
+                return None
+
+        return dict(zip(paths, await asyncio.gather(*map(one, paths))))
+
+    def close(self) -> None:
+        self.graph.close()
+
+
+def _if_match(etag: str | None) -> RequestConfiguration | None:
+    """The request's condition: only while the item is still at this eTag (else 412)."""
+    if etag is None:
+        return None
+    config = RequestConfiguration()
+    config.headers.add("If-Match", etag)
+    return config
+
+
+def _read_exactly(data: BinaryIO, n: int, path: str, offset: int, size: int) -> bytes:
+    parts, got = [], 0
+    while got < n:
+        part = data.read(n - got)
+        if not part:
+            raise errors.SyncError(f"input ended after {offset + got} of {size} bytes", path)
+        parts.append(part)
+        got += len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _next_expected(response) -> int | None:
+    """The first byte an upload session still wants (its nextExpectedRanges, "start-end")."""
+    try:
+        return int(response.json()["nextExpectedRanges"][0].split("-")[0])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None

@@ -1,0 +1,6 @@
+"""The SMB backend on smbprotocol: `source.SmbSource` (sessions, stat, reads), with its listing
+(`listing`), owner SIDs (`owners`), pipelined reads (`reading`), atomic writes (`writing`) and
+the NTSTATUS -> failure class mapping (`ntstatus`).
+
+May import: `shared.errors`, `shared.sync.model`.
+"""

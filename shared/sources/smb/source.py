@@ -1,0 +1,217 @@
+"""SMB backend of `Source`, on smbprotocol (1.17) and its smbclient layer.
+
+What it relies on (see shared/notes/library-facts.md):
+- every call passes `port=` and this instance's own `connection_cache`: one connector's session
+  never serves another, and the process-wide cache is never touched;
+- every message is signed (`require_signing=True`, also on a connection smbclient remakes by
+  itself) or, better, encrypted: `encryption` "auto" encrypts whenever the server offers SMB3
+  encryption, "required" refuses a server that does not (before sending the credentials), "off"
+  asks for none (a server or share that demands it still gets it);
+- files are opened with `share_access="rwd"`: the file server's users are never locked out;
+- a connection the server dropped is thrown away, so the next call connects again.
+Listing lives in smb_list, owner SIDs in smb_owners, pipelined reads in smb_read, writes and
+deletes in smb_write.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Iterator, Literal
+
+import smbclient
+from smbclient._io import SMBFileIO, SMBFileTransaction, query_info
+from smbclient._pool import ClientConfig
+from smbprotocol.connection import Connection
+from smbprotocol.exceptions import SMBOSError
+from smbprotocol.file_info import FileInternalInformation
+from smbprotocol.session import Session
+
+from shared import errors
+from shared.sync.model import SourceEntry
+from shared.sources.smb.ntstatus import END_OF_FILE, connection_lost, mtime_ns, to_sync_error
+from shared.sources.smb.listing import _DIRECTORY, SmbLister
+from shared.sources.smb.owners import SmbOwners
+from shared.sources.smb.reading import PipelinedReader, WholeFile
+from shared.sources.smb.writing import SmbWriter
+
+__all__ = ["SmbSource", "connection_lost", "mtime_ns", "to_sync_error"]
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 2 * 1024 * 1024  # x READS_IN_FLIGHT: with 8 MiB parts a worker peaks ~135 MiB on 1 GiB
+READS_IN_FLIGHT = 3
+CREDIT_WINDOW = 2048  # asked for on connect; smbprotocol fails, never waits, when credits run out
+SMALL_FILE = 1024 * 1024  # by the listed size: fetched whole in one round trip
+Encryption = Literal["auto", "required", "off"]
+
+
+def wants_encryption(mode: Encryption, offered: bool) -> bool:
+    """Whether to seal the session; refuses `required` when the server offers no encryption."""
+    if mode == "required" and not offered:
+        raise errors.EncryptionUnavailable(
+            "smb_encryption is 'required' but the server offers no SMB3 encryption (SMB 2.x "
+            "only, or `server smb encrypt = off`): not connecting in plaintext")
+    return mode == "required" or (mode == "auto" and offered)
+
+
+class SmbSource(SmbLister, SmbOwners, SmbWriter):
+    def __init__(self, host: str, share: str, base_path: str = "", *, port: int = 445,
+                 username: str, password: str, domain: str = "", encryption: Encryption = "auto",
+                 connection_cache: dict | None = None, chunk_size: int = READ_CHUNK,
+                 reads_in_flight: int = READS_IN_FLIGHT, connection_timeout: int = 30):
+        if encryption not in ("auto", "required", "off"):
+            raise ValueError(f"encryption must be auto, required or off, not {encryption!r}")
+        self.host, self.share, self.port = host, share, port
+        self.base = base_path.strip("/").replace("/", "\\")
+        self.chunk_size, self.reads_in_flight = chunk_size, reads_in_flight
+        self._user = f"{domain}\\{username}" if domain else username
+        self._password, self._timeout = password, connection_timeout
+        self.encryption = encryption
+        self._encrypt: bool | None = None  # smbclient's `encrypt`: True once we sealed a session
+        self._cache: dict = {} if connection_cache is None else connection_cache
+        self._key = f"{host.lower()}:{port}"  # smbclient's key in the cache
+        self._lock = threading.Lock()
+        self._widened = None  # the connection whose credit window we widened
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _unc(self, path: str = "") -> str:
+        parts = path.split("/") if path else []
+        if any(p in ("", ".", "..") or "\\" in p or "\0" in p for p in parts):
+            # '..' would climb out of base_path (the server only keeps us inside the share).
+            raise errors.InvalidName(f"not a relative '/'-separated path: {path!r}", path)
+        return "\\\\" + "\\".join([self.host, self.share, *filter(None, [self.base]), *parts])
+
+    def _kw(self) -> dict:
+        """For every smbclient call. Credentials too: smbclient logs on again if it must."""
+        return {"port": self.port, "connection_cache": self._cache, "username": self._user,
+                "password": self._password, "encrypt": self._encrypt,
+                "connection_timeout": self._timeout, "require_signing": True}
+
+    def _connect(self) -> bool:
+        """Log on unless a live session exists; True when this call connected."""
+        with self._lock:
+            conn = self._cache.get(self._key)
+            if conn is not None and conn.transport.connected and conn.session_table:
+                fresh = False
+            else:
+                self._drop_locked()
+                conn = self._logon()
+                fresh = True
+            if conn is not self._widened:  # also one smbclient reconnected on its own
+                # A new connection has ~64 credits; threads sharing it (owners, readers with
+                # 64-credit READs in flight) would fail with "requires N credits".
+                conn.echo(sid=next(iter(conn.session_table)), credit_request=CREDIT_WINDOW)
+                self._widened = conn
+            return fresh
+
+    def _logon(self) -> Connection:
+        """Negotiate (signing required), decide on encryption from what the server offers, then
+        authenticate: a refused `required` never sends the credentials."""
+        conn = Connection(ClientConfig().client_guid, self.host, self.port, require_signing=True)
+        conn.connect(timeout=self._timeout)
+        try:
+            seal = wants_encryption(self.encryption, bool(conn.supports_encryption))
+        except errors.SyncError:
+            conn.disconnect(close=False)
+            raise
+        self._cache[self._key] = conn  # in place before the session: a failure drops both
+        Session(conn, username=self._user, password=self._password,
+                require_encryption=seal).connect()
+        # smbclient remakes a lost connection by itself from these keywords: keep it sealed.
+        self._encrypt = True if seal else None
+        return conn
+
+    def _drop_locked(self, log_off: bool = False) -> None:
+        """Forget the connection. Log off only on a healthy one: on a hung one it would hang."""
+        for conn in list(self._cache.values()):
+            with contextlib.suppress(Exception):
+                conn.disconnect(close=log_off, timeout=5)
+        self._cache.clear()
+
+    def _drop(self, log_off: bool = False) -> None:
+        with self._lock:
+            self._drop_locked(log_off)
+
+    def _fail(self, exc: BaseException, path: str | None) -> errors.SyncError:
+        error = to_sync_error(exc, path)
+        if connection_lost(exc) or isinstance(error, errors.AuthFailed):
+            self._drop()  # never reuse a broken connection or a half-made session
+        return error
+
+    def _call(self, path: str, fn, *args, retry: bool = True, **kwargs):
+        """Run fn mapped to our errors; once more if a connection we had cached proved dead."""
+        for attempt in (1, 2) if retry else (2,):
+            fresh = True
+            try:
+                fresh = self._connect()
+                return fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - everything leaves as a SyncError
+                error = self._fail(exc, path)
+                if attempt == 1 and not fresh and connection_lost(exc):
+                    log.info("SMB connection to %s was lost; reconnecting", self._key)
+                    continue
+                raise error from exc
+
+    # --- single files -------------------------------------------------------------------
+
+    def stat(self, path: str) -> SourceEntry:
+        st = self._call(path, smbclient.stat, self._unc(path), **self._kw())
+        if st.st_file_attributes & _DIRECTORY:
+            raise errors.NotFound("is a folder, not a file", path)
+        return SourceEntry(path, st.st_size, st.st_mtime_ns // 1000 * 1000, str(st.st_ino))
+
+    @contextlib.contextmanager
+    def open_read(self, path: str, size_hint: int | None = None
+                  ) -> Iterator[PipelinedReader | WholeFile]:
+        if size_hint is not None and 0 <= size_hint <= SMALL_FILE:
+            whole = self._call(path, self._read_small, path, size_hint)
+            if whole is not None:
+                yield whole
+                return
+        raw, file_id = self._call(path, self._open, path)
+        fd = raw.fd
+        reader = PipelinedReader(
+            fd, SourceEntry(path, fd.end_of_file, mtime_ns(fd.last_write_time), file_id),
+            self.chunk_size, self.reads_in_flight, on_error=lambda exc: self._fail(exc, path))
+        try:
+            yield reader
+        finally:
+            reader.close()  # closes raw.fd: raw must live until then (it warns if collected open)
+
+    def _open(self, path: str) -> tuple[SMBFileIO, str]:
+        """Open (never exclusively) and ask for the file id in the same round trip."""
+        raw = SMBFileIO(self._unc(path), mode="r", share_access="rwd", **self._kw())
+        tx = SMBFileTransaction(raw)
+        raw.open(transaction=tx)
+        query_info(tx, FileInternalInformation)
+        tx.commit()
+        return raw, str(tx.results[1]["index_number"].get_value())
+
+    def _read_small(self, path: str, hint: int) -> WholeFile | None:
+        """Open + file id + READ + close in one compound: one round trip instead of three.
+        None when the file no longer fits the hint (it is streamed instead)."""
+        raw = SMBFileIO(self._unc(path), mode="r", share_access="rwd", **self._kw())
+        if hint >= raw.fd.connection.max_read_size:
+            return None
+        tx = SMBFileTransaction(raw)
+        raw.open(transaction=tx)
+        query_info(tx, FileInternalInformation)
+        if hint:
+            tx += raw.fd.read(0, hint + 1, send=False)  # +1 tells a file that grew apart
+        raw.close(transaction=tx)
+        try:
+            tx.commit()
+        except SMBOSError as exc:
+            if exc.ntstatus == END_OF_FILE:
+                return None  # emptied since it was listed
+            raise
+        fd, data = raw.fd, tx.results[2] if hint else b""
+        if len(data) != fd.end_of_file:
+            return None
+        file_id = str(tx.results[1]["index_number"].get_value())
+        return WholeFile(SourceEntry(path, fd.end_of_file, mtime_ns(fd.last_write_time), file_id),
+                         data)
+
+    def close(self) -> None:
+        self._drop(log_off=True)

@@ -1,0 +1,108 @@
+"""ScaiDrive storage: one share = one S3 bucket (MinIO in production, any S3 API in tests).
+
+The minio client is synchronous (urllib3): callers run these methods in threads.
+"""
+from __future__ import annotations
+
+import urllib.parse
+from typing import BinaryIO, Iterator
+
+import urllib3
+from minio import Minio
+from minio.commonconfig import REPLACE, CopySource
+from minio.deleteobjects import DeleteObject
+from minio.error import S3Error
+
+from shared.errors import Transient
+from shared.config.settings import Settings
+
+
+_ABSENT = ("NoSuchKey", "NoSuchObject", "NotFound")
+
+
+class Storage:
+    def __init__(self, settings: Settings, pool_size: int = 16):
+        url = urllib.parse.urlsplit(settings.s3_endpoint)
+        http = urllib3.PoolManager(
+            maxsize=pool_size, retries=urllib3.Retry(total=3, backoff_factor=0.3,
+                                                     status_forcelist=(500, 502, 503, 504)),
+            timeout=urllib3.Timeout(connect=10, read=120))
+        self.client = Minio(url.netloc, access_key=settings.s3_access_key.get_secret_value(),
+                            secret_key=settings.s3_secret_key.get_secret_value(),
+                            secure=url.scheme == "https", region=settings.s3_region,
+                            http_client=http)
+        self.part_size = settings.part_size_mb * 1024 * 1024
+
+    def create_bucket(self, bucket: str) -> None:
+        if not self.client.bucket_exists(bucket):
+            self.client.make_bucket(bucket)
+
+    def remove_bucket(self, bucket: str) -> None:
+        """Delete every object (and open multipart upload) and then the bucket."""
+        if not self.client.bucket_exists(bucket):
+            return
+        self.abort_uploads(bucket, "")
+        names = (DeleteObject(o.object_name) for o in
+                 self.client.list_objects(bucket, recursive=True))
+        errors = list(self.client.remove_objects(bucket, names))
+        if errors:
+            raise Transient(f"could not delete {len(errors)} objects: {errors[0]}")
+        self.client.remove_bucket(bucket)
+
+    def object_sizes(self, bucket: str, prefix: str) -> Iterator[tuple[str, int]]:
+        """(key, size) of every object under `prefix`, as the listing's pages arrive."""
+        return ((o.object_name, o.size) for o in self._objects(bucket, prefix))
+
+    def etags(self, bucket: str, prefix: str) -> dict[str, str]:
+        """Every object key under `prefix` with its etag: the version a two-way scan compares."""
+        return {o.object_name: o.etag for o in self._objects(bucket, prefix)}
+
+    def _objects(self, bucket: str, prefix: str):
+        start = prefix + "/" if prefix else None
+        return self.client.list_objects(bucket, prefix=start, recursive=True)
+
+    def stat(self, bucket: str, key: str):
+        """The object's metadata (etag, size, last_modified, metadata); None if absent."""
+        try:
+            return self.client.stat_object(bucket, key)
+        except S3Error as exc:
+            if exc.code in _ABSENT:
+                return None
+            raise
+
+    def open_read(self, bucket: str, key: str):
+        """A streaming response (read(n), then close() and release_conn()): never the whole
+        object in memory. Its headers carry the etag and size (no separate stat). None if
+        the object is absent."""
+        try:
+            return self.client.get_object(bucket, key)
+        except S3Error as exc:
+            if exc.code in _ABSENT:
+                return None
+            raise
+
+    def put(self, bucket: str, key: str, data: BinaryIO, size: int, metadata: dict) -> str:
+        """Stream `size` bytes from `data`; multipart above the part size, memory bounded by
+        (parallel parts + 1) x part size. A failed multipart upload is aborted by minio."""
+        result = self.client.put_object(bucket, key, data, size, metadata=metadata,
+                                        part_size=self.part_size, num_parallel_uploads=3)
+        return result.etag
+
+    def copy(self, bucket: str, src: str, dst: str, metadata: dict) -> str:
+        """Server-side copy (a rename at the source moves no bytes)."""
+        result = self.client.copy_object(bucket, dst, CopySource(bucket, src),
+                                         metadata=metadata, metadata_directive=REPLACE)
+        return result.etag
+
+    def remove(self, bucket: str, key: str) -> None:
+        self.client.remove_object(bucket, key)
+
+    def abort_uploads(self, bucket: str, key: str) -> int:
+        """Abort incomplete multipart uploads left by a killed worker (minio keeps no resume)."""
+        result = self.client._list_multipart_uploads(bucket, prefix=key or None)
+        aborted = 0
+        for upload in result.uploads:
+            if not key or upload.object_name == key:
+                self.client._abort_multipart_upload(bucket, upload.object_name, upload.upload_id)
+                aborted += 1
+        return aborted

@@ -1,0 +1,94 @@
+"""What a streaming one-way scan has seen, kept in Redis instead of the scanner's memory, so that
+a scanner holds a folder's width (and the run's changes), not the tree. Keys, per connector (a
+connector scans once at a time: its lease), dropped when the scan ends and expiring anyway:
+
+  {ns}:scan:{cid}:listed       list of JSON [path, size, mtime_ns, file_id, content_tag], walk order
+  {ns}:scan:{cid}:paths        set of the listed paths (is an indexed path still there?)
+  {ns}:scan:{cid}:target       hash path -> size of the object in the bucket
+"""
+from __future__ import annotations
+
+import json
+from typing import AsyncIterator, Iterable
+
+from redis.asyncio import Redis
+
+from shared.sync.model import SourceEntry
+from shared.store.state import IndexRecord, record_of
+
+CHUNK = 1000  # entries per round trip
+TTL_S = 24 * 3600  # a scanner killed mid-scan leaves nothing for good
+
+
+class ScanStore:
+    def __init__(self, r: Redis, ns: str, cid: str):
+        self.r = r
+        self.listed = f"{ns}:scan:{cid}:listed"
+        self.paths = f"{ns}:scan:{cid}:paths"
+        self.target = f"{ns}:scan:{cid}:target"
+        self.index = f"{ns}:index:{cid}"
+
+    async def drop(self) -> None:
+        await self.r.delete(self.listed, self.paths, self.target)
+
+    async def add_listed(self, entries: list[SourceEntry]) -> None:
+        if not entries:
+            return
+        async with self.r.pipeline(transaction=False) as p:
+            p.rpush(self.listed, *[json.dumps([e.path, e.size, e.mtime_ns, e.file_id,
+                                               e.content_tag]) for e in entries])
+            p.sadd(self.paths, *[e.path for e in entries])
+            p.expire(self.listed, TTL_S)
+            p.expire(self.paths, TTL_S)
+            await p.execute()
+
+    async def add_target(self, sizes: dict[str, int]) -> None:
+        if sizes:
+            async with self.r.pipeline(transaction=False) as p:
+                p.hset(self.target, mapping=sizes)
+                p.expire(self.target, TTL_S)
+                await p.execute()
+
+    async def indexed(self) -> int:
+        return await self.r.hlen(self.index)
+
+    async def vanished(self) -> dict[str, IndexRecord]:
+        """Index records whose path was not listed, read a chunk of the index at a time (keyed
+        by path: HSCAN may repeat one)."""
+        out: dict[str, IndexRecord] = {}
+        strings: dict[str, str] = {}
+        cursor = 0
+        while True:
+            cursor, chunk = await self.r.hscan(self.index, cursor, count=CHUNK)
+            paths = list(chunk)
+            listed = await self.r.smismember(self.paths, paths) if paths else []
+            out.update((p, record_of(chunk[p], strings))
+                       for p, there in zip(paths, listed) if not there)
+            if not cursor:
+                return out
+
+    async def listed_chunks(self, n: int) -> AsyncIterator[list[SourceEntry]]:
+        """The listed entries in walk order, CHUNK at a time."""
+        for start in range(0, n, CHUNK):
+            rows = await self.r.lrange(self.listed, start, start + CHUNK - 1)
+            yield [SourceEntry(*json.loads(row)) for row in rows]
+
+    async def lookup(self, paths: list[str]) -> tuple[dict[str, IndexRecord], dict[str, int]]:
+        """The index records and bucket sizes of these paths, in one round trip."""
+        if not paths:
+            return {}, {}
+        async with self.r.pipeline(transaction=False) as p:
+            p.hmget(self.index, paths)
+            p.hmget(self.target, paths)
+            records, sizes = await p.execute()
+        return ({path: record_of(raw) for path, raw in zip(paths, records) if raw},
+                {path: int(size) for path, size in zip(paths, sizes) if size is not None})
+
+    async def target_sizes(self, paths: Iterable[str]) -> dict[str, int]:
+        paths = list(paths)
+        out: dict[str, int] = {}
+        for start in range(0, len(paths), CHUNK):
+            part = paths[start:start + CHUNK]
+            sizes = await self.r.hmget(self.target, part)
+            out.update({p: int(s) for p, s in zip(part, sizes) if s is not None})
+        return out

@@ -1,0 +1,378 @@
+"""Everything kept in Redis, behind one class. Key layout (prefix = SCAIDRIVE_NAMESPACE):
+
+  {ns}:connectors                set of connector ids
+  {ns}:connector:{cid}           JSON Connector (password encrypted)
+  {ns}:shares / share:{name}     set / JSON {name, quota_bytes, created_at}
+  {ns}:usage:{share}             bytes stored in the share, kept incrementally
+  {ns}:index:{cid}               hash path -> JSON IndexRecord (what the bucket holds)
+  {ns}:scan:{cid}:*              a one-way scan's working set (shared/store/scan_listing.py)
+  {ns}:lease:{cid}               run id holding the connector (PX expiry, renewed by progress)
+  {ns}:run:{cid}                 hash: the current/last run and its counters
+  {ns}:rundone:{run_id}          set of finished job ids (dedups redelivered jobs' counts)
+  {ns}:status:{cid}              hash: paused, next_due, last_success_at, last_duration_s, last_run
+  {ns}:failures:{cid}            list of JSON failure records, newest first, capped
+  {ns}:delta:{cid}               the saved delta position (SharePoint @odata.deltaLink)
+  {ns}:items:{cid}               hash item id -> JSON item known at that position
+  {ns}:audit                     list of JSON audit events, newest first, capped
+  {ns}:held:{cid}                hash path -> side: two-way deletions held for an admin
+  {ns}:approved:{cid}            set of held deletions an admin approved (applied next run)
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from shared.observability import metrics
+from shared.config.connectors import Connector
+from shared.sync.one_way import IndexEntry
+from shared.sync.model import DeltaCursor
+from shared.store.runs import RunState
+from shared.store.scripts import JOB_CONTEXT
+
+FAILURES_KEPT = 10_000
+AUDIT_KEPT = 10_000
+CURSOR_BATCH = 1000
+INDEX_BATCH = 1000
+_REPEATED = ("owner", "principal", "method")
+
+@dataclass(frozen=True, slots=True)  # slots: a scan holds one per file of the tree
+class IndexRecord:
+    size: int
+    mtime_ns: int
+    file_id: str | None
+    owner: str
+    principal: str | None
+    etag: str | None
+    synced_at: float
+    method: str = "system_owner"  # how `owner` was decided: table, email, name, system_owner
+    score: float | None = None  # the fuzzy-name score when method is "name"
+    identity_version: int = 1  # the connector's mapping version that labelled the object
+    content_tag: str | None = None  # the source's content hash of the stored version
+
+    def entry(self) -> IndexEntry:
+        return IndexEntry(self.size, self.mtime_ns, self.file_id, self.content_tag)
+
+
+def record_of(raw: str, strings: dict[str, str] | None = None) -> IndexRecord:
+    """Decode an index value. Owners, principals and methods repeat across files: with
+    `strings`, one string object each."""
+    fields = json.loads(raw)
+    if strings is not None:
+        for name in _REPEATED:
+            if isinstance(v := fields.get(name), str):
+                fields[name] = strings.setdefault(v, v)
+    return IndexRecord(**fields)
+
+
+def _share_view(raw: str | None, usage: str | None = None) -> dict | None:
+    """A share as the API and the quota check see it: its record with the bytes used."""
+    return json.loads(raw) | {"usage_bytes": int(usage or 0)} if raw else None
+
+
+def _held(paused: str | None, auth_failed: str | None) -> bool:
+    return "1" in (paused, auth_failed)
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    stage: str  # list | read | write | delete | name | scan
+    cause: str  # the error class's `cause`
+    message: str
+    run_id: str | None = None
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a transfer job reads before it starts, in one round trip."""
+    connector: Connector | None
+    held: bool  # paused, or its credentials refused
+    known: IndexRecord | None
+    share: dict | None  # the share asked for (with usage_bytes), if it exists
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """What a transfer job writes when it ends, sent with its outcome in one round trip."""
+    path: str
+    record: IndexRecord
+    share: str
+    usage_delta: int
+
+
+class State(RunState):
+    def __init__(self, redis: aioredis.Redis, namespace: str):
+        self.r = redis
+        self.ns = namespace
+        self._parsed: dict[str, tuple[str, Connector]] = {}  # cid -> (JSON, parsed): hot path
+        self._job_context = redis.register_script(JOB_CONTEXT)
+        self._register_run_scripts(redis)
+
+    @classmethod
+    def connect(cls, url: str, namespace: str) -> "State":
+        # Ride out a blip (a Redis restart, a failover) inside the call; a longer outage
+        # surfaces as ConnectionError, which the broker treats as "wait and put back".
+        retry = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=6)
+        return cls(aioredis.from_url(url, decode_responses=True, retry=retry,
+                                     retry_on_error=[RedisConnectionError, RedisTimeoutError],
+                                     socket_connect_timeout=5, health_check_interval=30),
+                   namespace)
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.ns, *parts))
+
+    async def close(self) -> None:
+        await self.r.aclose()
+
+    # --- connectors ---------------------------------------------------------------------
+
+    async def save_connector(self, c: Connector) -> None:
+        async with self.r.pipeline(transaction=True) as p:
+            p.set(self.key("connector", c.id), c.model_dump_json())
+            p.sadd(self.key("connectors"), c.id)
+            await p.execute()
+
+    async def connector(self, cid: str) -> Connector | None:
+        return self._parse(cid, await self.r.get(self.key("connector", cid)))
+
+    def _parse(self, cid: str, raw: str | None) -> Connector | None:
+        """Validated once per stored version (every transfer job reads its connector)."""
+        if not raw:
+            return None
+        cached = self._parsed.get(cid)
+        if cached is None or cached[0] != raw:
+            cached = self._parsed[cid] = (raw, Connector.model_validate_json(raw))
+        return cached[1]
+
+    async def job_context(self, cid: str, path: str, share: str | None) -> JobContext:
+        """One Lua call (JOB_CONTEXT): every transfer job starts with it."""
+        keys = [self.key("connector", cid), self.key("status", cid), self.key("index", cid)]
+        if share:
+            keys += [self.key("share", share), self.key("usage", share)]
+        raw, paused, auth_failed, known, *share_raw = await self._job_context(keys=keys,
+                                                                             args=[path])
+        return JobContext(self._parse(cid, raw), _held(paused, auth_failed),
+                          record_of(known) if known else None, _share_view(*share_raw or [None]))
+
+    async def connectors(self) -> list[Connector]:
+        ids = sorted(await self.r.smembers(self.key("connectors")))
+        raws = await self.r.mget([self.key("connector", i) for i in ids]) if ids else []
+        return [Connector.model_validate_json(r) for r in raws if r]
+
+    async def delete_connector(self, cid: str) -> None:
+        keys = [self.key(k, cid) for k in
+                ("connector", "index", "run", "status", "failures", "lease", "delta", "items",
+                  "held", "approved")]
+        async with self.r.pipeline(transaction=True) as p:
+            p.srem(self.key("connectors"), cid)
+            p.delete(*keys)
+            await p.execute()
+
+    # --- shares -------------------------------------------------------------------------
+
+    async def save_share(self, share: dict) -> bool:
+        """False if the share exists already."""
+        created = await self.r.set(self.key("share", share["name"]), json.dumps(share), nx=True)
+        if created:
+            await self.r.sadd(self.key("shares"), share["name"])
+        return bool(created)
+
+    async def share(self, name: str) -> dict | None:
+        async with self.r.pipeline(transaction=False) as p:
+            p.get(self.key("share", name))
+            p.get(self.key("usage", name))
+            return _share_view(*await p.execute())
+
+    async def shares(self) -> list[dict]:
+        names = sorted(await self.r.smembers(self.key("shares")))
+        return [s for s in [await self.share(n) for n in names] if s]
+
+    async def delete_share(self, name: str) -> None:
+        async with self.r.pipeline(transaction=True) as p:
+            p.srem(self.key("shares"), name)
+            p.delete(self.key("share", name), self.key("usage", name))
+            await p.execute()
+
+    async def add_usage(self, share: str, delta: int) -> None:
+        if delta:
+            await self.r.incrby(self.key("usage", share), delta)
+
+    # --- index --------------------------------------------------------------------------
+
+    async def index(self, cid: str) -> dict[str, IndexRecord]:
+        """The whole index, read INDEX_BATCH entries a round trip (HSCAN) and decoded as it comes:
+        never the raw JSON of the whole tree at once beside the records."""
+        out: dict[str, IndexRecord] = {}
+        strings: dict[str, str] = {}
+        async for path, value in self.r.hscan_iter(self.key("index", cid), count=INDEX_BATCH):
+            out[path] = record_of(value, strings)
+        return out
+
+    async def index_record(self, cid: str, path: str) -> IndexRecord | None:
+        raw = await self.r.hget(self.key("index", cid), path)
+        return record_of(raw) if raw else None
+
+    async def put_index(self, cid: str, path: str, rec: IndexRecord) -> None:
+        await self.r.hset(self.key("index", cid), path, json.dumps(asdict(rec)))
+
+    async def drop_index(self, cid: str, path: str) -> None:
+        await self.r.hdel(self.key("index", cid), path)
+
+    # --- status, pause, failures --------------------------------------------------------
+
+    async def snapshots(self, cids: list[str]) -> list[tuple[dict, dict, str | None]]:
+        """(status, run, lease holder) of each connector, in one round trip (the scheduler's
+        tick looks at every connector every second)."""
+        async with self.r.pipeline(transaction=False) as p:
+            for cid in cids:
+                p.hgetall(self.key("status", cid))
+                p.hgetall(self.key("run", cid))
+                p.get(self.key("lease", cid))
+            flat = await p.execute()
+        return [tuple(flat[i:i + 3]) for i in range(0, len(flat), 3)]
+
+    async def status(self, cid: str) -> dict:
+        return await self.r.hgetall(self.key("status", cid))
+
+    async def set_status(self, cid: str, **fields) -> None:
+        await self.r.hset(self.key("status", cid), mapping={k: str(v) for k, v in fields.items()})
+
+    async def flag_status(self, cid: str, flag: str) -> bool:
+        """Set a status flag; True only for the caller that set it (audit it once)."""
+        return bool(await self.r.hsetnx(self.key("status", cid), flag, "1"))
+
+    async def clear_status(self, cid: str, *fields: str) -> None:
+        await self.r.hdel(self.key("status", cid), *fields)
+
+    async def paused(self, cid: str) -> bool:
+        """Work is held: paused by an admin, or stopped because the source refused the
+        connector's credentials (until they are updated)."""
+        return _held(*await self.r.hmget(self.key("status", cid), "paused", "auth_failed"))
+
+    async def add_failure(self, cid: str, failure: Failure) -> None:
+        await self.add_failures(cid, [failure])
+
+    async def add_failures(self, cid: str, failures: list[Failure]) -> None:
+        """Record failures in one round trip, however many a scan found."""
+        if not failures:
+            return
+        now = time.time()
+        recs = [json.dumps(asdict(f) | {"at": f.at or now}) for f in failures]
+        for f in failures:
+            metrics.errors.add(1, {"connector.id": cid, "cause": f.cause})
+        async with self.r.pipeline(transaction=False) as p:
+            p.lpush(self.key("failures", cid), *recs)
+            p.ltrim(self.key("failures", cid), 0, FAILURES_KEPT - 1)
+            await p.execute()
+
+    async def failures(self, cid: str, limit: int = 1000) -> list[dict]:
+        return [json.loads(r) for r in await self.r.lrange(self.key("failures", cid), 0, limit - 1)]
+
+    # --- delta positions ----------------------------------------------------------------
+
+    async def cursor(self, cid: str) -> DeltaCursor:
+        link = await self.r.get(self.key("delta", cid))
+        raw = await self.r.hgetall(self.key("items", cid))
+        return DeltaCursor(link, {k: json.loads(v) for k, v in raw.items()})
+
+    async def save_cursor(self, cid: str, old: DeltaCursor, new: DeltaCursor) -> None:
+        """Write only what changed since `old`, and the new position, in one transaction: an
+        incremental run costs as much as its changes, not as the library."""
+        changed = {k: json.dumps(v) for k, v in new.items.items() if old.items.get(k) != v}
+        removed = [k for k in old.items if k not in new.items]
+        items = self.key("items", cid)
+        async with self.r.pipeline(transaction=True) as p:
+            keys = list(changed)
+            for i in range(0, len(keys), CURSOR_BATCH):
+                p.hset(items, mapping={k: changed[k] for k in keys[i:i + CURSOR_BATCH]})
+            for i in range(0, len(removed), CURSOR_BATCH):
+                p.hdel(items, *removed[i:i + CURSOR_BATCH])
+            if new.link:
+                p.set(self.key("delta", cid), new.link)
+            else:
+                p.delete(self.key("delta", cid))
+            await p.execute()
+
+    async def forget_cursor(self, cid: str) -> None:
+        """The connector points at another library: its next run enumerates from scratch."""
+        await self.r.delete(self.key("delta", cid), self.key("items", cid))
+
+    # --- credentials rejected, audit ----------------------------------------------------
+
+    async def mark_auth_failed(self, cid: str, message: str) -> bool:
+        """True only for the caller that flipped the connector into `auth_failed` (so the
+        audit event and the platform event are written once per incident)."""
+        status = self.key("status", cid)
+        first = await self.r.hsetnx(status, "auth_failed", "1")
+        if first:
+            await self.r.hset(status, "auth_error", message)
+        return bool(first)
+
+    async def clear_auth_failed(self, cid: str) -> bool:
+        return bool(await self.r.hdel(self.key("status", cid), "auth_failed", "auth_error"))
+
+    async def add_audit(self, event: dict) -> None:
+        async with self.r.pipeline(transaction=False) as p:
+            p.lpush(self.key("audit"), json.dumps(event | {"at": event.get("at") or time.time()}))
+            p.ltrim(self.key("audit"), 0, AUDIT_KEPT - 1)
+            await p.execute()
+
+    async def audit_event(self, event, **extra) -> None:
+        """A platform event (a contract with `event` and `at`) as an audit entry."""
+        await self.add_audit(event.model_dump(mode="json", exclude={"schema_version"}) |
+                             {"at": event.at.timestamp()} | extra)
+
+    async def audit(self, limit: int = 1000) -> list[dict]:
+        return [json.loads(r) for r in await self.r.lrange(self.key("audit"), 0, limit - 1)]
+
+    # --- deletions held for an admin (two-way) ------------------------------------------
+
+    async def hold_deletes(self, cid: str, held: dict[str, str]) -> bool:
+        """Replace the held set with this run's (path -> side); True if it changed (so the
+        admin is told once per new set, not on every run while it waits)."""
+        key = self.key("held", cid)
+        before = await self.r.hgetall(key)
+        if before == held:
+            return False
+        async with self.r.pipeline(transaction=True) as p:
+            p.delete(key)
+            if held:
+                p.hset(key, mapping=held)
+            await p.execute()
+        return bool(held)
+
+    async def held_deletes(self, cid: str) -> dict[str, str]:
+        return await self.r.hgetall(self.key("held", cid))
+
+    async def held_delete_counts(self, cids: list[str]) -> list[int]:
+        async with self.r.pipeline(transaction=False) as p:
+            for cid in cids:
+                p.hlen(self.key("held", cid))
+            return await p.execute()
+
+    async def settle_deletes(self, cid: str, approve: bool) -> dict[str, str]:
+        """Take the held set away; approved paths are deleted by the next run, rejected ones
+        are returned so the caller can restore them."""
+        held_key, approved_key = self.key("held", cid), self.key("approved", cid)
+        async with self.r.pipeline(transaction=True) as p:
+            p.hgetall(held_key)
+            p.delete(held_key)
+            held, _ = await p.execute()
+        if approve and held:
+            await self.r.sadd(approved_key, *held)
+        return held
+
+    async def approved_deletes(self, cid: str) -> frozenset[str]:
+        return frozenset(await self.r.smembers(self.key("approved", cid)))
+
+    async def clear_approved(self, cid: str, paths: frozenset[str]) -> None:
+        if paths:
+            await self.r.srem(self.key("approved", cid), *paths)
