@@ -14,8 +14,18 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import (MIB, Servers, first_sync, fresh_scanner, make_files, make_large, resync,
-                    table, vmhwm_mib, workers_peak_mib)
+from common import (
+    MIB,
+    Servers,
+    first_sync,
+    fresh_scanner,
+    make_files,
+    make_large,
+    resync,
+    table,
+    vmhwm_mib,
+    workers_peak_mib,
+)
 
 
 def make_deep(root, folder: str, count: int) -> None:

@@ -15,7 +15,7 @@ import argparse
 import os
 from types import SimpleNamespace
 
-from common import (Endpoint, Servers, connector, counting_proxy, make_files, resync, table)
+from common import Endpoint, Servers, connector, counting_proxy, make_files, resync, table
 
 KIB = 1024
 

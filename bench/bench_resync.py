@@ -14,8 +14,18 @@ from __future__ import annotations
 
 import argparse
 
-from common import (Servers, diff, first_sync, fresh_scanner, make_files, rclone,
-                    redis_commands, resync, table, vmhwm_mib)
+from common import (
+    Servers,
+    diff,
+    first_sync,
+    fresh_scanner,
+    make_files,
+    rclone,
+    redis_commands,
+    resync,
+    table,
+    vmhwm_mib,
+)
 
 
 def main() -> None:

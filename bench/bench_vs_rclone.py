@@ -17,8 +17,17 @@ import io
 import os
 import time
 
-from common import (MIB, Servers, first_sync, make_files, make_large, rclone, smbclient_get,
-                    table, workers_peak_mib)
+from common import (
+    MIB,
+    Servers,
+    first_sync,
+    make_files,
+    make_large,
+    rclone,
+    smbclient_get,
+    table,
+    workers_peak_mib,
+)
 
 PART = 8 * MIB  # SCAIDRIVE_PART_SIZE_MB as the benchmark stacks run it
 CONCURRENCY = 8  # SCAIDRIVE_TRANSFER_CONCURRENCY's default: jobs in flight per worker

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -198,7 +198,7 @@ class SharePointRemote:
     def remove_base(self) -> None:
         self.graph.remove_library(self.drive)
 
-    def put_beside_base(self, name: str, data: bytes) -> "RemoteFile":
+    def put_beside_base(self, name: str, data: bytes) -> RemoteFile:
         """A file in another library of the same site: out of the source's reach."""
         other = self.graph.add_library(self.site, f"Other {uuid.uuid4().hex[:6]}")
         self.graph.put_file(other, name, data)

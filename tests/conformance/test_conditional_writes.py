@@ -9,9 +9,9 @@ import os
 import pytest
 
 from shared import errors
-from shared.sync.one_way import same_content
-from shared.sync.model import ABSENT
 from shared.sources.sharepoint.source import UPLOAD_CHUNK
+from shared.sync.model import ABSENT
+from shared.sync.one_way import same_content
 from tests.conformance.remotes import MiB, sha
 
 SIZES = [0, 14, 6 * MiB + 5]  # SharePoint: a simple PUT, one upload chunk, several

@@ -13,7 +13,6 @@ from shared import errors
 from tests.conformance.remotes import MiB, read_all, recorded_waits, sha
 from tests.graph.certs import make_app_cert
 
-
 # --- throttling ---------------------------------------------------------------------------
 
 def test_throttled_list_and_read_still_succeed(graph, sp):

@@ -13,7 +13,6 @@ import pytest
 from shared import errors
 from tests.conformance.remotes import MiB, in_threads, read_all, sha
 
-
 # --- reading and writing ------------------------------------------------------------------------
 
 def test_bytes_that_do_not_match_the_hash_raise_source_changed(graph, sp):

@@ -50,14 +50,14 @@ class EventTap:
         self.ns, self.key, self.exchange = ns, routing_key, exchange
         self.name = f"{ns}.test-tap-{uuid.uuid4().hex[:6]}"
 
-    async def open(self) -> "EventTap":
+    async def open(self) -> EventTap:
         self.conn = await aio_pika.connect(AMQP_URL)
         ch = await self.conn.channel()
         self.queue = await ch.declare_queue(self.name, auto_delete=True)
         await self.queue.bind(f"{self.ns}.{self.exchange}", self.key)
         return self
 
-    async def get(self, timeout: float = 30) -> dict:
+    async def get(self, timeout: float = 30) -> dict:  # noqa: ASYNC109 - a poll deadline
         deadline = asyncio.get_running_loop().time() + timeout
         while (msg := await self.queue.get(fail=False)) is None:  # basic.get does not wait
             assert asyncio.get_running_loop().time() < deadline, f"no {self.key} event"

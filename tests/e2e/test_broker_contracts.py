@@ -22,7 +22,7 @@ async def _platform_queue(ns: str):
     return conn, q
 
 
-async def _drain(q, timeout: float = 10) -> list:
+async def _drain(q, timeout: float = 10) -> list:  # noqa: ASYNC109 - returns what came by then
     out = []
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:

@@ -12,8 +12,14 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from tests.e2e.helpers import bucket_tree, disk_tree, new_connector, open_uploads, write, \
-    write_random
+from tests.e2e.helpers import (
+    bucket_tree,
+    disk_tree,
+    new_connector,
+    open_uploads,
+    write,
+    write_random,
+)
 from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.stack import REDIS_URL, Stack, wait_run
 
@@ -79,7 +85,8 @@ def test_s3_unreachable_mid_run_waits_and_resumes(flaky, samba, s3, proxies):
     finally:
         proxies.s3.restore()
     view = wait_run(api, cid, timeout=300)
-    assert view["status"]["run"]["outcome"] == "success", api.get(f"/connectors/{cid}/failures").text
+    assert view["status"]["run"]["outcome"] == "success", api.get(
+        f"/connectors/{cid}/failures").text
     assert view["status"]["progress"]["files_transferred"] == 401
     reconciled(s3, "s3-outage", root)
 
@@ -98,7 +105,8 @@ def test_redis_unreachable_mid_run_waits_and_resumes(flaky, samba, s3, proxies):
     finally:
         proxies.redis.restore()
     view = wait_run(api, cid, timeout=300)
-    assert view["status"]["run"]["outcome"] == "success", api.get(f"/connectors/{cid}/failures").text
+    assert view["status"]["run"]["outcome"] == "success", api.get(
+        f"/connectors/{cid}/failures").text
     progress = view["status"]["progress"]
     # A job whose upload landed but whose bookkeeping met the outage is redelivered and then
     # finds its work done: counted as skipped, not sent twice.
@@ -131,7 +139,8 @@ def test_rabbitmq_restart_mid_run_every_consumer_comes_back(stack, samba, s3):
     subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, timeout=120)
     subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, timeout=120)
     view = wait_run(api, cid, timeout=300)
-    assert view["status"]["run"]["outcome"] == "success", api.get(f"/connectors/{cid}/failures").text
+    assert view["status"]["run"]["outcome"] == "success", api.get(
+        f"/connectors/{cid}/failures").text
     reconciled(s3, "mq-restart", root)
     # Every stage consumes again: a connector made after the restart syncs end to end.
     write(samba.share_dir / "after-restart", "a.txt", b"after the restart")

@@ -196,7 +196,7 @@ def test_every_hostile_name_is_synced_or_reported(stack, samba, s3):
     root = os.path.join(bytes(samba.share_dir), b"hostile")
     os.makedirs(root)
     files = written_files(root)
-    for dirpath, dirs, names in os.walk(root):  # the service account may write there too
+    for dirpath, _dirs, names in os.walk(root):  # the service account may write there too
         os.chmod(dirpath, 0o777)
         for name in names:
             if not os.path.islink(os.path.join(dirpath, name)):
@@ -227,10 +227,10 @@ def test_every_hostile_name_is_synced_or_reported(stack, samba, s3):
             assert failure["stage"] == "list" and "SMB cannot open" in failure["message"]
 
     # A second run moves nothing and reports each failure once more, no more.
-    for cid, before in ((cid, failures), (raw["id"], raw_failures)):
-        view = sync_and_wait(api, cid, timeout=900)
+    for run_cid, before in ((cid, failures), (raw["id"], raw_failures)):
+        view = sync_and_wait(api, run_cid, timeout=900)
         progress = view["status"]["progress"]
         assert progress["files_transferred"] == progress["files_deleted"] == 0, progress
-        again = api.get(f"/connectors/{cid}/failures", params={
+        again = api.get(f"/connectors/{run_cid}/failures", params={
             "run_id": view["status"]["run"]["run_id"], "limit": 10000}).json()
         assert sorted(f["path"] for f in again) == sorted(before)

@@ -13,12 +13,19 @@ import aio_pika
 import pytest
 import redis.asyncio as aioredis
 
+from shared.contracts import TransferJob
 from shared.messaging.broker import Broker
 from shared.messaging.claims import FULL_WAIT_S, Claims, LongWork
-from shared.contracts import TransferJob
-
-from tests.e2e.helpers import bucket_tree, disk_tree, new_connector, open_uploads, write, \
-    write_random, wait_upload_started
+from shared.store.claim_records import ClaimRecords
+from tests.e2e.helpers import (
+    bucket_tree,
+    disk_tree,
+    new_connector,
+    open_uploads,
+    wait_upload_started,
+    write,
+    write_random,
+)
 from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.rabbit_node import RabbitNode
 from tests.fixtures.stack import REDIS_URL, Stack, wait_run
@@ -144,8 +151,9 @@ def test_a_worker_holds_no_more_long_jobs_than_its_room(node):
 
         try:
             queue = await broker.connector_queue("transfer", "c1")
+            claims = Claims(ClaimRecords(redis, ns), 30)
             await broker.consume(queue, handler, prefetch=4,
-                                 long_work=LongWork(Claims(redis, ns, 30), lambda _: True, 1))
+                                 long_work=LongWork(claims, lambda _: True, 1))
             for i in range(3):
                 await broker.publish("transfer", "c1", TransferJob(
                     connector_id="c1", run_id="r", job_id=f"j{i}", kind="created", path=f"{i}"))

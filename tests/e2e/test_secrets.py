@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from pydantic import SecretStr
 
 from shared.config.connectors import SECRET_FIELDS
-from shared.store.key_rotation import rotate_secrets
 from shared.config.secrets import SecretBox
+from shared.store.key_rotation import rotate_secrets
 from shared.store.state import State
 from tests.e2e.helpers import found_in
 from tests.e2e.sharepoint_helpers import new_site, sp_body

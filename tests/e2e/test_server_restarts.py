@@ -29,7 +29,7 @@ class RedisServer:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL)
         wait_port(self.port, proc=self.proc)
         deadline = time.monotonic() + 30

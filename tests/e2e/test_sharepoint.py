@@ -14,8 +14,7 @@ import pytest
 import redis
 
 from tests.e2e.helpers import bucket_tree
-from tests.e2e.sharepoint_helpers import (EventTap, library_tree, new_site, new_sp_connector,
-                                          sp_body)
+from tests.e2e.sharepoint_helpers import EventTap, library_tree, new_site, new_sp_connector, sp_body
 from tests.fixtures.stack import REDIS_URL, sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +30,8 @@ def _many(graph, drive, n: int = 60) -> None:
 def test_library_syncs_then_only_the_delta_travels(stack, graph, s3):
     site = new_site(graph)
     drive = graph.add_library(site, "Documents")
-    graph.put_file(drive, "Projects/2026/plan.txt", b"plan v1", created_by_email="alice@contoso.com")
+    graph.put_file(drive, "Projects/2026/plan.txt", b"plan v1",
+                   created_by_email="alice@contoso.com")
     graph.put_file(drive, "Projects/2026/Überblick.txt", "grüße".encode(),
                    created_by_email="bob@contoso.com")
     big = os.urandom(30 * MB)
@@ -45,7 +45,8 @@ def test_library_syncs_then_only_the_delta_travels(stack, graph, s3):
 
     view = wait_run(api, cid)
     progress = view["status"]["progress"]
-    assert view["status"]["run"]["outcome"] == "success", api.get(f"/connectors/{cid}/failures").text
+    assert view["status"]["run"]["outcome"] == "success", api.get(
+        f"/connectors/{cid}/failures").text
     assert progress["files_transferred"] == 64 and progress["files_errored"] == 0
     assert progress["bytes_transferred"] == sum(len(i.data) for i in drive.items.values())
     assert bucket_tree(s3.client(), "sp-main") == library_tree(graph, drive)
@@ -90,7 +91,8 @@ def test_throttled_run_still_completes(stack, graph, s3):
     cid = new_sp_connector(api, graph, site, "Documents", "sp-throttled")["id"]
     view = wait_run(api, cid)
     assert graph.counts()["throttled"] - throttled == 8
-    assert view["status"]["run"]["outcome"] == "success", api.get(f"/connectors/{cid}/failures").text
+    assert view["status"]["run"]["outcome"] == "success", api.get(
+        f"/connectors/{cid}/failures").text
     assert bucket_tree(s3.client(), "sp-throttled") == library_tree(graph, drive)
 
 
@@ -189,7 +191,8 @@ def test_secret_revoked_mid_run_holds_its_jobs_until_patched(stack, graph, s3):
         assert not api.get(f"/connectors/{cid}/failures", params={"run_id": run["run_id"]}).json()
         new_secret = "n3w~" + uuid.uuid4().hex
         graph.restore_secret(new_secret)
-        assert api.patch(f"/connectors/{cid}", json={"client_secret": new_secret}).status_code == 200
+        assert api.patch(f"/connectors/{cid}",
+                         json={"client_secret": new_secret}).status_code == 200
         view = wait_run(api, cid, after=None)
         assert view["status"]["run"]["run_id"] == run["run_id"]
         progress = view["status"]["progress"]

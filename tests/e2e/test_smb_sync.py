@@ -9,8 +9,15 @@ import time
 
 import pytest
 
-from tests.e2e.helpers import (bucket_tree, disk_tree, new_connector, open_uploads,
-                               wait_upload_started, write, write_random)
+from tests.e2e.helpers import (
+    bucket_tree,
+    disk_tree,
+    new_connector,
+    open_uploads,
+    wait_upload_started,
+    write,
+    write_random,
+)
 from tests.fixtures.stack import sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +37,8 @@ def test_initial_then_incremental_sync(stack, samba, s3):
 
     view = wait_run(api, cid)
     progress = view["status"]["progress"]
-    assert view["status"]["run"]["outcome"] == "success", api.get(f"/connectors/{cid}/failures").text
+    assert view["status"]["run"]["outcome"] == "success", api.get(
+        f"/connectors/{cid}/failures").text
     assert progress["files_transferred"] == 1004 and progress["files_errored"] == 0
     assert progress["bytes_transferred"] == sum(p.stat().st_size for p in root.rglob("*")
                                                 if p.is_file())
@@ -137,7 +145,8 @@ def test_pause_stops_taking_jobs_and_resume_finishes(stack, samba, s3):
 
     api.post(f"/connectors/{cid}/resume")
     view = wait_run(api, cid, timeout=180)
-    assert view["status"]["run"]["outcome"] == "success", api.get(f"/connectors/{cid}/failures").text
+    assert view["status"]["run"]["outcome"] == "success", api.get(
+        f"/connectors/{cid}/failures").text
     assert view["status"]["progress"]["files_transferred"] == 800
     assert bucket_tree(s3.client(), "pause") == disk_tree(root)
     shutil.rmtree(root)

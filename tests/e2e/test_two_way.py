@@ -24,7 +24,8 @@ def two_way(api, samba, name: str, files: dict[str, bytes], **extra) -> str:
         samba.write_file(f"{name}/{rel}", data)
     cid = new_connector(api, samba, name, name, sync_mode="two_way", **extra)["id"]
     view = wait_run(api, cid)
-    assert view["status"]["run"]["outcome"] == "success", api.get(f"/connectors/{cid}/failures").text
+    assert view["status"]["run"]["outcome"] == "success", api.get(
+        f"/connectors/{cid}/failures").text
     return cid
 
 

@@ -45,11 +45,13 @@ class AppCert:
 
     @property
     def x5t(self) -> str:
-        return base64.urlsafe_b64encode(self.certificate.fingerprint(hashes.SHA1())).decode().rstrip("=")
+        return (base64.urlsafe_b64encode(self.certificate.fingerprint(hashes.SHA1()))
+                .decode().rstrip("="))
 
     @property
     def x5t_s256(self) -> str:
-        return base64.urlsafe_b64encode(self.certificate.fingerprint(hashes.SHA256())).decode().rstrip("=")
+        return (base64.urlsafe_b64encode(self.certificate.fingerprint(hashes.SHA256()))
+                .decode().rstrip("="))
 
 
 def make_tls(directory: Path) -> TlsFiles:
@@ -58,24 +60,30 @@ def make_tls(directory: Path) -> TlsFiles:
     ca_name = _name("ScaiDrive test Graph CA")
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
           .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=2))
+          .not_valid_before(now - dt.timedelta(hours=1))
+          .not_valid_after(now + dt.timedelta(days=2))
           .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
           .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
                          critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+                         critical=False)
           .sign(ca_key, hashes.SHA256()))
     srv = (x509.CertificateBuilder().subject_name(_name("127.0.0.1")).issuer_name(ca_name)
            .public_key(srv_key.public_key()).serial_number(x509.random_serial_number())
-           .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=2))
-           .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                       x509.DNSName("localhost")]), critical=False)
+           .not_valid_before(now - dt.timedelta(hours=1))
+           .not_valid_after(now + dt.timedelta(days=2))
+           .add_extension(x509.SubjectAlternativeName(
+               [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+               critical=False)
            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-           .add_extension(x509.SubjectKeyIdentifier.from_public_key(srv_key.public_key()), critical=False)
+           .add_extension(x509.SubjectKeyIdentifier.from_public_key(srv_key.public_key()),
+                          critical=False)
            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                           critical=False)
            .sign(ca_key, hashes.SHA256()))
-    files = TlsFiles(str(directory / "ca.pem"), str(directory / "server.pem"), str(directory / "server.key"))
+    files = TlsFiles(str(directory / "ca.pem"), str(directory / "server.pem"),
+                     str(directory / "server.key"))
     Path(files.ca_pem).write_bytes(_pem_cert(ca))
     Path(files.server_cert).write_bytes(_pem_cert(srv))
     Path(files.server_key).write_bytes(_pem_key(srv_key))
@@ -85,9 +93,11 @@ def make_tls(directory: Path) -> TlsFiles:
 def make_app_cert(directory: Path, name: str = "app") -> AppCert:
     now = dt.datetime.now(dt.UTC)
     key = _key()
-    cert = (x509.CertificateBuilder().subject_name(_name(f"scaidrive-{name}")).issuer_name(_name(f"scaidrive-{name}"))
+    cert = (x509.CertificateBuilder().subject_name(_name(f"scaidrive-{name}"))
+            .issuer_name(_name(f"scaidrive-{name}"))
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=2))
+            .not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=2))
             .sign(key, hashes.SHA256()))
     out = AppCert(str(directory / f"{name}-key-and-cert.pem"), str(directory / f"{name}.key"),
                   str(directory / f"{name}.crt"), cert)

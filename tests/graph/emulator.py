@@ -1,6 +1,7 @@
-"""A Microsoft Graph + Entra ID token endpoint emulator (Starlette app). Routing is done on the raw,
-percent-encoded path so that `sites/host%3A%2Fsites%2Fx%3A` and `items/ID%3A%2Fname%3A/...` (what the
-SDK sends) resolve like their unencoded forms. Unknown routes answer 404 with Graph's error shape."""
+"""A Microsoft Graph + Entra ID token endpoint emulator (Starlette app). Routing is done on the
+raw, percent-encoded path so that `sites/host%3A%2Fsites%2Fx%3A` and `items/ID%3A%2Fname%3A/...`
+(what the SDK sends) resolve like their unencoded forms. Unknown routes answer 404 with Graph's
+error shape."""
 import base64
 import json
 import mimetypes
@@ -36,7 +37,8 @@ def gerr(status: int, code: str, message: str, headers: dict | None = None) -> J
 def aad_err(status: int, error: str, code: int, text: str) -> JSONResponse:
     return JSONResponse({"error": error, "error_description": f"AADSTS{code}: {text}",
                          "error_codes": [code], "timestamp": iso(time.time()),
-                         "trace_id": secrets.token_hex(16), "correlation_id": secrets.token_hex(16)}, status)
+                         "trace_id": secrets.token_hex(16),
+                         "correlation_id": secrets.token_hex(16)}, status)
 
 
 def b64url_decode(s: str) -> bytes:
@@ -53,9 +55,11 @@ class Emulator:
         self.download_throttle_left, self.download_retry_after_s = 0, 1
         self.corrupt_downloads = 0  # the next n downloads serve one flipped byte
         self.edit_before_commit: dict[tuple[str, str], bytes] = {}  # (drive, path) -> new bytes
-        self.rewrite_office = False  # uploaded .docx/.xlsx/.pptx get bytes appended, as SharePoint does
+        # uploaded .docx/.xlsx/.pptx get bytes appended, as SharePoint does
+        self.rewrite_office = False
         self.counts: Counter = Counter()
-        self.cursors: dict[str, tuple[int, list, int]] = {}  # page token -> (epoch, items json, seq)
+        # page token -> (epoch, items json, seq)
+        self.cursors: dict[str, tuple[int, list, int]] = {}
         self.downloads: dict[str, tuple[bytes, float]] = {}
         self.sessions: dict[str, dict] = {}
         self.in_flight = self.max_in_flight = 0  # Graph + download requests being served
@@ -84,16 +88,19 @@ class Emulator:
         if i.parent_id:
             parent["id"] = i.parent_id
             if not for_delta:
-                parent["path"] = f"/drives/{d.id}/root:" + self.t.path_of(d, d.items[i.parent_id]).rstrip("/")
+                parent["path"] = (f"/drives/{d.id}/root:"
+                                  + self.t.path_of(d, d.items[i.parent_id]).rstrip("/"))
         if i.deleted:
             return {"id": i.id, "parentReference": parent, "deleted": {},
                     ("folder" if i.is_folder else "file"): {}}
         out = {"id": i.id, "name": i.name, "eTag": f'"{{{i.etag_guid}}},{i.version}"',
-               "cTag": f'"c:{{{i.etag_guid}}},{i.content_version}"', "createdDateTime": iso(i.created),
-               "lastModifiedDateTime": iso(i.modified), "webUrl": d.site.web_url + "/" + urllib.parse.quote(
-                   d.name + self.t.path_of(d, i)), "createdBy": {"user": i.created_by},
+               "cTag": f'"c:{{{i.etag_guid}}},{i.content_version}"',
+               "createdDateTime": iso(i.created), "lastModifiedDateTime": iso(i.modified),
+               "webUrl": d.site.web_url + "/" + urllib.parse.quote(d.name + self.t.path_of(d, i)),
+               "createdBy": {"user": i.created_by},
                "lastModifiedBy": {"user": i.modified_by or i.created_by}, "parentReference": parent,
-               "fileSystemInfo": {"createdDateTime": iso(i.created), "lastModifiedDateTime": iso(i.modified)}}
+               "fileSystemInfo": {"createdDateTime": iso(i.created),
+                                  "lastModifiedDateTime": iso(i.modified)}}
         if i.parent_id is None:
             out["root"] = {}
         if i.is_folder:
@@ -101,22 +108,26 @@ class Emulator:
             out["size"] = sum(len(x.data) for x in self.t.descendants(d, i))
         else:
             out["size"] = len(i.data)
-            out["file"] = {"mimeType": mimetypes.guess_type(i.name)[0] or "application/octet-stream",
+            out["file"] = {"mimeType": (mimetypes.guess_type(i.name)[0]
+                                        or "application/octet-stream"),
                            "hashes": {"quickXorHash": i.hash}}
             tok = secrets.token_urlsafe(24)
             if len(self.downloads) > 100_000:  # drop expired pre-authenticated URLs
                 self.downloads = {k: v for k, v in self.downloads.items() if v[1] > time.time()}
             self.downloads[tok] = (i.data, time.time() + 3600)
-            out["@microsoft.graph.downloadUrl"] = f"{self.authority}/_layouts/15/download.aspx?tempauth={tok}"
+            out["@microsoft.graph.downloadUrl"] = (
+                f"{self.authority}/_layouts/15/download.aspx?tempauth={tok}")
         return out
 
     def site_json(self, s) -> dict:
         return {"id": s.id, "name": s.path.rstrip("/").rsplit("/", 1)[-1] or s.hostname,
-                "displayName": s.path.rstrip("/").rsplit("/", 1)[-1] or s.hostname, "webUrl": s.web_url,
+                "displayName": s.path.rstrip("/").rsplit("/", 1)[-1] or s.hostname,
+                "webUrl": s.web_url,
                 "createdDateTime": iso(s.created), "siteCollection": {"hostname": s.hostname}}
 
     def drive_json(self, d: Drive) -> dict:
-        return {"id": d.id, "name": d.name, "driveType": "documentLibrary", "createdDateTime": iso(d.created),
+        return {"id": d.id, "name": d.name, "driveType": "documentLibrary",
+                "createdDateTime": iso(d.created),
                 "webUrl": f"{d.site.web_url}/{urllib.parse.quote(d.name)}",
                 "lastModifiedDateTime": iso(max(i.modified for i in d.items.values()))}
 
@@ -124,7 +135,8 @@ class Emulator:
     async def dispatch(self, req: Request) -> Response:
         raw = req.scope.get("raw_path", req.url.path.encode()).decode().split("?", 1)[0]
         path = urllib.parse.unquote(raw)
-        m = re.fullmatch(r"/([^/]+)/(v2\.0/\.well-known/openid-configuration|oauth2/v2\.0/token)", path)
+        m = re.fullmatch(r"/([^/]+)/(v2\.0/\.well-known/openid-configuration|oauth2/v2\.0/token)",
+                         path)
         if m:
             if m[1] != self.t.tenant_id:
                 self.counts["aad_bad_tenant"] += 1
@@ -134,7 +146,8 @@ class Emulator:
                 base = f"{self.authority}/{self.t.tenant_id}"
                 return JSONResponse({"token_endpoint": f"{base}/oauth2/v2.0/token",
                                      "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                                     "issuer": f"{base}/v2.0", "jwks_uri": f"{base}/discovery/v2.0/keys",
+                                     "issuer": f"{base}/v2.0",
+                                     "jwks_uri": f"{base}/discovery/v2.0/keys",
                                      "token_endpoint_auth_methods_supported": ["client_secret_post",
                                                                                "private_key_jwt"]})
             if m[2].startswith("oauth2") and req.method == "POST":
@@ -155,47 +168,55 @@ class Emulator:
     async def token(self, req: Request) -> Response:
         form = {k: v[0] for k, v in urllib.parse.parse_qs((await req.body()).decode()).items()}
         if form.get("grant_type") != "client_credentials":
-            return aad_err(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
+            return aad_err(400, "unsupported_grant_type", 70003,
+                           "The app requested an unsupported grant type.")
         if form.get("client_id") != self.t.client_id:
             return aad_err(400, "unauthorized_client", 700016,
-                           f"Application with identifier '{form.get('client_id')}' was not found in the "
-                           f"directory '{self.t.tenant_id}'.")
+                           f"Application with identifier '{form.get('client_id')}' was not found "
+                           f"in the directory '{self.t.tenant_id}'.")
         scope = form.get("scope", "")
         if GRAPH_SCOPE not in scope.split():
-            return aad_err(400, "invalid_scope", 1002012, f"The provided value for scope {scope} is not valid.")
+            return aad_err(400, "invalid_scope", 1002012,
+                           f"The provided value for scope {scope} is not valid.")
         if "client_secret" in form:
             with self.t.lock:
                 ok = form["client_secret"] in self.t.secrets
             if not ok:
                 return aad_err(401, "invalid_client", 7000215,
-                               "Invalid client secret provided. Ensure the secret being sent in the request "
-                               "is the client secret value, not the client secret ID, for a secret added "
-                               f"to app '{self.t.client_id}'.")
-        elif form.get("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+                               "Invalid client secret provided. Ensure the secret being sent in "
+                               "the request is the client secret value, not the client secret ID, "
+                               f"for a secret added to app '{self.t.client_id}'.")
+        elif (form.get("client_assertion_type")
+              == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"):
             why = self.check_assertion(form.get("client_assertion", ""), str(req.url).split("?")[0])
             if why:
-                return aad_err(401, "invalid_client", 700027, f"Client assertion failed signature validation: {why}")
+                return aad_err(401, "invalid_client", 700027,
+                               f"Client assertion failed signature validation: {why}")
         else:
-            return aad_err(401, "invalid_client", 7000218, "The request body must contain the following "
+            return aad_err(401, "invalid_client", 7000218,
+                           "The request body must contain the following "
                            "parameter: 'client_assertion' or 'client_secret'.")
         token, lifetime = self.t.issue_token()
-        return JSONResponse({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
-                             "access_token": token})
+        return JSONResponse({"token_type": "Bearer", "expires_in": lifetime,
+                             "ext_expires_in": lifetime, "access_token": token})
 
     def check_assertion(self, assertion: str, token_url: str) -> str | None:
         try:
             h64, p64, s64 = assertion.split(".")
             header, claims = json.loads(b64url_decode(h64)), json.loads(b64url_decode(p64))
             sig = b64url_decode(s64)
-        except Exception as e:  # noqa: BLE001 - anything unparsable is a bad assertion
+        except Exception as e:
             return f"malformed ({e})"
         cert = self.t.app_cert
-        x5t, x5t256 = (str(header[k]).rstrip("=") if k in header else None for k in ("x5t", "x5t#S256"))
-        if x5t not in (None, cert.x5t) or x5t256 not in (None, cert.x5t_s256) or x5t == x5t256 is None:
+        x5t, x5t256 = (str(header[k]).rstrip("=") if k in header else None
+                       for k in ("x5t", "x5t#S256"))
+        if (x5t not in (None, cert.x5t) or x5t256 not in (None, cert.x5t_s256)
+                or x5t == x5t256 is None):
             return "unknown certificate thumbprint"
         alg = header.get("alg")
         pad = {"RS256": padding.PKCS1v15(),
-               "PS256": padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)}.get(alg)
+               "PS256": padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
+                                    salt_length=padding.PSS.AUTO)}.get(alg)
         if pad is None:
             return f"unsupported alg {alg}"
         try:
@@ -216,7 +237,8 @@ class Emulator:
         auth = req.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or not self.t.token_valid(auth[7:]):
             self.counts["unauthorized"] += 1
-            msg = "Access token is empty." if not auth else "Lifetime validation failed, the token is expired."
+            msg = ("Access token is empty." if not auth
+                   else "Lifetime validation failed, the token is expired.")
             return gerr(401, "InvalidAuthenticationToken", msg,
                         {"WWW-Authenticate": 'Bearer realm="", authorization_uri='
                          '"https://login.microsoftonline.com/common/oauth2/authorize"'})
@@ -276,7 +298,8 @@ class Emulator:
         if req.method != "PUT":
             return gerr(405, "invalidRequest", "Method not allowed on an upload session.")
         if "authorization" in req.headers:
-            return gerr(401, "invalidRequest", "Do not send an Authorization header to an uploadUrl.")
+            return gerr(401, "invalidRequest",
+                        "Do not send an Authorization header to an uploadUrl.")
         m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", req.headers.get("content-range", ""))
         body = await req.body()
         if not m:
@@ -286,13 +309,15 @@ class Emulator:
             s["total"] = total
         got = len(s["buf"])
         if total != s["total"] or b - a + 1 != len(body) or b >= total:
-            return gerr(400, "invalidRequest", "Content-Range does not match the body or the declared size.")
+            return gerr(400, "invalidRequest",
+                        "Content-Range does not match the body or the declared size.")
         if a != got:
             return gerr(416, "invalidRange", f"Expected a fragment starting at {got}.")
         if len(body) > 60 * 1024 * 1024:
             return gerr(413, "invalidRequest", "Fragments must be smaller than 60 MiB.")
         if b + 1 < total and len(body) % CHUNK_UNIT:
-            return gerr(400, "invalidRequest", "Fragments other than the last must be multiples of 320 KiB.")
+            return gerr(400, "invalidRequest",
+                        "Fragments other than the last must be multiples of 320 KiB.")
         s["buf"] += body
         if len(s["buf"]) < total:
             return JSONResponse({"expirationDateTime": iso(s["expires"]),

@@ -139,7 +139,8 @@ class Tenant:
     def resolve(self, drive: Drive, path: str, parent_id: str | None = None) -> Item | None:
         item = drive.items[parent_id or drive.root_id]
         for part in [p for p in path.split("/") if p]:
-            item = next((c for c in drive.children(item.id) if c.name.lower() == part.lower()), None)
+            item = next((c for c in drive.children(item.id) if c.name.lower() == part.lower()),
+                        None)
             if item is None:
                 return None
         return item
@@ -149,23 +150,26 @@ class Tenant:
         with self.lock:
             folder = drive.items[parent_id or drive.root_id]
             for part in [p for p in path.split("/") if p]:
-                nxt = next((c for c in drive.children(folder.id) if c.name.lower() == part.lower()), None)
+                nxt = next((c for c in drive.children(folder.id)
+                            if c.name.lower() == part.lower()), None)
                 if nxt is None:
                     now = time.time()
-                    nxt = Item(new_item_id(), part, folder.id, True, now, user(email or self.default_user),
-                               modified=now)
+                    nxt = Item(new_item_id(), part, folder.id, True, now,
+                               user(email or self.default_user), modified=now)
                     drive.items[nxt.id] = nxt
                     self._touch(drive, nxt)
                 folder = nxt
             return folder
 
     def put_file(self, drive: Drive, path: str, data: bytes, created_by_email: str | None = None,
-                 modified_by_email: str | None = None, parent_id: str | None = None) -> tuple[Item, bool]:
+                 modified_by_email: str | None = None,
+                 parent_id: str | None = None) -> tuple[Item, bool]:
         """Create or replace a file; returns (item, created)."""
         with self.lock:
             folder_path, _, name = path.strip("/").rpartition("/")
             folder = self.ensure_folder(drive, folder_path, created_by_email, parent_id)
-            item = next((c for c in drive.children(folder.id) if c.name.lower() == name.lower()), None)
+            item = next((c for c in drive.children(folder.id) if c.name.lower() == name.lower()),
+                        None)
             now = time.time()
             created = item is None
             if created:

@@ -24,7 +24,7 @@ def _tok(*parts) -> str:
 def _untok(token: str):
     try:
         return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
 
 
@@ -60,7 +60,8 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
     m = re.fullmatch(r"/drives/([^/]+)(/.*)?", path)
     if not m:
         count("not_found")
-        return gerr(400, "BadRequest", f"Resource not found for the segment '{path.split('/')[1]}'.")
+        return gerr(400, "BadRequest",
+                    f"Resource not found for the segment '{path.split('/')[1]}'.")
     drive = t.drives.get(m[1])
     rest = m[2] or ""
     if drive is None:
@@ -74,9 +75,11 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
     if m and meth == "GET":
         count("delta")
         if m[1] and m[1] not in ("root", drive.root_id):
-            return gerr(400, "invalidRequest", "Delta is only supported on the root of a document library.")
+            return gerr(400, "invalidRequest",
+                        "Delta is only supported on the root of a document library.")
         return _delta(emu, drive, m[2] if m[2] is not None else q.get("token"))
-    # uploads by path: /items/{parent}:/{name}:/content and :/createUploadSession, /root:/{path}:/...
+    # uploads by path: /items/{parent}:/{name}:/content and :/createUploadSession,
+    # /root:/{path}:/...
     m = re.fullmatch(r"/(?:root|items/([^/:]+)):/(.+?):/(content|createUploadSession)", rest)
     if m:
         parent_id = m[1] if m[1] and m[1] != "root" else drive.root_id
@@ -97,8 +100,9 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
                 return gerr(413, "invalidRequest", "Use an upload session for files over 250 MB.")
             if (r := _if_match(req, existing)) is not None:
                 return r
-            return commit(emu, {"drive": drive.id, "parent": parent_id, "path": m[2], "if_match": None,
-                                "email": None, "behavior": q.get("@microsoft.graph.conflictBehavior")}, body)
+            return commit(emu, {"drive": drive.id, "parent": parent_id, "path": m[2],
+                                "if_match": None, "email": None,
+                                "behavior": q.get("@microsoft.graph.conflictBehavior")}, body)
         if m[3] == "createUploadSession" and meth == "POST":
             count("create_upload_session")
             if (r := _if_match(req, existing)) is not None:
@@ -109,10 +113,12 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
                 return gerr(409, "nameAlreadyExists", "The specified item name already exists.")
             sid = secrets.token_urlsafe(24)
             expires = time.time() + 3600
-            emu.sessions[sid] = {"drive": drive.id, "parent": parent_id, "path": m[2], "buf": bytearray(),
-                                 "total": None, "expires": expires, "email": None,
+            emu.sessions[sid] = {"drive": drive.id, "parent": parent_id, "path": m[2],
+                                 "buf": bytearray(), "total": None, "expires": expires,
+                                 "email": None,
                                  "if_match": req.headers.get("if-match"), "behavior": behavior}
-            return JSONResponse({"uploadUrl": f"{emu.authority}/_upload/{sid}", "expirationDateTime": iso(expires),
+            return JSONResponse({"uploadUrl": f"{emu.authority}/_upload/{sid}",
+                                 "expirationDateTime": iso(expires),
                                  "nextExpectedRanges": ["0-"]})
     # items: /root, /items/{id}, /items/root (the root's alias), each optionally :/{path}:
     m = re.fullmatch(r"/(?:root|items/([^/:]+))(?::/(.+?):?)?(/content)?", rest)
@@ -163,7 +169,8 @@ def _if_match(req: Request, existing) -> Response | None:
     if want is None or want == "*" and existing is not None:
         return None
     if existing is None or existing.deleted:
-        return gerr(412, "preconditionFailed", "The resource has changed since the caller last read it.")
+        return gerr(412, "preconditionFailed",
+                    "The resource has changed since the caller last read it.")
     etag = f'"{{{existing.etag_guid}}},{existing.version}"'
     ctag = f'"c:{{{existing.etag_guid}}},{existing.content_version}"'
     if want not in (etag, ctag):
@@ -180,10 +187,13 @@ def commit(emu, s: dict, data: bytes) -> Response:
         if (edit := emu.edit_before_commit.pop((drive.id, s["path"]), None)) is not None:
             # a user saves the file while our upload is in flight (tests' race, made certain)
             existing, _ = t.put_file(drive, s["path"], edit, None, parent_id=s["parent"])
-        # the If-Match of the session is checked again at commit: the item may have changed meanwhile
-        if (r := _if_match(SimpleNamespace(headers={"if-match": s["if_match"]}), existing)) is not None:
+        # the If-Match of the session is checked again at commit: the item may have changed
+        # meanwhile
+        if (r := _if_match(SimpleNamespace(headers={"if-match": s["if_match"]}),
+                           existing)) is not None:
             return r
-        if existing is not None and s.get("behavior") == "fail":  # created while the session was open
+        # created while the session was open
+        if existing is not None and s.get("behavior") == "fail":
             return gerr(409, "nameAlreadyExists", "The specified item name already exists.")
         if existing is not None and existing.is_folder:
             return gerr(409, "nameAlreadyExists", "A folder with that name exists.")
@@ -199,7 +209,8 @@ def _delta(emu, drive: Drive, token: str | None) -> Response:
     link = f"{emu.graph_base}/drives/{drive.id}/root/delta?token="
     with t.lock:
         if token == "latest":
-            return JSONResponse({"value": [], "@odata.deltaLink": link + _tok("d", drive.epoch, drive.seq)})
+            return JSONResponse({"value": [],
+                                 "@odata.deltaLink": link + _tok("d", drive.epoch, drive.seq)})
         if token:
             parsed = _untok(token)
             if not isinstance(parsed, list) or parsed[0] not in ("d", "p"):
@@ -213,18 +224,21 @@ def _delta(emu, drive: Drive, token: str | None) -> Response:
             else:
                 epoch, since = parsed[1], parsed[2]
                 if epoch != drive.epoch or since > drive.seq:
-                    return gerr(410, "resyncRequired", "Resync required. Replace any local items with the "
-                                "server's version (including deletes) if you're sure that the service was up "
-                                "to date with your local changes when you last sync'd. Upload any local "
-                                "changes that the server doesn't know about.")
+                    return gerr(410, "resyncRequired",
+                                "Resync required. Replace any local items with the server's "
+                                "version (including deletes) if you're sure that the service "
+                                "was up to date with your local changes when you last sync'd. "
+                                "Upload any local changes that the server doesn't know about.")
                 items, snap, offset, cid = None, drive.seq, 0, None
         else:
             epoch, since, items, snap, offset, cid = drive.epoch, 0, None, drive.seq, 0, None
         if epoch != drive.epoch:
             return gerr(410, "resyncRequired", "Resync required.")
         if items is None:
-            changed = [i for i in drive.items.values() if i.seq > since and (since or not i.deleted)]
-            changed.sort(key=lambda i: (t.path_of(drive, i).count("/") if not i.deleted else 0, i.seq))
+            changed = [i for i in drive.items.values()
+                       if i.seq > since and (since or not i.deleted)]
+            changed.sort(key=lambda i: (t.path_of(drive, i).count("/") if not i.deleted else 0,
+                                        i.seq))
             items = [emu.item_json(drive, i, for_delta=True) for i in changed]
         page = items[offset:offset + emu.page_size]
         out = {"@odata.context": f"{emu.graph_base}/$metadata#Collection(driveItem)", "value": page}

@@ -1,5 +1,6 @@
 """Runs the Graph emulator with uvicorn over TLS in a background thread, and the handle the tests
-use to shape the tenant. `graph_client(credential)` wires msgraph-sdk to it as the facts file says."""
+use to shape the tenant. `graph_client(credential)` wires msgraph-sdk to it as the facts file
+says."""
 import socket
 import ssl
 import threading
@@ -184,7 +185,8 @@ class GraphHandle:
 
     def certificate_credential(self):
         from azure.identity.aio import CertificateCredential
-        return CertificateCredential(self.tenant_id, self.client_id, certificate_path=self.cert_path,
+        return CertificateCredential(self.tenant_id, self.client_id,
+                                     certificate_path=self.cert_path,
                                      authority=self.authority, disable_instance_discovery=True,
                                      connection_verify=self.ca_pem)
 
@@ -199,7 +201,8 @@ def make_graph_client(credential, graph_base: str, ca_pem: str):
     from msgraph import GraphRequestAdapter, GraphServiceClient
     from msgraph_core import GraphClientFactory
     host = httpx.URL(graph_base).host
-    auth = AzureIdentityAuthenticationProvider(credential, scopes=[GRAPH_SCOPE], allowed_hosts=[host])
+    auth = AzureIdentityAuthenticationProvider(credential, scopes=[GRAPH_SCOPE],
+                                               allowed_hosts=[host])
     http = GraphClientFactory.create_with_default_middleware(
         client=httpx.AsyncClient(verify=ssl.create_default_context(cafile=ca_pem), timeout=60))
     adapter = GraphRequestAdapter(auth, client=http)

@@ -74,10 +74,12 @@ async def test_full_delta_pages_and_paths(graph):
         for b in range(3):
             for f in range(10):
                 p = f"dir{a}/sub {b}/deep/file-{f}.txt"
-                graph.put_file(drive, p, f"{a}{b}{f}".encode(), created_by_email="alice@contoso.com")
+                graph.put_file(drive, p, f"{a}{b}{f}".encode(),
+                               created_by_email="alice@contoso.com")
                 expected.add(p)
-    expected |= {f"dir{a}" for a in range(4)} | {f"dir{a}/sub {b}" for a in range(4) for b in range(3)} \
-        | {f"dir{a}/sub {b}/deep" for a in range(4) for b in range(3)}
+    expected |= ({f"dir{a}" for a in range(4)}
+                 | {f"dir{a}/sub {b}" for a in range(4) for b in range(3)}
+                 | {f"dir{a}/sub {b}/deep" for a in range(4) for b in range(3)})
     before = graph.counts().get("delta", 0)
     async with graph.secret_credential() as cred:
         client = graph.graph_client(cred)
@@ -114,7 +116,8 @@ async def test_incremental_delta_returns_exactly_the_changes(graph):
     assert by_id[new.id].name == "new.txt" and by_id[new.id].deleted is None
     assert by_id[mod.id].c_tag != old[mod.id].c_tag and by_id[mod.id].size == 9
     c_folder = graph.item(drive, "c")
-    assert by_id[moved.id].name == "renamed.txt" and by_id[moved.id].parent_reference.id == c_folder.id
+    assert (by_id[moved.id].name == "renamed.txt"
+            and by_id[moved.id].parent_reference.id == c_folder.id)
     assert by_id[gone.id].deleted is not None
 
 
@@ -127,10 +130,13 @@ async def test_delta_url_forms(graph):
         _, _, link = await delta_all(client, drive.id)
         token = link.split("token=")[1]
         graph.put_file(drive, "x/z.txt", b"z")
-        r = await client.drives.by_drive_id(drive.id).items.by_drive_item_id("root").delta_with_token(token).get()
+        r = await (client.drives.by_drive_id(drive.id).items.by_drive_item_id("root")
+                   .delta_with_token(token).get())
         assert [i.name for i in r.value] == ["z.txt"]
-    async with httpx.AsyncClient(verify=graph.ssl_context(), headers={"Authorization": f"Bearer {tok}"}) as http:
-        r = await http.get(f"{graph.graph_base}/drives/{drive.id}/root/delta", params={"token": token})
+    async with httpx.AsyncClient(verify=graph.ssl_context(),
+                                 headers={"Authorization": f"Bearer {tok}"}) as http:
+        r = await http.get(f"{graph.graph_base}/drives/{drive.id}/root/delta",
+                           params={"token": token})
         assert [i["name"] for i in r.json()["value"]] == ["z.txt"]
         r = await http.get(f"{graph.graph_base}/drives/{drive.id}/root/delta")
         assert {i.get("name") for i in r.json()["value"]} == {"root", "x", "y.txt", "z.txt"}
@@ -217,8 +223,10 @@ async def test_expired_delta_token_gives_410(graph):
 def test_sync_credentials_use_openid_configuration(graph):
     from azure.identity import CertificateCredential, ClientSecretCredential
     before = graph.counts().get("openid", 0)
-    common = {"authority": graph.authority, "disable_instance_discovery": True, "connection_verify": graph.ca_pem}
-    assert ClientSecretCredential(graph.tenant_id, graph.client_id, graph.client_secret, **common).get_token(SCOPE)
+    common = {"authority": graph.authority, "disable_instance_discovery": True,
+              "connection_verify": graph.ca_pem}
+    assert ClientSecretCredential(graph.tenant_id, graph.client_id, graph.client_secret,
+                                  **common).get_token(SCOPE)
     assert CertificateCredential(graph.tenant_id, graph.client_id, certificate_path=graph.cert_path,
                                  **common).get_token(SCOPE)
     assert graph.counts()["openid"] > before

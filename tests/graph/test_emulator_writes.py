@@ -6,7 +6,7 @@ import httpx
 import pytest
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
-from msgraph.generated.drives.item.items.item.create_upload_session.create_upload_session_post_request_body import (
+from msgraph.generated.drives.item.items.item.create_upload_session.create_upload_session_post_request_body import (  # noqa: E501 - the module path alone is that long
     CreateUploadSessionPostRequestBody,
 )
 from msgraph.generated.models.drive_item_uploadable_properties import DriveItemUploadableProperties
@@ -22,7 +22,8 @@ async def test_upload_session_if_match_and_chunks(graph):
     data = os.urandom(2 * CHUNK + 1000)
     async with graph.secret_credential() as cred:
         client = graph.graph_client(cred)
-        target = client.drives.by_drive_id(drive.id).items.by_drive_item_id(f"{folder.id}:/doc.bin:")
+        target = client.drives.by_drive_id(drive.id).items.by_drive_item_id(
+            f"{folder.id}:/doc.bin:")
         body = CreateUploadSessionPostRequestBody()
         cfg = RequestConfiguration()
         cfg.headers.add("If-Match", '"{00000000-0000-0000-0000-000000000000},1"')
@@ -58,7 +59,8 @@ async def test_upload_session_rechecks_if_match_at_commit_and_rejects_bad_ranges
     data = os.urandom(CHUNK + 10)
     async with graph.secret_credential() as cred:
         client = graph.graph_client(cred)
-        target = client.drives.by_drive_id(drive.id).items.by_drive_item_id(f"{folder.id}:/doc.bin:")
+        target = client.drives.by_drive_id(drive.id).items.by_drive_item_id(
+            f"{folder.id}:/doc.bin:")
         cfg = RequestConfiguration()
         cfg.headers.add("If-Match", graph.etag(drive, "up/doc.bin"))
         session = await target.create_upload_session.post(CreateUploadSessionPostRequestBody(),
@@ -92,8 +94,8 @@ async def test_encoded_names_in_site_path_and_upload(graph):
             f"{root.id}:/a #%&+ é.txt:").content.put(b"x")
         assert it.name == "a #%&+ é.txt" and graph.item(drive, "a #%&+ é.txt").data == b"x"
         with pytest.raises(APIError) as e:
-            await client.drives.by_drive_id(drive.id).items.by_drive_item_id(f"{root.id}:/bad|name.txt:") \
-                .content.put(b"x")
+            await client.drives.by_drive_id(drive.id).items.by_drive_item_id(
+                f"{root.id}:/bad|name.txt:").content.put(b"x")
         assert e.value.response_status_code == 400
 
 
@@ -162,7 +164,8 @@ async def test_conflict_behavior_fail_and_the_office_rewrite(graph):
         client = graph.graph_client(cred)
         by_path = client.drives.by_drive_id(drive.id).items.by_drive_item_id
         put = by_path("root:/taken.txt:").content.to_put_request_information(b"mine")
-        put.url_template = put.url_template.split("{?")[0] + "{?%40microsoft.graph.conflictBehavior}"
+        put.url_template = (put.url_template.split("{?")[0]
+                            + "{?%40microsoft.graph.conflictBehavior}")
         put.query_parameters["%40microsoft.graph.conflictBehavior"] = "fail"
         with pytest.raises(APIError) as e:
             await client.request_adapter.send_primitive_async(put, "bytes", None)

@@ -9,8 +9,8 @@ import pytest
 from fastapi import routing
 from pydantic import ValidationError
 
-from services.api.routes import session
 from services.api.main import create_app
+from services.api.routes import session
 from shared.config.settings import ApiSettings
 
 BASE = {"s3_access_key": "k", "s3_secret_key": "s", "api_token": "admin-token-0123456789",

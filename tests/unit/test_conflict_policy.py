@@ -1,14 +1,14 @@
 """The conflict service's pure parts: what an automatic policy picks, what admins are told."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.fernet import Fernet
 
-from shared.contracts import ChangeKind, ConflictDetected, FileVersion, SideVersion
-from shared.config.settings import ConflictSettings
 from services.conflicts.handlers import policy_winner, render_email, transfer_job
+from shared.config.settings import ConflictSettings
+from shared.contracts import ChangeKind, ConflictDetected, FileVersion, SideVersion
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def side(mtime, **kw) -> SideVersion:

@@ -2,8 +2,17 @@
 import pytest
 from pydantic import ValidationError
 
-from shared.contracts import (ChangeKind, Contract, FileChanged, FileVersion, Owner, ScanRequested,
-                              TransferJob, UnknownMessage, decode)
+from shared.contracts import (
+    ChangeKind,
+    Contract,
+    FileChanged,
+    FileVersion,
+    Owner,
+    ScanRequested,
+    TransferJob,
+    UnknownMessage,
+    decode,
+)
 
 
 def test_round_trip_through_the_wire_format():

@@ -1,7 +1,14 @@
 """Identity rules without any server: the table, email and fuzzy-name matching, SID forms."""
 import pytest
 
-from shared.config.identity_mapping import User, match_email, match_name, parse_table, sid_from_bytes, sid_to_bytes
+from shared.config.identity_mapping import (
+    User,
+    match_email,
+    match_name,
+    parse_table,
+    sid_from_bytes,
+    sid_to_bytes,
+)
 
 USERS = [User(id="u1", email="Alice.Smith@Example.com", display_name="Alice Smith"),
          User(id="u2", email="bob@example.com", display_name="Bob Jones"),

@@ -1,13 +1,19 @@
 """Name rules, connector field validation and the schedule."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
 from shared.config.connectors import ConnectorUpdate, next_due, parse_create, parse_server
 from shared.errors import EncodingIssue, InvalidName
-from shared.sync.keys import (case_collisions, check_smb_name, conflict_name, metadata_value,
-                          object_key, path_of_key)
+from shared.sync.keys import (
+    case_collisions,
+    check_smb_name,
+    conflict_name,
+    metadata_value,
+    object_key,
+    path_of_key,
+)
 
 
 @pytest.mark.parametrize("path", ["a/../b", "../x", "a//b", "/abs", "a\\b", "x/./y", "ctl\x01",
@@ -92,10 +98,10 @@ def test_update_validates_what_it_sets():
 
 
 def test_schedules():
-    t = datetime(2026, 1, 1, 10, 7, tzinfo=timezone.utc)
-    assert next_due("5m", t) == datetime(2026, 1, 1, 10, 12, tzinfo=timezone.utc)
-    assert next_due("1h", t) == datetime(2026, 1, 1, 11, 7, tzinfo=timezone.utc)
-    assert next_due("0 * * * *", t) == datetime(2026, 1, 1, 11, 0, tzinfo=timezone.utc)
+    t = datetime(2026, 1, 1, 10, 7, tzinfo=UTC)
+    assert next_due("5m", t) == datetime(2026, 1, 1, 10, 12, tzinfo=UTC)
+    assert next_due("1h", t) == datetime(2026, 1, 1, 11, 7, tzinfo=UTC)
+    assert next_due("0 * * * *", t) == datetime(2026, 1, 1, 11, 0, tzinfo=UTC)
 
 
 # --- names pushed back to a source (two-way) ----------------------------------------------

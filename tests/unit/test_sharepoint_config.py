@@ -19,7 +19,7 @@ SP = dict(kind="sharepoint", name="team docs", tenant_id=str(uuid.uuid4()),
 def _pem(password: bytes | None = None) -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "scaidrive")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(1).not_valid_before(now)
             .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
@@ -70,8 +70,9 @@ def test_update_refuses_two_credentials_at_once():
 
 
 def test_public_view_holds_no_secret_and_only_its_own_kind():
-    c = Connector(kind="sharepoint", name="n", tenant_id=SP["tenant_id"], client_id=SP["client_id"],
-                  credential="client_secret", client_secret_enc="gAAAA-cipher", site_url=SP["site_url"],
+    c = Connector(kind="sharepoint", name="n", tenant_id=SP["tenant_id"],
+                  client_id=SP["client_id"], credential="client_secret",
+                  client_secret_enc="gAAAA-cipher", site_url=SP["site_url"],
                   library="Documents", drive_id="b!x", target_share="team", schedule="15m")
     view = c.public()
     assert "gAAAA-cipher" not in str(view) and not any(k.endswith("_enc") for k in view)

@@ -4,8 +4,8 @@ import pytest
 from smbprotocol.file_info import FileIdFullDirectoryInformation
 from smbprotocol.structure import DateTimeField
 
-from shared.sources.smb.ntstatus import mtime_ns
 from shared.sources.smb.listing import filetime_ns, parse_entries
+from shared.sources.smb.ntstatus import mtime_ns
 
 EPOCH = 116444736000000000
 
@@ -46,7 +46,7 @@ def test_entries_match_smbprotocol():
             break
         offset += e["next_entry_offset"].get_value()
     assert len(ours) == len(theirs) == 3
-    for mine, ref in zip(ours, theirs):
+    for mine, ref in zip(ours, theirs, strict=True):
         assert mine.name == ref["file_name"].get_value()
         assert mine.file_id == ref["file_id"].get_value()
         assert mine.size == ref["end_of_file"].get_value()
@@ -65,6 +65,6 @@ def test_filetime_as_smbprotocol_datetime(ticks):
 
 def test_filetime_beyond_year_9999_is_clamped_not_an_error():
     """smbprotocol maps it to a naive datetime.max (which `mtime_ns` cannot subtract from)."""
-    from datetime import datetime, timezone
-    latest = mtime_ns(datetime.max.replace(tzinfo=timezone.utc))
+    from datetime import UTC, datetime
+    latest = mtime_ns(datetime.max.replace(tzinfo=UTC))
     assert filetime_ns(2**64 - 1) == filetime_ns(2**63) == latest

@@ -15,10 +15,10 @@ from opentelemetry.trace import Status, StatusCode
 from smbprotocol.exceptions import SMBOSError
 from smbprotocol.header import NtStatus
 
-from shared.observability import telemetry
 from shared.errors import SyncError
-from shared.sources.smb.ntstatus import to_sync_error
+from shared.observability import telemetry
 from shared.observability.trace_privacy import REDACTED, PathFreeExporter, frames_only, scrub_status
+from shared.sources.smb.ntstatus import to_sync_error
 
 UNC = r"\\host\share\Project\confidential.txt"
 SECRET = "confidential"
@@ -41,7 +41,7 @@ def read_then_clean_up() -> None:
     try:
         read_denied()
     except SyncError:
-        raise RuntimeError(f"cleanup of {UNC} failed too")
+        raise RuntimeError(f"cleanup of {UNC} failed too")  # noqa: B904 - implicit chain wanted
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ and links leading out of the share (`wide links = no`): no SMB client ever sees 
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import re
 import struct
@@ -31,6 +32,7 @@ from shared import errors
 from shared.sync.model import DeltaCursor, ListFailure, Listing, SourceEntry, gather
 from shared.sources.smb.ntstatus import connection_lost
 from shared.sources.smb.writing import is_write_temp
+from shared.sources.smb.plumbing import SmbPlumbing
 
 DIR_BUFFER = 1024 * 1024  # QUERY_DIRECTORY reply size: ~10,000 names per round trip
 _NAME_SURROGATE = 0x20000000  # reparse tag bit of symlinks, junctions, mount points
@@ -88,7 +90,7 @@ def decode_name(raw: bytes) -> tuple[str, bool]:
         return raw.decode("utf-16-le", "surrogatepass" if len(raw) % 2 == 0 else "replace"), False
 
 
-class SmbLister:
+class SmbLister(SmbPlumbing):
     """Mixed into SmbSource: uses its `_call`, `_fail`, `_unc` and `_kw`."""
 
     def list(self, cursor: DeltaCursor | None = None) -> Listing:
@@ -143,14 +145,14 @@ class SmbLister:
             response.unpack(reply["data"].get_value())
             yield from parse_entries(response["buffer"].get_value())
 
-    def _remove_leftovers(self, paths: list[str]) -> None:
+    def _remove_leftovers(self, paths: builtins.list[str]) -> None:
         """Stale temp files of writers that died: best effort (a read-only account cannot)."""
         for path in paths:
             with contextlib.suppress(Exception):
                 smbclient.remove(self._unc(path), **self._kw())
 
-    def _add(self, listing: Listing, folders: list, seen: set, folder: str,
-             raw: RawEntry, leftovers: list[str]) -> None:
+    def _add(self, listing: Listing, folders: builtins.list[str], seen: set[int], folder: str,
+             raw: RawEntry, leftovers: builtins.list[str]) -> None:
         file_id = raw.file_id
         name, valid = decode_name(raw.name)
         if name in (".", ".."):

@@ -19,6 +19,7 @@ from smbprotocol.security_descriptor import SMB2CreateSDBuffer
 
 from shared import errors
 from shared.sources.smb.ntstatus import connection_lost
+from shared.sources.smb.plumbing import SmbPlumbing
 
 log = logging.getLogger(__name__)
 OWNERS_IN_FLIGHT = 32  # x 3 credits: well inside the window SmbSource asks for
@@ -27,7 +28,7 @@ _SHARE_ALL = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | \
     ShareAccess.FILE_SHARE_DELETE  # never lock the file server's users out
 
 
-class SmbOwners:
+class SmbOwners(SmbPlumbing):
     """Mixed into SmbSource: uses its `_call`, `_unc`, `_kw` and `_drop`."""
 
     def owners(self, paths) -> dict[str, str | None]:

@@ -30,6 +30,7 @@ from smbprotocol.open import (FilePipePrinterAccessMask, SMB2QueryInfoRequest,
 
 from shared import errors
 from shared.sync.model import Absent, SourceEntry, check_expected
+from shared.sources.smb.plumbing import SmbPlumbing
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def temp_path_for(path: str) -> str:
     return f"{folder}/{name}" if folder else name
 
 
-class SmbWriter:
+class SmbWriter(SmbPlumbing):
     """Mixed into SmbSource: uses its `_call`, `_unc`, `_kw`, `base`, `stat` and `chunk_size`."""
 
     def write(self, path: str, data: BinaryIO, size: int,
