@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic.json_schema import models_json_schema
@@ -17,14 +17,24 @@ from pydantic.json_schema import models_json_schema
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared.contracts import (SCHEMA_VERSION, ConflictDetected, ConflictResolved,  # noqa: E402
-                              ConnectorAuthFailed, Contract, DeletesHeld, FileVersion,
-                              RunCounts, SideVersion, SyncCompleted)
+from shared.contracts import (  # noqa: E402
+    SCHEMA_VERSION,
+    ConflictDetected,
+    ConflictResolved,
+    ConflictSuperseded,
+    ConnectorAuthFailed,
+    Contract,
+    DeletesHeld,
+    FileVersion,
+    RunCounts,
+    SideVersion,
+    SyncCompleted,
+)
 
 OUT = ROOT / "docs" / "asyncapi.json"
 EXCHANGE = "scaidrive.events"  # {SCAIDRIVE_NAMESPACE}.events; "scaidrive" is the default
 REF = "#/components/schemas/{model}"
-T = datetime(2026, 1, 15, 9, 30, tzinfo=timezone.utc)
+T = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
 _V = dict(size=52_431, mtime=T, editor="alice@contoso.com")
 
 
@@ -34,7 +44,8 @@ def examples() -> dict[str, Contract]:
         "sync.completed": SyncCompleted(
             connector_id="3f9a1c2b7d4e", run_id="r-20260115-0930", outcome="success",
             started_at=T, finished_at=T, duration_s=42.5,
-            counts=RunCounts(files_scanned=1200, files_transferred=12, bytes_transferred=8_388_608)),
+            counts=RunCounts(files_scanned=1200, files_transferred=12,
+                             bytes_transferred=8_388_608)),
         "connector.auth_failed": ConnectorAuthFailed(
             connector_id="3f9a1c2b7d4e", connector_name="Finance", kind="sharepoint",
             run_id="r-20260115-0930", error="AADSTS7000222: the client secret has expired", at=T),
@@ -51,6 +62,10 @@ def examples() -> dict[str, Contract]:
         "conflict.resolved": ConflictResolved(
             conflict_id="9b1f0c77a2e34d10", connector_id="3f9a1c2b7d4e", path="Reports/Q1.xlsx",
             winner="scaidrive", resolved_by="carol@contoso.com", resolved_at=T),
+        "conflict.superseded": ConflictSuperseded(
+            conflict_id="9b1f0c77a2e34d10", connector_id="3f9a1c2b7d4e", path="Reports/Q1.xlsx",
+            reason="the source version changed since detection", winner="scaidrive",
+            resolved_by="carol@contoso.com", superseded_at=T),
     }
 
 

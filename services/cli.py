@@ -92,11 +92,9 @@ def rotate_key() -> int:
 
 
 async def _rotate(settings) -> int:
-    from redis.exceptions import RedisError
-
-    from shared.store.key_rotation import Undecryptable, rotate_secrets
     from shared.config.secrets import SecretBox
-    from shared.store.state import State
+    from shared.store.key_rotation import Undecryptable, rotate_secrets
+    from shared.store.state import State, StoreError
 
     state = State.connect(settings.redis_url.get_secret_value(), settings.namespace)
     try:
@@ -107,7 +105,7 @@ async def _rotate(settings) -> int:
               + f". {done} Add the key they were sealed with (after the first) and run it "
               "again.", file=sys.stderr)
         return 2
-    except RedisError as exc:
+    except StoreError as exc:
         print(f"cannot rotate: Redis: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -265,8 +263,9 @@ def main(argv: list[str] | None = None) -> None:
         _print(_call("GET", "/audit", params=query))
         return
     if args.cmd == "shares":
-        routes = {"create": ("POST", "/shares", {"json": {"name": getattr(args, "name", None),
-                                                           "quota_bytes": getattr(args, "quota_bytes", None)}}),
+        share = {"name": getattr(args, "name", None),
+                 "quota_bytes": getattr(args, "quota_bytes", None)}
+        routes = {"create": ("POST", "/shares", {"json": share}),
                   "list": ("GET", "/shares", {}),
                   "show": ("GET", f"/shares/{getattr(args, 'name', '')}", {}),
                   "delete": ("DELETE", f"/shares/{getattr(args, 'name', '')}", {})}

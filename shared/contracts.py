@@ -6,7 +6,7 @@ Bodies never hold secrets: services read credentials from the encrypted connecto
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import ClassVar, Literal
 
@@ -16,13 +16,13 @@ SCHEMA_VERSION = 1
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     schema_version: Literal[1] = SCHEMA_VERSION
-    registry: ClassVar[dict[str, type["Contract"]]] = {}
+    registry: ClassVar[dict[str, type[Contract]]] = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -223,7 +223,10 @@ class ConflictDecision(Contract):
 
 
 class ConflictResolved(Contract):
-    """Published as `conflict.resolved` once a decision is sent to be applied."""
+    """Published as `conflict.resolved` when the transfer worker applies a decision.
+
+    It found both sides still holding the versions the conflict was detected with, and writes
+    the winner next (a decision that turned out stale is `conflict.superseded` instead)."""
 
     event: Literal["conflict.resolved"] = "conflict.resolved"
     conflict_id: str
@@ -233,3 +236,20 @@ class ConflictResolved(Contract):
     resolved_by: str  # the admin, or "policy:<name>"
     automatic: bool = False
     resolved_at: datetime = Field(default_factory=utcnow)
+
+
+class ConflictSuperseded(Contract):
+    """Published as `conflict.superseded` (and audited) when a decision turned out stale.
+
+    A side changed after the conflict was detected, so the transfer worker applied nothing and
+    overwrote nothing. The conflict reads `superseded` with this reason; its path is released,
+    and the next run detects the conflict again with the versions as they are now."""
+
+    event: Literal["conflict.superseded"] = "conflict.superseded"
+    conflict_id: str
+    connector_id: str
+    path: str
+    reason: str  # "the source version changed since detection" (or "the ScaiDrive version")
+    winner: Winner  # the decision that was not applied
+    resolved_by: str  # who made it: the admin, or "policy:<name>"
+    superseded_at: datetime = Field(default_factory=utcnow)

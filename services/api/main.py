@@ -13,18 +13,12 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-from shared.config import settings as settings_mod
-from shared.observability import telemetry
-from shared.app.runtime import Runtime
-from shared.config.settings import ApiSettings
-from services.api.routes import audit
-from services.api.routes import conflicts
+from services.api.routes import audit, conflicts, connectors, identities, session, shares, stats
 from services.api.routes import held_deletes as deletes
-from services.api.routes import connectors
-from services.api.routes import identities
-from services.api.routes import session
-from services.api.routes import shares
-from services.api.routes import stats
+from shared.app.runtime import Runtime
+from shared.config import settings as settings_mod
+from shared.config.settings import ApiSettings
+from shared.observability import telemetry
 
 CONSOLE = Path(__file__).parent / "console"
 

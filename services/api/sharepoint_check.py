@@ -7,9 +7,9 @@ import asyncio
 
 from fastapi import HTTPException
 
-from shared.config.connectors import Connector
-from shared.errors import AuthFailed, ConfigInvalid, SyncError
 from shared.app.runtime import Runtime
+from shared.config.connector_model import Connector
+from shared.errors import AuthFailed, ConfigInvalid, SyncError
 from shared.sources.factory import graph_credentials, graph_endpoint
 
 
@@ -19,7 +19,9 @@ def _unprocessable(field: str, msg: str) -> HTTPException:
 
 async def resolve_library(rt: Runtime, c: Connector) -> tuple[str, str]:
     """(site_id, drive_id) of the connector's library, with its (decrypted) credentials."""
-    from shared.sources.sharepoint import graph  # msgraph is heavy: loaded on the first SharePoint save
+    from shared.sources.sharepoint import (
+        graph,  # msgraph is heavy: loaded on the first SharePoint save
+    )
 
     try:
         return await asyncio.to_thread(

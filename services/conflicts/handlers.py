@@ -3,25 +3,35 @@
 `ConflictDetected` (from the transfer worker): stored once (its id is derived from both
 versions), its path held, published as `conflict.detected` once; a `manual` conflict is mailed
 to the connector's admins once, an automatic policy resolves it at once. `ConflictDecision`
-(from the API, or a policy here): a RESOLVED `TransferJob` for the connector's transfer queue,
-then `conflict.resolved` once. Redeliveries are safe: every side effect is guarded by a flag
-set after it succeeded, and a short claim so two copies handled at once do not both do it.
+(from the API, or a policy here): a RESOLVED `TransferJob` for the connector's transfer queue.
+The transfer worker checks that neither side changed since detection before it applies the
+decision and then publishes `conflict.resolved`; a stale one ends superseded
+(`conflict.superseded`), so this service does no source or storage I/O. Redeliveries are safe:
+every side effect is guarded by a flag set after it succeeded, and a short claim so two copies
+handled at once do not both do it.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from typing import Awaitable, Callable
 
 import aiosmtplib
 
-from shared.store.conflict_records import ConflictStore
-from shared.contracts import (ChangeKind, ConflictDecision, ConflictDetected, ConflictResolved,
-                              FileVersion, SideVersion, TransferJob, Winner)
 from shared.app.runtime import Runtime
 from shared.config.settings import ConflictSettings
+from shared.contracts import (
+    ChangeKind,
+    ConflictDecision,
+    ConflictDetected,
+    FileVersion,
+    SideVersion,
+    TransferJob,
+    Winner,
+)
+from shared.store.conflict_records import ConflictStore
 
 log = logging.getLogger(__name__)
 CLAIM_SLACK_S = 30  # a claim outlives the SMTP timeout, so a slow send is never done twice
@@ -37,7 +47,7 @@ class Busy(Exception):
 def _utc(when: datetime | None) -> datetime | None:
     if when is None or when.tzinfo is not None:
         return when
-    return when.replace(tzinfo=timezone.utc)
+    return when.replace(tzinfo=UTC)
 
 
 def policy_winner(policy: str, source: SideVersion, scaidrive: SideVersion) -> Winner | None:
@@ -141,7 +151,7 @@ class Conflicts:
     def __init__(self, rt: Runtime):
         self.rt = rt
         self.settings: ConflictSettings = rt.settings  # type: ignore[assignment]
-        self.store = ConflictStore(rt.state.r, rt.state.ns)
+        self.store = rt.state.conflicts
         self.claim_s = self.settings.smtp_timeout_s + CLAIM_SLACK_S
 
     async def on_message(self, msg) -> None:
@@ -200,14 +210,9 @@ class Conflicts:
         await self.apply(record)
 
     async def apply(self, record: dict) -> None:
-        """Send the decision to the connector's transfer queue, then announce it (once). The
-        record's winner counts, not the message's: the first resolve won."""
+        """Send the decision to the connector's transfer queue (the record's winner counts,
+        not the message's: the first resolve won). The transfer worker checks that it is not
+        stale, then applies it and announces `conflict.resolved`, or supersedes it."""
         cid = record["connector_id"]
         await self.rt.broker.transfer_queue(cid)  # declared, so the mandatory publish routes
         await self.rt.broker.publish("transfer", cid, transfer_job(record))
-        event = ConflictResolved(
-            conflict_id=record["id"], connector_id=cid, path=record["path"],
-            winner=record["winner"], resolved_by=record["resolved_by"],
-            automatic=record["automatic"], resolved_at=datetime.fromisoformat(record["resolved_at"]))
-        await once(self.store, record["id"], "published_resolved", self.claim_s,
-                   lambda: self.rt.broker.publish("events", "conflict.resolved", event))

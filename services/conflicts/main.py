@@ -1,9 +1,10 @@
-"""Conflict service: consumes `{ns}.conflicts` (detections from transfer, decisions from the API)."""
+"""Conflict service: consumes `{ns}.conflicts` (detections from transfer, decisions from the
+API)."""
 from __future__ import annotations
 
+from services.conflicts import handlers
 from shared.app.runtime import Runtime, serve
 from shared.config.settings import ConflictSettings
-from services.conflicts import handlers
 
 
 async def start(rt: Runtime) -> None:

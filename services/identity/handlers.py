@@ -1,9 +1,10 @@
 """Identity: decide the ScaiDrive owner of each changed file, then hand it to transfer.
 
 The chain: the connector's explicit table, then its strategy (email or fuzzy name, from the
-directory entry of the owner SID), then the system owner. Directory answers are cached in
-Redis with an expiry; when the directory is down, the last known mapping (or the system owner)
-is used, the file still syncs, and the run counts the degraded mappings.
+directory entry of the owner SID), then the system owner. Directory answers are cached by the
+store with an expiry (shared/store/owner_cache.py); when the directory is down, the last known
+mapping (or the system owner) is used, the file still syncs, and the run counts the degraded
+mappings.
 """
 from __future__ import annotations
 
@@ -19,10 +20,17 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_bytes, escape_filter_chars
 from opentelemetry import trace
 
-from shared.config.connectors import Connector, LdapDirectory
-from shared.contracts import ChangeKind, FileChanged, Owner, TransferJob
-from shared.config.identity_mapping import RedisUserDirectory, User, match_email, match_name, parse_table, sid_to_bytes
 from shared.app.runtime import Runtime
+from shared.config.connector_model import Connector, LdapDirectory
+from shared.config.identity_mapping import (
+    User,
+    UserDirectory,
+    match_email,
+    match_name,
+    parse_table,
+    sid_to_bytes,
+)
+from shared.contracts import ChangeKind, FileChanged, Owner, TransferJob
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.identity")
@@ -33,6 +41,7 @@ MISS_REFRESH_S = 1.0
 # trip each. Short next to CACHE_TTL_S, so an answer outlives Redis's copy by a minute at most.
 OWNERS_KEPT_S = 60
 OWNERS_KEPT = 10_000
+Question = tuple[str, int, str]  # connector id, mapping version, source principal
 
 
 @functools.lru_cache(maxsize=128)
@@ -45,7 +54,10 @@ class DirectoryDown(Exception):
     pass
 
 
-def ldap_lookup(cfg: LdapDirectory, password: str | None, sid: str) -> tuple[str | None, str | None] | None:
+Entry = tuple[str | None, str | None]  # a directory entry's (mail, display name)
+
+
+def ldap_lookup(cfg: LdapDirectory, password: str | None, sid: str) -> Entry | None:
     """(mail, display name) of the entry holding `sid`; None when there is no such entry."""
     if cfg.sid_attribute.lower() == "objectsid":
         value = escape_bytes(sid_to_bytes(sid))  # Active Directory keeps SIDs binary
@@ -62,17 +74,21 @@ def ldap_lookup(cfg: LdapDirectory, password: str | None, sid: str) -> tuple[str
             attrs = conn.entries[0].entry_attributes_as_dict
     except LDAPException as exc:
         raise DirectoryDown(f"{type(exc).__name__}: {exc}") from exc
-    first = lambda name: (attrs.get(name) or [None])[0]  # noqa: E731
+
+    def first(name: str) -> str | None:
+        values = attrs.get(name) or [None]
+        return None if values[0] is None else str(values[0])
+
     return first(cfg.mail_attribute), first(cfg.name_attribute)
 
 
 class Identities:
     def __init__(self, rt: Runtime):
         self.rt = rt
-        self.directory = RedisUserDirectory(rt.state.r, rt.settings.namespace)
+        self.directory: UserDirectory = rt.state.users
         self._users: tuple[float, list[User]] = (0.0, [])
-        self._inflight: dict[str, asyncio.Future] = {}
-        self._owners: TTLCache[str, Owner] = TTLCache(OWNERS_KEPT, OWNERS_KEPT_S)
+        self._inflight: dict[Question, asyncio.Future[Owner]] = {}
+        self._owners: TTLCache[Question, Owner] = TTLCache(OWNERS_KEPT, OWNERS_KEPT_S)
 
     async def users(self, max_age_s: float = USERS_TTL_S) -> list[User]:
         if time.monotonic() - self._users[0] > max_age_s:
@@ -105,51 +121,49 @@ class Identities:
                                run_id: str) -> Owner:
         """The directory's answer: kept in-process, else cached in Redis, else asked (once for
         all the files of that owner arriving meanwhile)."""
-        key = self.rt.state.key("idcache", c.id, str(c.identity_version), principal)
+        key: Question = (c.id, c.identity_version, principal)
         if (owner := self._owners.get(key)) is not None:
             return owner
-        if cached := await self.rt.state.r.get(key):
-            owner = Owner.model_validate_json(cached)
+        if (cached := await self.rt.state.owners.cached(*key)) is not None:
+            owner = cached
         else:
             if key not in self._inflight:
                 self._inflight[key] = asyncio.ensure_future(
-                    self._ask(c, principal, key, system, run_id))
+                    self._ask(c, principal, system, run_id))
                 self._inflight[key].add_done_callback(lambda _f: self._inflight.pop(key, None))
             owner = await asyncio.shield(self._inflight[key])
         if not owner.degraded:  # what Redis caches, and only that: degraded ones are retried
             self._owners[key] = owner
         return owner
 
-    async def _ask(self, c: Connector, principal: str, key: str, system: Owner,
-                   run_id: str) -> Owner:
+    async def _ask(self, c: Connector, principal: str, system: Owner, run_id: str) -> Owner:
         mapping = c.identity_mapping
-        last_key = self.rt.state.key("idlast", c.id, principal)
+        if mapping.ldap is None:  # not with these strategies (IdentityMapping's validation)
+            return system
         password = self.rt.box.open(c.ldap_password_enc) if c.ldap_password_enc else None
         try:
             entry = await asyncio.to_thread(ldap_lookup, mapping.ldap, password, principal)
         except DirectoryDown as exc:
             log.warning("directory unreachable, degraded mapping: %s", exc,
                         extra={"connector_id": c.id, "run_id": run_id})
-            await self.rt.state.r.hincrby(self.rt.state.key("run", c.id), "owners_degraded", 1)
-            last = await self.rt.state.r.get(last_key)
-            known = Owner.model_validate_json(last) if last else system
+            await self.rt.state.add_to_run(c.id, "owners_degraded")
+            known = await self.rt.state.owners.last_known(c.id, principal) or system
             return known.model_copy(update={"degraded": True})
         owner = await self._match(c, principal, entry) or system
-        payload = owner.model_dump_json()
-        async with self.rt.state.r.pipeline(transaction=False) as p:
-            p.set(key, payload, ex=CACHE_TTL_S)
-            p.set(last_key, payload)
-            await p.execute()
+        await self.rt.state.owners.remember(c.id, c.identity_version, principal, owner,
+                                            CACHE_TTL_S)
         return owner
 
-    async def _match(self, c: Connector, principal: str, entry) -> Owner | None:
+    async def _match(self, c: Connector, principal: str, entry: Entry | None) -> Owner | None:
         if entry is None:
             return None
         mail, name = entry
         users, mapping = await self.users(), c.identity_mapping
         if mapping.strategy == "email":
             user = await self.by_email(mail) if mail else None
-            return Owner(user_id=user.id, source_principal=principal, method="email") if user else None
+            if user is None:
+                return None
+            return Owner(user_id=user.id, source_principal=principal, method="email")
         user, score = match_name(name, users, mapping.name_threshold, mapping.name_margin)
         if user is None:
             return None

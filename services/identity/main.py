@@ -2,10 +2,10 @@
 initial sync does not hold another's changes back), publishes transfer jobs with their owner."""
 from __future__ import annotations
 
+from services.identity import handlers
 from shared.app import hot_loop
 from shared.app.connector_consumers import ConnectorConsumers
 from shared.app.runtime import Runtime, serve
-from services.identity import handlers
 
 PREFETCH = 64
 

@@ -6,18 +6,18 @@ import logging
 
 from opentelemetry import trace
 
-from shared.observability import telemetry
-from shared.config.connectors import Connector
-from shared.contracts import ScanRequested
-from shared.errors import SyncError
-from shared.store.daily_counters import add_daily
-from shared.app.run_lifecycle import close_run, lease_kept, stop_on_auth_failure
-from shared.app.runtime import Runtime
-from shared.sources.base import Source
-from shared.sources.factory import open_source
-from shared.store.state import Failure
 from services.scanner.one_way_scan import scan_one_way
 from services.scanner.two_way_scan import scan_two_way
+from shared.app.run_lifecycle import close_run, lease_kept, stop_on_auth_failure
+from shared.app.runtime import Runtime
+from shared.config.connector_model import Connector
+from shared.contracts import ScanRequested
+from shared.errors import SyncError
+from shared.observability import telemetry
+from shared.sources.base import Source
+from shared.sources.factory import open_source
+from shared.store.daily_counters import add_daily
+from shared.store.state import Failure
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.scanner")

@@ -1,10 +1,10 @@
 """Scanner: consumes scan commands, publishes change events."""
 from __future__ import annotations
 
-from shared.app import hot_loop
-from shared.messaging.claims import LongWork
-from shared.app.runtime import Runtime, serve
 from services.scanner import handlers
+from shared.app import hot_loop
+from shared.app.runtime import Runtime, serve
+from shared.messaging.claims import LongWork
 
 # Scans are long and list whole trees: a couple at a time per process is plenty.
 SCANS_AT_ONCE = 2

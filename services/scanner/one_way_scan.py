@@ -3,32 +3,30 @@ run's changes, not the tree (docs/PERFORMANCE.md, target 6):
 
 1. walk the source a folder at a time into Redis (`ScanStore`), while the bucket's sizes go
    there too;
-2. read the listing back a chunk at a time with its index records and bucket sizes, decide
-   (`decide_listed`) and publish; new paths wait (they may be moves);
+2. read the listing back a chunk at a time with its index records and bucket sizes, have the
+   pure decision decide it (`shared.sync.one_way.OneWayDecision.chunk`) and publish; new paths
+   wait inside the decision (they may be moves);
 3. if some indexed path was not listed, read the index a chunk at a time and keep only those
-   records (deletion and move candidates); match the new paths against them;
-4. decide and publish the deletions (`decide_gone`), holding mass deletions for an admin.
-What is held is a folder's width, a chunk, and the run's changes.
+   records (deletion and move candidates);
+4. have the decision finish (`OneWayDecision.finish`: moves, deletions, withheld, held for an
+   admin) and publish. `reconcile`, which the table tests call, is the same two calls.
+What is held is a folder's width, a chunk, and the run's changes; nothing is decided here.
 """
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
 
-from shared.config.connectors import Connector
-from shared.contracts import ChangeKind
-from shared.errors import ListingFailed
-from shared.sync.keys import path_of_key
-from shared.sync.one_way import Plan, decide_gone, decide_listed, hold_mass_deletes, \
-    move_candidates
+from services.scanner.delete_guard import check_empty, hold_deletes
+from services.scanner.publish import ScanOutcome, list_failures, publish_changes, settle
 from shared.app.runtime import Runtime
-from shared.store.scan_listing import CHUNK, ScanStore
-from shared.sync.model import DeltaCursor, Listing, SourceEntry
+from shared.config.connector_model import Connector
+from shared.errors import ListingFailed
 from shared.sources.base import Source
-from shared.sync.model import merge_flags
-from services.scanner.publish import ScanOutcome, list_failures, publish_changes, relabels, \
-    settle
-from services.scanner.held_deletes import check_empty, hold_deletes
+from shared.store.scan_listing import CHUNK, ScanStore
+from shared.sync.keys import path_of_key
+from shared.sync.model import DeltaCursor, Listing, SourceEntry, merge_flags
+from shared.sync.one_way import OneWayDecision
 
 
 @dataclass
@@ -40,7 +38,7 @@ class Walked:
 
 async def scan_one_way(rt: Runtime, c: Connector, run_id: str, source: Source,
                        cursor: DeltaCursor | None) -> ScanOutcome:
-    store = ScanStore(rt.state.r, rt.state.ns, c.id)
+    store = rt.state.scan_listing(c.id)
     await store.drop()  # a redelivered scan starts over
     # The bucket's sizes do not depend on the walk: both at once, so that a no-change re-sync
     # of a big tree takes the longer of the two, not their sum.
@@ -105,50 +103,29 @@ def _page(objects, prefix: str) -> dict[str, int]:
 
 async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source, store: ScanStore,
                   walked: Walked) -> ScanOutcome:
+    """Feed the listing to the pure decision a chunk at a time, publishing as it decides; then
+    the vanished paths (read from the index only if some indexed path was not listed)."""
     listing = walked.listing
     indexed = await store.indexed()
     await check_empty(rt, c, run_id, listing.complete, walked.listed, len(listing.failures),
                       indexed)
+    decision = OneWayDecision(indexed, listing, c.identity_version)
     out = ScanOutcome(listed=walked.listed, errors=walked.errors, cursor=listing.cursor,
                       resynced=listing.resynced)
-    # New paths wait until the vanished ones are known (a new path may be a move), unless
-    # nothing was indexed: then every one is a create, and waiting would hold the tree.
-    new: list[SourceEntry] = []
-    found = 0  # listed paths the index holds: when all indexed are, nothing vanished
     async for entries in store.listed_chunks(walked.listed):
         records, sizes = await store.lookup([e.path for e in entries])
-        found += len(records)
-        if indexed:
-            new += [e for e in entries if e.path not in records]
-            entries = [e for e in entries if e.path in records]
-        actions, unchanged = decide_listed(entries, records, sizes, {})
-        actions += relabels(c, records, (e.path for e in entries), actions)
-        out.unchanged += unchanged
+        actions = decision.chunk(entries, records, sizes)
         await publish_changes(rt, c, run_id, source, actions, records)
         out.jobs += len(actions)
-    vanished = await store.vanished() if found < indexed else {}
-    unreadable = [f.path for f in listing.failures]
-    movable = move_candidates(vanished, unreadable) if listing.complete else {}
-    moved_or_new, _ = decide_listed(new, {}, await store.target_sizes(vanished), movable)
-    for action in moved_or_new:
-        if action.kind is ChangeKind.MOVED:
-            vanished.pop(action.from_path)
-    plan = await _deletes(rt, c, run_id, sorted(vanished), unreadable, listing.complete, indexed)
-    await publish_changes(rt, c, run_id, source, moved_or_new + plan.actions, vanished)
-    out.jobs += len(moved_or_new) + len(plan.actions)
-    out.withheld, out.held = len(plan.deletes_withheld), len(plan.deletes_held)
-    return out
-
-
-async def _deletes(rt: Runtime, c: Connector, run_id: str, gone: list[str],
-                   unreadable: list[str], complete: bool, indexed: int) -> Plan:
-    """Indexed paths neither listed nor moved: deleted, withheld (folder unreadable) or held
-    for an admin (too many at once, unless approved)."""
-    plan = Plan()
-    plan.actions, plan.deletes_withheld = decide_gone(gone, unreadable, complete)
+    vanished = {} if decision.all_found else await store.vanished()
     approved = await rt.state.approved_deletes(c.id)
-    plan = hold_mass_deletes(plan, indexed, c.max_delete_percent / 100, approved)
+    plan = decision.finish(vanished, await store.target_sizes(vanished),
+                           c.max_delete_percent / 100, approved)
     await rt.state.clear_approved(c.id, approved)
     await hold_deletes(rt, c, run_id, dict.fromkeys(plan.deletes_held, "scaidrive"),
                        {"scaidrive": indexed})
-    return plan
+    await publish_changes(rt, c, run_id, source, plan.actions, vanished)
+    out.jobs += len(plan.actions)
+    out.unchanged = plan.unchanged
+    out.withheld, out.held = len(plan.deletes_withheld), len(plan.deletes_held)
+    return out

@@ -1,21 +1,21 @@
-"""What both scan modes share: the per-file failures a listing produces, relabels, and
-publishing the decided changes (owners looked up a chunk at a time)."""
+"""What both scan modes share: the per-file failures a listing produces, and publishing the
+decided changes (owners looked up a chunk at a time; versions put on the wire here)."""
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
-from shared.config.connectors import Connector
-from shared.contracts import ChangeKind, FileChanged, FileVersion
-from shared.errors import SyncError
-from shared.sync.keys import object_key
-from shared.sync.one_way import Action
 from shared.app.runtime import Runtime
-from shared.sync.model import DeltaCursor, Listing, SourceEntry
+from shared.config.connector_model import Connector
+from shared.contracts import ChangeKind, FileChanged
+from shared.errors import SyncError
 from shared.sources.base import Source
 from shared.store.state import Failure
+from shared.sync.keys import object_key
+from shared.sync.model import DeltaCursor, IndexRecord, Listing, SourceEntry, wire_version
+from shared.sync.rules import Action
 
 NEEDS_OWNER = (ChangeKind.CREATED, ChangeKind.MODIFIED, ChangeKind.REPAIRED,
                ChangeKind.BOTH_CHANGED)
@@ -67,23 +67,8 @@ def list_failures(c: Connector, part: Listing, run_id: str) -> tuple[list[Source
     return kept, failures
 
 
-def relabels(c: Connector, records: Mapping, listed: Iterable[str],
-             actions: list[Action]) -> list[Action]:
-    """Unchanged files labelled under an older identity mapping: new owner, same bytes."""
-    stale = sorted(p for p in listed if (rec := records.get(p)) is not None
-                   and rec.identity_version != c.identity_version)
-    busy = {a.path for a in actions} if stale else set()
-    return [Action(ChangeKind.RELABELED, path, _version(records[path])) for path in stale
-            if path not in busy]
-
-
-def _version(rec) -> FileVersion:
-    return FileVersion(size=rec.size, mtime_ns=rec.mtime_ns, file_id=rec.file_id,
-                       content_tag=rec.content_tag)
-
-
 async def publish_changes(rt: Runtime, c: Connector, run_id: str, source: Source,
-                          actions: list[Action], records: Mapping) -> None:
+                          actions: list[Action], records: Mapping[str, IndexRecord]) -> None:
     """Publish in chunks, looking owners up per chunk: transfers start while the rest of the
     owners (one SMB round trip each) are still being read."""
     await rt.broker.connector_queue("identity", c.id)  # so the changes have somewhere to go
@@ -93,7 +78,8 @@ async def publish_changes(rt: Runtime, c: Connector, run_id: str, source: Source
             source.owners, [a.path for a in chunk if a.kind in NEEDS_OWNER])
         events = [
             FileChanged(connector_id=c.id, run_id=run_id, job_id=job_id(a), kind=a.kind,
-                        path=a.path, from_path=a.from_path, version=a.version,
+                        path=a.path, from_path=a.from_path,
+                        version=None if a.version is None else wire_version(a.version),
                         owner_principal=owners.get(a.path, _principal(records, a.path)),
                         target_etag=a.target_etag)
             for a in chunk
@@ -101,6 +87,6 @@ async def publish_changes(rt: Runtime, c: Connector, run_id: str, source: Source
         await rt.broker.publish_many("changes", [(c.id, e) for e in events])
 
 
-def _principal(records: Mapping, path: str) -> str | None:
+def _principal(records: Mapping[str, IndexRecord], path: str) -> str | None:
     rec = records.get(path)
     return rec.principal if rec else None

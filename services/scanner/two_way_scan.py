@@ -1,32 +1,28 @@
-"""The two-way scan: both sides against the index's last-synced state (the pure decision is
-`shared.sync.two_way`), then what only I/O can settle: names the source cannot hold, deletions held
-for an admin, and paths gone from both sides. It decides over both whole trees at once, so
-unlike the one-way scan it holds the listing, the index and the bucket's etags in memory."""
+"""The two-way scan: read the source's listing, the index and the bucket's etags, have the pure
+`shared.sync.two_way.reconcile_two_way` (the function tests/unit/test_bisync.py calls) decide,
+then carry it out: record the names set aside as failures, forget paths gone from both sides,
+hold deletions for an admin, publish. Nothing is decided here. It decides over both whole trees
+at once, so unlike the one-way scan it holds the listing, the index and the bucket's etags in
+memory."""
 from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
-from shared.sync.two_way import Step, Synced, TwoWayPlan, reconcile_two_way
-from shared.store.conflict_records import ConflictStore
-from shared.config.connectors import Connector
-from shared.contracts import ChangeKind
-from shared.errors import ListingFailed, SyncError
-from shared.sync.keys import case_collisions, check_path, check_smb_name, path_of_key
-from shared.sync.one_way import Action, version_of
+from services.scanner.delete_guard import check_empty, hold_deletes
+from services.scanner.publish import ScanOutcome, list_failures, publish_changes, settle
 from shared.app.runtime import Runtime
-from shared.sync.model import DeltaCursor, Listing
+from shared.config.connector_model import Connector
+from shared.errors import ListingFailed, SyncError
 from shared.sources.base import Source
 from shared.sources.sharepoint.source import check_path as check_sharepoint_path
-from shared.store.state import Failure, IndexRecord
-from services.scanner.publish import ScanOutcome, list_failures, publish_changes, relabels, \
-    settle
-from services.scanner.held_deletes import check_empty, hold_deletes
+from shared.store.state import Failure
+from shared.sync.keys import check_path, check_smb_name, path_of_key
+from shared.sync.model import DeltaCursor, IndexRecord, Listing
+from shared.sync.two_way import NameCheck, TwoWayPlan, reconcile_two_way
 
 log = logging.getLogger(__name__)
-_KIND = {Step.PUSH: ChangeKind.PUSHED, Step.DELETE_TARGET: ChangeKind.DELETED,
-         Step.DELETE_SOURCE: ChangeKind.DELETED_IN_SCAIDRIVE,
-         Step.BOTH_CHANGED: ChangeKind.BOTH_CHANGED}
 
 
 async def scan_two_way(rt: Runtime, c: Connector, run_id: str, source: Source,
@@ -45,47 +41,40 @@ async def scan_two_way(rt: Runtime, c: Connector, run_id: str, source: Source,
         settle(records_read)
     await check_empty(rt, c, run_id, listing.complete, len(listing.entries),
                       len(listing.failures), len(records))
-    actions, name_errors, plan = await plan_two_way(rt, c, run_id, listing, records)
-    actions += relabels(c, records, listing.entries, actions)
-    await publish_changes(rt, c, run_id, source, actions, records)
-    return ScanOutcome(jobs=len(actions), listed=len(listing.entries),
+    plan, name_errors = await plan_two_way(rt, c, run_id, listing, records)
+    await publish_changes(rt, c, run_id, source, plan.actions, records)
+    return ScanOutcome(jobs=len(plan.actions), listed=len(listing.entries),
                        errors=len(failures) + name_errors, unchanged=plan.unchanged,
                        withheld=len(plan.deletes_withheld), held=len(plan.deletes_held),
                        cursor=listing.cursor, resynced=listing.resynced)
 
 
 async def plan_two_way(rt: Runtime, c: Connector, run_id: str, listing: Listing,
-                       records: dict[str, IndexRecord]) -> tuple[list[Action], int, TwoWayPlan]:
-    """(the actions to publish, per-file failures recorded, the plan)."""
+                       records: dict[str, IndexRecord]) -> tuple[TwoWayPlan, int]:
+    """Read what the decision needs besides the listing and the index, decide (the pure
+    `reconcile_two_way`), and record what it set aside: (the plan, per-file failures)."""
     target, failures = await asyncio.to_thread(_target_etags, rt, c, run_id)
-    held = await ConflictStore(rt.state.r, rt.state.ns).held_paths(c.id)
+    held = await rt.state.conflicts.held_paths(c.id)
     approved = await rt.state.approved_deletes(c.id)
-    index = {p: Synced(rec.entry(), rec.etag or "") for p, rec in records.items()}
-    plan = reconcile_two_way(index, listing, target, frozenset(held),
-                             c.max_delete_percent / 100, approved)
-    failures += _unpushable(c, plan, listing, run_id)
+    plan = reconcile_two_way(records, listing, target, frozenset(held),
+                             c.max_delete_percent / 100, approved, c.identity_version,
+                             _name_rule(c))
+    failures += [Failure(path=p, stage="name", cause=e.cause, message=str(e), run_id=run_id)
+                 for p, e in plan.unwritable.items()]
     await rt.state.add_failures(c.id, failures)
-    for step, path in [s for s in plan.steps if s[0] is Step.FORGET]:
+    for path in plan.forgotten():
         await rt.state.drop_index(c.id, path)  # gone from both sides: nothing to do but forget
     await rt.state.clear_approved(c.id, approved)
-    held = {path: "source" if step is Step.DELETE_SOURCE else "scaidrive"
-            for step, path in plan.deletes_held}
-    await hold_deletes(rt, c, run_id, held, {"source": len(listing.entries),
-                                             "scaidrive": len(target)})
-    actions = [_action(step, path, listing, target, records) for step, path in plan.steps
-               if step is not Step.FORGET]
-    return actions, len(failures), plan
+    await hold_deletes(rt, c, run_id, plan.held_sides(), {"source": len(listing.entries),
+                                                          "scaidrive": len(target)})
+    return plan, len(failures)
 
 
-def _action(step: Step, path: str, listing: Listing, target: dict[str, str],
-            records: dict) -> Action:
-    entry = listing.entries.get(path)
-    version = version_of(entry) if entry else None
-    if step is Step.PULL:
-        kind = ChangeKind.MODIFIED if path in records else ChangeKind.CREATED
-    else:
-        kind = _KIND[step]
-    return Action(kind, path, version, target_etag=target.get(path))
+def _name_rule(c: Connector) -> NameCheck:
+    """The names the connector's source can hold when ScaiDrive writes one back."""
+    if c.kind == "sharepoint":
+        return partial(check_sharepoint_path, for_write=True)
+    return check_smb_name
 
 
 def _target_etags(rt: Runtime, c: Connector, run_id: str) -> tuple[dict[str, str], list]:
@@ -104,21 +93,3 @@ def _target_etags(rt: Runtime, c: Connector, run_id: str) -> tuple[dict[str, str
             continue
         out[path] = etag
     return out, failures
-
-
-def _unpushable(c: Connector, plan: TwoWayPlan, listing: Listing, run_id: str) -> list[Failure]:
-    """New ScaiDrive names the source cannot hold leave the plan as per-file failures: never
-    renamed behind the user's back, never lost (the object stays in ScaiDrive)."""
-    new = [p for s, p in plan.steps if s is Step.PUSH and p not in listing.entries]
-    problems = case_collisions(new, list(listing.entries))
-    for path in new:
-        try:
-            if c.kind == "sharepoint":
-                check_sharepoint_path(path, for_write=True)
-            else:
-                check_smb_name(path)
-        except SyncError as exc:
-            problems.setdefault(path, exc)
-    plan.steps[:] = [s for s in plan.steps if not (s[0] is Step.PUSH and s[1] in problems)]
-    return [Failure(path=p, stage="name", cause=e.cause, message=str(e), run_id=run_id)
-            for p, e in sorted(problems.items())]

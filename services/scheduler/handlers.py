@@ -9,17 +9,17 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aio_pika.abc import AbstractIncomingMessage
 from opentelemetry import trace
 from opentelemetry.context import Context
 
-from shared.config.connectors import Connector, next_due
-from shared.contracts import FileChanged, RunRequested, ScanRequested, TransferJob, decode
-from shared.store.daily_counters import STALE_PERIODS, is_stale, raise_flag
 from shared.app.run_lifecycle import close_run, fail_job
 from shared.app.runtime import Runtime
+from shared.config.connector_model import Connector, next_due
+from shared.contracts import FileChanged, RunRequested, ScanRequested, TransferJob, decode
+from shared.store.daily_counters import STALE_PERIODS, is_stale, raise_flag
 from shared.store.state import Failure
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ async def tick(rt: Runtime) -> None:
     now = time.time()
     connectors = await rt.state.connectors()
     snapshots = await rt.state.snapshots([c.id for c in connectors])
-    for c, (status, run, lease) in zip(connectors, snapshots):
+    for c, (status, run, lease) in zip(connectors, snapshots, strict=True):
         if run and run.get("phase") != "finished" and lease != run["run_id"]:
             await close_run(rt, c.id, run["run_id"],
                             error="run abandoned: no progress before its lease expired")
@@ -66,7 +66,7 @@ async def tick(rt: Runtime) -> None:
             continue
         await start_run(rt, c, "schedule")
         # Due or not started (a run still going): the next slot comes from the schedule.
-        following = next_due(c.schedule, datetime.fromtimestamp(now, timezone.utc))
+        following = next_due(c.schedule, datetime.fromtimestamp(now, UTC))
         await rt.state.set_status(c.id, next_due=following.timestamp())
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from shared.observability import metrics
-from shared.messaging.claims import reap
-from shared.app.runtime import Runtime, serve
 from services.scheduler import handlers
+from shared.app.runtime import Runtime, serve
+from shared.messaging.claims import reap
+from shared.observability import metrics
 
 log = logging.getLogger(__name__)
 QUEUE_POLL_S = 15

@@ -8,60 +8,26 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from opentelemetry import trace
 
-from shared.observability import metrics
-
-from shared.observability import telemetry
-from shared.messaging.broker import Defer
-from shared.config.connectors import Connector
-from shared.contracts import ChangeKind, Owner, TransferJob
-from shared.errors import NotFound, QuotaExceeded, SyncError
-from shared.sync.keys import metadata_value, object_key
-from shared.sync.one_way import same_content
+from services.transfer.source_pool import Sources
+from services.transfer.source_writes import TwoWay, labels
 from shared.app.run_lifecycle import fail_job, finish_job, lease_kept, stop_on_auth_failure
 from shared.app.runtime import Runtime
-from shared.config.secrets import SecretBox
-from shared.config.settings import Settings
-from shared.sync.model import SourceEntry
-from shared.sources.base import Source
-from shared.sources.factory import open_source
+from shared.config.connector_model import Connector
+from shared.contracts import ChangeKind, Owner, TransferJob
+from shared.errors import NotFound, QuotaExceeded, SyncError
+from shared.messaging.broker import Defer
+from shared.observability import metrics, telemetry
 from shared.store.state import Failure, Indexed, IndexRecord, JobContext
-from services.transfer.source_writes import TwoWay, labels
+from shared.sync.keys import metadata_value, object_key
+from shared.sync.model import SourceEntry, Versioned, same_content, synced_record
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.transfer")
-
-
-class Sources:
-    """One source (and so one SMB connection cache) per connector and config version."""
-
-    def __init__(self, box: SecretBox, settings: Settings):
-        self.box = box
-        self.settings = settings
-        self._by_id: dict[str, tuple[int, Source]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, c: Connector) -> Source:
-        with self._lock:
-            cached = self._by_id.get(c.id)
-            if cached and cached[0] == c.config_version:
-                return cached[1]
-            if cached:
-                cached[1].close()  # new credentials: never reuse the old session
-            source = open_source(c, self.box, self.settings)
-            self._by_id[c.id] = (c.config_version, source)
-            return source
-
-    def drop(self, cid: str) -> None:
-        with self._lock:
-            cached = self._by_id.pop(cid, None)
-        if cached:
-            cached[1].close()
 
 
 class Transfers:
@@ -157,10 +123,9 @@ class Transfers:
         metrics.throughput.record(entry.size / max(time.monotonic() - started, 1e-6),
                                   {"connector.id": c.id})
         owner = job.owner or Owner(user_id=c.identity_mapping.system_owner)
-        indexed = Indexed(job.path, IndexRecord(
-            size=entry.size, mtime_ns=entry.mtime_ns,
-            file_id=entry.file_id or (job.version.file_id if job.version else None),
-            content_tag=entry.content_tag, etag=etag, synced_at=time.time(), **labels(c, owner)),
+        indexed = Indexed(job.path, synced_record(
+            entry, etag=etag, synced_at=time.time(), **labels(c, owner),
+            fallback_file_id=job.version.file_id if job.version else None),
             c.target_share, entry.size - (known.size if known else 0))
         if deferred:
             return "transferred", entry.size, indexed
@@ -174,7 +139,7 @@ class Transfers:
         hint = job.version.size if job.version else None
         with self.sources.get(c).open_read(job.path, size_hint=hint) as reader:
             entry = reader.entry
-            if job.kind is not ChangeKind.REPAIRED and known and same_content(entry, known.entry()):
+            if job.kind is not ChangeKind.REPAIRED and known and same_content(entry, known):
                 return None  # a redelivered job whose work is already in the bucket
             if entry.size > storage.part_size:
                 storage.abort_uploads(c.target_share, key)  # leftovers of a killed worker
@@ -203,7 +168,7 @@ class Transfers:
             return await state.index_record(c.id, job.path) is not None  # already moved
         src = object_key(c.target_prefix, job.from_path)
         dst = object_key(c.target_prefix, job.path)
-        meta = _metadata(job, SourceEntry(job.path, old.size, old.mtime_ns, old.file_id))
+        meta = _metadata(job, old)
         try:
             etag = await self._thread(self.rt.storage.copy, c.target_share, src, dst, meta)
         except Exception as exc:  # the old object is gone or unreadable: upload instead
@@ -223,8 +188,9 @@ class Transfers:
         fields = labels(c, job.owner)
         if (known.owner, known.method) != (fields["owner"], fields["method"]):
             key = object_key(c.target_prefix, job.path)
-            meta = _metadata(job, SourceEntry(job.path, known.size, known.mtime_ns, known.file_id))
-            fields["etag"] = await self._thread(self.rt.storage.copy, c.target_share, key, key, meta)
+            meta = _metadata(job, known)
+            fields["etag"] = await self._thread(self.rt.storage.copy, c.target_share, key, key,
+                                                meta)
         await self.rt.state.put_index(c.id, job.path, dataclasses.replace(known, **fields))
         return "relabeled" if "etag" in fields else "skipped"
 
@@ -261,7 +227,7 @@ def _stage(kind: ChangeKind) -> str:
             ChangeKind.RESOLVED: "resolve"}.get(kind, "transfer")
 
 
-def _metadata(job: TransferJob, entry: SourceEntry) -> dict[str, str]:
+def _metadata(job: TransferJob, entry: Versioned) -> dict[str, str]:
     # The original name and path, exactly as the source spells them (the key follows the path).
     meta = {"source-path": metadata_value(job.path),
             "source-name": metadata_value(job.path.rsplit("/", 1)[-1]),

@@ -8,12 +8,13 @@ from __future__ import annotations
 import importlib
 from concurrent.futures import ThreadPoolExecutor
 
+from services.transfer.handlers import Transfers
+from services.transfer.source_pool import Sources
 from shared.app import hot_loop
-from shared.messaging.claims import LongWork
 from shared.app.connector_consumers import ConnectorConsumers
-from shared.contracts import TransferJob
 from shared.app.runtime import Runtime, serve
-from services.transfer.handlers import Sources, Transfers
+from shared.contracts import TransferJob
+from shared.messaging.claims import LongWork
 
 
 async def start(rt: Runtime) -> None:

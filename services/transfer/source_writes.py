@@ -1,5 +1,6 @@
 """Two-way steps: write ScaiDrive's changes back to the source, delete there, compare a file
-changed on both sides, and apply a conflict decision.
+changed on both sides, and apply a conflict decision (once `conflict_decisions` found it still
+current: a stale one is superseded, nothing written).
 
 A concurrent edit is never overwritten: the source checks the version we expect (SharePoint's
 If-Match, a stat on SMB) and the object's etag is checked before ScaiDrive's copy is replaced;
@@ -10,27 +11,37 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
-from shared.store.conflict_records import ConflictStore
-from shared.config.connectors import Connector
+from services.transfer.conflict_decisions import may_apply
+from services.transfer.source_pool import Sources
+from shared.app.runtime import Runtime
+from shared.config.connector_model import Connector
 from shared.contracts import ChangeKind, ConflictDetected, Owner, SideVersion, TransferJob
 from shared.errors import ChangedAtSource, NotFound
+from shared.store.state import JobContext
 from shared.sync.keys import conflict_name, metadata_value, object_key
-from shared.sync.one_way import version_of
-from shared.sync.model import SourceEntry
-from shared.sync.model import ABSENT
-from shared.store.state import IndexRecord
+from shared.sync.model import ABSENT, SourceEntry, listed_at, synced_record, wire_version
 
-if TYPE_CHECKING:
-    from services.transfer.handlers import Transfers
+
+class Worker(Protocol):
+    """What the two-way steps use of the transfer worker (services/transfer/handlers.py)."""
+
+    rt: Runtime
+    sources: Sources
+
+    async def _thread(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    async def _upload(self, c: Connector, job: TransferJob, checked: bool = False,
+                      ctx: JobContext | None = None, deferred: bool = False) -> tuple: ...
 
 COMPARE_CHUNK = 1024 * 1024
 
 
 class TwoWay:
-    def __init__(self, transfers: "Transfers"):
+    def __init__(self, transfers: Worker):
         self.t = transfers
         self.rt = transfers.rt
 
@@ -122,7 +133,8 @@ class TwoWay:
             return None
 
     async def _conflict(self, c: Connector, job: TransferJob, entry: SourceEntry, stat) -> None:
-        tag = f"{c.id}\0{job.path}\0{entry.size}\0{entry.mtime_ns}\0{entry.content_tag}\0{stat.etag}"
+        tag = (f"{c.id}\0{job.path}\0{entry.size}\0{entry.mtime_ns}\0{entry.content_tag}"
+               f"\0{stat.etag}")
         meta = {k.lower(): v for k, v in (stat.metadata or {}).items()}
         editor = meta.get("x-amz-meta-scaidrive-editor") or meta.get("x-amz-meta-scaidrive-owner")
         owner = job.owner
@@ -134,15 +146,15 @@ class TwoWay:
                                etag=entry.content_tag),
             scaidrive=SideVersion(size=stat.size, mtime=stat.last_modified, editor=editor,
                                   etag=stat.etag),
-            source_version=version_of(entry))
+            source_version=wire_version(entry))
         await self.rt.broker.publish("commands", "conflict", msg)
 
     # --- a decision ---------------------------------------------------------------------
 
     async def resolve(self, c: Connector, job: TransferJob) -> tuple[str, int]:
-        store = ConflictStore(self.rt.state.r, self.rt.state.ns)
-        if (await store.held_paths(c.id)).get(job.path) != job.conflict_id:
-            return "skipped", 0  # applied already (a redelivery)
+        store = self.rt.state.conflicts
+        if not await may_apply(self.t, store, c, job):
+            return "skipped", 0  # applied already, or stale: superseded, nothing written
         nbytes = 0
         if job.winner == "keep_both":  # ScaiDrive's version under a suffixed name, both sides
             nbytes += await self._keep_scaidrive_copy(c, job)
@@ -150,7 +162,7 @@ class TwoWay:
             nbytes += await self._push(c, job.path, job.path, None) or 0
         else:
             nbytes += (await self._take_source(c, job))[1]
-        await store.applied(job.conflict_id)
+        await store.applied(job.conflict_id or "")  # set: may_apply found the conflict
         return "transferred", nbytes
 
     async def _keep_scaidrive_copy(self, c: Connector, job: TransferJob) -> int:
@@ -181,9 +193,8 @@ class TwoWay:
                     ("owner", "principal", "method", "score", "identity_version")}
         else:
             kept = labels(c, owner or Owner(user_id=c.identity_mapping.system_owner))
-        await self.rt.state.put_index(c.id, path, IndexRecord(
-            size=entry.size, mtime_ns=entry.mtime_ns, file_id=entry.file_id,
-            content_tag=entry.content_tag, etag=etag, synced_at=time.time(), **kept))
+        await self.rt.state.put_index(c.id, path, synced_record(
+            entry, etag=etag, synced_at=time.time(), **kept))
         await self.rt.state.add_usage(c.target_share, size - (known.size if known else 0))
 
 
@@ -196,8 +207,8 @@ def labels(c: Connector, owner: Owner) -> dict:
 
 
 def _entry(job: TransferJob) -> SourceEntry:
-    v = job.version
-    return SourceEntry(job.path, v.size, v.mtime_ns, v.file_id, v.content_tag)
+    """The source version the scan saw, as the source's conditional writes expect it."""
+    return listed_at(job.path, job.version)
 
 
 def _editor(owner: Owner | None) -> str | None:
@@ -208,7 +219,7 @@ def _editor(owner: Owner | None) -> str | None:
 
 
 def _when(mtime_ns: int) -> datetime:
-    return datetime.fromtimestamp(mtime_ns / 1e9, timezone.utc)
+    return datetime.fromtimestamp(mtime_ns / 1e9, UTC)
 
 
 def _same_bytes(a, b, size: int) -> bool:

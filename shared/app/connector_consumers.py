@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aio_pika.abc import AbstractChannel, AbstractQueue
 
+from shared.app.runtime import Runtime
+from shared.config.connector_model import Connector
 from shared.messaging.broker import Defer
 from shared.messaging.claims import LongWork
-from shared.config.connectors import Connector
-from shared.app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 POLL_S = 1.0
@@ -70,7 +70,7 @@ class ConnectorConsumers:
                 log.exception("could not update the %s consumers", self.stage)
             try:
                 await asyncio.wait_for(self.wake.wait(), POLL_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self.wake.clear()
 

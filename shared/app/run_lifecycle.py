@@ -8,12 +8,12 @@ import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
+from shared.app.runtime import Runtime
 from shared.contracts import ConnectorAuthFailed, RunCounts, SyncCompleted
 from shared.observability import metrics
 from shared.store.daily_counters import daily
-from shared.app.runtime import Runtime
 from shared.store.state import Failure, Indexed
 
 log = logging.getLogger(__name__)
@@ -91,8 +91,8 @@ async def close_run(rt: Runtime, cid: str, run_id: str, error: str | None = None
     metrics.run_duration.record(finished - started, {"connector.id": cid, "outcome": outcome})
     event = SyncCompleted(
         connector_id=cid, run_id=run_id, outcome=outcome, error=error,
-        started_at=datetime.fromtimestamp(started, timezone.utc),
-        finished_at=datetime.fromtimestamp(finished, timezone.utc),
+        started_at=datetime.fromtimestamp(started, UTC),
+        finished_at=datetime.fromtimestamp(finished, UTC),
         duration_s=round(finished - started, 3), counts=counts)
     await rt.broker.publish("events", "sync.completed", event)
     log.info("run %s of %s finished: %s %s", run_id, cid, outcome, counts.model_dump(),

@@ -1,21 +1,22 @@
-"""What a service process holds (settings, state, broker, storage) and how it starts and stops."""
+"""What a service process holds (settings, the store, broker, storage) and how it starts and
+stops. The store opens its own Redis client from the settings (shared/store/store.py)."""
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 from shared.config import settings as settings_mod
-from shared.observability import telemetry
-from shared.messaging.broker import Broker
-from shared.messaging.claims import Claims
 from shared.config.secrets import SecretBox
 from shared.config.settings import Settings
-from shared.store.state import State
+from shared.messaging.broker import Broker
+from shared.messaging.claims import Claims
+from shared.observability import telemetry
 from shared.storage.s3 import Storage
+from shared.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +24,11 @@ log = logging.getLogger(__name__)
 @dataclass
 class Runtime:
     settings: Settings
-    state: State
+    state: Store
     broker: Broker
     box: SecretBox
     _storage: Storage | None = None
-    tasks: list[asyncio.Task] = field(default_factory=list)  # background loops of the service
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)  # background loops of the service
 
     @property
     def storage(self) -> Storage:
@@ -37,12 +38,11 @@ class Runtime:
 
     @functools.cached_property
     def claims(self) -> Claims:
-        return Claims(self.state.r, self.settings.namespace, self.settings.claim_ttl_s)
+        return Claims(self.state.claim_records, self.settings.claim_ttl_s)
 
     @classmethod
-    async def open(cls, settings: Settings) -> "Runtime":
-        state = State.connect(settings.redis_url.get_secret_value(), settings.namespace)
-        await state.r.ping()
+    async def open(cls, settings: Settings) -> Runtime:
+        state = await Store.open(settings)
         broker = await Broker(settings.amqp_url.get_secret_value(), settings.namespace,
                               settings.delivery_limit).connect()
         return cls(settings, state, broker, SecretBox(settings.secret_key))
@@ -64,7 +64,8 @@ def serve(service: str, start: Callable[[Runtime], Awaitable[None]],
     asyncio.run(_main(service, start, settings))
 
 
-async def _main(service: str, start, settings: Settings) -> None:
+async def _main(service: str, start: Callable[[Runtime], Awaitable[None]],
+                settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,8 +1,9 @@
 """Identity mapping rules, pure: the explicit table, email and fuzzy-name matching, SID forms.
 
-And the ScaiDrive user directory. The platform owns its users; we only read them. Anything that
-implements `UserDirectory` can stand behind the identity service: today the users imported
-through `PUT /api/v1/users` (kept in Redis), tomorrow the platform's own user API.
+And what a ScaiDrive user directory is. The platform owns its users; we only read them. Anything
+that implements `UserDirectory` can stand behind the identity service: today the users imported
+through `PUT /api/v1/users` (kept by the store: shared/store/users.py), tomorrow the platform's
+own user API.
 """
 from __future__ import annotations
 
@@ -33,24 +34,6 @@ class UserDirectory(Protocol):
     async def users(self) -> list[User]: ...
 
     async def get(self, user_id: str) -> User | None: ...
-
-
-class RedisUserDirectory:
-    """Users imported through the API, in the hash {ns}:users (id -> JSON)."""
-
-    def __init__(self, redis, namespace: str):
-        self.r, self.key = redis, f"{namespace}:users"
-
-    async def users(self) -> list[User]:
-        return [User.model_validate_json(v) for v in (await self.r.hgetall(self.key)).values()]
-
-    async def get(self, user_id: str) -> User | None:
-        raw = await self.r.hget(self.key, user_id)
-        return User.model_validate_json(raw) if raw else None
-
-    async def put(self, users: list[User]) -> None:
-        if users:
-            await self.r.hset(self.key, mapping={u.id: u.model_dump_json() for u in users})
 
 
 # --- the explicit table ------------------------------------------------------------------------

@@ -18,7 +18,8 @@ class SecretBox:
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
-            raise ValueError("stored secret cannot be decrypted with SCAIDRIVE_SECRET_KEY") from None
+            raise ValueError(
+                "stored secret cannot be decrypted with SCAIDRIVE_SECRET_KEY") from None
 
     def is_current(self, token: str) -> bool:
         """Sealed with the first key already (nothing to rotate)."""
@@ -33,7 +34,8 @@ class SecretBox:
         try:
             return self._fernet.rotate(token.encode()).decode()
         except InvalidToken:
-            raise ValueError("stored secret cannot be decrypted with SCAIDRIVE_SECRET_KEY") from None
+            raise ValueError(
+                "stored secret cannot be decrypted with SCAIDRIVE_SECRET_KEY") from None
 
 
 def generate_key() -> str:

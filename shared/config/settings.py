@@ -34,8 +34,8 @@ class Settings(BaseSettings):
     # Transfer tuning.
     transfer_concurrency: int = Field(default=8, ge=1, le=64)
     part_size_mb: int = Field(default=8, ge=5, le=512)
-    # Files at least this big are claimed in Redis and acked at once (shared/messaging/claims.py), so a
-    # transfer longer than RabbitMQ's consumer_timeout is never cut off; a worker holds at most
+    # Files at least this big are claimed in Redis and acked at once (shared/messaging/claims.py),
+    # so a transfer longer than RabbitMQ's consumer_timeout is never cut off; a worker holds at most
     # long_jobs_per_worker of them, and a dead worker's claim is republished after claim_ttl_s.
     long_job_mb: int = Field(default=256, ge=1)
     long_jobs_per_worker: int = Field(default=4, ge=1, le=64)

@@ -1,5 +1,6 @@
 """RabbitMQ through aio-pika: queues, confirmed publishing, idempotent consuming with bounded
-retries and dead letters (`broker`); long work claimed in Redis and acked early (`claims`);
+retries and dead letters (`broker`); long work claimed and acked early (`claims`, kept by
+the store through a protocol); what both share to publish a message again (`redelivery`);
 outages of a dependency told apart from a file's own failure (`outages`).
 
 May import: `shared.errors`, `shared.contracts`, `shared.config`, `shared.observability`.

@@ -8,32 +8,31 @@ Exchanges ({ns} = SCAIDRIVE_NAMESPACE):
   {ns}.events    topic    platform events (sync.completed, ...), for the ScaiDrive platform
   {ns}.dead      fanout   -> {ns}.dead (kept for operators), {ns}.dead.runs (closes runs)
 Work queues are durable quorum queues with a delivery limit and the dead-letter exchange.
+
+`Defer` (shared/messaging/redelivery.py) is importable from here: a handler raises it to put its
+message back without spending a delivery.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from shared.messaging import outages
-
-from shared.observability import telemetry
-from shared.messaging.claims import ATTEMPTS, Claimed, LongWork
 from shared.contracts import Contract, UnknownMessage, decode
+from shared.messaging import outages
+from shared.messaging.claims import LongWork
+from shared.messaging.redelivery import ATTEMPTS, Claimed, Defer
+from shared.observability import telemetry
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.broker")  # a proxy: follows the provider set at startup
 Handler = Callable[[Contract, AbstractIncomingMessage], Awaitable[None]]
-
-
-class Defer(Exception):
-    """Put the message back at the end of its queue, without counting it as a failed delivery."""
 
 
 class Broker:
@@ -53,7 +52,7 @@ class Broker:
     def name(self, *parts: str) -> str:
         return ".".join((self.ns, *parts))
 
-    async def connect(self) -> "Broker":
+    async def connect(self) -> Broker:
         self.connection = await aio_pika.connect_robust(self.url, client_properties={
             "connection_name": f"scaidrive-{self.ns}"})
         self.channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -170,7 +169,7 @@ class Broker:
             self._consumers.remove((queue, tag))
         await queue.cancel(tag)
 
-    async def drain(self, timeout: float) -> bool:
+    async def drain(self, timeout_s: float) -> bool:
         """Stop taking messages and let the ones in hand finish and be acked (a worker being
         scaled down or redeployed should not hand back a half-done 10 GB transfer)."""
         for queue, tag in self._consumers:
@@ -178,9 +177,9 @@ class Broker:
                 await queue.cancel(tag)
         self._consumers.clear()
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     async def consume_raw(self, queue: AbstractQueue,
@@ -277,7 +276,7 @@ class Broker:
     async def requeue_fresh(self, message: AbstractIncomingMessage) -> None:
         """Back to the end of its queue with its delivery count reset; then ack the original."""
         try:
-            message.channel  # raises once its channel closed (while the message waited)
+            _ = message.channel  # raises once its channel closed (while the message waited)
         except aio_pika.exceptions.ChannelInvalidStateError:
             return  # the broker redelivers the original: a copy would be a duplicate
         await self.republish(Claimed.of(message))

@@ -16,113 +16,65 @@ then is it acked. The claim is what keeps it alive from there on:
 A worker holds at most `room` claims at once, so one worker cannot hoard every long job of a
 queue (the others would take them): over its share, it puts the message back after a pause.
 
-Redis: {ns}:claims (id -> message), {ns}:claims:token (id -> holder), {ns}:claims:due (zset).
+The claims are kept by the store (shared/store/claim_records.py: keys and scripts), seen here
+through `ClaimKeeper`; the broker through `Redelivery` (shared/messaging/redelivery.py).
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import time
-import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
+from typing import Any, Protocol
 
 from aio_pika.abc import AbstractIncomingMessage
 
+from shared.contracts import Contract
 from shared.messaging import outages
-
-if TYPE_CHECKING:
-    from shared.messaging.broker import Broker
-    from shared.contracts import Contract
+from shared.messaging.redelivery import Claimed, Defer, Redelivery
 
 log = logging.getLogger(__name__)
-ATTEMPTS = "x-scaidrive-attempts"  # deliveries spent while claimed (x-delivery-count restarts)
 FULL_WAIT_S = 3.0  # a worker over its share of long jobs puts the message back after this
 
-# Renew / release / take over only what this holder still owns (a reaper may have taken it).
-_RENEW = """
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('ZADD', KEYS[2], 'XX', ARGV[3], ARGV[1])
-return 1"""
-_RELEASE = """
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1"""
-_TAKE_OVER = """
-local due = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not due or tonumber(due) > tonumber(ARGV[3]) then return false end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
-return redis.call('HGET', KEYS[3], ARGV[1])"""
 
+class ClaimKeeper(Protocol):
+    """Where claims are kept (shared/store/claim_records.py: `ClaimRecords`)."""
 
-@dataclass
-class Claimed:
-    """What is needed to publish the message again."""
-    body: str
-    type: str
-    exchange: str
-    routing_key: str
-    headers: dict
-    attempts: int
-    content_type: str = "application/json"
+    async def take(self, claim_id: str, message: dict[str, Any], ttl_s: float) -> str: ...
 
-    @classmethod
-    def of(cls, message: AbstractIncomingMessage) -> "Claimed":
-        headers = {k: v for k, v in (message.headers or {}).items()
-                   if k != "x-delivery-count" and isinstance(v, (str, int, float, bool))}
-        # surrogateescape: a poison message's undecodable bytes go to the dead letters intact
-        return cls(message.body.decode("utf-8", "surrogateescape"), message.type or "",
-                   message.exchange or "", message.routing_key or "", headers,
-                   int(headers.pop(ATTEMPTS, 0)), message.content_type or "application/json")
+    async def renew(self, claim_id: str, token: str, ttl_s: float) -> bool: ...
+
+    async def release(self, claim_id: str, token: str) -> None: ...
+
+    async def take_over_expired(self, ttl_s: float) -> Sequence[tuple[str, str, dict[str, Any]]]:
+        ...
 
 
 class Claims:
-    def __init__(self, redis, namespace: str, ttl_s: float):
-        self.r = redis
+    """The claims of one process, each expiring `ttl_s` after its last renewal."""
+
+    def __init__(self, keeper: ClaimKeeper, ttl_s: float):
+        self.keeper = keeper
         self.ttl_s = ttl_s
-        self.keys = [f"{namespace}:claims:token", f"{namespace}:claims:due",
-                     f"{namespace}:claims"]
-        self._renew = redis.register_script(_RENEW)
-        self._release = redis.register_script(_RELEASE)
-        self._take_over = redis.register_script(_TAKE_OVER)
 
     async def take(self, claim_id: str, claimed: Claimed) -> str:
-        token = uuid.uuid4().hex
-        async with self.r.pipeline(transaction=True) as p:
-            p.hset(self.keys[2], claim_id, json.dumps(claimed.__dict__))
-            p.hset(self.keys[0], claim_id, token)
-            p.zadd(self.keys[1], {claim_id: time.time() + self.ttl_s})
-            await p.execute()
-        return token
+        return await self.keeper.take(claim_id, asdict(claimed), self.ttl_s)
 
     async def renew(self, claim_id: str, token: str) -> bool:
-        return bool(await self._renew(keys=self.keys, args=[
-            claim_id, token, time.time() + self.ttl_s]))
+        return await self.keeper.renew(claim_id, token, self.ttl_s)
 
     async def release(self, claim_id: str, token: str) -> None:
-        await self._release(keys=self.keys, args=[claim_id, token])
+        await self.keeper.release(claim_id, token)
 
     async def expired(self) -> list[tuple[str, str, Claimed]]:
         """Claims whose holder stopped renewing, each taken over by the caller (id, token,
         message); two reapers never both get the same one."""
-        now = time.time()
-        out = []
-        for raw_id in await self.r.zrangebyscore(self.keys[1], "-inf", now, start=0, num=100):
-            claim_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
-            token = "reaper:" + uuid.uuid4().hex
-            raw = await self._take_over(keys=self.keys, args=[
-                claim_id, token, now, now + self.ttl_s])
-            if raw:
-                out.append((claim_id, token, Claimed(**json.loads(raw))))
-        return out
+        return [(claim_id, token, Claimed(**message)) for claim_id, token, message
+                in await self.keeper.take_over_expired(self.ttl_s)]
 
 
-async def reap(claims: Claims, broker: "Broker") -> int:
+async def reap(claims: Claims, broker: Redelivery) -> int:
     """Republish the messages of workers that died holding them (the scheduler calls this)."""
     reaped = 0
     for claim_id, token, claimed in await claims.expired():
@@ -142,14 +94,14 @@ async def reap(claims: Claims, broker: "Broker") -> int:
 class LongWork:
     """Which messages a consumer claims (`wants`), and how many at once (`room`)."""
 
-    def __init__(self, claims: Claims, wants: Callable[["Contract"], bool], room: int):
+    def __init__(self, claims: Claims, wants: Callable[[Contract], bool], room: int):
         self.claims = claims
         self.wants = wants
         self.room = room
         self.held = 0
-        self._tasks: set[asyncio.Task] = set()  # claimed work in progress (strong references)
+        self._tasks: set[asyncio.Task[None]] = set()  # claimed work in progress (strong refs)
 
-    async def handle(self, broker: "Broker", message: AbstractIncomingMessage, msg: "Contract",
+    async def handle(self, broker: Redelivery, message: AbstractIncomingMessage, msg: Contract,
                      handler: Callable[[], Awaitable[None]]) -> None:
         if self.held >= self.room:
             await asyncio.sleep(FULL_WAIT_S)  # leave it to a worker with room, without a hot loop
@@ -172,7 +124,8 @@ class LongWork:
         work.add_done_callback(self._tasks.discard)
         await asyncio.shield(work)
 
-    async def _claimed(self, broker: "Broker", claimed: Claimed, handler, claim_id: str,
+    async def _claimed(self, broker: Redelivery, claimed: Claimed,
+                       handler: Callable[[], Awaitable[None]], claim_id: str,
                        token: str) -> None:
         beat = asyncio.create_task(self._heartbeat(claim_id, token))
         try:
@@ -183,9 +136,9 @@ class LongWork:
             beat.cancel()
             self.held -= 1
 
-    async def _run(self, broker: "Broker", claimed: Claimed, handler) -> None:
+    async def _run(self, broker: Redelivery, claimed: Claimed,
+                   handler: Callable[[], Awaitable[None]]) -> None:
         """The broker's own retry rules, applied by hand (the message is acked already)."""
-        from shared.messaging.broker import Defer
         try:
             await handler()
         except Defer:

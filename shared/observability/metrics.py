@@ -2,7 +2,7 @@
 exporter). Every instrument is labelled with the connector id; errors also with their cause."""
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation

@@ -19,8 +19,8 @@ import functools
 import os
 import re
 import traceback
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Sequence
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -103,7 +103,7 @@ class PathFreeExporter(SpanExporter):
 def scrub_span(span: ReadableSpan) -> ReadableSpan:
     events = tuple(scrub_event(event) for event in span.events)
     status = scrub_status(span.status)
-    if status is span.status and all(a is b for a, b in zip(events, span.events)):
+    if status is span.status and all(a is b for a, b in zip(events, span.events, strict=True)):
         return span
     return ReadableSpan(
         name=span.name, context=span.context, parent=span.parent, resource=span.resource,

@@ -6,7 +6,9 @@ return (`SourceEntry`, `Listing`, ...) is the pure core's model: `shared.sync.mo
 """
 from __future__ import annotations
 
-from typing import BinaryIO, ContextManager, Iterable, Iterator, Protocol
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from typing import BinaryIO, Protocol
 
 from shared.sync.model import ANY, Absent, DeltaCursor, Listing, SourceEntry
 
@@ -33,7 +35,7 @@ class Source(Protocol):
 
     def stat(self, path: str) -> SourceEntry: ...
 
-    def open_read(self, path: str, size_hint: int | None = None) -> ContextManager[Reader]:
+    def open_read(self, path: str, size_hint: int | None = None) -> AbstractContextManager[Reader]:
         """Open for reading without locking other users of the file out. `size_hint` (the
         listed size) lets a backend fetch a small file in one round trip."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.config.connectors import Connector
+from shared.config.connector_model import Connector
 from shared.config.secrets import SecretBox
 from shared.config.settings import Settings
 from shared.sources.base import Source
@@ -27,7 +27,7 @@ def open_source(c: Connector, box: SecretBox, settings: Settings) -> Source:
                      domain=c.domain, encryption=c.smb_encryption)
 
 
-def graph_endpoint(settings: Settings) -> "GraphEndpoint":
+def graph_endpoint(settings: Settings) -> GraphEndpoint:
     from shared.sources.sharepoint.graph import GraphEndpoint
 
     return GraphEndpoint(authority=settings.graph_authority, graph_base=settings.graph_base_url,
@@ -36,7 +36,7 @@ def graph_endpoint(settings: Settings) -> "GraphEndpoint":
                          max_wait_s=settings.graph_max_wait_s)
 
 
-def graph_credentials(c: Connector, box: SecretBox) -> "GraphCredentials":
+def graph_credentials(c: Connector, box: SecretBox) -> GraphCredentials:
     from shared.sources.sharepoint.graph import GraphCredentials
 
     def opened(sealed: str | None) -> str | None:

@@ -5,7 +5,8 @@ The minio client is synchronous (urllib3): callers run these methods in threads.
 from __future__ import annotations
 
 import urllib.parse
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 import urllib3
 from minio import Minio
@@ -13,9 +14,8 @@ from minio.commonconfig import REPLACE, CopySource
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
-from shared.errors import Transient
 from shared.config.settings import Settings
-
+from shared.errors import Transient
 
 _ABSENT = ("NoSuchKey", "NoSuchObject", "NotFound")
 

@@ -1,7 +1,15 @@
-"""Everything kept in Redis, behind typed methods: the one place a key is built. Connectors,
-shares, the index and failures (`state.State`), runs and leases (`runs`), the Lua scripts
-(`scripts`), conflicts (`conflict_records`), a streaming scan's working set (`scan_listing`),
-per-day counters and the stale flag (`daily_counters`), key rotation (`key_rotation`).
+"""Everything kept in Redis, behind typed methods: the one place a key is built, a command sent
+or a Lua script run. A service holds `store.Store` (`Runtime.state`), which opens its own client
+from the settings; no module outside this package sees the client, the namespace or a key
+(tests/unit/test_store_boundary.py).
+
+Each family's key layout is documented in the one module that owns it: connectors, shares, the
+index, status, failures, delta positions, audit and held deletions (`state.State`); runs and
+leases (`runs.RunState`, its scripts in `scripts`); conflicts (`conflict_records`); a streaming
+scan's working set (`scan_listing`); per-day counters and the stale flag (`daily_counters`);
+claims of long work (`claim_records`); imported users (`users`); directory answers
+(`owner_cache`); console sessions and failed token checks (`api_access`). Key rotation
+(`key_rotation`) rewrites the connectors' records in place.
 
 May import: `shared.errors`, `shared.contracts`, `shared.sync`, `shared.config`,
 `shared.observability`.

@@ -8,15 +8,17 @@
   {ns}:conflicts:held:{cid}        hash path -> conflict id: paths runs must leave alone
 
 A path is held from detection until the transfer worker has applied the resolution
-(`applied`), or until the conflict is superseded (a side changed again: the next run detects
-it anew). State changes are compare-and-set Lua scripts: two resolves can never both win.
+(`applied`), or until the conflict is superseded (by a newer conflict on the path, or when the
+transfer worker finds a side changed since detection before applying the decision: the next
+run detects it anew). State changes are compare-and-set Lua scripts: two resolves can never
+both win.
 """
 from __future__ import annotations
 
 import json
 import secrets
-from datetime import datetime, timezone
-from typing import Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
@@ -24,7 +26,8 @@ from shared.contracts import ConflictDetected
 
 STATES = ("open", "resolved", "superseded")
 _JSON_FIELDS = ("source", "scaidrive", "source_version")
-_FLAGS = ("mailed", "published_detected", "published_resolved", "automatic")
+_FLAGS = ("mailed", "published_detected", "published_resolved", "published_superseded",
+          "automatic")
 READ_BATCH = 200
 
 # Create the record once (a redelivered or re-detected conflict is the same id); hold the path.
@@ -71,7 +74,7 @@ return 0
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def decode(raw: dict[str, str]) -> dict:
@@ -171,17 +174,19 @@ class ConflictStore:
                   "resolved_at", _now(), "automatic", "1" if automatic else "0"])
         return found == "open", await self.get(conflict_id)
 
-    async def supersede(self, conflict_id: str, reason: str) -> tuple[bool, dict | None]:
-        """open -> superseded (a side changed since detection): the path is released so the
-        next run detects the conflict again with the current versions."""
+    async def supersede(self, conflict_id: str, reason: str,
+                        from_state: str = "open") -> tuple[bool, dict | None]:
+        """`from_state` -> superseded (a side changed since detection; "resolved": the decision
+        turned out stale and is not applied): the path is released so the next run detects the
+        conflict again with the current versions. (True, record) for the caller that won."""
         found = await self._transition(
             keys=[self._record(conflict_id)],
-            args=["open", "state", "superseded", "superseded_at", _now(), "reason", reason])
+            args=[from_state, "state", "superseded", "superseded_at", _now(), "reason", reason])
         rec = await self.get(conflict_id)
-        if found == "open" and rec:
+        if found == from_state and rec:
             await self._unhold(keys=[self._held(rec["connector_id"])],
                                args=[rec["path"], conflict_id])
-        return found == "open", rec
+        return found == from_state, rec
 
     async def reopen(self, conflict_id: str, resolved_by: str) -> bool:
         """Undo a resolve whose decision could not be sent (only that same resolve's)."""

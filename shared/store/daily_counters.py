@@ -6,11 +6,11 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from croniter import croniter
 
-from shared.config.connectors import Connector, schedule_seconds
+from shared.config.connector_model import Connector, schedule_seconds
 from shared.store.state import State
 
 DAYS_KEPT = 35
@@ -21,7 +21,7 @@ PERIODS = {"day": 1, "week": 7, "month": 30}
 
 
 def _day(when: float) -> str:
-    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y%m%d")
+    return datetime.fromtimestamp(when, UTC).strftime("%Y%m%d")
 
 
 def daily(state: State, cid: str, counts: dict[str, int],
@@ -76,7 +76,7 @@ def period_s(schedule: str, now: datetime) -> float:
 def is_stale(c: Connector, status: dict, now: float) -> bool:
     """No success for 3 schedule periods (since creation if it never succeeded)."""
     last = float(status.get("last_success_at") or c.created_at.timestamp())
-    period = period_s(c.schedule, datetime.fromtimestamp(now, timezone.utc))
+    period = period_s(c.schedule, datetime.fromtimestamp(now, UTC))
     return now - last > STALE_PERIODS * period
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import WatchError
 
-from shared.config.connectors import SECRET_FIELDS
+from shared.config.connector_model import SECRET_FIELDS
 from shared.config.secrets import SecretBox
 from shared.store.state import State
 

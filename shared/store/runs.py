@@ -1,25 +1,34 @@
-"""Leases and runs in Redis: the part of `State` (shared/store/state.py) that starts, counts and
-closes runs. The compare-and-set steps are Lua scripts (shared/store/scripts.py)."""
+"""Leases and runs in Redis: `RunState` is `State` (shared/store/state.py) with the methods that
+start, count and close runs. The compare-and-set steps are Lua scripts (shared/store/scripts.py).
+
+Key layout ({ns} = SCAIDRIVE_NAMESPACE):
+
+  {ns}:lease:{cid}               run id holding the connector (PX expiry, renewed by progress)
+  {ns}:run:{cid}                 hash: the current/last run and its counters
+  {ns}:rundone:{run_id}          set of finished job ids (dedups redelivered jobs' counts)
+"""
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import cast
+
+import redis.asyncio as aioredis
+from redis.typing import EncodableT
 
 from shared.contracts import RunCounts
 from shared.store.scripts import CLAIM, RECORD_OUTCOME, RELEASE, RENEW, SCAN_DONE
-
-if TYPE_CHECKING:
-    from shared.store.state import Indexed
+from shared.store.state import Indexed, State
 
 DONE_SET_TTL_MS = 7 * 86400 * 1000
 
 
-class RunState:
-    """Mixed into State: uses its `r` (the Redis client) and `key`."""
+class RunState(State):
+    """`State` and the runs: who holds a connector (its lease) and what its run has done."""
 
-    def _register_run_scripts(self, redis) -> None:
+    def __init__(self, redis: aioredis.Redis, namespace: str) -> None:
+        super().__init__(redis, namespace)
         self._record = redis.register_script(RECORD_OUTCOME)
         self._scan_done = redis.register_script(SCAN_DONE)
         self._release = redis.register_script(RELEASE)
@@ -30,7 +39,7 @@ class RunState:
         return bool(await self.r.set(self.key("lease", cid), run_id, nx=True, px=ttl_s * 1000))
 
     async def lease_holder(self, cid: str) -> str | None:
-        return await self.r.get(self.key("lease", cid))
+        return cast(str | None, await self.r.get(self.key("lease", cid)))
 
     async def release_lease(self, cid: str, run_id: str) -> None:
         await self._release(keys=[self.key("lease", cid)], args=[run_id])
@@ -47,16 +56,17 @@ class RunState:
             await self.r.pexpire(lease, ttl_s * 1000)
 
     async def begin_run(self, cid: str, run_id: str, reason: str) -> None:
-        fields = {"run_id": run_id, "reason": reason, "phase": "scanning",
-                  "started_at": time.time(), "jobs_total": -1, "jobs_done": 0}
+        fields: dict[EncodableT, EncodableT] = {
+            "run_id": run_id, "reason": reason, "phase": "scanning", "started_at": time.time(),
+            "jobs_total": -1, "jobs_done": 0}
         fields |= {k: 0 for k in RunCounts.model_fields}
         async with self.r.pipeline(transaction=True) as p:
             p.delete(self.key("run", cid))
             p.hset(self.key("run", cid), mapping=fields)
             await p.execute()
 
-    async def run(self, cid: str) -> dict:
-        return await self.r.hgetall(self.key("run", cid))
+    async def run(self, cid: str) -> dict[str, str]:
+        return cast(dict[str, str], await self.r.hgetall(self.key("run", cid)))
 
     async def record_outcome(self, cid: str, run_id: str, job_id: str, ttl_s: int,
                              indexed: Indexed | None = None,
@@ -65,10 +75,10 @@ class RunState:
         """Count a job once; in the same script, write `indexed` (its index entry and the
         share's usage) and, if counted, add `daily` (key, ttl, counters) to the day's counters."""
         day_key, day_ttl, day_counts = daily or (self.key("daily", "-"), 0, {})
-        args = [run_id, job_id, ttl_s * 1000, DONE_SET_TTL_MS,
-                indexed.path if indexed else "",
-                json.dumps(asdict(indexed.record)) if indexed else "",
-                indexed.usage_delta if indexed else 0, day_ttl, len(counts)]
+        args: list[str | int] = [run_id, job_id, ttl_s * 1000, DONE_SET_TTL_MS,
+                                 indexed.path if indexed else "",
+                                 json.dumps(asdict(indexed.record)) if indexed else "",
+                                 indexed.usage_delta if indexed else 0, day_ttl, len(counts)]
         for pairs in (counts, day_counts):
             for name, value in pairs.items():
                 args += [name, value]
@@ -79,7 +89,7 @@ class RunState:
 
     async def scan_done(self, cid: str, run_id: str, total: int, **counts: int) -> int:
         """The scan published `total` jobs; `counts` are added to the run's counters."""
-        args: list = [run_id, total]
+        args: list[str | int] = [run_id, total]
         for name, value in counts.items():
             args += [name, value]
         return int(await self._scan_done(keys=[self.key("run", cid)], args=args))
@@ -88,5 +98,9 @@ class RunState:
         """Take the run's closing token (the one the job-counting scripts hand out) if unclaimed."""
         return int(await self._claim(keys=[self.key("run", cid)], args=[run_id])) == 1
 
-    async def set_run_fields(self, cid: str, **fields) -> None:
-        await self.r.hset(self.key("run", cid), mapping=fields)
+    async def set_run_fields(self, cid: str, **fields: str | int | float) -> None:
+        await self.r.hset(self.key("run", cid), mapping={k: v for k, v in fields.items()})
+
+    async def add_to_run(self, cid: str, counter: str, n: int = 1) -> None:
+        """Add to one of the run's counters outside a job's outcome (e.g. `owners_degraded`)."""
+        await self.r.hincrby(self.key("run", cid), counter, n)

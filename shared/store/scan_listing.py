@@ -1,6 +1,8 @@
 """What a streaming one-way scan has seen, kept in Redis instead of the scanner's memory, so that
-a scanner holds a folder's width (and the run's changes), not the tree. Keys, per connector (a
-connector scans once at a time: its lease), dropped when the scan ends and expiring anyway:
+a scanner holds a folder's width (and the run's changes), not the tree. A service gets one from
+the store (`Store.scan_listing(cid)`). It reads the connector's index ({ns}:index:{cid}, laid
+out in shared/store/state.py) beside its own keys, per connector (a connector scans once at a
+time: its lease), dropped when the scan ends and expiring anyway:
 
   {ns}:scan:{cid}:listed       list of JSON [path, size, mtime_ns, file_id, content_tag], walk order
   {ns}:scan:{cid}:paths        set of the listed paths (is an indexed path still there?)
@@ -9,12 +11,12 @@ connector scans once at a time: its lease), dropped when the scan ends and expir
 from __future__ import annotations
 
 import json
-from typing import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable
 
 from redis.asyncio import Redis
 
-from shared.sync.model import SourceEntry
-from shared.store.state import IndexRecord, record_of
+from shared.store.state import record_of
+from shared.sync.model import IndexRecord, SourceEntry
 
 CHUNK = 1000  # entries per round trip
 TTL_S = 24 * 3600  # a scanner killed mid-scan leaves nothing for good
@@ -63,7 +65,7 @@ class ScanStore:
             paths = list(chunk)
             listed = await self.r.smismember(self.paths, paths) if paths else []
             out.update((p, record_of(chunk[p], strings))
-                       for p, there in zip(paths, listed) if not there)
+                       for p, there in zip(paths, listed, strict=True) if not there)
             if not cursor:
                 return out
 
@@ -81,8 +83,9 @@ class ScanStore:
             p.hmget(self.index, paths)
             p.hmget(self.target, paths)
             records, sizes = await p.execute()
-        return ({path: record_of(raw) for path, raw in zip(paths, records) if raw},
-                {path: int(size) for path, size in zip(paths, sizes) if size is not None})
+        found = {path: record_of(raw) for path, raw in zip(paths, records, strict=True) if raw}
+        return found, {path: int(size) for path, size in zip(paths, sizes, strict=True)
+                       if size is not None}
 
     async def target_sizes(self, paths: Iterable[str]) -> dict[str, int]:
         paths = list(paths)
@@ -90,5 +93,5 @@ class ScanStore:
         for start in range(0, len(paths), CHUNK):
             part = paths[start:start + CHUNK]
             sizes = await self.r.hmget(self.target, part)
-            out.update({p: int(s) for p, s in zip(part, sizes) if s is not None})
+            out.update({p: int(s) for p, s in zip(part, sizes, strict=True) if s is not None})
         return out

@@ -1,5 +1,6 @@
-"""The Lua scripts `State` runs: each read-check-write on the run and lease keys is atomic in
-Redis, so two workers (or a worker and the scheduler) never both count, close or release."""
+"""The Lua scripts of `runs.RunState` and `state.State`: each read-check-write on the run and
+lease keys is atomic in Redis, so two workers (or a worker and the scheduler) never both count,
+close or release; and what a transfer job reads before it starts, in one call."""
 
 # Count one finished job once, renew the lease, and tell the caller if it closed the run.
 # Returns -1: job of a stale run (not counted), 0: duplicate, 1: counted, 2: counted and last.

@@ -1,14 +1,14 @@
-"""Everything kept in Redis, behind one class. Key layout (prefix = SCAIDRIVE_NAMESPACE):
+"""What the pipeline knows of connectors, shares and their files, in Redis, behind `State`: the
+client, the one `key` builder, and the records below. Runs and leases are `runs.RunState` (a
+`State`); the other families have their own module, each with its layout (shared/store/).
+
+Key layout (prefix = SCAIDRIVE_NAMESPACE):
 
   {ns}:connectors                set of connector ids
   {ns}:connector:{cid}           JSON Connector (password encrypted)
   {ns}:shares / share:{name}     set / JSON {name, quota_bytes, created_at}
   {ns}:usage:{share}             bytes stored in the share, kept incrementally
   {ns}:index:{cid}               hash path -> JSON IndexRecord (what the bucket holds)
-  {ns}:scan:{cid}:*              a one-way scan's working set (shared/store/scan_listing.py)
-  {ns}:lease:{cid}               run id holding the connector (PX expiry, renewed by progress)
-  {ns}:run:{cid}                 hash: the current/last run and its counters
-  {ns}:rundone:{run_id}          set of finished job ids (dedups redelivered jobs' counts)
   {ns}:status:{cid}              hash: paused, next_due, last_success_at, last_duration_s, last_run
   {ns}:failures:{cid}            list of JSON failure records, newest first, capped
   {ns}:delta:{cid}               the saved delta position (SharePoint @odata.deltaLink)
@@ -22,42 +22,29 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
+from typing import Self
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.config.connector_model import Connector
 from shared.observability import metrics
-from shared.config.connectors import Connector
-from shared.sync.one_way import IndexEntry
-from shared.sync.model import DeltaCursor
-from shared.store.runs import RunState
 from shared.store.scripts import JOB_CONTEXT
+from shared.sync.model import DeltaCursor, IndexRecord
 
 FAILURES_KEPT = 10_000
 AUDIT_KEPT = 10_000
 CURSOR_BATCH = 1000
 INDEX_BATCH = 1000
 _REPEATED = ("owner", "principal", "method")
+StoreError = RedisError  # what a caller outside the store catches when Redis fails
 
-@dataclass(frozen=True, slots=True)  # slots: a scan holds one per file of the tree
-class IndexRecord:
-    size: int
-    mtime_ns: int
-    file_id: str | None
-    owner: str
-    principal: str | None
-    etag: str | None
-    synced_at: float
-    method: str = "system_owner"  # how `owner` was decided: table, email, name, system_owner
-    score: float | None = None  # the fuzzy-name score when method is "name"
-    identity_version: int = 1  # the connector's mapping version that labelled the object
-    content_tag: str | None = None  # the source's content hash of the stored version
-
-    def entry(self) -> IndexEntry:
-        return IndexEntry(self.size, self.mtime_ns, self.file_id, self.content_tag)
+# IndexRecord, the index's record of a version (one model of a file's version from listing
+# to index), lives in the pure core: shared/sync/model.py.
 
 
 def record_of(raw: str, strings: dict[str, str] | None = None) -> IndexRecord:
@@ -108,16 +95,15 @@ class Indexed:
     usage_delta: int
 
 
-class State(RunState):
+class State:
     def __init__(self, redis: aioredis.Redis, namespace: str):
         self.r = redis
         self.ns = namespace
         self._parsed: dict[str, tuple[str, Connector]] = {}  # cid -> (JSON, parsed): hot path
         self._job_context = redis.register_script(JOB_CONTEXT)
-        self._register_run_scripts(redis)
 
     @classmethod
-    def connect(cls, url: str, namespace: str) -> "State":
+    def connect(cls, url: str, namespace: str) -> Self:
         # Ride out a blip (a Redis restart, a failover) inside the call; a longer outage
         # surfaces as ConnectionError, which the broker treats as "wait and put back".
         retry = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=6)
@@ -128,6 +114,10 @@ class State(RunState):
 
     def key(self, *parts: str) -> str:
         return ":".join((self.ns, *parts))
+
+    async def ping(self) -> None:
+        """Raises if Redis cannot be reached (a service checks this before it starts)."""
+        await self.r.ping()
 
     async def close(self) -> None:
         await self.r.aclose()

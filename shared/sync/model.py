@@ -1,20 +1,47 @@
-"""The data a listing produces and sync decisions read: a file's version at the source
-(`SourceEntry`), how two versions compare (`same_content`), what a walk found (`Listing`, its
-failures and delta position), and the conditions a conditional write is made on (`ABSENT`,
-`check_expected`).
+"""One model of a file's version, from listing to index: what a walk found (`SourceEntry`, in a
+`Listing` with its failures and delta position), what the index keeps once the bucket holds it
+(`IndexRecord`: the same version, its owner labels and the object's etag), what both share
+(`Versioned`) and how two versions compare (`same_content`), and the conditions a conditional
+write is made on (`ABSENT`, `check_expected`).
 
-Pure: the standard library and `shared.errors` only (backends and the pure core import it).
+The wire's `contracts.FileVersion` is converted here and nowhere else: `wire_version` (any
+version onto the wire), `listed_at` (a version back to an entry at a path), `synced_record`
+(a version the bucket now holds, as its index record).
+
+Both dataclasses are slotted and frozen: a scan holds one per file of the tree.
+Pure: the standard library, `shared.errors` and `shared.contracts` only.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Any, Protocol
 
 from shared import errors
+from shared.contracts import FileVersion
 
 
-@dataclass(frozen=True, slots=True)  # slots: a scan holds one per file of the tree
+class Versioned(Protocol):
+    """A file's version wherever it is held: a `SourceEntry`, an `IndexRecord`, a wire
+    `FileVersion`."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def mtime_ns(self) -> int: ...
+
+    @property
+    def file_id(self) -> str | None: ...
+
+    @property
+    def content_tag(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
 class SourceEntry:
+    """A file's version as the source lists it."""
+
     path: str
     size: int
     mtime_ns: int
@@ -24,13 +51,22 @@ class SourceEntry:
     content_tag: str | None = None
 
 
-class Versioned(Protocol):
-    """What `same_content` compares: a SourceEntry, or the index's record of one."""
+@dataclass(frozen=True, slots=True)
+class IndexRecord:
+    """A path's entry in the index: the source version the bucket holds, who owns the object
+    and under which mapping, and the object's etag. Stored as JSON (shared/store/state.py)."""
 
     size: int
     mtime_ns: int
     file_id: str | None
-    content_tag: str | None
+    owner: str
+    principal: str | None
+    etag: str | None
+    synced_at: float
+    method: str = "system_owner"  # how `owner` was decided: table, email, name, system_owner
+    score: float | None = None  # the fuzzy-name score when method is "name"
+    identity_version: int = 1  # the connector's mapping version that labelled the object
+    content_tag: str | None = None  # the source's content hash of the stored version
 
 
 def same_content(entry: Versioned, known: Versioned) -> bool:
@@ -41,6 +77,33 @@ def same_content(entry: Versioned, known: Versioned) -> bool:
         return entry.size == known.size and entry.content_tag == known.content_tag and ids_agree
     return entry.size == known.size and entry.mtime_ns == known.mtime_ns and ids_agree
 
+
+# --- conversions: the only ones -------------------------------------------------------------
+
+def wire_version(v: Versioned) -> FileVersion:
+    """A version as messages carry it."""
+    return FileVersion(size=v.size, mtime_ns=v.mtime_ns, file_id=v.file_id,
+                       content_tag=v.content_tag)
+
+
+def listed_at(path: str, v: Versioned) -> SourceEntry:
+    """A version (a message's, a record's) as the source would list it at `path`."""
+    return SourceEntry(path, v.size, v.mtime_ns, v.file_id, v.content_tag)
+
+
+def synced_record(v: Versioned, *, etag: str | None, synced_at: float, owner: str,
+                  principal: str | None = None, method: str = "system_owner",
+                  score: float | None = None, identity_version: int = 1,
+                  fallback_file_id: str | None = None) -> IndexRecord:
+    """The index record of a version the bucket now holds, with its owner labels.
+    `fallback_file_id`: the file id to keep when `v` has none (a read that does not say)."""
+    return IndexRecord(size=v.size, mtime_ns=v.mtime_ns, file_id=v.file_id or fallback_file_id,
+                       owner=owner, principal=principal, etag=etag, synced_at=synced_at,
+                       method=method, score=score, identity_version=identity_version,
+                       content_tag=v.content_tag)
+
+
+# --- conditional writes -----------------------------------------------------------------------
 
 class Absent:
     """Type of `ABSENT`: a conditional write's "the path must not exist" (new in ScaiDrive)."""
@@ -53,8 +116,8 @@ ABSENT = Absent()
 ANY = None  # unconditional: write/delete whatever is there
 
 
-def check_expected(path: str, current: SourceEntry | None,
-                   expect: SourceEntry | Absent | None) -> None:
+def check_expected(path: str, current: Versioned | None,
+                   expect: Versioned | Absent | None) -> None:
     """Raise ChangedAtSource unless the source's `current` version (None: no file) is `expect`."""
     if expect is None:
         return
@@ -67,6 +130,8 @@ def check_expected(path: str, current: SourceEntry | None,
         raise errors.ChangedAtSource("the file was changed at the source meanwhile", path)
 
 
+# --- listings ---------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class ListFailure:
     """A folder or file that could not be listed; its subtree is unknown this run."""
@@ -76,6 +141,10 @@ class ListFailure:
     message: str
 
 
+# A backend's item as saved with its delta position: compact JSON, shaped by the backend.
+DeltaItem = dict[str, Any]
+
+
 @dataclass
 class DeltaCursor:
     """Where an incremental (delta) listing resumes: the backend's saved position and the items
@@ -83,7 +152,7 @@ class DeltaCursor:
     it per connector and saves the listing's new cursor only once the run's jobs are published."""
 
     link: str | None = None  # None: enumerate everything
-    items: dict[str, dict] = field(default_factory=dict)
+    items: dict[str, DeltaItem] = field(default_factory=dict)
 
 
 @dataclass

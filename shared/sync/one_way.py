@@ -1,36 +1,31 @@
-"""The sync decision: previous index + source listing + target listing -> actions.
+"""The one-way decision: index (what the bucket holds, and the source version it came from) +
+source listing + bucket sizes -> actions.
 
-Pure and synchronous: no I/O, so every case is a table row in tests/unit/test_reconcile.py.
-Deletions are only ever decided from a listing that is complete for the path in question:
-a folder we could not read, or a walk cut short, deletes nothing (rclone's lesson).
+Pure and synchronous: no I/O, so every case is a table row in tests/unit/test_reconcile.py. It
+is made for a listing read a chunk at a time, as the streaming scan reads it from Redis
+(services/scanner/one_way_scan.py), and `reconcile` is the same calls over one chunk:
+
+- `OneWayDecision.chunk`: listed files against their index records and bucket sizes:
+  unchanged, modified, repaired (missing or of the wrong size in the bucket), relabeled
+  (unchanged, but labelled under an older identity mapping); a path the index does not hold
+  waits, it may be a move, unless no move is possible (then it is created at once);
+- `OneWayDecision.finish`: the indexed paths no listed chunk held: moves (same file id and
+  content at a waiting new path), deletions, deletions withheld (only a listing complete for the
+  path deletes it: a folder we could not read, or a walk cut short, deletes nothing) and held
+  (more than the share allowed, unless approved: `rules.hold_mass_deletes`).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
-from shared.contracts import ChangeKind, FileVersion
-# same_content is also imported from here
-from shared.sync.model import Listing, SourceEntry, Versioned, same_content
+from shared.contracts import ChangeKind
+from shared.sync.model import IndexRecord, Listing, SourceEntry, Versioned, same_content
+from shared.sync.rules import Action, deletable, hold_mass_deletes, under, unreadable
 
+__all__ = ["Action", "OneWayDecision", "Plan", "reconcile", "same_content"]
 
-@dataclass(frozen=True, slots=True)
-class IndexEntry:
-    """What we last stored in the bucket for a path, and the source version it came from."""
-
-    size: int
-    mtime_ns: int
-    file_id: str | None = None
-    content_tag: str | None = None
-
-
-@dataclass(frozen=True)
-class Action:
-    kind: ChangeKind
-    path: str
-    version: FileVersion | None = None
-    from_path: str | None = None
-    target_etag: str | None = None  # two-way: the ScaiDrive object's version the step expects
+MoveKey = tuple[str | None, int, str | int]
 
 
 @dataclass
@@ -44,104 +39,122 @@ class Plan:
         return [a for a in self.actions if a.kind is kind]
 
 
-def version_of(entry: SourceEntry) -> FileVersion:
-    return FileVersion(size=entry.size, mtime_ns=entry.mtime_ns, file_id=entry.file_id,
-                       content_tag=entry.content_tag)
-
-
-def _move_key(e: Versioned) -> tuple:
-    return (e.file_id, e.size, e.content_tag or e.mtime_ns)
-
-
-def _under(path: str, folders: list[str]) -> bool:
-    return any(f == "" or path == f or path.startswith(f + "/") for f in folders)
-
-
-def too_many_deletes(n_deletes: int, n_files: int, share: float) -> bool:
-    """More than `share` of a side's files would go: an admin decides instead (both modes)."""
-    return n_deletes > share * max(n_files, 1)
-
-
-def reconcile(
-    index: Mapping[str, Versioned],
-    listing: Listing,
-    target: Mapping[str, int] | None = None,
-    max_delete_share: float = 1.0,
-    approved_deletes: frozenset[str] = frozenset(),
-) -> Plan:
-    """Decide what to transfer. `index` holds IndexEntry or anything with its four fields (the
-    scanner passes the index records themselves: no copy per file). `target` maps path -> object
-    size in the bucket (None: unknown).
-    Deletions beyond `max_delete_share` of the indexed files are held (`deletes_held`), except
-    those an admin approved. The whole tree at once; a streaming scan calls the same parts,
-    `decide_listed` chunk by chunk and `decide_gone` at the end."""
-    plan = Plan()
-    unreadable = [f.path for f in listing.failures]
-    gone = {p: e for p, e in index.items() if p not in listing.entries}
-    movable = move_candidates(gone, unreadable) if listing.complete else {}
-    entries = [listing.entries[p] for p in sorted(listing.entries)]
-    plan.actions, plan.unchanged = decide_listed(entries, index, target, movable)
-    for action in plan.of(ChangeKind.MOVED):
-        gone.pop(action.from_path)
-    deletes, plan.deletes_withheld = decide_gone(sorted(gone), unreadable, listing.complete)
-    plan.actions += deletes
-    return hold_mass_deletes(plan, len(index), max_delete_share, approved_deletes)
-
-
-def decide_listed(entries: Iterable[SourceEntry], index: Mapping[str, Versioned],
-                  target: Mapping[str, int] | None, movable: dict) -> tuple[list[Action], int]:
-    """(actions, unchanged count) for listed files: any part of the tree, with the index records
-    and bucket sizes of those paths (and of the move candidates' old paths). A move takes its
-    candidate out of `movable`."""
-    actions: list[Action] = []
-    unchanged = 0
-    for entry in entries:
-        path = entry.path
-        known = index.get(path)
-        if known is not None and same_content(entry, known):
-            if target is not None and target.get(path) != known.size:
-                actions.append(Action(ChangeKind.REPAIRED, path, version_of(entry)))
-            else:
-                unchanged += 1
-        elif known is not None:
-            actions.append(Action(ChangeKind.MODIFIED, path, version_of(entry)))
-        else:
-            old = movable.pop(_move_key(entry), None)
-            if old is not None and (target is None or target.get(old) == entry.size):
-                actions.append(Action(ChangeKind.MOVED, path, version_of(entry), from_path=old))
-            else:
-                actions.append(Action(ChangeKind.CREATED, path, version_of(entry)))
-    return actions, unchanged
-
-
-def decide_gone(gone: Iterable[str], unreadable: list[str],
-                complete: bool) -> tuple[list[Action], list[str]]:
-    """(deletions, withheld paths) for indexed paths no longer listed and not moved: only a
-    complete listing that could read the path's folder deletes it."""
-    deletes: list[Action] = []
-    withheld: list[str] = []
-    for path in gone:
-        if complete and not _under(path, unreadable):
-            deletes.append(Action(ChangeKind.DELETED, path))
-        else:
-            withheld.append(path)
-    return deletes, withheld
-
-
-def hold_mass_deletes(plan: Plan, n_indexed: int, share: float,
-                       approved: frozenset[str]) -> Plan:
-    deletes = {a.path for a in plan.of(ChangeKind.DELETED) if a.path not in approved}
-    if too_many_deletes(len(deletes), n_indexed, share):
-        plan.actions[:] = [a for a in plan.actions
-                           if not (a.kind is ChangeKind.DELETED and a.path in deletes)]
-        plan.deletes_held = sorted(deletes)
+def reconcile(index: Mapping[str, IndexRecord], listing: Listing,
+              target: Mapping[str, int] | None = None, max_delete_share: float = 1.0,
+              approved_deletes: frozenset[str] = frozenset(),
+              identity_version: int = 1) -> Plan:
+    """The whole tree as one chunk. `target` maps path -> object size in the bucket (None:
+    unknown, the index is trusted). Deletions beyond `max_delete_share` of the indexed files are
+    held (`deletes_held`), except those an admin approved. Records labelled under another
+    `identity_version` than the connector's are relabeled if otherwise unchanged."""
+    decision = OneWayDecision(len(index), listing, identity_version)
+    listed = decision.chunk([listing.entries[p] for p in sorted(listing.entries)], index, target)
+    vanished = {p: r for p, r in index.items() if p not in listing.entries}
+    plan = decision.finish(vanished, target, max_delete_share, approved_deletes)
+    plan.actions[:0] = listed
     return plan
 
 
-def move_candidates(gone: Mapping[str, Versioned], unreadable: list[str]) -> dict:
-    """Vanished files that can be matched by file id (and unchanged content) at a new path."""
-    out: dict = {}
-    for path, known in gone.items():
-        if known.file_id and not _under(path, unreadable):
-            out.setdefault(_move_key(known), path)
-    return out
+class OneWayDecision:
+    """One scan's one-way decision, fed a chunk of the listing at a time (no I/O: the caller
+    reads the chunks, their records and sizes, and publishes what comes back). It holds the new
+    paths that may be moves until `finish`, and the counts."""
+
+    def __init__(self, n_indexed: int, listing: Listing, identity_version: int = 1):
+        """`listing`: its failures and completeness (its entries come through `chunk`)."""
+        self.n_indexed = n_indexed
+        self.identity_version = identity_version
+        self.complete = listing.complete
+        self.unreadable = unreadable(listing.failures)
+        # A new path can be a move only if something indexed can have vanished.
+        self.may_move = n_indexed > 0 and listing.complete
+        self.waiting: list[SourceEntry] = []  # new paths, until the vanished ones are known
+        self.found = 0  # listed paths the index holds
+        self.unchanged = 0
+
+    @property
+    def all_found(self) -> bool:
+        """Every indexed path was listed: nothing vanished (no need to look for any)."""
+        return self.found >= self.n_indexed
+
+    def chunk(self, entries: Iterable[SourceEntry], records: Mapping[str, IndexRecord],
+              sizes: Mapping[str, int] | None) -> list[Action]:
+        """The actions for these listed files, given the index records and bucket sizes of
+        (at least) their paths."""
+        actions: list[Action] = []
+        for entry in entries:
+            known = records.get(entry.path)
+            if known is not None:
+                self.found += 1
+                action = self._known(entry, known, sizes)
+            elif self.may_move:
+                self.waiting.append(entry)
+                continue
+            else:
+                action = Action(ChangeKind.CREATED, entry.path, entry)
+            if action is None:
+                self.unchanged += 1
+            else:
+                actions.append(action)
+        return actions
+
+    def _known(self, entry: SourceEntry, known: IndexRecord,
+               sizes: Mapping[str, int] | None) -> Action | None:
+        path = entry.path
+        if not same_content(entry, known):
+            return Action(ChangeKind.MODIFIED, path, entry)
+        if sizes is not None and sizes.get(path) != known.size:
+            return Action(ChangeKind.REPAIRED, path, entry)
+        if known.identity_version != self.identity_version:
+            return Action(ChangeKind.RELABELED, path, known)  # new owner, same bytes
+        return None
+
+    def finish(self, vanished: Mapping[str, Versioned], sizes: Mapping[str, int] | None,
+               max_delete_share: float = 1.0,
+               approved: frozenset[str] = frozenset()) -> Plan:
+        """The waiting new paths and the `vanished` index records (indexed, not listed), with
+        the bucket sizes of (at least) the vanished paths: moves, creations, deletions."""
+        plan = Plan(unchanged=self.unchanged)
+        plan.actions, moved = self._place_waiting(vanished, sizes)
+        withheld: list[str] = []
+        deletes: list[str] = []
+        for path in sorted(p for p in vanished if p not in moved):
+            (deletes if deletable(path, self.complete, self.unreadable) else withheld).append(path)
+        deletes, plan.deletes_held = hold_mass_deletes(deletes, self.n_indexed,
+                                                       max_delete_share, approved)
+        plan.actions += [Action(ChangeKind.DELETED, path) for path in deletes]
+        plan.deletes_withheld = withheld
+        return plan
+
+    def _place_waiting(self, vanished: Mapping[str, Versioned],
+                       sizes: Mapping[str, int] | None) -> tuple[list[Action], set[str]]:
+        """(moves and creations of the waiting new paths, the old paths moved). A move needs
+        its old object in the bucket, of the right size (else the file is sent again)."""
+        movable = self._move_candidates(vanished)
+        actions: list[Action] = []
+        moved: set[str] = set()
+        for entry in self.waiting:
+            old = movable.pop(_move_key(entry), None)
+            if old is not None and (sizes is None or sizes.get(old) == entry.size):
+                actions.append(Action(ChangeKind.MOVED, entry.path, entry, from_path=old))
+                moved.add(old)
+            else:
+                actions.append(Action(ChangeKind.CREATED, entry.path, entry))
+        self.waiting = []
+        return actions, moved
+
+    def _move_candidates(self, vanished: Mapping[str, Versioned]) -> dict[MoveKey, str]:
+        """Vanished files that can be matched by file id (and unchanged content) at a new
+        path: none from a walk cut short or under a folder that could not be read."""
+        out: dict[MoveKey, str] = {}
+        if not self.complete:
+            return out
+        for path, known in vanished.items():
+            if known.file_id and not under(path, self.unreadable):
+                out.setdefault(_move_key(known), path)
+        return out
+
+
+def _move_key(v: Versioned) -> MoveKey:
+    return (v.file_id, v.size, v.content_tag or v.mtime_ns)
+

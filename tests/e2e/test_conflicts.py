@@ -1,25 +1,28 @@
 """Conflicts of two-way sync, end to end: the transfer worker's `ConflictDetected` (published
 here, as the worker would, and redelivered), the conflict service (record, held path, one
-email, one event), the API's resolve (202 once, 409 after, 409 stale) and the RESOLVED job."""
+email, one event), the API's resolve (202 once, 409 after) and the RESOLVED job, which the
+transfer worker announces as `conflict.resolved` once it found neither side changed, or
+supersedes (202 first, then `superseded` with the reason, nothing overwritten) if one did."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import aio_pika
 import pytest
 import redis
 import redis.asyncio as aioredis
 
-from shared.store.conflict_records import ConflictStore
 from shared.contracts import ConflictDetected, FileVersion, SideVersion
-from tests.e2e.sharepoint_helpers import EventTap, new_site, new_sp_connector
+from shared.store.conflict_records import ConflictStore
+from tests.e2e.sharepoint_helpers import EventTap, library_tree, new_site, new_sp_connector
 from tests.fixtures.stack import AMQP_URL, CONSOLE_URL, REDIS_URL, wait_run
 
 pytestmark = pytest.mark.e2e
@@ -54,7 +57,7 @@ def detected(stack, s3, synced, path: str, policy: str = "manual") -> ConflictDe
         conflict_id=uuid.uuid4().hex[:16], connector_id=synced["cid"],
         connector_name=synced["name"], path=path,
         source=SideVersion(size=idx["size"], editor="alice@contoso.com", etag="src-" + path,
-                           mtime=datetime.fromtimestamp(idx["mtime_ns"] / 1e9, timezone.utc)),
+                           mtime=datetime.fromtimestamp(idx["mtime_ns"] / 1e9, UTC)),
         scaidrive=SideVersion(size=obj.size, mtime=obj.last_modified, editor="u-bob",
                               etag=obj.etag),
         source_version=FileVersion(size=idx["size"], mtime_ns=idx["mtime_ns"],
@@ -230,30 +233,68 @@ async def _open_conflict(stack, s3, synced, path: str) -> ConflictDetected:
     return msg
 
 
-async def _assert_superseded(stack, synced, msg, side: str) -> None:
-    api = stack.api()
-    resp = api.post(f"/conflicts/{msg.conflict_id}/resolve", json={"winner": "source"})
-    assert resp.status_code == 409 and "stale" in resp.json()["detail"], resp.text
-    assert side in resp.json()["detail"] and "next run" in resp.json()["detail"]
-    assert api.get(f"/conflicts/{msg.conflict_id}").json()["state"] == "superseded"
-    st = ConflictStore(aioredis.from_url(REDIS_URL, decode_responses=True), stack.ns)
-    assert msg.path not in await st.held_paths(synced["cid"])  # the next run re-detects it
-    await st.r.aclose()
-    again = api.post(f"/conflicts/{msg.conflict_id}/resolve", json={"winner": "source"})
-    assert again.status_code == 409 and "superseded" in again.json()["detail"]
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
-async def test_changed_scaidrive_version_makes_the_conflict_stale(stack, s3, synced):
+async def _assert_superseded(stack, s3, graph, synced, msg, side: str, winner: str,
+                             on_source: bytes, in_scaidrive: bytes) -> None:
+    """A decision on a conflict one side of which changed since detection: the API takes it
+    (202, it does no I/O), the transfer worker finds the change and supersedes the conflict
+    with the reason instead of applying it; both sides keep what they hold."""
+    api, path = stack.api(), msg.path
+    events = await Tap(stack.ns, "conflict.*").open()
+    try:
+        resp = api.post(f"/conflicts/{msg.conflict_id}/resolve",
+                        json={"winner": winner, "resolved_by": "dave@contoso.com"})
+        assert resp.status_code == 202, resp.text
+        assert (resp.json()["state"], resp.json()["winner"]) == ("resolved", winner)
+        rec = await asyncio.to_thread(wait_state, api, msg.conflict_id, "superseded")
+        reason = f"the {side} version changed since detection"
+        assert (rec["reason"], rec["winner"], rec["applied_at"]) == (reason, winner, None)
+        (event,) = await events.matching(msg.conflict_id, 1)  # no conflict.resolved before it
+        assert (event["event"], event["reason"], event["winner"], event["resolved_by"]) == \
+            ("conflict.superseded", reason, winner, "dave@contoso.com")
+        st = ConflictStore(aioredis.from_url(REDIS_URL, decode_responses=True), stack.ns)
+        assert path not in await st.held_paths(synced["cid"])  # the next run re-detects it
+        await st.r.aclose()
+        again = api.post(f"/conflicts/{msg.conflict_id}/resolve", json={"winner": "source"})
+        assert again.status_code == 409, again.text
+        assert "superseded" in again.json()["detail"] and reason in again.json()["detail"]
+
+        # Nothing overwritten on either side.
+        assert library_tree(graph, synced["drive"])[path] == _sha(on_source)
+        obj = s3.client().get_object(synced["share"], path)
+        try:
+            assert obj.read() == in_scaidrive
+        finally:
+            obj.close()
+            obj.release_conn()
+        audit = api.get("/audit", params={"connector_id": synced["cid"],
+                                          "event": "conflict.superseded"}).json()
+        assert [(a["conflict_id"], a["reason"], a["actor"]) for a in audit
+                if a["conflict_id"] == msg.conflict_id] == [(msg.conflict_id, reason, "system")]
+        assert await events.rest(msg.conflict_id) == []  # and never conflict.resolved
+    finally:
+        await events.close()
+
+
+async def test_changed_scaidrive_version_makes_the_decision_stale(stack, s3, graph, synced):
     msg = await _open_conflict(stack, s3, synced, "stale-target.txt")
     data = b"edited again in ScaiDrive"
     s3.client().put_object(synced["share"], "stale-target.txt", io.BytesIO(data), len(data))
-    await _assert_superseded(stack, synced, msg, "ScaiDrive")
+    # "source" would have replaced ScaiDrive's new edit: it is superseded instead.
+    await _assert_superseded(stack, s3, graph, synced, msg, "ScaiDrive", "source",
+                             on_source=b"source bytes of stale-target.txt", in_scaidrive=data)
 
 
-async def test_changed_source_version_makes_the_conflict_stale(stack, s3, graph, synced):
+async def test_changed_source_version_makes_the_decision_stale(stack, s3, graph, synced):
     msg = await _open_conflict(stack, s3, synced, "stale-source.txt")
-    graph.put_file(synced["drive"], "stale-source.txt", b"edited again at the source")
-    await _assert_superseded(stack, synced, msg, "source")
+    data = b"edited again at the source"
+    graph.put_file(synced["drive"], "stale-source.txt", data)
+    # "scaidrive" would have replaced the source's new edit: it is superseded instead.
+    await _assert_superseded(stack, s3, graph, synced, msg, "source", "scaidrive",
+                             on_source=data, in_scaidrive=b"source bytes of stale-source.txt")
 
 
 async def test_two_resolves_at_once_only_one_wins(stack, s3, synced):

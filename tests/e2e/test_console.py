@@ -34,7 +34,7 @@ async def api_status(page, path: str) -> int:
     return await page.evaluate("p => fetch('/api/v1' + p).then(r => r.status)", path)
 
 
-async def until(check, what: str, timeout: float = 60):
+async def until(check, what: str, timeout: float = 60):  # noqa: ASYNC109 - a poll's deadline
     """Polls `check` (blocking, run in a thread) until it returns something truthy."""
     deadline = time.monotonic() + timeout
     while not (result := await asyncio.to_thread(check)):
@@ -160,9 +160,10 @@ async def test_conflict_resolved_by_clicking_the_winner(console, stack, samba, s
     await page.locator("#tab-conflicts").click()
     card = page.locator(".conflict[data-path='report.txt']")
     await expect(card).to_be_visible()
-    await expect(card.locator("tr", has_text="Size").locator(".side-source")).to_have_text("16 B")
-    await expect(card.locator("tr", has_text="Size").locator(".side-scaidrive")).to_have_text("23 B")
-    await expect(card.locator("tr", has_text="Etag").locator(".side-scaidrive")).not_to_have_text("—")
+    size, etag = card.locator("tr", has_text="Size"), card.locator("tr", has_text="Etag")
+    await expect(size.locator(".side-source")).to_have_text("16 B")
+    await expect(size.locator(".side-scaidrive")).to_have_text("23 B")
+    await expect(etag.locator(".side-scaidrive")).not_to_have_text("—")
     await console.shot("conflicts-open")
 
     await card.get_by_role("button", name="ScaiDrive").click()
@@ -187,6 +188,40 @@ async def test_conflict_resolved_by_clicking_the_winner(console, stack, samba, s
     await expect(page.locator(".conflict[data-path='report.txt']")).to_contain_text(
         f"Resolved: scaidrive chosen by {ADMIN}")
     await console.shot("conflicts-resolved")
+
+
+async def test_conflict_decision_found_stale_shows_superseded(console, stack, samba, s3, smtp):
+    """The share's file is edited again after the conflict was detected: the API takes the
+    click (202), the transfer worker finds the change and supersedes the conflict instead of
+    applying it, and the card, following the decision, says so with the reason."""
+    api, page, root = stack.api(), console.page, samba.path("console-stale")
+    cid = await asyncio.to_thread(two_way, api, samba, "console-stale", {"plan.txt": b"as synced"},
+                                  admin_emails=["console-admins@example.com"])
+    samba.write_file("console-stale/plan.txt", b"the share's edit")
+    put(s3, "console-stale", "plan.txt", b"ScaiDrive's longer edit")
+    await asyncio.to_thread(sync_and_wait, api, cid)
+    (rec,) = (await asyncio.to_thread(open_conflicts, api, cid, 1)).values()
+
+    await login(console, stack, route=f"connectors/{cid}")
+    await page.locator("#tab-conflicts").click()
+    card = page.locator(".conflict[data-path='plan.txt']")
+    await expect(card).to_be_visible()
+    samba.write_file("console-stale/plan.txt", b"the share's second edit")  # after detection
+    await card.get_by_role("button", name="ScaiDrive").click()
+    reason = "the source version changed since detection"
+    status = card.locator(".conflict-status")
+    await expect(status).to_contain_text(f"Not applied: {reason}", timeout=30_000)
+    await expect(status).to_contain_text("Nothing was overwritten")
+    await expect(card.locator(".conflict-outcome")).to_contain_text(f"Superseded ({reason})")
+    await expect(card.locator(".hint")).to_contain_text("state: superseded")
+    await console.shot("conflict-superseded")
+    assert (root / "plan.txt").read_bytes() == b"the share's second edit"
+    got = api.get(f"/conflicts/{rec['id']}").json()
+    assert (got["state"], got["reason"], got["winner"]) == ("superseded", reason, "scaidrive")
+
+    await page.locator("#conflict-state").select_option("superseded")
+    await expect(page.locator(".conflict[data-path='plan.txt']")).to_contain_text(
+        f"Superseded ({reason}): the next run detects it again.")
 
 
 async def test_pause_resume_then_delete_keeping_the_share(console, stack, samba, s3):
@@ -233,7 +268,8 @@ async def test_pause_resume_then_delete_keeping_the_share(console, stack, samba,
     await console.shot("delete-choices")
     await page.locator("#delete-keep").click()
     await expect(page).to_have_url(re.compile(r"#/connectors$"))
-    await expect(page.locator(".flash")).to_contain_text("share console-keep and its files are kept")
+    await expect(page.locator(".flash")).to_contain_text(
+        "share console-keep and its files are kept")
     await expect(page.locator(f"#connectors-table tr[data-id='{cid}']")).to_have_count(0)
     assert api.get(f"/connectors/{cid}").status_code == 404
     await page.get_by_role("link", name="Shares").click()
@@ -246,7 +282,8 @@ async def test_pause_resume_then_delete_keeping_the_share(console, stack, samba,
     await page.locator("#event-filter").select_option("connector.paused")
     rows = page.locator("#audit-table tbody tr", has_text="console-keep")
     await expect(rows.first).to_contain_text(ADMIN)
-    await expect(page.locator("#audit-table tbody tr", has_text="connector.resumed")).to_have_count(0)
+    resumed = page.locator("#audit-table tbody tr", has_text="connector.resumed")
+    await expect(resumed).to_have_count(0)
     await console.shot("audit-paused")
 
     # Deleting the share itself works from the Shares page once no connector targets it.

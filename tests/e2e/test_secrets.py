@@ -25,7 +25,7 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from pydantic import SecretStr
 
-from shared.config.connectors import SECRET_FIELDS
+from shared.config.connector_model import SECRET_FIELDS
 from shared.config.secrets import SecretBox
 from shared.store.key_rotation import rotate_secrets
 from shared.store.state import State

@@ -1,8 +1,11 @@
 """Conflicts found by real two-way runs (Samba, RabbitMQ, Redis, S3, aiosmtpd): a file edited
 on both sides becomes one conflict, one email, one `conflict.detected`; nothing is overwritten
-while it is open; each winner is applied on both sides and the next run sees the file in sync."""
+while it is open; each winner is applied on both sides and the next run sees the file in sync.
+A decision on a file edited again after detection is not applied: the conflict is superseded
+and the next run detects it anew."""
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
@@ -25,6 +28,14 @@ def open_conflicts(api, cid: str, n: int, timeout: float = 30) -> dict[str, dict
         assert time.monotonic() < deadline, f"{len(found)} of {n} conflicts recorded"
         time.sleep(0.2)
     return {c["path"]: c for c in found}
+
+
+def wait_superseded(api, conflict_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while (rec := api.get(f"/conflicts/{conflict_id}").json())["state"] != "superseded":
+        assert time.monotonic() < deadline, f"conflict {conflict_id} not superseded: {rec}"
+        time.sleep(0.2)
+    return rec
 
 
 def wait_applied(api, cid: str, timeout: float = 60) -> None:
@@ -112,3 +123,42 @@ def test_policy_resolves_without_an_admin(stack, samba, s3, smtp):
     assert (root / "f0.txt").read_bytes() == b"ScaiDrive edit"
     assert counts(sync_and_wait(api, cid)) == {}
     assert smtp.messages(ADMIN + ".policy") == []  # decided by policy: nobody to ask
+
+
+async def test_decision_on_a_file_edited_again_is_superseded_and_detected_anew(
+        stack, samba, s3, smtp):
+    api, root = stack.api(), samba.path("tw-stale")
+    cid = two_way(api, samba, "tw-stale", {"s.txt": b"as synced"},
+                  admin_emails=[ADMIN + ".stale"])
+    samba.write_file("tw-stale/s.txt", b"the share's edit")
+    put(s3, "tw-stale", "s.txt", b"ScaiDrive's longer edit")
+    assert counts(sync_and_wait(api, cid)) == {"files_conflicted": 1}
+    first = open_conflicts(api, cid, 1)["s.txt"]
+    events = await EventTap(stack.ns, "conflict.*").open()
+    try:
+        samba.write_file("tw-stale/s.txt", b"the share's second edit")  # after detection
+        resp = api.post(f"/conflicts/{first['id']}/resolve",
+                        json={"winner": "scaidrive", "resolved_by": "alice@example.com"})
+        assert resp.status_code == 202, resp.text  # the API records it: no source I/O there
+        assert resp.json()["state"] == "resolved"
+        rec = wait_superseded(api, first["id"])
+        assert rec["reason"] == "the source version changed since detection"
+        event = await events.get()
+        if (event["event"], event["conflict_id"]) == ("conflict.detected", first["id"]):
+            event = await events.get()  # published just after the record the test waited for
+        assert (event["event"], event["conflict_id"], event["reason"], event["winner"]) == \
+            ("conflict.superseded", first["id"], rec["reason"], "scaidrive")
+        assert (root / "s.txt").read_bytes() == b"the share's second edit"  # not overwritten
+        assert bucket_tree(s3.client(), "tw-stale")["s.txt"] == \
+            hashlib.sha256(b"ScaiDrive's longer edit").hexdigest()
+
+        # The path is released: the next run detects the conflict again, as the sides are now.
+        assert counts(sync_and_wait(api, cid)) == {"files_conflicted": 1}
+        second = open_conflicts(api, cid, 1)["s.txt"]
+        assert second["id"] != first["id"]
+        assert second["source"]["size"] == len(b"the share's second edit")
+        detected = await events.get()
+        assert (detected["event"], detected["conflict_id"]) == ("conflict.detected", second["id"])
+        assert (root / "s.txt").read_bytes() == b"the share's second edit"
+    finally:
+        await events.close()

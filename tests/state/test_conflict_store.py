@@ -3,19 +3,18 @@ is applied, and of concurrent resolves exactly one wins."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.store.conflict_records import ConflictStore
 from shared.contracts import ConflictDetected, FileVersion, SideVersion
 
-T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 @pytest.fixture
 def store(state):
-    return ConflictStore(state.r, state.ns)
+    return state.conflicts
 
 
 def conflict(cid: str, path: str = "a.txt", connector: str = "c1", minutes: int = 0):
@@ -85,3 +84,21 @@ async def test_list_newest_first_filtered_and_forget(store):
     await store.forget_connector("c1")
     assert await store.get("a") is None and await store.held_paths("c1") == {}
     assert [r["id"] for r in await store.list(["c1", "c2"])] == ["c"]
+
+
+async def test_a_stale_decision_is_superseded_once_and_its_path_released(store):
+    """The transfer worker found a side changed before applying a decision: resolved ->
+    superseded (compare-and-set, one winner), path released, the flags start unset."""
+    await store.create(conflict("s1", "s.txt"))
+    await store.resolve("s1", "scaidrive", "admin")
+    assert not (await store.supersede("s1", "x"))[0]  # not open any more: the default refuses
+    results = await asyncio.gather(*(store.supersede(
+        "s1", "the source version changed since detection", from_state="resolved")
+        for _ in range(3)))
+    assert sorted(won for won, _rec in results) == [False, False, True]
+    rec = await store.get("s1")
+    assert (rec["state"], rec["reason"], rec["winner"]) == \
+        ("superseded", "the source version changed since detection", "scaidrive")
+    assert (rec["published_resolved"], rec["published_superseded"]) == (False, False)
+    assert await store.held_paths("c1") == {}
+    assert not (await store.resolve("s1", "source", "admin"))[0]

@@ -8,9 +8,9 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from shared.config.connectors import SECRET_FIELDS, Connector
-from shared.store.key_rotation import Undecryptable, rotate_secrets
+from shared.config.connector_model import SECRET_FIELDS, Connector
 from shared.config.secrets import SecretBox
+from shared.store.key_rotation import Undecryptable, rotate_secrets
 from shared.store.state import State
 
 A, B, C = (Fernet.generate_key().decode() for _ in range(3))

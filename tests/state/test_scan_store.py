@@ -2,9 +2,9 @@
 import json
 from dataclasses import asdict
 
-from shared.store.scan_listing import CHUNK, TTL_S, ScanStore
-from shared.sync.model import SourceEntry
+from shared.store.scan_listing import CHUNK, TTL_S
 from shared.store.state import IndexRecord
+from shared.sync.model import SourceEntry
 
 
 def _record(size: int) -> IndexRecord:
@@ -13,7 +13,7 @@ def _record(size: int) -> IndexRecord:
 
 
 async def test_listing_comes_back_in_walk_order_across_chunks(state):
-    store = ScanStore(state.r, state.ns, "c1")
+    store = state.scan_listing("c1")
     entries = [SourceEntry(f"d/{i:05d}", i, 10 * i, None if i % 2 else str(i),
                            "tag" if i % 3 == 0 else None) for i in range(2 * CHUNK + 500)]
     await store.add_listed(entries[:700])
@@ -24,7 +24,7 @@ async def test_listing_comes_back_in_walk_order_across_chunks(state):
 
 
 async def test_vanished_is_every_indexed_path_not_listed(state):
-    store = ScanStore(state.r, state.ns, "c1")
+    store = state.scan_listing("c1")
     indexed = {f"p{i}": _record(i) for i in range(2 * CHUNK + 300)}
     await state.r.hset(store.index, mapping={p: json.dumps(asdict(r))
                                              for p, r in indexed.items()})
@@ -36,7 +36,7 @@ async def test_vanished_is_every_indexed_path_not_listed(state):
 
 
 async def test_lookup_gives_records_and_sizes_where_they_exist(state):
-    store = ScanStore(state.r, state.ns, "c1")
+    store = state.scan_listing("c1")
     await state.r.hset(store.index, "a", json.dumps(asdict(_record(3))))
     await store.add_target({"a": 3, "b": 7})
     assert await store.lookup(["a", "b", "c"]) == ({"a": _record(3)}, {"a": 3, "b": 7})

@@ -11,18 +11,20 @@ from shared.contracts import Owner
 SID = "S-1-5-21-1-2-3-1001"
 
 
-class FakeRedis:
-    def __init__(self, stored: dict[str, str]):
+class FakeOwnerCache:
+    """The store's cache of directory answers (shared/store/owner_cache.py), counting reads."""
+
+    def __init__(self, stored: dict[tuple[str, int, str], Owner]):
         self.stored = stored
         self.gets = 0
 
-    async def get(self, key: str) -> str | None:
+    async def cached(self, cid: str, version: int, principal: str) -> Owner | None:
         self.gets += 1
-        return self.stored.get(key)
+        return self.stored.get((cid, version, principal))
 
 
-def runtime(stored: dict[str, str]) -> SimpleNamespace:
-    state = SimpleNamespace(r=FakeRedis(stored), key=lambda *parts: ":".join(("ns", *parts)))
+def runtime(stored: dict[tuple[str, int, str], Owner]) -> SimpleNamespace:
+    state = SimpleNamespace(owners=FakeOwnerCache(stored), users=None)
     return SimpleNamespace(state=state, settings=SimpleNamespace(namespace="ns"))
 
 
@@ -33,20 +35,20 @@ def connector(version: int = 1) -> SimpleNamespace:
 
 async def test_a_cached_answer_is_read_from_redis_once(monkeypatch):
     alice = Owner(user_id="u-alice", source_principal=SID, method="email")
-    rt = runtime({f"ns:idcache:c1:1:{SID}": alice.model_dump_json()})
+    rt = runtime({("c1", 1, SID): alice})
     ids = Identities(rt)
 
-    async def ask(c, principal, key, system, run_id):
+    async def ask(c, principal, system, run_id):
         return system  # the directory has no entry for it
 
     monkeypatch.setattr(ids, "_ask", ask)
     for _ in range(5):
         assert await ids.resolve(connector(), SID, "run") == alice
-    assert rt.state.r.gets == 1
+    assert rt.state.owners.gets == 1
     # A new mapping version is another question: Redis (then the directory) is asked again.
     assert await ids.resolve(connector(version=2), SID, "run") == Owner(
         user_id="system", source_principal=SID)
-    assert rt.state.r.gets == 2
+    assert rt.state.owners.gets == 2
 
 
 async def test_directory_answers_are_kept_but_degraded_ones_are_not(monkeypatch):
@@ -56,8 +58,8 @@ async def test_directory_answers_are_kept_but_degraded_ones_are_not(monkeypatch)
                Owner(user_id="u-alice", source_principal=SID, method="email")]
     asked = []
 
-    async def ask(c, principal, key, system, run_id):
-        asked.append(key)
+    async def ask(c, principal, system, run_id):
+        asked.append((c.id, principal))
         return answers[len(asked) - 1]
 
     monkeypatch.setattr(ids, "_ask", ask)

@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "shared.sources": BASE | {"shared.sync", "shared.config", "shared.observability"},
     "shared.storage": BASE | {"shared.config"},
     "shared.store": BASE | {"shared.sync", "shared.config", "shared.observability"},
-    "shared.messaging": BASE | {"shared.config", "shared.observability", "shared.store"},
+    "shared.messaging": BASE | {"shared.config", "shared.observability"},
     "shared.app": BASE | {"shared.sync", "shared.config", "shared.observability",
                           "shared.sources", "shared.storage", "shared.store",
                           "shared.messaging"},

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from shared.config.connectors import ConnectorUpdate, next_due, parse_create, parse_server
+from shared.config.connector_model import ConnectorUpdate, next_due, parse_create, parse_server
 from shared.errors import EncodingIssue, InvalidName
 from shared.sync.keys import (
     case_collisions,
@@ -139,7 +139,7 @@ def test_conflict_copies_keep_folder_and_extension(path, expected):
 # --- SMB transport security and names as the SMB listing sees them ----------------------------
 
 def test_smb_encryption_defaults_to_auto_and_is_checked():
-    from shared.config.connectors import SMB_FIELDS, Connector
+    from shared.config.connector_model import SMB_FIELDS, Connector
 
     assert parse_create(BASE).smb_encryption == "auto"
     assert parse_create(BASE | {"smb_encryption": "required"}).smb_encryption == "required"
@@ -156,7 +156,7 @@ def test_smb_encryption_defaults_to_auto_and_is_checked():
 
 
 def test_open_source_passes_the_encryption_mode():
-    from shared.config.connectors import Connector
+    from shared.config.connector_model import Connector
     from shared.sources.factory import open_source
 
     class Box:

@@ -2,16 +2,19 @@
 import pytest
 
 from shared.contracts import ChangeKind as K
-from shared.sync.one_way import IndexEntry, reconcile
-from shared.sync.model import ListFailure, Listing, SourceEntry
+from shared.sync.model import IndexRecord, ListFailure, Listing, SourceEntry
+from shared.sync.one_way import reconcile
 
 
 def src(path, size=10, mtime=100, fid=None, tag=None):
     return SourceEntry(path, size, mtime, fid, tag)
 
 
-def idx(size=10, mtime=100, fid=None, tag=None):
-    return IndexEntry(size, mtime, fid, tag)
+def idx(size=10, mtime=100, fid=None, tag=None, labels=1):
+    """An index record; `labels`: the identity mapping version that labelled the object (the
+    connector's is 1 unless a test says otherwise)."""
+    return IndexRecord(size, mtime, fid, owner="u-1", principal=None, etag=None, synced_at=0.0,
+                       identity_version=labels, content_tag=tag)
 
 
 def listing(*entries, failures=(), complete=True):
@@ -57,6 +60,24 @@ CASES = [
     ("move whose old object is gone from the bucket is a create", {"old": idx(fid="7")},
      listing(src("new", fid="7")), {}, [("created", "new"), ("deleted", "old")]),
     ("empty everything is nothing", {}, listing(), {}, []),
+    # Relabels: labelled under another mapping version than the connector's (1), otherwise
+    # unchanged: new owner metadata, same bytes. Any other change carries the new labels itself.
+    ("unchanged under an older mapping is relabeled", {"a": idx(labels=0)}, listing(src("a")),
+     {"a": 10}, [("relabeled", "a")]),
+    ("unchanged by hash under an older mapping is relabeled", {"a": idx(tag="h1", labels=0)},
+     listing(src("a", mtime=200, tag="h1")), {"a": 10}, [("relabeled", "a")]),
+    ("unknown target, older mapping is relabeled", {"a": idx(labels=0)}, listing(src("a")),
+     None, [("relabeled", "a")]),
+    ("modified under an older mapping is only modified", {"a": idx(labels=0)},
+     listing(src("a", size=11)), {"a": 10}, [("modified", "a")]),
+    ("repaired under an older mapping is only repaired", {"a": idx(labels=0)},
+     listing(src("a")), {}, [("repaired", "a")]),
+    ("vanished under an older mapping is only deleted", {"a": idx(labels=0)}, listing(),
+     {"a": 10}, [("deleted", "a")]),
+    ("moved under an older mapping is only moved", {"old": idx(fid="7", labels=0)},
+     listing(src("new", fid="7")), {"old": 10}, [("moved", "new")]),
+    ("a newer mapping than the connector's is relabeled too", {"a": idx(labels=2)},
+     listing(src("a")), {"a": 10}, [("relabeled", "a")]),
 ]
 
 
@@ -106,7 +127,7 @@ def test_unchanged_files_are_counted():
 
 
 def test_mass_deletions_are_held_unless_approved():
-    index = {f"f{i}": IndexEntry(1, 1) for i in range(10)}
+    index = {f"f{i}": idx(1, 1) for i in range(10)}
     kept = Listing({p: SourceEntry(p, 1, 1) for p in ("f8", "f9")})
     plan = reconcile(index, kept, max_delete_share=0.5)
     assert plan.of(K.DELETED) == [] and len(plan.deletes_held) == 8
@@ -116,3 +137,18 @@ def test_mass_deletions_are_held_unless_approved():
     few = reconcile(index, Listing({p: SourceEntry(p, 1, 1) for p in index if p != "f0"}),
                     max_delete_share=0.5)
     assert [a.path for a in few.of(K.DELETED)] == ["f0"] and few.deletes_held == []
+
+
+def test_a_new_mapping_relabels_every_unchanged_file_with_its_indexed_version():
+    index = {"a": idx(mtime=100, tag="h1"), "b": idx(), "c": idx()}
+    lst = listing(src("a", mtime=200, tag="h1"), src("b"), src("c", size=11))
+    plan = reconcile(index, lst, {"a": 10, "b": 10, "c": 10}, identity_version=2)
+    assert kinds(plan) == [("modified", "c"), ("relabeled", "a"), ("relabeled", "b")]
+    relabel = plan.of(K.RELABELED)[0]
+    assert (relabel.version.size, relabel.version.mtime_ns) == (10, 100)  # the bytes it holds
+    assert plan.unchanged == 0
+
+
+def test_the_connector_mapping_labels_nothing_unchanged_again():
+    plan = reconcile({"a": idx(labels=3)}, listing(src("a")), {"a": 10}, identity_version=3)
+    assert plan.actions == [] and plan.unchanged == 1

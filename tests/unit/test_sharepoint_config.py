@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
-from shared.config.connectors import Connector, ConnectorUpdate, parse_create
+from shared.config.connector_model import Connector, ConnectorUpdate, parse_create
 
 SP = dict(kind="sharepoint", name="team docs", tenant_id=str(uuid.uuid4()),
           client_id=str(uuid.uuid4()), client_secret="s3cret-value", site_url=

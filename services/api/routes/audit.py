@@ -2,13 +2,13 @@
 (`connector.auth_failed`). Newest first; values of secrets never appear, only field names."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query, Request
 
-from shared.config.connectors import Connector
-from shared.app.runtime import Runtime
 from services.api.routes.session import ACTOR
+from shared.app.runtime import Runtime
+from shared.config.connector_model import Connector
 
 router = APIRouter(prefix="/api/v1")
 
@@ -25,5 +25,5 @@ async def audit(request: Request, connector_id: str | None = None, event: str | 
     rows = [r for r in await rt.state.audit(10000)
             if (connector_id is None or r.get("connector_id") == connector_id)
             and (event is None or r.get("event") == event)]
-    return [r | {"at": datetime.fromtimestamp(r["at"], timezone.utc).isoformat()}
+    return [r | {"at": datetime.fromtimestamp(r["at"], UTC).isoformat()}
             for r in rows[:limit]]

@@ -2,23 +2,26 @@
 pause, resume, and their per-file failures."""
 from __future__ import annotations
 
-import asyncio
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
-from shared.store.conflict_records import ConflictStore
-from shared.config.connectors import (SHAREPOINT_FIELDS, SMB_FIELDS, Connector, ConnectorCreate,
-                               ConnectorUpdate, IdentityMapping)
-from shared.contracts import RunCounts, RunRequested
-from shared.store.daily_counters import errors_today, flags
-from shared.sync.keys import BUCKET_NAME
-from shared.app.runtime import Runtime
 from services.api.routes.audit import record
 from services.api.routes.identities import check_mapping
 from services.api.sharepoint_check import resolve_library
+from shared.app.runtime import Runtime
+from shared.config.connector_model import (
+    SHAREPOINT_FIELDS,
+    SMB_FIELDS,
+    Connector,
+    ConnectorCreate,
+    ConnectorUpdate,
+    IdentityMapping,
+)
+from shared.contracts import RunCounts, RunRequested
+from shared.store.daily_counters import errors_today, flags
 
 router = APIRouter(prefix="/api/v1")
 # Secrets arrive in these fields and are stored only encrypted (`*_enc`).
@@ -30,7 +33,7 @@ def rt_of(request: Request) -> Runtime:
 
 
 def _iso(ts: str | None) -> str | None:
-    return datetime.fromtimestamp(float(ts), timezone.utc).isoformat() if ts else None
+    return datetime.fromtimestamp(float(ts), UTC).isoformat() if ts else None
 
 
 # --- connectors ----------------------------------------------------------------------------
@@ -49,12 +52,13 @@ async def _view(rt: Runtime, c: Connector) -> dict:
 async def _views(rt: Runtime, connectors: list[Connector]) -> list[dict]:
     cids = [c.id for c in connectors]
     snapshots = await rt.state.snapshots(cids)
-    waiting = zip(await ConflictStore(rt.state.r, rt.state.ns).held_counts(cids),
-                  await rt.state.held_delete_counts(cids))
-    views = [_render(c, status, run) for c, (status, run, _lease) in zip(connectors, snapshots)]
+    waiting = zip(await rt.state.conflicts.held_counts(cids),
+                  await rt.state.held_delete_counts(cids), strict=True)
+    views = [_render(c, status, run)
+             for c, (status, run, _lease) in zip(connectors, snapshots, strict=True)]
     errors = await errors_today(rt.state, cids)
     for view, (status, _run, _lease), (n_conflicts, n_deletes), n_errors in zip(
-            views, snapshots, waiting, errors):
+            views, snapshots, waiting, errors, strict=True):
         # What waits for an admin (conflicts open or not yet applied, held deletions).
         view["status"]["awaiting_admin"] = {"conflicts": n_conflicts, "deletes_held": n_deletes}
         view["status"]["errors_today"] = n_errors
@@ -88,7 +92,8 @@ def _render(c: Connector, status: dict, run: dict) -> dict:
                 "deletes_held": int(run.get("deletes_held", 0)),
                 "owners_degraded": int(run.get("owners_degraded", 0))} if run else None,
         "last_success_at": _iso(status.get("last_success_at")),
-        "last_duration_s": float(status["last_duration_s"]) if status.get("last_duration_s") else None,
+        "last_duration_s": (float(status["last_duration_s"])
+                            if status.get("last_duration_s") else None),
         "last_error": status.get("last_error") or None,
         "auth_error": status.get("auth_error") or None,
         "next_due_at": _iso(status.get("next_due")),
@@ -109,7 +114,8 @@ async def _check_target(rt: Runtime, body: ConnectorCreate, exclude: str | None 
                                               "give each connector its own target_prefix"}])
 
 
-def _seal_mapping(rt: Runtime, mapping: IdentityMapping, sealed: str | None) -> tuple[dict, str | None]:
+def _seal_mapping(rt: Runtime, mapping: IdentityMapping,
+                  sealed: str | None) -> tuple[dict, str | None]:
     """The mapping to store (without the LDAP bind password) and that password, encrypted."""
     ldap = mapping.ldap
     if ldap is not None and ldap.bind_password is not None:
@@ -196,7 +202,7 @@ async def update_connector(cid: str, body: ConnectorUpdate, request: Request) ->
         changes["identity_mapping"], changes["ldap_password_enc"] = _seal_mapping(
             rt, body.identity_mapping, c.ldap_password_enc)
         changes["identity_version"] = c.identity_version + 1  # re-label synced files
-    changes["updated_at"] = datetime.now(timezone.utc)
+    changes["updated_at"] = datetime.now(UTC)
     source_changed = bool((SMB_FIELDS | SHAREPOINT_FIELDS) & body.model_fields_set)
     if source_changed:
         changes["config_version"] = c.config_version + 1  # workers drop the old session
@@ -233,7 +239,7 @@ async def delete_connector(cid: str, request: Request) -> Response:
     rt = rt_of(request)
     c = await connector_or_404(rt, cid)
     await rt.state.delete_connector(cid)
-    await ConflictStore(rt.state.r, rt.state.ns).forget_connector(cid)
+    await rt.state.conflicts.forget_connector(cid)
     await rt.broker.delete_connector_queues(cid)
     await record(rt, "connector.deleted", c)
     return Response(status_code=204)

@@ -8,9 +8,9 @@ import time
 
 from fastapi import APIRouter, HTTPException, Request
 
-from shared.app.runtime import Runtime
 from services.api.routes.audit import record
 from services.api.routes.connectors import connector_or_404
+from shared.app.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1")
 

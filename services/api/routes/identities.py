@@ -4,13 +4,15 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import TypeAdapter, ValidationError
 
-from shared.config.connectors import IdentityMapping
-from shared.config.identity_mapping import RedisUserDirectory, User, parse_table
 from shared.app.runtime import Runtime
+from shared.config.connector_model import IdentityMapping
+from shared.config.identity_mapping import User, parse_table
+from shared.store.users import StoredUsers
 
 router = APIRouter(prefix="/api/v1")
 _USERS = TypeAdapter(list[User])
@@ -21,7 +23,7 @@ _USERS_BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
-def _rows(body: str) -> list[dict]:
+def _rows(body: str) -> list[dict[str, str]]:
     try:
         return list(csv.DictReader(io.StringIO(body)))
     except csv.Error as exc:  # e.g. a field over the csv module's size limit
@@ -29,12 +31,12 @@ def _rows(body: str) -> list[dict]:
                                    "msg": f"not readable as CSV: {exc}"}]) from None
 
 
-def directory(rt: Runtime) -> RedisUserDirectory:
-    return RedisUserDirectory(rt.state.r, rt.settings.namespace)
+def directory(rt: Runtime) -> StoredUsers:
+    return rt.state.users
 
 
 @router.put("/users", openapi_extra=_USERS_BODY)
-async def import_users(request: Request) -> dict:
+async def import_users(request: Request) -> dict[str, int]:
     """JSON `[{id, email, display_name}]`, or CSV with the header `id,email,display_name`."""
     body = (await request.body()).decode("utf-8-sig", errors="replace")
     is_csv = "csv" in request.headers.get("content-type", "")
@@ -53,7 +55,7 @@ async def import_users(request: Request) -> dict:
 
 
 @router.get("/users")
-async def list_users(request: Request) -> list[dict]:
+async def list_users(request: Request) -> list[dict[str, Any]]:
     users = await directory(request.app.state.rt).users()
     return [u.model_dump(mode="json") for u in sorted(users, key=lambda u: u.id)]
 
@@ -65,21 +67,23 @@ async def check_mapping(rt: Runtime, mapping: IdentityMapping) -> None:
     known = {u.id for u in await directory(rt).users()}
     _, problems = parse_table(mapping.table, known)
     if problems:
+        message = "; ".join(f"line {p.line}: {p.message}" for p in problems)
         raise HTTPException(422, [{"loc": ["body", "identity_mapping", "table"],
-                                   "type": "value_error",
-                                   "msg": "; ".join(f"line {p.line}: {p.message}" for p in problems)}])
+                                   "type": "value_error", "msg": message}])
 
 
 @router.get("/connectors/{cid}/identities")
-async def identities(cid: str, request: Request) -> list[dict]:
+async def identities(cid: str, request: Request) -> list[dict[str, Any]]:
     """Each source principal seen, how it was mapped, and how many files it owns."""
     rt: Runtime = request.app.state.rt
     if await rt.state.connector(cid) is None:
         raise HTTPException(404, f"no connector {cid!r}")
-    groups: dict = defaultdict(lambda: {"files": 0, "bytes": 0})
+    groups: defaultdict[tuple[str | None, str, str, float | None], dict[str, int]] = \
+        defaultdict(lambda: {"files": 0, "bytes": 0})
     for rec in (await rt.state.index(cid)).values():
         key = (rec.principal, rec.owner, rec.method, rec.score)
         groups[key]["files"] += 1
         groups[key]["bytes"] += rec.size
     return [{"source_principal": p, "user_id": owner, "method": method, "score": score, **n}
-            for (p, owner, method, score), n in sorted(groups.items(), key=lambda kv: -kv[1]["files"])]
+            for (p, owner, method, score), n in sorted(groups.items(),
+                                                       key=lambda kv: -kv[1]["files"])]

@@ -2,10 +2,10 @@
 from either.
 
 A console login trades a token (and the admin's name, for the audit log) for a random
-session id in an HttpOnly, SameSite=Strict cookie; Redis keeps only a hash of the id, with an
-expiry, and the role the token gave. Requests that change something on the strength of the
-cookie must also carry `X-Requested-With: scaidrive-console`, a header a cross-site form cannot
-send. A read-only caller may GET anything and change nothing.
+session id in an HttpOnly, SameSite=Strict cookie; the store keeps only a hash of the id, with
+an expiry, and the role the token gave (shared/store/api_access.py). Requests that change
+something on the strength of the cookie must also carry `X-Requested-With: scaidrive-console`,
+a header a cross-site form cannot send. A read-only caller may GET anything and change nothing.
 
 Failed token checks (wrong bearer tokens, failed console logins) are counted per client IP in
 a fixed window; past the limit every token check from that IP is refused with 429, the right
@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 from contextvars import ContextVar
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
+
+from shared.store.api_access import ApiAccess
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +43,9 @@ class Login(BaseModel):
     name: str = Field(default="admin", min_length=1, max_length=100)
 
 
-def _key(request: Request, session_id: str) -> str:
-    digest = hashlib.sha256(session_id.encode()).hexdigest()
-    return request.app.state.rt.state.key("session", digest)
+def _access(request: Request) -> ApiAccess:
+    access: ApiAccess = request.app.state.rt.state.api_access
+    return access
 
 
 def _same(given: str, expected: str) -> bool:
@@ -68,13 +70,9 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _failures_key(request: Request) -> str:
-    return request.app.state.rt.state.key("authfail", _client(request))
-
-
 async def _too_many(request: Request, retry_after: int | None = None) -> HTTPException:
     if retry_after is None:
-        retry_after = await request.app.state.rt.state.r.ttl(_failures_key(request))
+        retry_after = await _access(request).window_left_s(_client(request))
     return HTTPException(429, "too many failed token checks from this address: try again later",
                          headers={"Retry-After": str(max(int(retry_after), 1))})
 
@@ -82,22 +80,18 @@ async def _too_many(request: Request, retry_after: int | None = None) -> HTTPExc
 async def _refuse_if_locked(request: Request) -> None:
     """A right token is refused too while the address is locked out: else the lockout would
     tell a guesser which of its guesses was right."""
-    raw = await request.app.state.rt.state.r.get(_failures_key(request))
-    if raw is not None and int(raw) >= request.app.state.settings.api_auth_max_failures:
+    failed = await _access(request).failed_checks(_client(request))
+    if failed is not None and failed >= request.app.state.settings.api_auth_max_failures:
         raise await _too_many(request)
 
 
 async def _count_failure(request: Request) -> None:
     """Count a failed check; the failure that reaches the limit locks the address out (and is
     logged, once per window); any past the limit is answered 429 rather than 401."""
-    settings, r = request.app.state.settings, request.app.state.rt.state.r
-    key = _failures_key(request)
-    async with r.pipeline(transaction=True) as p:
-        # The window starts at the first failure and is not extended by later ones (fixed).
-        p.set(key, 0, ex=settings.api_auth_window_s, nx=True)
-        p.incr(key)
-        p.ttl(key)
-        _, count, ttl = await p.execute()
+    settings = request.app.state.settings
+    # The window starts at the first failure and is not extended by later ones (fixed).
+    count, ttl = await _access(request).count_failed_check(_client(request),
+                                                           settings.api_auth_window_s)
     if count == settings.api_auth_max_failures:
         log.warning("auth: %d failed token checks from %s: token checks from it refused for %ds",
                     count, _client(request), ttl)
@@ -117,17 +111,16 @@ async def check_token(request: Request, token: str) -> str | None:
 
 # --- the dependency every /api/v1 route has (except login and logout) ---------------------------
 
-async def _session(request: Request) -> dict | None:
+async def _session(request: Request) -> dict[str, Any] | None:
     session_id = request.cookies.get(COOKIE)
     if not session_id:
         return None
-    raw = await request.app.state.rt.state.r.get(_key(request, session_id))
-    return json.loads(raw) if raw else None
+    return await _access(request).session(session_id)
 
 
-def _role(session: dict) -> str:
+def _role(session: dict[str, Any]) -> str:
     # Sessions made before roles existed were made from the admin token, the only one then.
-    return session.get("role", ADMIN)
+    return str(session.get("role", ADMIN))
 
 
 def _forbid_changes(request: Request, role: str) -> None:
@@ -156,7 +149,7 @@ async def authenticate(request: Request) -> None:
     ACTOR.set(session["name"])
 
 
-def _record(name: str, role: str) -> dict:
+def _record(name: str, role: str) -> dict[str, str]:
     # An admin session keeps the record it had before roles (absent role = admin, see _role).
     return {"name": name} if role == ADMIN else {"name": name, "role": role}
 
@@ -167,8 +160,7 @@ async def login(body: Login, request: Request, response: Response) -> Response:
     if role is None:
         raise HTTPException(401, "wrong token")
     session_id = secrets.token_urlsafe(32)
-    await request.app.state.rt.state.r.set(_key(request, session_id),
-                                           json.dumps(_record(body.name, role)), ex=SESSION_TTL_S)
+    await _access(request).open_session(session_id, _record(body.name, role), SESSION_TTL_S)
     response.status_code = 204
     response.set_cookie(COOKIE, session_id, max_age=SESSION_TTL_S, httponly=True,
                         samesite="strict", secure=request.url.scheme == "https", path="/")
@@ -176,7 +168,7 @@ async def login(body: Login, request: Request, response: Response) -> Response:
 
 
 @router.get("/session")
-async def whoami(request: Request) -> dict:
+async def whoami(request: Request) -> dict[str, str]:
     """Who is signed in; `role` is there for a read-only session (the console hides what it
     may not do), absent for an admin one."""
     session = await _session(request)
@@ -189,7 +181,7 @@ async def whoami(request: Request) -> dict:
 async def logout(request: Request, response: Response) -> Response:
     session_id = request.cookies.get(COOKIE)
     if session_id:
-        await request.app.state.rt.state.r.delete(_key(request, session_id))
+        await _access(request).close_session(session_id)
     response.status_code = 204
     response.delete_cookie(COOKIE, path="/")
     return response

@@ -7,8 +7,8 @@ import time
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from shared.sync.keys import BUCKET_NAME
 from services.api.routes.connectors import rt_of
+from shared.sync.keys import BUCKET_NAME
 
 router = APIRouter(prefix="/api/v1")
 

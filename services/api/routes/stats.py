@@ -1,13 +1,13 @@
 """Monitoring behind the console: a connector's counters for the last day, week and month
-(per-day hashes, see shared/store/daily_counters.py), its pending transfer queue (from RabbitMQ) and the
-target share's usage (kept incrementally: no bucket listing per page view)."""
+(per-day hashes, see shared/store/daily_counters.py), its pending transfer queue (from
+RabbitMQ) and the target share's usage (kept incrementally: no bucket listing per page view)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from shared.store.daily_counters import period_totals
-from shared.app.runtime import Runtime
 from services.api.routes.connectors import connector_or_404
+from shared.app.runtime import Runtime
+from shared.store.daily_counters import period_totals
 
 router = APIRouter(prefix="/api/v1")
 

@@ -13,12 +13,12 @@ millions, and the scanner stores the cursor):
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 from shared.sync.model import SourceEntry
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def mtime_ns(iso: str | None) -> int:
@@ -27,7 +27,7 @@ def mtime_ns(iso: str | None) -> int:
         return 0
     when = datetime.fromisoformat(iso)
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return (when - _EPOCH) // timedelta(microseconds=1) * 1000
 
 

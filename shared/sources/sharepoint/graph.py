@@ -1,5 +1,5 @@
 """Microsoft Graph plumbing: client construction, throttling, `resolve_library` (error mapping:
-sharepoint_errors).
+graph_errors, which this module imports and which imports nothing of it).
 
 msgraph-sdk and azure-identity are async; our `Source` API is blocking and called from many
 threads. A `GraphSession` owns a private event loop in a daemon thread and its clients; callers
@@ -21,14 +21,20 @@ import ssl
 import threading
 import time
 import urllib.parse
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Coroutine, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from kiota_abstractions.api_error import APIError
 
 from shared import errors
-from shared.sources.sharepoint.graph_errors import BadRequest, http_error, retry_after, to_sync_error
+from shared.sources.sharepoint.graph_errors import (
+    BadRequest,
+    http_error,
+    retry_after,
+    to_sync_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +66,10 @@ class GraphCredentials:
     certificate_pem: str | None = field(default=None, repr=False)  # private key + certificate
     certificate_password: str | None = field(default=None, repr=False)
 
-    def scrub(self, text: str) -> str:
-        """Never let a secret reach a message, a log or the failures list."""
-        for secret in (self.client_secret, self.certificate_password):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+    @property
+    def secrets(self) -> tuple[str | None, ...]:
+        """What must never reach a message, a log or the failures list."""
+        return (self.client_secret, self.certificate_password)
 
 
 # --- construction ------------------------------------------------------------------------
@@ -74,7 +78,7 @@ def _verify(endpoint: GraphEndpoint) -> ssl.SSLContext | bool:
     return ssl.create_default_context(cafile=endpoint.ca_bundle) if endpoint.ca_bundle else True
 
 
-def make_credential(endpoint: GraphEndpoint, creds: GraphCredentials):
+def make_credential(endpoint: GraphEndpoint, creds: GraphCredentials) -> Any:
     """azure-identity's async credential for the app (must be built on the session's loop)."""
     from azure.identity.aio import CertificateCredential, ClientSecretCredential
 
@@ -87,21 +91,23 @@ def make_credential(endpoint: GraphEndpoint, creds: GraphCredentials):
         return ClientSecretCredential(creds.tenant_id, creds.client_id, creds.client_secret,
                                       **common)
     password = creds.certificate_password.encode() if creds.certificate_password else None
+    pem = creds.certificate_pem or ""  # set: exactly one of the two is, checked above
     try:
         return CertificateCredential(creds.tenant_id, creds.client_id,
-                                     certificate_data=creds.certificate_pem.encode(),
+                                     certificate_data=pem.encode(),
                                      password=password, **common)
     except (ValueError, TypeError) as exc:  # not PEM, wrong password, no private key
         raise errors.AuthFailed(f"the certificate could not be loaded: {type(exc).__name__}") \
             from None
 
 
-def make_client(endpoint: GraphEndpoint, credential) -> tuple[Any, httpx.AsyncClient]:
+def make_client(endpoint: GraphEndpoint, credential: Any) -> tuple[Any, httpx.AsyncClient]:
     """A GraphServiceClient on `endpoint`, and the httpx client under it (to close)."""
     from kiota_authentication_azure.azure_identity_authentication_provider import (
         AzureIdentityAuthenticationProvider,
     )
-    from msgraph import GraphRequestAdapter, GraphServiceClient
+    from msgraph.graph_request_adapter import GraphRequestAdapter
+    from msgraph.graph_service_client import GraphServiceClient
     from msgraph_core import GraphClientFactory
 
     base = endpoint.graph_base.rstrip("/")
@@ -118,10 +124,11 @@ class _Budget:
     """The throttling one call may wait out in total before it gives up as Transient: our own
     waits plus the time attempts took that ended throttled (the SDK's retries wait in there)."""
 
-    def __init__(self, session: "GraphSession", path: str | None):
+    def __init__(self, session: GraphSession, path: str | None):
         self.session, self.path, self.waited, self.attempt = session, path, 0.0, 0
 
-    async def wait(self, headers, status: int, attempt_s: float = 0.0) -> None:
+    async def wait(self, headers: Mapping[str, str] | None, status: int,
+                   attempt_s: float = 0.0) -> None:
         self.attempt += 1
         self.waited += attempt_s
         delay = retry_after(headers, self.attempt)
@@ -146,8 +153,8 @@ class GraphSession:
         self.client: Any = None
         self.http: httpx.AsyncClient | None = None  # no auth: download and upload URLs
         self._broken: errors.SyncError | None = None  # credentials that cannot even be built
-        self._owned: list = []  # the http client, the credential and its Graph client
-        self._retired: list = []  # replaced ones, closed a while after (or at close())
+        self._owned: list[Any] = []  # the http client, the credential and its Graph client
+        self._retired: list[Any] = []  # replaced ones, closed a while after (or at close())
         self._closed = False
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="graph-loop",
@@ -188,7 +195,7 @@ class GraphSession:
             self._loop.call_later(RETIRE_AFTER_S,
                                   lambda: self._loop.create_task(self._retire(retired)))
 
-    async def _retire(self, things: list) -> None:
+    async def _retire(self, things: list[Any]) -> None:
         self._retired = [t for t in self._retired if t not in things]
         await self._close_all(things)
 
@@ -204,7 +211,7 @@ class GraphSession:
                 async with self.slots:
                     return await op(client)
             except APIError as exc:
-                status = exc.response_status_code
+                status = exc.response_status_code or 0
                 if status in THROTTLED:
                     await budget.wait(exc.response_headers, status, time.monotonic() - started)
                     continue
@@ -213,33 +220,36 @@ class GraphSession:
                     if client is self.client:  # not renewed by a concurrent call already
                         self._connect()
                     continue
-                raise to_sync_error(exc, path, self.creds) from exc
-            except Exception as exc:  # noqa: BLE001 - everything leaves as a SyncError
-                raise to_sync_error(exc, path, self.creds) from exc
+                raise to_sync_error(exc, path, self.creds.secrets) from exc
+            except Exception as exc:  # everything leaves as a SyncError
+                raise to_sync_error(exc, path, self.creds.secrets) from exc
 
-    async def json(self, request: Callable[[Any], Any], path: str | None = None) -> dict:
+    async def json(self, request: Callable[[Any], Any],
+                   path: str | None = None) -> dict[str, Any]:
         """The JSON answer to `request(client)` (an SDK request builder's RequestInformation),
         sent through the SDK's adapter (auth, retries, error mapping) but not parsed into SDK
         models: those cost ~3 ms a driveItem."""
         from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
-        async def send(client) -> dict:
+        async def send(client: Any) -> dict[str, Any]:
             raw = await client.request_adapter.send_primitive_async(request(client), "bytes",
                                                                     {"XXX": ODataError})
-            return json.loads(raw) if raw else {}
+            answer: dict[str, Any] = json.loads(raw) if raw else {}
+            return answer
 
         return await self.call(send, path)
 
     async def fetch(self, method: str, url: str, path: str, *, stream: bool = False,
-                    **kwargs) -> httpx.Response:
+                    **kwargs: Any) -> httpx.Response:
         """A plain request to a pre-authenticated URL, throttling waited out. Non-2xx raises.
         With stream=True the caller holds a concurrency slot until it calls `finish()`."""
-        budget = _Budget(self, path)
+        budget, http = _Budget(self, path), self.http
+        assert http is not None  # opened with the session
         while True:
             await self.slots.acquire()
             try:
-                response = await self.http.send(self.http.build_request(method, url, **kwargs),
-                                                stream=stream)
+                response = await http.send(http.build_request(method, url, **kwargs),
+                                           stream=stream)
             except BaseException as exc:
                 self.slots.release()
                 if not isinstance(exc, Exception):
@@ -280,11 +290,11 @@ class GraphSession:
         await self._loop.shutdown_asyncgens()
 
     @staticmethod
-    async def _close_all(owned: list) -> None:
+    async def _close_all(owned: list[Any]) -> None:
         for thing in reversed(owned):
             try:
                 await (thing.aclose() if isinstance(thing, httpx.AsyncClient) else thing.close())
-            except Exception as exc:  # noqa: BLE001 - closing anyway
+            except Exception as exc:  # closing anyway
                 log.debug("closing %s: %s", type(thing).__name__, exc)
 
 
@@ -302,12 +312,17 @@ def _site_key(site_url: str) -> str:
     return f"{url.hostname}:/{'/'.join(parts)}:" if parts else url.hostname
 
 
-def _names(drive) -> set[str]:
+def _names(drive: Any) -> set[str]:
     """What an admin may call a library: its name, or the folder name in its URL."""
     names = {drive.name or "", (drive.additional_data or {}).get("displayName") or ""}
     if drive.web_url:
         names.add(urllib.parse.unquote(drive.web_url.rstrip("/").rsplit("/", 1)[-1]))
     return {n.lower() for n in names if n}
+
+
+def _next_page(site_id: str, link: str) -> Callable[[Any], Awaitable[Any]]:
+    """The request for the next page of a site's drives (`link`: the last page's nextLink)."""
+    return lambda c: c.sites.by_site_id(site_id).drives.with_url(link).get()
 
 
 async def _resolve(session: GraphSession, site_url: str, library: str) -> tuple[str, str]:
@@ -317,14 +332,13 @@ async def _resolve(session: GraphSession, site_url: str, library: str) -> tuple[
     except (errors.NotFound, BadRequest) as exc:
         raise errors.ConfigInvalid("site_url", f"no SharePoint site at {site_url} ({exc})") \
             from None
-    drives, page = [], await session.call(lambda c: c.sites.by_site_id(site.id).drives.get())
+    drives: list[Any] = []
+    page = await session.call(lambda c: c.sites.by_site_id(site.id).drives.get())
     while True:
         drives += page.value or []
         if not page.odata_next_link:
             break
-        link = page.odata_next_link
-        page = await session.call(lambda c: c.sites.by_site_id(site.id).drives.with_url(link)
-                                  .get())
+        page = await session.call(_next_page(site.id, page.odata_next_link))
     for drive in drives:
         if library.strip().lower() in _names(drive):
             return site.id, drive.id

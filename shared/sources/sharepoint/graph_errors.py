@@ -1,21 +1,25 @@
 """How Microsoft Graph, Entra ID (azure-identity) and httpx failures map to our failure classes,
-and how long throttling asks us to wait."""
+how secrets are kept out of their messages, and how long throttling asks us to wait.
+
+Imported by `graph` (the session) and `source`, never the other way: what a mapping needs of
+the app's credentials comes in as plain values (the secrets to scrub).
+"""
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
 
 import httpx
-from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, \
-    ServiceResponseError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from kiota_abstractions.api_error import APIError
 
 from shared import errors
-
-if TYPE_CHECKING:
-    from shared.sources.sharepoint.graph import GraphCredentials
 
 BACKOFF_MAX_S = 60.0  # a 503 without Retry-After: 2, 4, 8 ... s, at most this
 
@@ -52,9 +56,18 @@ def api_error(exc: APIError, path: str | None) -> errors.SyncError:
     return cls(message, path)
 
 
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with every secret in it replaced by *** (never in a message, a log, a failure)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 def to_sync_error(exc: BaseException, path: str | None,
-                  creds: "GraphCredentials | None" = None) -> errors.SyncError:
-    """The one mapping from SDK, azure-identity and httpx failures to our failure classes."""
+                  secrets: Iterable[str | None] = ()) -> errors.SyncError:
+    """The one mapping from SDK, azure-identity and httpx failures to our failure classes;
+    `secrets` (the app's client secret, certificate password) are scrubbed from the message."""
     if isinstance(exc, errors.SyncError):
         exc.path = exc.path if exc.path is not None else path
         return exc
@@ -68,8 +81,9 @@ def to_sync_error(exc: BaseException, path: str | None,
         error = errors.Transient(f"Microsoft 365 unreachable: {type(exc).__name__}: {exc}", path)
     else:
         error = errors.SyncError(f"{type(exc).__name__}: {exc}", path)
-    if creds is not None:
-        error.args = (creds.scrub(str(error)),)
+    secrets = tuple(secrets)
+    if secrets:
+        error.args = (scrub(str(error), secrets),)
     return error
 
 
@@ -82,17 +96,20 @@ def http_error(response: httpx.Response, path: str) -> errors.SyncError:
     return cls(f"Microsoft 365 answered {status} {text}", path)
 
 
-def retry_after(headers, attempt: int) -> float:
+def retry_after(headers: Mapping[str, str] | None, attempt: int) -> float:
     """Seconds to wait before trying again: Retry-After (seconds or a date), else backoff."""
-    value = None
+    value: str | None = None
     for key, val in (headers or {}).items():
         if key.lower() == "retry-after":
             value = val
+    backoff = min(BACKOFF_MAX_S, 2.0 ** attempt)
+    if value is None:
+        return backoff
     try:
         return max(0.0, float(value))
-    except (TypeError, ValueError):
+    except ValueError:
         pass
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
-        return min(BACKOFF_MAX_S, 2.0 ** attempt)
+        return backoff

@@ -14,9 +14,9 @@ import httpx
 import quickxorhash
 
 from shared import errors
-from shared.sync.model import SourceEntry
 from shared.sources.sharepoint.graph import GraphSession
 from shared.sources.sharepoint.graph_errors import to_sync_error
+from shared.sync.model import SourceEntry
 
 CHUNK = 512 * 1024  # per hop from the loop thread; a reader holds about two
 
@@ -114,5 +114,5 @@ class DownloadReader:
         if response is not None:
             try:
                 self._graph.run(self._graph.finish(response))
-            except Exception:  # noqa: BLE001 - closing anyway; the caller has its answer
+            except Exception:
                 pass

@@ -1,5 +1,6 @@
 """SharePoint Online backend of `Source`: one document library (a Graph drive), on Microsoft
-Graph through msgraph-sdk and azure-identity (see shared/sources/sharepoint/graph.py for the wiring).
+Graph through msgraph-sdk and azure-identity (see shared/sources/sharepoint/graph.py for the
+wiring).
 
 - list(): the drive root's delta query; paths are rebuilt from parent ids (sharepoint_delta);
 - stat/open_read/delete address items by path, `items/root:/{path}:`, Microsoft's documented
@@ -16,16 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import BinaryIO, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 
 from shared import errors
 from shared.sources.sharepoint import delta
-from shared.sync.model import Absent, DeltaCursor, ListFailure, Listing, SourceEntry, check_expected
 from shared.sources.sharepoint.graph import GraphCredentials, GraphEndpoint, GraphSession
 from shared.sources.sharepoint.graph_errors import NameConflict, ResyncRequired, http_error
 from shared.sources.sharepoint.reading import DownloadReader
+from shared.sync.model import Absent, DeltaCursor, ListFailure, Listing, SourceEntry, check_expected
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,7 @@ class SharePointSource:
         """Apply every page from `link` (None: from the start); returns the new deltaLink."""
         while True:
             page = await self.graph.json(
-                lambda c: self._root_delta(c, link).to_get_request_information(), "")
+                lambda c, at=link: self._root_delta(c, at).to_get_request_information(), "")
             delta.apply(items, page.get("value") or [])
             if page.get("@odata.nextLink"):
                 link = page["@odata.nextLink"]
@@ -210,9 +212,12 @@ class SharePointSource:
 
     async def _upload_session(self, path: str, etag: str | None, absent: bool) -> str:
         from msgraph.generated.drives.item.items.item.create_upload_session. \
-            create_upload_session_post_request_body import CreateUploadSessionPostRequestBody
-        from msgraph.generated.models.drive_item_uploadable_properties import \
-            DriveItemUploadableProperties
+                            create_upload_session_post_request_body import (
+            CreateUploadSessionPostRequestBody,
+        )
+        from msgraph.generated.models.drive_item_uploadable_properties import (
+            DriveItemUploadableProperties,
+        )
 
         behavior = "fail" if absent else "replace"
         body = CreateUploadSessionPostRequestBody(item=DriveItemUploadableProperties(
@@ -258,7 +263,7 @@ class SharePointSource:
                 log.debug("owner of %s: %s", path, exc)
                 return None
 
-        return dict(zip(paths, await asyncio.gather(*map(one, paths))))
+        return dict(zip(paths, await asyncio.gather(*map(one, paths)), strict=True))
 
     def close(self) -> None:
         self.graph.close()

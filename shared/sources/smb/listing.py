@@ -20,7 +20,8 @@ import contextlib
 import re
 import struct
 import time
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import smbclient
 from smbclient._io import SMBDirectoryIO
@@ -29,10 +30,10 @@ from smbprotocol.file_info import FileAttributes, FileInformationClass
 from smbprotocol.open import QueryDirectoryFlags, SMB2QueryDirectoryResponse
 
 from shared import errors
-from shared.sync.model import DeltaCursor, ListFailure, Listing, SourceEntry, gather
 from shared.sources.smb.ntstatus import connection_lost
-from shared.sources.smb.writing import is_write_temp
 from shared.sources.smb.plumbing import SmbPlumbing
+from shared.sources.smb.writing import is_write_temp
+from shared.sync.model import DeltaCursor, ListFailure, Listing, SourceEntry, gather
 
 DIR_BUFFER = 1024 * 1024  # QUERY_DIRECTORY reply size: ~10,000 names per round trip
 _NAME_SURROGATE = 0x20000000  # reparse tag bit of symlinks, junctions, mount points
@@ -111,7 +112,7 @@ class SmbLister(SmbPlumbing):
                 with scan as d:
                     for raw in self._entries(d):
                         self._add(part, folders, seen, folder, raw, leftovers)
-            except Exception as exc:  # noqa: BLE001 - recorded, never raised
+            except Exception as exc:
                 error = self._fail(exc, folder)
                 part.failures.append(ListFailure(folder, error.cause, str(error)))
                 if not folder or connection_lost(exc.__cause__ or exc):

@@ -1,7 +1,7 @@
 """smbprotocol's errors mapped to our failure classes (`shared.errors`), in one place."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from smbprotocol.exceptions import SMBConnectionClosed, SMBException
 
@@ -42,7 +42,7 @@ _STATUS: dict[int, type[errors.SyncError]] = {
 _DEAD_SESSION = {0xC00000C9, 0xC0000203, 0xC000035C}  # NETWORK_NAME_DELETED, USER_SESSION_DELETED,
 # NETWORK_SESSION_EXPIRED
 _DEAD = (SMBConnectionClosed, ConnectionError, TimeoutError, EOFError)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def mtime_ns(when: datetime) -> int:

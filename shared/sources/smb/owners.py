@@ -13,8 +13,15 @@ from collections import deque
 import smbclient
 from smbprotocol.exceptions import SMBException
 from smbprotocol.file_info import FileAttributes
-from smbprotocol.open import (CreateDisposition, FilePipePrinterAccessMask, ImpersonationLevel,
-                              Open, ShareAccess, SMB2QueryInfoRequest, SMB2QueryInfoResponse)
+from smbprotocol.open import (
+    CreateDisposition,
+    FilePipePrinterAccessMask,
+    ImpersonationLevel,
+    Open,
+    ShareAccess,
+    SMB2QueryInfoRequest,
+    SMB2QueryInfoResponse,
+)
 from smbprotocol.security_descriptor import SMB2CreateSDBuffer
 
 from shared import errors
@@ -56,7 +63,7 @@ class SmbOwners(SmbPlumbing):
                     _collect(out, *window.popleft())
             while window:
                 _collect(out, *window.popleft())
-        except Exception as exc:  # noqa: BLE001 - unknown owners: the connector's default owner
+        except Exception as exc:
             log.debug("owner lookups stopped: %s", exc)
             if connection_lost(exc):
                 self._drop()
@@ -95,10 +102,10 @@ def _collect(out: dict, path: str, fd: Open, requests: list, unpack: tuple) -> N
     """Receive all three replies (smbprotocol keeps each until received); the owner from the
     second. A file gone or unreadable meanwhile answers errors to all three: owner unknown."""
     results = []
-    for request, fn in zip(requests, unpack):
+    for request, fn in zip(requests, unpack, strict=True):
         try:
             results.append(fn(request))
-        except Exception as exc:  # noqa: BLE001 - this file's owner is unknown, not the rest
+        except Exception as exc:
             if connection_lost(exc):
                 raise
             results.append(None)

@@ -2,7 +2,8 @@
 mixed into `source.SmbSource`, which defines every member below."""
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from shared import errors
 from shared.sync.model import SourceEntry

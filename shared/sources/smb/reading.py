@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from smbprotocol.connection import Connection
 from smbprotocol.exceptions import SMBException
@@ -153,12 +153,12 @@ class PipelinedReader:
             _, _, request = self._inflight.popleft()
             try:
                 self._conn.receive(request)
-            except Exception:  # noqa: BLE001 - closing anyway; the caller has its answer
+            except Exception:
                 pass
         self._cur = b""
         try:
             self._fd.close()
-        except Exception:  # noqa: BLE001 - a dead connection closed the handle already
+        except Exception:
             pass
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from typing import Iterator, Literal
+from collections.abc import Iterator
+from typing import Literal
 
 import smbclient
 from smbclient._io import SMBFileIO, SMBFileTransaction, query_info
@@ -28,12 +29,12 @@ from smbprotocol.file_info import FileInternalInformation
 from smbprotocol.session import Session
 
 from shared import errors
-from shared.sync.model import SourceEntry
-from shared.sources.smb.ntstatus import END_OF_FILE, connection_lost, mtime_ns, to_sync_error
 from shared.sources.smb.listing import _DIRECTORY, SmbLister
+from shared.sources.smb.ntstatus import END_OF_FILE, connection_lost, mtime_ns, to_sync_error
 from shared.sources.smb.owners import SmbOwners
 from shared.sources.smb.reading import PipelinedReader, WholeFile
 from shared.sources.smb.writing import SmbWriter
+from shared.sync.model import SourceEntry
 
 __all__ = ["SmbSource", "connection_lost", "mtime_ns", "to_sync_error"]
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter):
             try:
                 fresh = self._connect()
                 return fn(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - everything leaves as a SyncError
+            except Exception as exc:
                 error = self._fail(exc, path)
                 if attempt == 1 and not fresh and connection_lost(exc):
                     log.info("SMB connection to %s was lost; reconnecting", self._key)

@@ -25,12 +25,17 @@ import smbclient
 from smbclient._io import SMBFileIO, SMBFileTransaction, set_info
 from smbprotocol.exceptions import SMBOSError
 from smbprotocol.file_info import FileAttributes, FileRenameInformation
-from smbprotocol.open import (FilePipePrinterAccessMask, SMB2QueryInfoRequest,
-                              SMB2QueryInfoResponse, SMB2SetInfoRequest, SMB2SetInfoResponse)
+from smbprotocol.open import (
+    FilePipePrinterAccessMask,
+    SMB2QueryInfoRequest,
+    SMB2QueryInfoResponse,
+    SMB2SetInfoRequest,
+    SMB2SetInfoResponse,
+)
 
 from shared import errors
-from shared.sync.model import Absent, SourceEntry, check_expected
 from shared.sources.smb.plumbing import SmbPlumbing
+from shared.sync.model import Absent, SourceEntry, check_expected
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@ import { clear, fmtTime, h, table } from "../dom.js";
 
 const EVENTS = ["connector.created", "connector.updated", "connector.deleted", "connector.paused",
   "connector.resumed", "connector.auth_failed", "connector.auth_restored", "connector.deletes_held",
-  "connector.deletes_approved", "connector.deletes_rejected", "conflict.resolved"];
+  "connector.deletes_approved", "connector.deletes_rejected", "conflict.resolved",
+  "conflict.superseded"];
 const BASE_FIELDS = new Set(["event", "connector_id", "connector_name", "kind", "actor", "at"]);
 
 export async function auditPage(ctx) {

@@ -5,15 +5,26 @@ import re
 import urllib.parse
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from croniter import croniter
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, EmailStr, Field,
-                      SecretStr, Tag, TypeAdapter, field_validator, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    EmailStr,
+    Field,
+    SecretStr,
+    Tag,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
+from shared.config.identity_mapping import parse_table
 from shared.contracts import ConflictPolicy, utcnow
 from shared.errors import SyncError
-from shared.config.identity_mapping import parse_table
 from shared.sync.keys import BUCKET_NAME, clean_prefix
 
 _INTERVAL = re.compile(r"^(\d+)([smhd])$")
@@ -158,7 +169,7 @@ class IdentityMapping(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _needs_directory(self) -> "IdentityMapping":
+    def _needs_directory(self) -> IdentityMapping:
         if self.strategy in ("email", "name") and self.ldap is None:
             raise ValueError(f"strategy {self.strategy!r} needs `ldap` (the directory to ask)")
         return self
@@ -221,7 +232,7 @@ class SharePointConnectorCreate(ConnectorFields):
     library: str = Field(min_length=1, max_length=255)
 
     @model_validator(mode="after")
-    def _one_credential(self) -> "SharePointConnectorCreate":
+    def _one_credential(self) -> SharePointConnectorCreate:
         check_credential(self.client_secret, self.certificate, self.certificate_password)
         return self
 
@@ -233,8 +244,8 @@ def _kind(value) -> str:
 
 
 ConnectorCreate = Annotated[
-    Union[Annotated[SmbConnectorCreate, Tag("smb")],
-          Annotated[SharePointConnectorCreate, Tag("sharepoint")]],
+    Annotated[SmbConnectorCreate, Tag("smb")]
+    | Annotated[SharePointConnectorCreate, Tag("sharepoint")],
     Discriminator(_kind)]
 
 
@@ -269,7 +280,7 @@ class ConnectorUpdate(BaseModel):
     library: str | None = Field(default=None, min_length=1, max_length=255)
 
     @model_validator(mode="after")
-    def _one_credential(self) -> "ConnectorUpdate":
+    def _one_credential(self) -> ConnectorUpdate:
         if self.client_secret is not None and self.certificate is not None:
             raise ValueError("give either client_secret or certificate, not both")
         if self.certificate is not None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 
-from shared.config.connectors import Connector
+from shared.app.runtime import Runtime
+from shared.config.connector_model import Connector
 from shared.contracts import DeletesHeld
 from shared.store.daily_counters import raise_flag
-from shared.app.runtime import Runtime
+from shared.sync.rules import looks_emptied
 
 log = logging.getLogger(__name__)
 SAMPLE = 20
@@ -35,8 +36,7 @@ async def hold_deletes(rt: Runtime, c: Connector, run_id: str, held: dict[str, s
 async def check_empty(rt: Runtime, c: Connector, run_id: str, complete: bool, listed: int,
                       failed: int, n_indexed: int) -> None:
     """A complete listing with no file where files were synced before: flag it (once)."""
-    empty = complete and not listed and not failed and n_indexed
-    if not empty:
+    if not looks_emptied(complete, listed, failed, n_indexed):
         if listed:
             await rt.state.clear_status(c.id, "suspicious_empty")
         return

@@ -1,0 +1,53 @@
+"""What the broker and the claims of long work share (shared/messaging/broker.py and claims.py):
+a message kept so it can be published again (`Claimed`), the header counting the deliveries
+it spent while claimed (`ATTEMPTS`), the "put it back" signal (`Defer`), and the broker's
+redelivery side as the claims see it (`Redelivery`). The claims depend on this, not on the
+broker, so the broker can consume with claims without an import loop.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aio_pika.abc import AbstractIncomingMessage
+
+ATTEMPTS = "x-scaidrive-attempts"  # deliveries spent while claimed (x-delivery-count restarts)
+
+
+class Defer(Exception):
+    """Put the message back at the end of its queue, without counting it as a failed delivery."""
+
+
+@dataclass
+class Claimed:
+    """What is needed to publish the message again."""
+    body: str
+    type: str
+    exchange: str
+    routing_key: str
+    headers: dict[str, Any]
+    attempts: int
+    content_type: str = "application/json"
+
+    @classmethod
+    def of(cls, message: AbstractIncomingMessage) -> Claimed:
+        headers = {k: v for k, v in (message.headers or {}).items()
+                   if k != "x-delivery-count" and isinstance(v, (str, int, float, bool))}
+        # surrogateescape: a poison message's undecodable bytes go to the dead letters intact
+        return cls(message.body.decode("utf-8", "surrogateescape"), message.type or "",
+                   message.exchange or "", message.routing_key or "", headers,
+                   int(headers.pop(ATTEMPTS, 0)), message.content_type or "application/json")
+
+
+class Redelivery(Protocol):
+    """The broker's side of redelivering (shared/messaging/broker.py: `Broker`)."""
+
+    @property
+    def delivery_limit(self) -> int: ...
+
+    async def republish(self, m: Claimed) -> None: ...
+
+    async def requeue_fresh(self, message: AbstractIncomingMessage) -> None: ...
+
+    async def dead_letter_claimed(self, m: Claimed, error: str,
+                                  error_class: str = "") -> None: ...

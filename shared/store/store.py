@@ -1,0 +1,47 @@
+"""The store a service holds (`Runtime.state`): one Redis client, opened from the settings, and
+every family of keys behind typed methods. The connectors' records, runs and leases are methods
+of `Store` itself (`state.State`, `runs.RunState`); the other families are objects on it, each
+module documenting its own key layout:
+
+  conflicts          two-way conflicts and their held paths      (conflict_records.ConflictStore)
+  scan_listing(cid)  a streaming one-way scan's working set      (scan_listing.ScanStore)
+  claim_records      claims of long work                         (claim_records.ClaimRecords)
+  users              the imported ScaiDrive users                (users.StoredUsers)
+  owners             the identity service's directory answers    (owner_cache.OwnerCache)
+  api_access         console sessions, failed token checks       (api_access.ApiAccess)
+
+A service never sees the client, the namespace or a key (tests/unit/test_store_boundary.py).
+"""
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from shared.config.settings import Settings
+from shared.store.api_access import ApiAccess
+from shared.store.claim_records import ClaimRecords
+from shared.store.conflict_records import ConflictStore
+from shared.store.owner_cache import OwnerCache
+from shared.store.runs import RunState
+from shared.store.scan_listing import ScanStore
+from shared.store.users import StoredUsers
+
+
+class Store(RunState):
+    def __init__(self, redis: aioredis.Redis, namespace: str) -> None:
+        super().__init__(redis, namespace)
+        self.conflicts = ConflictStore(redis, namespace)
+        self.claim_records = ClaimRecords(redis, namespace)
+        self.users = StoredUsers(redis, namespace)
+        self.owners = OwnerCache(redis, namespace)
+        self.api_access = ApiAccess(redis, namespace)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Store:
+        """Connect with the service's settings and check that Redis answers."""
+        store = cls.connect(settings.redis_url.get_secret_value(), settings.namespace)
+        await store.ping()
+        return store
+
+    def scan_listing(self, cid: str) -> ScanStore:
+        """The working set of the connector's scan (one scan at a time: its lease)."""
+        return ScanStore(self.r, self.ns, cid)

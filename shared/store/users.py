@@ -1,0 +1,34 @@
+"""The ScaiDrive users imported through `PUT /api/v1/users`, kept in Redis: the `UserDirectory`
+(shared/config/identity_mapping.py) the identity service and the API read today.
+
+Key layout ({ns} = SCAIDRIVE_NAMESPACE):
+
+  {ns}:users                     hash user id -> JSON User
+"""
+from __future__ import annotations
+
+from typing import cast
+
+import redis.asyncio as aioredis
+
+from shared.config.identity_mapping import User
+
+
+class StoredUsers:
+    """A `UserDirectory` over the imported users; `put` adds or replaces them."""
+
+    def __init__(self, redis: aioredis.Redis, namespace: str) -> None:
+        self._r = redis
+        self._key = f"{namespace}:users"
+
+    async def users(self) -> list[User]:
+        stored = cast(dict[str, str], await self._r.hgetall(self._key))  # decode_responses
+        return [User.model_validate_json(v) for v in stored.values()]
+
+    async def get(self, user_id: str) -> User | None:
+        raw = cast(str | None, await self._r.hget(self._key, user_id))
+        return User.model_validate_json(raw) if raw else None
+
+    async def put(self, users: list[User]) -> None:
+        if users:
+            await self._r.hset(self._key, mapping={u.id: u.model_dump_json() for u in users})

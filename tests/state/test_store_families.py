@@ -1,0 +1,81 @@
+"""The families the services used to reach with the raw client, now behind typed store objects
+(users, directory answers, console sessions and failed token checks, claims of long work),
+against the real Redis. Each test also reads the raw keys: the layout is the one already in
+use (same names, same values), so data written before keeps working."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from shared.config.identity_mapping import User
+from shared.contracts import Owner
+
+SID = "S-1-5-21-1-2-3-1001"
+
+
+async def test_users_live_in_one_hash_of_json(state):
+    alice = User(id="u-alice", email="alice@corp.local", display_name="Alice")
+    assert await state.users.users() == [] and await state.users.get("u-alice") is None
+    await state.users.put([alice])
+    await state.users.put([])  # nothing to import: nothing written
+    assert await state.users.users() == [alice]
+    assert await state.users.get("u-alice") == alice
+    assert await state.r.hgetall(f"{state.ns}:users") == {"u-alice": alice.model_dump_json()}
+
+
+async def test_directory_answers_fresh_per_version_and_last_known(state):
+    owners = state.owners
+    alice = Owner(user_id="u-alice", source_principal=SID, method="email")
+    assert await owners.cached("c1", 1, SID) is None and await owners.last_known("c1", SID) is None
+    await owners.remember("c1", 1, SID, alice, 60)
+    assert await owners.cached("c1", 1, SID) == alice
+    assert await owners.cached("c1", 2, SID) is None  # a new mapping version asks again
+    assert await owners.last_known("c1", SID) == alice
+    fresh, last = f"{state.ns}:idcache:c1:1:{SID}", f"{state.ns}:idlast:c1:{SID}"
+    assert await state.r.get(fresh) == await state.r.get(last) == alice.model_dump_json()
+    assert 0 < await state.r.ttl(fresh) <= 60 and await state.r.ttl(last) == -1
+
+
+async def test_degraded_owners_are_counted_on_the_run(state):
+    await state.begin_run("c1", "r1", "manual")
+    await state.add_to_run("c1", "owners_degraded")
+    await state.add_to_run("c1", "owners_degraded", 2)
+    assert (await state.run("c1"))["owners_degraded"] == "3"
+
+
+async def test_sessions_are_kept_under_a_hash_of_their_id(state):
+    access = state.api_access
+    await access.open_session("cookie-id", {"name": "ann", "role": "readonly"}, 60)
+    assert await access.session("cookie-id") == {"name": "ann", "role": "readonly"}
+    assert await access.session("other") is None
+    key = f"{state.ns}:session:{hashlib.sha256(b'cookie-id').hexdigest()}"
+    assert json.loads(await state.r.get(key)) == {"name": "ann", "role": "readonly"}
+    assert 0 < await state.r.ttl(key) <= 60
+    assert not [k async for k in state.r.scan_iter(f"{state.ns}:*cookie-id*")]
+    await access.close_session("cookie-id")
+    assert await access.session("cookie-id") is None and not await state.r.exists(key)
+
+
+async def test_failed_checks_count_in_a_fixed_window(state):
+    access = state.api_access
+    assert await access.failed_checks("10.0.0.9") is None
+    assert await access.window_left_s("10.0.0.9") < 0  # no window open
+    assert (await access.count_failed_check("10.0.0.9", 300))[0] == 1
+    await state.r.expire(f"{state.ns}:authfail:10.0.0.9", 100)  # time passes
+    count, ttl = await access.count_failed_check("10.0.0.9", 300)
+    assert count == 2 and 0 < ttl <= 100  # the window is not extended
+    assert await access.failed_checks("10.0.0.9") == 2
+    assert 0 < await access.window_left_s("10.0.0.9") <= 100
+    assert await state.r.get(f"{state.ns}:authfail:10.0.0.9") == "2"
+
+
+async def test_claim_records_keep_their_three_keys(state):
+    records = state.claim_records
+    token = await records.take("c1:r:1", {"body": "{}", "attempts": 0}, 30)
+    assert json.loads(await state.r.hget(f"{state.ns}:claims", "c1:r:1")) == {
+        "body": "{}", "attempts": 0}
+    assert await state.r.hget(f"{state.ns}:claims:token", "c1:r:1") == token
+    assert await state.r.zscore(f"{state.ns}:claims:due", "c1:r:1") is not None
+    assert await records.renew("c1:r:1", token, 30)
+    assert not await records.renew("c1:r:1", "not-the-holder", 30)
+    assert await records.take_over_expired(30) == []  # not due yet
