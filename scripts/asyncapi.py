@@ -35,7 +35,11 @@ OUT = ROOT / "docs" / "asyncapi.json"
 EXCHANGE = "scaidrive.events"  # {SCAIDRIVE_NAMESPACE}.events; "scaidrive" is the default
 REF = "#/components/schemas/{model}"
 T = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
-_V = dict(size=52_431, mtime=T, editor="alice@contoso.com")
+
+
+def _side(etag: str, editor: str = "alice@contoso.com") -> SideVersion:
+    """One side's version in the conflict example (both sides: the same size and time)."""
+    return SideVersion(size=52_431, mtime=T, editor=editor, etag=etag)
 
 
 def examples() -> dict[str, Contract]:
@@ -54,8 +58,8 @@ def examples() -> dict[str, Contract]:
             side="source", count=640, total=1000, sample=["Archive/2019/a.pdf"], at=T),
         "conflict.detected": ConflictDetected(
             conflict_id="9b1f0c77a2e34d10", connector_id="3f9a1c2b7d4e", connector_name="Finance",
-            path="Reports/Q1.xlsx", source=SideVersion(**_V, etag='"{5E1A},4"'),
-            scaidrive=SideVersion(**_V | {"editor": "u-bob"}, etag="d41d8cd98f00b204"),
+            path="Reports/Q1.xlsx", source=_side('"{5E1A},4"'),
+            scaidrive=_side("d41d8cd98f00b204", editor="u-bob"),
             source_version=FileVersion(size=52_431, mtime_ns=1_768_469_400_000_000_000,
                                        file_id="01ABCDEF", content_tag="aGVsbG8="),
             policy="manual", detected_at=T),

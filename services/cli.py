@@ -32,6 +32,14 @@ def _call(method: str, path: str, **kwargs) -> dict | list | None:
     return resp.json() if resp.content else None
 
 
+def _status(cid: str) -> dict:
+    """The connector's `status`, as `GET /connectors/{id}` shows it."""
+    connector = _call("GET", f"/connectors/{cid}")
+    if not isinstance(connector, dict):
+        sys.exit(f"unexpected answer for connector {cid}: {connector!r}")
+    return connector["status"]
+
+
 def _print(data) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False))
 
@@ -148,7 +156,7 @@ def _sharepoint_fields(args: argparse.Namespace) -> dict:
 
 
 def sync(args: argparse.Namespace) -> int:
-    before = _call("GET", f"/connectors/{args.id}")["status"]
+    before = _status(args.id)
     previous_run = (before.get("run") or {}).get("run_id")
     _call("POST", f"/connectors/{args.id}/sync")
     if not args.wait:
@@ -156,7 +164,7 @@ def sync(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         time.sleep(1)
-        status = _call("GET", f"/connectors/{args.id}")["status"]
+        status = _status(args.id)
         run = status.get("run") or {}
         if run.get("phase") == "finished" and (run.get("run_id") != previous_run
                                                or before["state"] == "running"):
@@ -169,7 +177,7 @@ def wait(args: argparse.Namespace) -> int:
     """Wait until the connector has a finished run and none going (e.g. its first sync)."""
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
-        status = _call("GET", f"/connectors/{args.id}")["status"]
+        status = _status(args.id)
         if (status.get("run") or {}).get("phase") == "finished" and status["state"] != "running":
             _print(status)
             return 0 if status["run"]["outcome"] in ("success", "partial") else 1

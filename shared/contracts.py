@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 
 def utcnow() -> datetime:
@@ -24,7 +24,7 @@ class Contract(BaseModel):
     schema_version: Literal[1] = SCHEMA_VERSION
     registry: ClassVar[dict[str, type[Contract]]] = {}
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         Contract.registry[cls.__name__] = cls
 
@@ -42,6 +42,9 @@ def decode(type_name: str | None, body: bytes) -> Contract:
 
 # --- commands -------------------------------------------------------------------------------
 
+ScanReason = Literal["schedule", "manual"]
+
+
 class RunRequested(Contract):
     """Admin pressed 'sync now': the scheduler decides whether a run can start."""
 
@@ -54,7 +57,7 @@ class ScanRequested(Contract):
 
     connector_id: str
     run_id: str
-    reason: Literal["schedule", "manual"] = "schedule"
+    reason: ScanReason = "schedule"
     requested_at: datetime = Field(default_factory=utcnow)
 
 
@@ -82,13 +85,16 @@ class FileVersion(BaseModel):
     content_tag: str | None = None  # the backend's content hash, where it has one
 
 
+OwnerMethod = Literal["table", "email", "name", "system_owner"]
+
+
 class Owner(BaseModel):
     """Who the file belongs to in ScaiDrive, and how that was decided."""
 
     model_config = ConfigDict(frozen=True)
     user_id: str
     source_principal: str | None = None
-    method: Literal["table", "email", "name", "system_owner"] = "system_owner"
+    method: OwnerMethod = "system_owner"
     score: float | None = None
     degraded: bool = False  # the directory was unreachable: last known mapping or system owner
 
@@ -137,13 +143,16 @@ class RunCounts(BaseModel):
     bytes_transferred: int = 0
 
 
+RunOutcome = Literal["success", "partial", "failed"]
+
+
 class SyncCompleted(Contract):
     """Published on the platform events exchange as `sync.completed`."""
 
     event: Literal["sync.completed"] = "sync.completed"
     connector_id: str
     run_id: str
-    outcome: Literal["success", "partial", "failed"]
+    outcome: RunOutcome
     started_at: datetime
     finished_at: datetime
     duration_s: float
@@ -165,6 +174,9 @@ class ConnectorAuthFailed(Contract):
     at: datetime = Field(default_factory=utcnow)
 
 
+DeleteSide = Literal["source", "scaidrive"]  # the side a deletion would have been made on
+
+
 class DeletesHeld(Contract):
     """Published as `connector.deletes_held` (and audited): a two-way run would have deleted
     more than the connector's `max_delete_percent` of one side's files, so it deleted none of
@@ -174,7 +186,7 @@ class DeletesHeld(Contract):
     connector_id: str
     connector_name: str
     run_id: str
-    side: Literal["source", "scaidrive"]  # where the files would have been deleted
+    side: DeleteSide  # where the files would have been deleted
     count: int
     total: int  # files on that side
     sample: list[str]  # the first paths, sorted

@@ -40,7 +40,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app = FastAPI(title="ScaiDrive Connectors", version="1", lifespan=lifespan,
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
     app.state.settings = settings
-    app.add_exception_handler(RequestValidationError, validation_error)
+    app.exception_handler(RequestValidationError)(validation_error)
     for module in (shares, connectors, identities, audit, deletes, conflicts, stats):
         app.include_router(module.router, dependencies=[Depends(session.authenticate)])
     app.include_router(session.router)  # login/logout: the token is in the body

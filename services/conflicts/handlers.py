@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from typing import overload
 
 import aiosmtplib
 
@@ -43,6 +44,14 @@ class Busy(Exception):
 
 
 # --- pure parts -----------------------------------------------------------------------------
+
+@overload
+def _utc(when: datetime) -> datetime: ...
+
+
+@overload
+def _utc(when: datetime | None) -> datetime | None: ...
+
 
 def _utc(when: datetime | None) -> datetime | None:
     if when is None or when.tzinfo is not None:

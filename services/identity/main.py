@@ -6,6 +6,8 @@ from services.identity import handlers
 from shared.app import hot_loop
 from shared.app.connector_consumers import ConnectorConsumers
 from shared.app.runtime import Runtime, serve
+from shared.contracts import FileChanged
+from shared.messaging.broker import expecting
 
 PREFETCH = 64
 
@@ -14,7 +16,8 @@ async def start(rt: Runtime) -> None:
     identities = handlers.Identities(rt)
     hot_loop.freeze_startup_objects()  # before the first message: nothing of one is frozen
     await ConnectorConsumers(rt, "identity",
-                             lambda msg: handlers.on_change(rt, identities, msg),
+                             expecting(FileChanged,
+                                       lambda msg: handlers.on_change(rt, identities, msg)),
                              prefetch=PREFETCH).start()
 
 

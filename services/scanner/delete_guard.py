@@ -8,7 +8,7 @@ import logging
 
 from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector
-from shared.contracts import DeletesHeld
+from shared.contracts import DeletesHeld, DeleteSide
 from shared.store.daily_counters import raise_flag
 from shared.sync.rules import looks_emptied
 
@@ -17,7 +17,7 @@ SAMPLE = 20
 
 
 async def hold_deletes(rt: Runtime, c: Connector, run_id: str, held: dict[str, str],
-                       totals: dict[str, int]) -> None:
+                       totals: dict[DeleteSide, int]) -> None:
     """Store the held set; audit and announce it once per new set, not on every run."""
     if not await rt.state.hold_deletes(c.id, held):
         return

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 
 from opentelemetry import trace
 
@@ -10,12 +11,12 @@ from services.scanner.one_way_scan import scan_one_way
 from services.scanner.two_way_scan import scan_two_way
 from shared.app.run_lifecycle import close_run, lease_kept, stop_on_auth_failure
 from shared.app.runtime import Runtime
+from shared.app.source_pool import Sources
 from shared.config.connector_model import Connector
 from shared.contracts import ScanRequested
 from shared.errors import SyncError
 from shared.observability import telemetry
 from shared.sources.base import Source
-from shared.sources.factory import open_source
 from shared.store.daily_counters import add_daily
 from shared.store.state import Failure
 
@@ -23,14 +24,25 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.scanner")
 
 
-async def on_scan(rt: Runtime, msg: ScanRequested) -> None:
+@dataclass
+class ScanSources:
+    """Sources kept between a connector's scans: one logon per config version, not per run."""
+
+    pool: Sources
+    scanning: set[str] = field(default_factory=set)
+
+
+async def on_scan(rt: Runtime, msg: ScanRequested, sources: ScanSources) -> None:
     c = await rt.state.connector(msg.connector_id)
     run = await rt.state.run(msg.connector_id)
+    if c is None:
+        await asyncio.to_thread(sources.pool.drop, msg.connector_id)
     if c is None or run.get("run_id") != msg.run_id or run.get("phase") != "scanning":
         return  # connector deleted, or a stale / already scanned run (redelivery)
     with tracer.start_as_current_span("scan", attributes={
             "connector.id": c.id, "run.id": msg.run_id}) as span:
-        source = open_source(c, rt.box, rt.settings)
+        source = await asyncio.to_thread(sources.pool.get, c)
+        sources.scanning.add(c.id)
         try:
             async with lease_kept(rt, c.id, msg.run_id):
                 await _scan(rt, c, msg.run_id, source, span)
@@ -40,10 +52,12 @@ async def on_scan(rt: Runtime, msg: ScanRequested) -> None:
             await rt.state.add_failure(c.id, Failure(path="", stage="scan", cause=exc.cause,
                                                      message=str(exc), run_id=msg.run_id))
             if exc.cause == "auth_failed":
+                await asyncio.to_thread(sources.pool.drop, c.id)  # never reuse a refused logon
                 await stop_on_auth_failure(rt, c, msg.run_id, str(exc))
             await close_run(rt, c.id, msg.run_id, error=f"{exc.cause}: {exc}")
         finally:
-            await asyncio.to_thread(source.close)
+            sources.scanning.discard(c.id)
+            await asyncio.to_thread(sources.pool.trim, set(sources.scanning))
 
 
 async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) -> None:

@@ -4,17 +4,22 @@ from __future__ import annotations
 from services.scanner import handlers
 from shared.app import hot_loop
 from shared.app.runtime import Runtime, serve
+from shared.app.source_pool import Sources
+from shared.contracts import ScanRequested
+from shared.messaging.broker import expecting
 from shared.messaging.claims import LongWork
-
-# Scans are long and list whole trees: a couple at a time per process is plenty.
-SCANS_AT_ONCE = 2
 
 
 async def start(rt: Runtime) -> None:
-    # A scan of a big tree can outlast RabbitMQ's consumer_timeout: every scan is claimed.
+    # SCAIDRIVE_SCAN_CONCURRENCY scans at a time: most of a small connector's scan is waiting
+    # for its server. A scan of a big tree can outlast RabbitMQ's consumer_timeout: every scan
+    # is claimed. Sources stay open between a connector's runs (one logon per config version).
+    at_once = rt.settings.scan_concurrency
+    sources = handlers.ScanSources(Sources(rt.box, rt.settings))
+    on_scan = expecting(ScanRequested, lambda msg: handlers.on_scan(rt, msg, sources))
     await rt.broker.consume(rt.broker.queues["scan"],
-                            lambda msg, _raw: handlers.on_scan(rt, msg), prefetch=SCANS_AT_ONCE,
-                            long_work=LongWork(rt.claims, lambda _msg: True, SCANS_AT_ONCE))
+                            lambda msg, _raw: on_scan(msg), prefetch=at_once,
+                            long_work=LongWork(rt.claims, lambda _msg: True, at_once))
 
 
 def main() -> None:

@@ -18,7 +18,14 @@ from opentelemetry.context import Context
 from shared.app.run_lifecycle import close_run, fail_job
 from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector, next_due
-from shared.contracts import FileChanged, RunRequested, ScanRequested, TransferJob, decode
+from shared.contracts import (
+    FileChanged,
+    RunRequested,
+    ScanReason,
+    ScanRequested,
+    TransferJob,
+    decode,
+)
 from shared.store.daily_counters import STALE_PERIODS, is_stale, raise_flag
 from shared.store.state import Failure
 
@@ -26,7 +33,7 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.scheduler")
 
 
-async def start_run(rt: Runtime, c: Connector, reason: str) -> str | None:
+async def start_run(rt: Runtime, c: Connector, reason: ScanReason) -> str | None:
     """Take the lease and emit the scan command; None when a run is already going."""
     run_id = uuid.uuid4().hex[:16]
     if not await rt.state.acquire_lease(c.id, run_id, rt.settings.lease_ttl_s):

@@ -6,6 +6,8 @@ import logging
 
 from services.scheduler import handlers
 from shared.app.runtime import Runtime, serve
+from shared.contracts import RunRequested
+from shared.messaging.broker import expecting
 from shared.messaging.claims import reap
 from shared.observability import metrics
 
@@ -14,8 +16,8 @@ QUEUE_POLL_S = 15
 
 
 async def start(rt: Runtime) -> None:
-    await rt.broker.consume(rt.broker.queues["runs"],
-                            lambda msg, _raw: handlers.on_run_requested(rt, msg), prefetch=8)
+    on_run = expecting(RunRequested, lambda msg: handlers.on_run_requested(rt, msg))
+    await rt.broker.consume(rt.broker.queues["runs"], lambda msg, _raw: on_run(msg), prefetch=8)
     await rt.broker.consume_raw(rt.broker.queues["dead.runs"],
                                 lambda raw: handlers.on_dead_letter(rt, raw))
     rt.tasks.append(asyncio.create_task(_tick_forever(rt)))

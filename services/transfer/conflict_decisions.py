@@ -21,8 +21,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from services.transfer.source_pool import Sources
 from shared.app.runtime import Runtime
+from shared.app.source_pool import Sources
 from shared.config.connector_model import Connector
 from shared.contracts import ConflictResolved, ConflictSuperseded, TransferJob
 from shared.errors import NotFound

@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from opentelemetry import trace
 
-from services.transfer.source_pool import Sources
 from services.transfer.source_writes import TwoWay, labels
 from shared.app.run_lifecycle import fail_job, finish_job, lease_kept, stop_on_auth_failure
 from shared.app.runtime import Runtime
+from shared.app.source_pool import Sources
 from shared.config.connector_model import Connector
 from shared.contracts import ChangeKind, Owner, TransferJob
 from shared.errors import NotFound, QuotaExceeded, SyncError
@@ -93,8 +93,8 @@ class Transfers:
             relabeled = await self._relabel(c, job)
             if relabeled is not None:
                 return relabeled, 0
-        if job.kind is ChangeKind.MOVED:
-            if await self._move(c, job):
+        if job.kind is ChangeKind.MOVED and job.from_path is not None:
+            if await self._move(c, job, job.from_path):
                 return "moved", 0
             result = await self._upload(c, job)  # copy impossible: send the bytes again
             await self._forget(c, job.from_path)
@@ -149,8 +149,10 @@ class Transfers:
 
     @staticmethod
     def _check_quota(job: TransferJob, known: IndexRecord | None, share: dict | None) -> None:
-        quota = (share or {}).get("quota_bytes")
-        if not quota or job.version is None:
+        if share is None or job.version is None:
+            return
+        quota = share.get("quota_bytes")
+        if not quota:
             return
         after = share["usage_bytes"] - (known.size if known else 0) + job.version.size
         if after > quota:
@@ -160,13 +162,14 @@ class Transfers:
 
     # --- move and delete ----------------------------------------------------------------
 
-    async def _move(self, c: Connector, job: TransferJob) -> bool:
-        """Server-side copy for a renamed file; False means 'upload it instead'."""
+    async def _move(self, c: Connector, job: TransferJob, from_path: str) -> bool:
+        """Server-side copy for a renamed file (from `from_path`); False means 'upload it
+        instead'."""
         state = self.rt.state
-        old = await state.index_record(c.id, job.from_path)
+        old = await state.index_record(c.id, from_path)
         if old is None:
             return await state.index_record(c.id, job.path) is not None  # already moved
-        src = object_key(c.target_prefix, job.from_path)
+        src = object_key(c.target_prefix, from_path)
         dst = object_key(c.target_prefix, job.path)
         meta = _metadata(job, old)
         try:
@@ -176,7 +179,7 @@ class Transfers:
             return False
         await state.put_index(c.id, job.path, dataclasses.replace(old, etag=etag))
         await state.add_usage(c.target_share, old.size)  # _forget takes it off the old name
-        await self._forget(c, job.from_path)
+        await self._forget(c, from_path)
         return True
 
     async def _relabel(self, c: Connector, job: TransferJob) -> str | None:

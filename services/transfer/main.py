@@ -9,11 +9,12 @@ import importlib
 from concurrent.futures import ThreadPoolExecutor
 
 from services.transfer.handlers import Transfers
-from services.transfer.source_pool import Sources
 from shared.app import hot_loop
 from shared.app.connector_consumers import ConnectorConsumers
 from shared.app.runtime import Runtime, serve
-from shared.contracts import TransferJob
+from shared.app.source_pool import Sources
+from shared.contracts import Contract, TransferJob
+from shared.messaging.broker import expecting
 from shared.messaging.claims import LongWork
 
 
@@ -30,13 +31,14 @@ async def start(rt: Runtime) -> None:
 
     long_bytes = rt.settings.long_job_mb * 1024 * 1024
 
-    def long(job: TransferJob) -> bool:
-        return job.version is not None and job.version.size >= long_bytes
+    def long(msg: Contract) -> bool:
+        return (isinstance(msg, TransferJob) and msg.version is not None
+                and msg.version.size >= long_bytes)
 
     long_work = LongWork(rt.claims, long, room=min(rt.settings.long_jobs_per_worker,
                                                    rt.settings.transfer_concurrency))
     hot_loop.freeze_startup_objects()  # before the first message: nothing of one is frozen
-    await ConnectorConsumers(rt, "transfer", transfers.on_job,
+    await ConnectorConsumers(rt, "transfer", expecting(TransferJob, transfers.on_job),
                              prefetch=rt.settings.transfer_concurrency, wanted=running,
                              on_gone=transfers.sources.drop, long_work=long_work).start()
 

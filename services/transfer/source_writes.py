@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from services.transfer.conflict_decisions import may_apply
-from services.transfer.source_pool import Sources
 from shared.app.runtime import Runtime
+from shared.app.source_pool import Sources
 from shared.config.connector_model import Connector
 from shared.contracts import ChangeKind, ConflictDetected, Owner, SideVersion, TransferJob
 from shared.errors import ChangedAtSource, NotFound
@@ -207,7 +207,10 @@ def labels(c: Connector, owner: Owner) -> dict:
 
 
 def _entry(job: TransferJob) -> SourceEntry:
-    """The source version the scan saw, as the source's conditional writes expect it."""
+    """The source version the scan saw, as the source's conditional writes expect it (a job
+    without one is malformed: it fails like a handler's crash)."""
+    if job.version is None:
+        raise ValueError(f"{job.kind} job for {job.path!r} carries no source version")
     return listed_at(job.path, job.version)
 
 

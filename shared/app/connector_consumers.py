@@ -11,6 +11,7 @@ from aio_pika.abc import AbstractChannel, AbstractQueue
 
 from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector
+from shared.contracts import Contract
 from shared.messaging.broker import Defer
 from shared.messaging.claims import LongWork
 
@@ -19,7 +20,7 @@ POLL_S = 1.0
 
 
 class ConnectorConsumers:
-    def __init__(self, rt: Runtime, stage: str, handler: Callable[[object], Awaitable[None]],
+    def __init__(self, rt: Runtime, stage: str, handler: Callable[[Contract], Awaitable[None]],
                  prefetch: int, wanted: Callable[[Connector], Awaitable[bool]] | None = None,
                  on_gone: Callable[[str], None] | None = None,
                  long_work: LongWork | None = None):
@@ -46,7 +47,7 @@ class ConnectorConsumers:
         wanted = {c.id for c in connectors if self.wanted is None or await self.wanted(c)}
         for cid in wanted - self.active.keys():
             queue = await self.rt.broker.connector_queue(self.stage, cid)
-            channel = self.channels.get(cid) or await self.rt.broker.connection.channel()
+            channel = self.channels.get(cid) or await self.rt.broker.new_channel()
             self.channels[cid] = channel
             self.active[cid] = await self.rt.broker.consume(
                 queue, self.handle, prefetch=self.prefetch, channel=channel,

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from shared.app.runtime import Runtime
-from shared.contracts import ConnectorAuthFailed, RunCounts, SyncCompleted
+from shared.contracts import ConnectorAuthFailed, RunCounts, RunOutcome, SyncCompleted
 from shared.observability import metrics
 from shared.store.daily_counters import daily
 from shared.store.state import Failure, Indexed
@@ -78,7 +78,7 @@ async def close_run(rt: Runtime, cid: str, run_id: str, error: str | None = None
     finished = time.time()
     started = float(run.get("started_at", finished))
     counts = RunCounts(**{k: int(run.get(k, 0)) for k in RunCounts.model_fields})
-    outcome = "failed" if error else ("partial" if counts.files_errored else "success")
+    outcome: RunOutcome = "failed" if error else ("partial" if counts.files_errored else "success")
     await rt.state.set_run_fields(cid, phase="finished", finished_at=finished, outcome=outcome,
                                   error=error or "")
     status = {"last_run_id": run_id, "last_outcome": outcome, "last_error": error or "",

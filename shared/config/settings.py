@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Transfer tuning.
     transfer_concurrency: int = Field(default=8, ge=1, le=64)
+    # Scans one scanner process runs at once (each mostly waits for its server).
+    scan_concurrency: int = Field(default=8, ge=1, le=64)
     part_size_mb: int = Field(default=8, ge=5, le=512)
     # Files at least this big are claimed in Redis and acked at once (shared/messaging/claims.py),
     # so a transfer longer than RabbitMQ's consumer_timeout is never cut off; a worker holds at most

@@ -10,7 +10,8 @@ Exchanges ({ns} = SCAIDRIVE_NAMESPACE):
 Work queues are durable quorum queues with a delivery limit and the dead-letter exchange.
 
 `Defer` (shared/messaging/redelivery.py) is importable from here: a handler raises it to put its
-message back without spending a delivery.
+message back without spending a delivery. `expecting` gives a handler written for one contract
+to a queue, which hands over whatever contract it decoded.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
@@ -33,6 +36,19 @@ from shared.observability import telemetry
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.broker")  # a proxy: follows the provider set at startup
 Handler = Callable[[Contract, AbstractIncomingMessage], Awaitable[None]]
+M = TypeVar("M", bound=Contract)
+
+
+def expecting(model: type[M],
+              handler: Callable[[M], Awaitable[None]]) -> Callable[[Contract], Awaitable[None]]:
+    """`handler`, for a queue that carries `model` messages only. Another contract there was
+    routed wrong: it fails like any handler error (retried, then dead-lettered)."""
+    async def handle(msg: Contract) -> None:
+        if not isinstance(msg, model):
+            raise TypeError(f"{model.__name__} expected, got {type(msg).__name__}")
+        await handler(msg)
+
+    return handle
 
 
 class Broker:
@@ -63,8 +79,23 @@ class Broker:
         if self.connection:
             await self.connection.close()
 
+    def _connection(self) -> aio_pika.abc.AbstractRobustConnection:
+        if self.connection is None:
+            raise RuntimeError("the broker is not connected: connect() first")
+        return self.connection
+
+    def _channel(self) -> AbstractChannel:
+        """The channel that declares the topology and republishes."""
+        if self.channel is None:
+            raise RuntimeError("the broker is not connected: connect() first")
+        return self.channel
+
+    async def new_channel(self) -> AbstractChannel:
+        """A channel of its own on the connection (a consumer's: prefetch is per channel)."""
+        return await self._connection().channel()
+
     async def _declare(self) -> None:
-        ch = self.channel
+        ch = self._channel()
         kinds = {"commands": "direct", "changes": "topic", "transfer": "direct",
                  "events": "topic", "dead": "fanout"}
         for short, kind in kinds.items():
@@ -80,7 +111,7 @@ class Broker:
         await self._work_queue("conflicts", "commands", "conflict")
 
     async def _work_queue(self, short: str, exchange: str, key: str) -> AbstractQueue:
-        q = await self.channel.declare_queue(self.name(short), durable=True, arguments={
+        q = await self._channel().declare_queue(self.name(short), durable=True, arguments={
             "x-queue-type": "quorum",
             "x-delivery-limit": self.delivery_limit,
             "x-dead-letter-exchange": self.name("dead"),
@@ -105,12 +136,12 @@ class Broker:
         for stage in ("identity", "transfer"):
             short = f"{stage}.{connector_id}"
             self.queues.pop(short, None)
-            await self.channel.queue_delete(self.name(short))
+            await self._channel().queue_delete(self.name(short))
 
     async def queue_depth(self, connector_id: str) -> int | None:
         """Jobs waiting in a connector's transfer queue; None if it has none yet. A passive
         declare on a throwaway channel: a missing queue closes that channel, not ours."""
-        channel = await self.connection.channel()
+        channel = await self.new_channel()
         try:
             q = await channel.declare_queue(self.name(f"transfer.{connector_id}"), passive=True)
             return q.declaration_result.message_count
@@ -149,7 +180,7 @@ class Broker:
                       long_work: LongWork | None = None) -> tuple[AbstractQueue, str]:
         """Consume on its own channel (prefetch is per consumer); returns (queue, tag) to cancel.
         Messages `long_work` wants are claimed and acked at once (shared/messaging/claims.py)."""
-        channel = channel or await self.connection.channel()
+        channel = channel or await self.new_channel()
         await channel.set_qos(prefetch_count=prefetch)
         # Declared (passively) on this robust channel, not merely looked up: only queues the
         # channel declared get their consumers restored after a broker restart (aio-pika).
@@ -186,7 +217,7 @@ class Broker:
                           callback: Callable[[AbstractIncomingMessage], Awaitable[None]]) -> str:
         """For the dead-letter queue: the callback may fail, the message is acked regardless
         (re-dead-lettering a dead letter would loop)."""
-        channel = await self.connection.channel()
+        channel = await self.new_channel()
         await channel.set_qos(prefetch_count=16)
         q = await channel.declare_queue(queue.name, passive=True)  # restored on reconnect
         self.queues.setdefault(f"consumer:{queue.name}", q)
@@ -251,7 +282,10 @@ class Broker:
             await self._retry_or_dead_letter(message, exc)
 
     async def _retry_or_dead_letter(self, message: AbstractIncomingMessage, exc: Exception):
-        deliveries = int((message.headers or {}).get("x-delivery-count", 0)) + 1
+        count = (message.headers or {}).get("x-delivery-count", 0)
+        if not isinstance(count, (int, float, Decimal, str, bytes, bytearray)):
+            raise TypeError(f"x-delivery-count is not a number: {count!r}")
+        deliveries = int(count) + 1
         if deliveries >= self.delivery_limit:
             await self.dead_letter(message, exc)
             return
@@ -285,7 +319,7 @@ class Broker:
     async def republish(self, m: Claimed) -> None:
         """Publish a message again as it came (a claimed one carries its attempts so far)."""
         headers = m.headers | ({ATTEMPTS: m.attempts} if m.attempts else {})
-        exchange = await self.channel.get_exchange(m.exchange, ensure=False)
+        exchange = await self._channel().get_exchange(m.exchange, ensure=False)
         await exchange.publish(self._message(m, headers), routing_key=m.routing_key)
 
     @staticmethod

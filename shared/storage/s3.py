@@ -6,18 +6,34 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, cast
 
 import urllib3
 from minio import Minio
 from minio.commonconfig import REPLACE, CopySource
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
+from minio.helpers import ObjectWriteResult
 
 from shared.config.settings import Settings
 from shared.errors import Transient
 
 _ABSENT = ("NoSuchKey", "NoSuchObject", "NotFound")
+
+
+class Readable(Protocol):
+    """What an upload reads from: `read(n)` up to n bytes, b"" at the end (a source's reader,
+    an open file)."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+def _etag(result: ObjectWriteResult) -> str:
+    """The etag of the object written. S3 answers one to every PUT, copy and completed
+    multipart upload, though minio types it as optional."""
+    if result.etag is None:
+        raise Transient(f"S3 answered no etag for {result.object_name}")
+    return result.etag
 
 
 class Storage:
@@ -81,18 +97,21 @@ class Storage:
                 return None
             raise
 
-    def put(self, bucket: str, key: str, data: BinaryIO, size: int, metadata: dict) -> str:
+    def put(self, bucket: str, key: str, data: Readable, size: int, metadata: dict) -> str:
         """Stream `size` bytes from `data`; multipart above the part size, memory bounded by
         (parallel parts + 1) x part size. A failed multipart upload is aborted by minio."""
-        result = self.client.put_object(bucket, key, data, size, metadata=metadata,
-                                        part_size=self.part_size, num_parallel_uploads=3)
-        return result.etag
+        # minio only ever calls data.read(n) (minio.helpers.read_part_data), though it types
+        # the argument as a whole BinaryIO.
+        result = self.client.put_object(bucket, key, cast(BinaryIO, data), size,
+                                        metadata=metadata, part_size=self.part_size,
+                                        num_parallel_uploads=3)
+        return _etag(result)
 
     def copy(self, bucket: str, src: str, dst: str, metadata: dict) -> str:
         """Server-side copy (a rename at the source moves no bytes)."""
         result = self.client.copy_object(bucket, dst, CopySource(bucket, src),
                                          metadata=metadata, metadata_directive=REPLACE)
-        return result.etag
+        return _etag(result)
 
     def remove(self, bucket: str, key: str) -> None:
         self.client.remove_object(bucket, key)
@@ -102,7 +121,7 @@ class Storage:
         result = self.client._list_multipart_uploads(bucket, prefix=key or None)
         aborted = 0
         for upload in result.uploads:
-            if not key or upload.object_name == key:
+            if upload.upload_id is not None and (not key or upload.object_name == key):
                 self.client._abort_multipart_upload(bucket, upload.object_name, upload.upload_id)
                 aborted += 1
         return aborted

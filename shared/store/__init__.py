@@ -9,7 +9,8 @@ leases (`runs.RunState`, its scripts in `scripts`); conflicts (`conflict_records
 scan's working set (`scan_listing`); per-day counters and the stale flag (`daily_counters`);
 claims of long work (`claim_records`); imported users (`users`); directory answers
 (`owner_cache`); console sessions and failed token checks (`api_access`). Key rotation
-(`key_rotation`) rewrites the connectors' records in place.
+(`key_rotation`) rewrites the connectors' records in place. `replies` narrows redis-py's reply
+types to the text this package's client (decode_responses) gets.
 
 May import: `shared.errors`, `shared.contracts`, `shared.sync`, `shared.config`,
 `shared.observability`.

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, cast
+from typing import Any
 
 import redis.asyncio as aioredis
+
+from shared.store.replies import text
 
 
 class ApiAccess:
@@ -36,7 +38,7 @@ class ApiAccess:
 
     async def session(self, session_id: str) -> dict[str, Any] | None:
         """The session's record, or None (unknown or expired)."""
-        raw = cast(str | None, await self._r.get(self._session(session_id)))
+        raw = text(await self._r.get(self._session(session_id)))
         if not raw:
             return None
         record: dict[str, Any] = json.loads(raw)
@@ -49,7 +51,7 @@ class ApiAccess:
 
     async def failed_checks(self, client: str) -> int | None:
         """Failures counted in the address's current window; None if it has none open."""
-        raw = cast(str | None, await self._r.get(self._failures(client)))
+        raw = text(await self._r.get(self._failures(client)))
         return None if raw is None else int(raw)
 
     async def window_left_s(self, client: str) -> int:

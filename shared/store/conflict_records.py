@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 
 from shared.contracts import ConflictDetected
+from shared.store.replies import maybe_texts, text, text_hash, texts
 
 STATES = ("open", "resolved", "superseded")
 _JSON_FIELDS = ("source", "scaidrive", "source_version")
@@ -113,7 +114,7 @@ class ConflictStore:
 
     async def held_paths(self, connector_id: str) -> dict[str, str]:
         """path -> conflict id of every path a run must skip."""
-        return await self.r.hgetall(self._held(connector_id))
+        return text_hash(await self.r.hgetall(self._held(connector_id)))
 
     async def held_counts(self, connector_ids: list[str]) -> list[int]:
         """How many paths each connector holds (open, or decided and not yet applied)."""
@@ -124,19 +125,20 @@ class ConflictStore:
 
     async def applied(self, conflict_id: str) -> None:
         """The transfer worker applied the decision: the path syncs normally again."""
-        rec = await self.r.hmget(self._record(conflict_id), "connector_id", "path")
-        if rec[0] is None:
+        cid, path = maybe_texts(await self.r.hmget(self._record(conflict_id), "connector_id",
+                                                   "path"))
+        if cid is None or path is None:  # no such conflict (both are written together)
             return
-        await self._unhold(keys=[self._held(rec[0])], args=[rec[1], conflict_id])
+        await self._unhold(keys=[self._held(cid)], args=[path, conflict_id])
         await self._flag(keys=[self._record(conflict_id)], args=["applied_at", _now()])
 
     async def get(self, conflict_id: str) -> dict | None:
-        raw = await self.r.hgetall(self._record(conflict_id))
+        raw = text_hash(await self.r.hgetall(self._record(conflict_id)))
         return decode(raw) if raw else None
 
     async def forget_connector(self, connector_id: str) -> None:
         """The connector is deleted: its conflicts, their claims and held paths go too."""
-        ids = await self.r.hkeys(self._list(connector_id))
+        ids = texts(await self.r.hkeys(self._list(connector_id)))
         keys = [self._list(connector_id), self._held(connector_id)]
         for cid in ids:
             keys += [self._record(cid)] + [f"{self._record(cid)}:claim:{w}"
@@ -157,7 +159,7 @@ class ConflictStore:
         }
         flat = [x for kv in fields.items() for x in kv]
         held = self._held(msg.connector_id)
-        old = await self.r.hget(held, msg.path)
+        old = text(await self.r.hget(held, msg.path))
         created = await self._create(
             keys=[self._record(msg.conflict_id), self._list(msg.connector_id), held,
                   self._record(old or msg.conflict_id)],
@@ -229,7 +231,8 @@ class ConflictStore:
         """The connectors' conflicts, newest first, optionally in one state."""
         scored: list[tuple[float, str]] = []
         for cid in connector_ids:
-            scored += [(float(s), i) for i, s in (await self.r.hgetall(self._list(cid))).items()]
+            listed = text_hash(await self.r.hgetall(self._list(cid)))
+            scored += [(float(s), i) for i, s in listed.items()]
         ids = [i for _s, i in sorted(scored, reverse=True)]
         out: list[dict] = []
         for start in range(0, len(ids), READ_BATCH):

@@ -20,6 +20,7 @@ from redis.exceptions import WatchError
 
 from shared.config.connector_model import SECRET_FIELDS
 from shared.config.secrets import SecretBox
+from shared.store.replies import text_set
 from shared.store.state import State
 
 ATTEMPTS = 5  # rewrites of one connector that lost the race to a concurrent save
@@ -56,7 +57,7 @@ def _unopenable(box: SecretBox, doc: dict) -> list[str]:
 
 
 async def _ids(state: State) -> list[str]:
-    return sorted(await state.r.smembers(state.key("connectors")))
+    return sorted(text_set(await state.r.smembers(state.key("connectors"))))
 
 
 async def check(state: State, box: SecretBox) -> int:

@@ -11,11 +11,10 @@ Key layout ({ns} = SCAIDRIVE_NAMESPACE):
 """
 from __future__ import annotations
 
-from typing import cast
-
 import redis.asyncio as aioredis
 
 from shared.contracts import Owner
+from shared.store.replies import text
 
 
 class OwnerCache:
@@ -31,12 +30,12 @@ class OwnerCache:
 
     async def cached(self, cid: str, version: int, principal: str) -> Owner | None:
         """The directory's answer under this mapping version, while it is fresh."""
-        raw = cast(str | None, await self._r.get(self._cached(cid, version, principal)))
+        raw = text(await self._r.get(self._cached(cid, version, principal)))
         return Owner.model_validate_json(raw) if raw else None
 
     async def last_known(self, cid: str, principal: str) -> Owner | None:
         """The last answer for the principal, however old (the directory is down)."""
-        raw = cast(str | None, await self._r.get(self._last(cid, principal)))
+        raw = text(await self._r.get(self._last(cid, principal)))
         return Owner.model_validate_json(raw) if raw else None
 
     async def remember(self, cid: str, version: int, principal: str, owner: Owner,

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict
-from typing import cast
 
 import redis.asyncio as aioredis
 from redis.typing import EncodableT
 
 from shared.contracts import RunCounts
+from shared.store.replies import text, text_hash
 from shared.store.scripts import CLAIM, RECORD_OUTCOME, RELEASE, RENEW, SCAN_DONE
 from shared.store.state import Indexed, State
 
@@ -39,7 +39,7 @@ class RunState(State):
         return bool(await self.r.set(self.key("lease", cid), run_id, nx=True, px=ttl_s * 1000))
 
     async def lease_holder(self, cid: str) -> str | None:
-        return cast(str | None, await self.r.get(self.key("lease", cid)))
+        return text(await self.r.get(self.key("lease", cid)))
 
     async def release_lease(self, cid: str, run_id: str) -> None:
         await self._release(keys=[self.key("lease", cid)], args=[run_id])
@@ -66,7 +66,7 @@ class RunState(State):
             await p.execute()
 
     async def run(self, cid: str) -> dict[str, str]:
-        return cast(dict[str, str], await self.r.hgetall(self.key("run", cid)))
+        return text_hash(await self.r.hgetall(self.key("run", cid)))
 
     async def record_outcome(self, cid: str, run_id: str, job_id: str, ttl_s: int,
                              indexed: Indexed | None = None,

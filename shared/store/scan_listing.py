@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterable
 
 from redis.asyncio import Redis
 
+from shared.store.replies import hset_mapping, text_hash
 from shared.store.state import record_of
 from shared.sync.model import IndexRecord, SourceEntry
 
@@ -47,7 +48,7 @@ class ScanStore:
     async def add_target(self, sizes: dict[str, int]) -> None:
         if sizes:
             async with self.r.pipeline(transaction=False) as p:
-                p.hset(self.target, mapping=sizes)
+                p.hset(self.target, mapping=hset_mapping(sizes))
                 p.expire(self.target, TTL_S)
                 await p.execute()
 
@@ -61,7 +62,9 @@ class ScanStore:
         strings: dict[str, str] = {}
         cursor = 0
         while True:
-            cursor, chunk = await self.r.hscan(self.index, cursor, count=CHUNK)
+            cursor, page = await self.r.hscan(self.index, cursor, count=CHUNK)
+            assert isinstance(page, dict)  # path -> record: a list only with NOVALUES
+            chunk = text_hash(page)
             paths = list(chunk)
             listed = await self.r.smismember(self.paths, paths) if paths else []
             out.update((p, record_of(chunk[p], strings))

@@ -33,6 +33,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.config.connector_model import Connector
 from shared.observability import metrics
+from shared.store.replies import hset_mapping, maybe_texts, text, text_hash, text_set
 from shared.store.scripts import JOB_CONTEXT
 from shared.sync.model import DeltaCursor, IndexRecord
 
@@ -131,7 +132,7 @@ class State:
             await p.execute()
 
     async def connector(self, cid: str) -> Connector | None:
-        return self._parse(cid, await self.r.get(self.key("connector", cid)))
+        return self._parse(cid, text(await self.r.get(self.key("connector", cid))))
 
     def _parse(self, cid: str, raw: str | None) -> Connector | None:
         """Validated once per stored version (every transfer job reads its connector)."""
@@ -153,7 +154,7 @@ class State:
                           record_of(known) if known else None, _share_view(*share_raw or [None]))
 
     async def connectors(self) -> list[Connector]:
-        ids = sorted(await self.r.smembers(self.key("connectors")))
+        ids = sorted(text_set(await self.r.smembers(self.key("connectors"))))
         raws = await self.r.mget([self.key("connector", i) for i in ids]) if ids else []
         return [Connector.model_validate_json(r) for r in raws if r]
 
@@ -182,7 +183,7 @@ class State:
             return _share_view(*await p.execute())
 
     async def shares(self) -> list[dict]:
-        names = sorted(await self.r.smembers(self.key("shares")))
+        names = sorted(text_set(await self.r.smembers(self.key("shares"))))
         return [s for s in [await self.share(n) for n in names] if s]
 
     async def delete_share(self, name: str) -> None:
@@ -207,7 +208,7 @@ class State:
         return out
 
     async def index_record(self, cid: str, path: str) -> IndexRecord | None:
-        raw = await self.r.hget(self.key("index", cid), path)
+        raw = text(await self.r.hget(self.key("index", cid), path))
         return record_of(raw) if raw else None
 
     async def put_index(self, cid: str, path: str, rec: IndexRecord) -> None:
@@ -245,7 +246,9 @@ class State:
     async def paused(self, cid: str) -> bool:
         """Work is held: paused by an admin, or stopped because the source refused the
         connector's credentials (until they are updated)."""
-        return _held(*await self.r.hmget(self.key("status", cid), "paused", "auth_failed"))
+        paused, auth_failed = maybe_texts(await self.r.hmget(self.key("status", cid), "paused",
+                                                             "auth_failed"))
+        return _held(paused, auth_failed)
 
     async def add_failure(self, cid: str, failure: Failure) -> None:
         await self.add_failures(cid, [failure])
@@ -269,8 +272,8 @@ class State:
     # --- delta positions ----------------------------------------------------------------
 
     async def cursor(self, cid: str) -> DeltaCursor:
-        link = await self.r.get(self.key("delta", cid))
-        raw = await self.r.hgetall(self.key("items", cid))
+        link = text(await self.r.get(self.key("delta", cid)))
+        raw = text_hash(await self.r.hgetall(self.key("items", cid)))
         return DeltaCursor(link, {k: json.loads(v) for k, v in raw.items()})
 
     async def save_cursor(self, cid: str, old: DeltaCursor, new: DeltaCursor) -> None:
@@ -335,12 +338,12 @@ class State:
         async with self.r.pipeline(transaction=True) as p:
             p.delete(key)
             if held:
-                p.hset(key, mapping=held)
+                p.hset(key, mapping=hset_mapping(held))
             await p.execute()
         return bool(held)
 
     async def held_deletes(self, cid: str) -> dict[str, str]:
-        return await self.r.hgetall(self.key("held", cid))
+        return text_hash(await self.r.hgetall(self.key("held", cid)))
 
     async def held_delete_counts(self, cids: list[str]) -> list[int]:
         async with self.r.pipeline(transaction=False) as p:
@@ -361,7 +364,7 @@ class State:
         return held
 
     async def approved_deletes(self, cid: str) -> frozenset[str]:
-        return frozenset(await self.r.smembers(self.key("approved", cid)))
+        return frozenset(text_set(await self.r.smembers(self.key("approved", cid))))
 
     async def clear_approved(self, cid: str, paths: frozenset[str]) -> None:
         if paths:

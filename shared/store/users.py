@@ -7,11 +7,10 @@ Key layout ({ns} = SCAIDRIVE_NAMESPACE):
 """
 from __future__ import annotations
 
-from typing import cast
-
 import redis.asyncio as aioredis
 
 from shared.config.identity_mapping import User
+from shared.store.replies import text, text_hash
 
 
 class StoredUsers:
@@ -22,11 +21,11 @@ class StoredUsers:
         self._key = f"{namespace}:users"
 
     async def users(self) -> list[User]:
-        stored = cast(dict[str, str], await self._r.hgetall(self._key))  # decode_responses
+        stored = text_hash(await self._r.hgetall(self._key))
         return [User.model_validate_json(v) for v in stored.values()]
 
     async def get(self, user_id: str) -> User | None:
-        raw = cast(str | None, await self._r.hget(self._key, user_id))
+        raw = text(await self._r.hget(self._key, user_id))
         return User.model_validate_json(raw) if raw else None
 
     async def put(self, users: list[User]) -> None:

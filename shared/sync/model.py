@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shared import errors
-from shared.contracts import FileVersion
+from shared.contracts import FileVersion, OwnerMethod
 
 
 class Versioned(Protocol):
@@ -63,7 +63,7 @@ class IndexRecord:
     principal: str | None
     etag: str | None
     synced_at: float
-    method: str = "system_owner"  # how `owner` was decided: table, email, name, system_owner
+    method: OwnerMethod = "system_owner"  # how `owner` was decided (`Owner.method`)
     score: float | None = None  # the fuzzy-name score when method is "name"
     identity_version: int = 1  # the connector's mapping version that labelled the object
     content_tag: str | None = None  # the source's content hash of the stored version
@@ -92,7 +92,7 @@ def listed_at(path: str, v: Versioned) -> SourceEntry:
 
 
 def synced_record(v: Versioned, *, etag: str | None, synced_at: float, owner: str,
-                  principal: str | None = None, method: str = "system_owner",
+                  principal: str | None = None, method: OwnerMethod = "system_owner",
                   score: float | None = None, identity_version: int = 1,
                   fallback_file_id: str | None = None) -> IndexRecord:
     """The index record of a version the bucket now holds, with its owner labels.

@@ -152,7 +152,8 @@ async def create_connector(body: ConnectorCreate, request: Request) -> dict:
     await check_mapping(rt, body.identity_mapping)
     fields = body.model_dump(exclude=SECRET_INPUTS | {"identity_mapping"})
     mapping, ldap_enc = _seal_mapping(rt, body.identity_mapping, None)
-    c = Connector(**fields, **_sealed(rt, body), identity_mapping=mapping,
+    c = Connector(**fields, **_sealed(rt, body),
+                  identity_mapping=IdentityMapping.model_validate(mapping),
                   ldap_password_enc=ldap_enc)
     if c.kind == "sharepoint":
         c.site_id, c.drive_id = await resolve_library(rt, c)

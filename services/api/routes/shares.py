@@ -26,7 +26,10 @@ async def create_share(body: ShareCreate, request: Request) -> dict:
     share = {"name": body.name, "quota_bytes": body.quota_bytes, "created_at": time.time()}
     if not await rt.state.save_share(share):
         raise HTTPException(409, f"share {body.name!r} exists already")
-    return await rt.state.share(body.name)
+    created = await rt.state.share(body.name)
+    if created is None:  # deleted again before it could be read back
+        raise HTTPException(404, f"no share {body.name!r}")
+    return created
 
 
 @router.get("/shares")

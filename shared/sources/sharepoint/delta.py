@@ -84,10 +84,11 @@ def _paths(items: dict[str, dict]) -> dict[str, str | None]:
     ancestor was deleted) or loops."""
     memo: dict[str, str | None] = {i: "" for i, v in items.items() if v.get("r")}
     for start in items:
-        chain, cur = [], start
+        chain: list[str] = []
+        cur: str | None = start
         while cur not in memo:
-            v = items.get(cur)
-            if v is None or len(chain) > len(items):
+            v = None if cur is None else items.get(cur)  # cur None: the last had no parent id
+            if cur is None or v is None or len(chain) > len(items):
                 memo.update(dict.fromkeys(chain))
                 break
             chain.append(cur)

@@ -9,6 +9,7 @@ byte is handed out, so a consumer never completes a copy of bytes that are not t
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
 
 import httpx
 import quickxorhash
@@ -30,7 +31,7 @@ class DownloadReader:
         self._graph, self._url, self._want = graph, url, quick_xor_hash
         self._hash = quickxorhash.quickxorhash()
         self._response: httpx.Response | None = None
-        self._chunks = None
+        self._chunks: AsyncIterator[bytes] | None = None  # set by open()
         self._received = 0
         self._done = entry.size == 0  # nothing to fetch
         self._cur, self._pos = b"", 0
@@ -87,9 +88,12 @@ class DownloadReader:
         return chunk
 
     def _pull(self) -> bytes | None:
+        chunks = self._chunks
+        assert chunks is not None, "read before open()"  # a file of 0 bytes pulls nothing
+
         async def pull() -> bytes | None:
             try:
-                return await anext(self._chunks, None)
+                return await anext(chunks, None)
             except httpx.HTTPError as exc:
                 raise to_sync_error(exc, self.entry.path) from exc
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, BinaryIO
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 
@@ -96,7 +96,8 @@ class SharePointSource:
         """Items after every change since `cursor`, the new deltaLink, and whether the saved
         position had to be given up for a full enumeration."""
         link = cursor.link if cursor is not None else None
-        items = dict(cursor.items) if link else {}  # a copy: the caller's cursor stays as is
+        # a copy: the caller's cursor stays as is
+        items = dict(cursor.items) if cursor is not None and link else {}
         try:
             if link and not delta.has_root(items):  # changes alone would not make a tree
                 raise ResyncRequired("the saved position has no items to apply changes to")
@@ -113,8 +114,10 @@ class SharePointSource:
     async def _follow(self, link: str | None, items: dict[str, dict]) -> str:
         """Apply every page from `link` (None: from the start); returns the new deltaLink."""
         while True:
-            page = await self.graph.json(
-                lambda c, at=link: self._root_delta(c, at).to_get_request_information(), "")
+            def request(client: Any, at: str | None = link) -> Any:
+                return self._root_delta(client, at).to_get_request_information()
+
+            page = await self.graph.json(request, "")
             delta.apply(items, page.get("value") or [])
             if page.get("@odata.nextLink"):
                 link = page["@odata.nextLink"]
@@ -170,7 +173,8 @@ class SharePointSource:
         """Returns the version from Graph's answer: Office files are rewritten on upload."""
         check_path(path, for_write=True)
         absent = isinstance(expect, Absent)
-        etag = None if absent else self.graph.run(self._expected_etag(path, expect))
+        etag = (None if isinstance(expect, Absent)
+                else self.graph.run(self._expected_etag(path, expect)))
         try:
             if size == 0:  # an upload session cannot take 0 bytes
                 item = self.graph.run(self.graph.json(
@@ -199,6 +203,7 @@ class SharePointSource:
         except errors.NotFound:  # deleted, or a folder now: not the version expected either
             item = None
         check_expected(path, None if item is None else delta.entry_of(path, item), expect)
+        assert item is not None  # check_expected raised: a version was expected, none is there
         return item["eTag"]
 
     def _put_empty(self, client, path: str, etag: str | None, absent: bool):
@@ -255,7 +260,7 @@ class SharePointSource:
             out.update(self.graph.run(self._look_up_owners(missing)))
         return {p: out[p] for p in paths}
 
-    async def _look_up_owners(self, paths: list[str]) -> dict[str, str | None]:
+    async def _look_up_owners(self, paths: Sequence[str]) -> dict[str, str | None]:
         async def one(path: str) -> str | None:
             try:
                 return delta.owner_email(await self._file(path))
@@ -269,11 +274,11 @@ class SharePointSource:
         self.graph.close()
 
 
-def _if_match(etag: str | None) -> RequestConfiguration | None:
+def _if_match(etag: str | None) -> RequestConfiguration[None] | None:
     """The request's condition: only while the item is still at this eTag (else 412)."""
     if etag is None:
         return None
-    config = RequestConfiguration()
+    config: RequestConfiguration[None] = RequestConfiguration()
     config.headers.add("If-Match", etag)
     return config
 
