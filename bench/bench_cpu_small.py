@@ -18,18 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import Servers, first_sync, make_files, table
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_s(pid: int) -> float:
-    """utime + stime of a process and its reaped children, in seconds."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / TICK
+from common import Servers, cpu_s, first_sync, make_files, table
 
 
 def pids_named(comm: str) -> list[int]:

@@ -14,16 +14,8 @@ from __future__ import annotations
 import argparse
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-from common import Servers, connector, make_files, rclone, table
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (/proc/<pid>/stat, clock ticks)."""
-    import os
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from common import Servers, connector, cpu_s, make_files, rclone, table
 
 
 def wait_all(api, cids: list[str], after: dict[str, str | None], timeout: float) -> None:

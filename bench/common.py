@@ -169,6 +169,15 @@ def vmhwm_mib(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for {pid}")
 
 
+def cpu_s(pid: int) -> float:
+    """utime + stime of a process and its reaped children, in seconds (/proc/<pid>/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / os.sysconf("SC_CLK_TCK")
+
+
 def workers_peak_mib(stack) -> float:
     return max(vmhwm_mib(stack.procs[label].pid) for label in stack.workers())
 
