@@ -99,9 +99,10 @@ class Owner(BaseModel):
     degraded: bool = False  # the directory was unreachable: last known mapping or system owner
 
 
-class FileChanged(Contract):
-    connector_id: str
-    run_id: str
+class Change(BaseModel):
+    """One file's change as the scan decided it (alone in `FileChanged`, or in `FileChanges`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
     job_id: str  # unique per run and path: the idempotency key of the job
     kind: ChangeKind
     path: str
@@ -111,13 +112,32 @@ class FileChanged(Contract):
     target_etag: str | None = None  # two-way: the ScaiDrive object's version seen by the scan
 
 
+class FileChanged(Change, Contract):
+    """A change sent on its own: a large file (its own transfer job, claimed while it runs)
+    or a two-way push, comparison or deletion at the source."""
+
+    connector_id: str
+    run_id: str
+
+
+class FileChanges(Contract):
+    """Small files' changes sent together (up to `SCAIDRIVE_BATCH_FILES` files or
+    `SCAIDRIVE_BATCH_MB` of content, in walk order, so a batch holds neighbouring folders).
+    Each change keeps its own job id: it is counted, failed and skipped on its own."""
+
+    connector_id: str
+    run_id: str
+    changes: list[Change] = Field(min_length=1)
+
+
 Winner = Literal["source", "scaidrive", "keep_both"]
 ConflictPolicy = Literal["manual", "newer", "source_wins", "scaidrive_wins"]
 
 
-class TransferJob(Contract):
-    connector_id: str
-    run_id: str
+class Transfer(BaseModel):
+    """One file's work with its owner decided (alone in `TransferJob`, or in `TransferBatch`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
     job_id: str
     kind: ChangeKind
     path: str
@@ -127,6 +147,20 @@ class TransferJob(Contract):
     target_etag: str | None = None
     conflict_id: str | None = None  # RESOLVED: the conflict whose decision this applies
     winner: Winner | None = None  # RESOLVED
+
+
+class TransferJob(Transfer, Contract):
+    connector_id: str
+    run_id: str
+
+
+class TransferBatch(Contract):
+    """Small files' transfers, moved by one worker with several in flight; each keeps its job
+    id (a redelivered batch skips the files already in the index at that version)."""
+
+    connector_id: str
+    run_id: str
+    transfers: list[Transfer] = Field(min_length=1)
 
 
 # --- platform events ------------------------------------------------------------------------

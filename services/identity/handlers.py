@@ -30,7 +30,15 @@ from shared.config.identity_mapping import (
     parse_table,
     sid_to_bytes,
 )
-from shared.contracts import ChangeKind, FileChanged, Owner, TransferJob
+from shared.contracts import (
+    ChangeKind,
+    FileChanged,
+    FileChanges,
+    Owner,
+    Transfer,
+    TransferBatch,
+    TransferJob,
+)
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.identity")
@@ -174,20 +182,34 @@ class Identities:
 NO_OWNER = (ChangeKind.PUSHED, ChangeKind.DELETED_IN_SCAIDRIVE)
 
 
-async def on_change(rt: Runtime, identities: Identities, msg: FileChanged) -> None:
+async def on_change(rt: Runtime, identities: Identities, msg: FileChanged | FileChanges) -> None:
+    """A change alone becomes a `TransferJob`; a batch becomes one `TransferBatch` (each
+    distinct owner resolved once)."""
     c = await rt.state.connector(msg.connector_id)
     if c is None:
         return  # connector deleted: its pending changes go nowhere
     with tracer.start_as_current_span("identity", attributes={
             "connector.id": c.id, "run.id": msg.run_id}):
-        owner = None
-        if msg.version and msg.kind not in NO_OWNER:
-            owner = await identities.resolve(c, msg.owner_principal, msg.run_id)
-        job = TransferJob(connector_id=c.id, run_id=msg.run_id, job_id=msg.job_id,
-                          kind=msg.kind, path=msg.path, from_path=msg.from_path,
-                          version=msg.version, owner=owner, target_etag=msg.target_etag)
+        changes = msg.changes if isinstance(msg, FileChanges) else [msg]
+        owners: dict[str | None, Owner] = {}
+        for change in changes:
+            if change.version and change.kind not in NO_OWNER and \
+                    change.owner_principal not in owners:
+                owners[change.owner_principal] = await identities.resolve(
+                    c, change.owner_principal, msg.run_id)
+        transfers = [Transfer(job_id=ch.job_id, kind=ch.kind, path=ch.path,
+                              from_path=ch.from_path, version=ch.version,
+                              owner=owners.get(ch.owner_principal)
+                              if ch.version and ch.kind not in NO_OWNER else None,
+                              target_etag=ch.target_etag) for ch in changes]
+        out: TransferJob | TransferBatch
+        if isinstance(msg, FileChanges):
+            out = TransferBatch(connector_id=c.id, run_id=msg.run_id, transfers=transfers)
+        else:
+            out = TransferJob(connector_id=c.id, run_id=msg.run_id, **dict(transfers[0]))
         await rt.broker.transfer_queue(c.id)  # make sure the job has somewhere to go
-        await rt.broker.publish("transfer", c.id, job)
-        if log.isEnabledFor(logging.DEBUG):  # per file: not even formatted at INFO
-            log.debug("owner resolved: %s", json.dumps(owner.model_dump() if owner else None),
-                      extra={"connector_id": c.id, "run_id": msg.run_id})
+        await rt.broker.publish("transfer", c.id, out)
+        if log.isEnabledFor(logging.DEBUG):  # per message: not even formatted at INFO
+            log.debug("owners resolved: %s", json.dumps(
+                {p: o.model_dump() for p, o in owners.items() if p}),
+                extra={"connector_id": c.id, "run_id": msg.run_id})

@@ -2,11 +2,13 @@
 initial sync does not hold another's changes back), publishes transfer jobs with their owner."""
 from __future__ import annotations
 
+from typing import cast
+
 from services.identity import handlers
 from shared.app import hot_loop
 from shared.app.connector_consumers import ConnectorConsumers
 from shared.app.runtime import Runtime, serve
-from shared.contracts import FileChanged
+from shared.contracts import Contract, FileChanged, FileChanges
 from shared.messaging.broker import expecting
 
 PREFETCH = 64
@@ -15,9 +17,10 @@ PREFETCH = 64
 async def start(rt: Runtime) -> None:
     identities = handlers.Identities(rt)
     hot_loop.freeze_startup_objects()  # before the first message: nothing of one is frozen
-    await ConnectorConsumers(rt, "identity",
-                             expecting(FileChanged,
-                                       lambda msg: handlers.on_change(rt, identities, msg)),
+    async def on_change(msg: Contract) -> None:
+        await handlers.on_change(rt, identities, cast(FileChanged | FileChanges, msg))
+
+    await ConnectorConsumers(rt, "identity", expecting((FileChanged, FileChanges), on_change),
                              prefetch=PREFETCH).start()
 
 

@@ -18,7 +18,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from services.scanner.delete_guard import check_empty, hold_deletes
-from services.scanner.publish import ScanOutcome, list_failures, publish_changes, settle
+from services.scanner.publish import ChangePublisher, ScanOutcome, list_failures, settle
 from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector
 from shared.errors import ListingFailed
@@ -112,10 +112,11 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source, store:
     decision = OneWayDecision(indexed, listing, c.identity_version)
     out = ScanOutcome(listed=walked.listed, errors=walked.errors, cursor=listing.cursor,
                       resynced=listing.resynced)
+    publisher = ChangePublisher(rt, c, run_id, source)
     async for entries in store.listed_chunks(walked.listed):
         records, sizes = await store.lookup([e.path for e in entries])
         actions = decision.chunk(entries, records, sizes)
-        await publish_changes(rt, c, run_id, source, actions, records)
+        await publisher.add(actions, records)
         out.jobs += len(actions)
     vanished = {} if decision.all_found else await store.vanished()
     approved = await rt.state.approved_deletes(c.id)
@@ -124,7 +125,8 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source, store:
     await rt.state.clear_approved(c.id, approved)
     await hold_deletes(rt, c, run_id, dict.fromkeys(plan.deletes_held, "scaidrive"),
                        {"scaidrive": indexed})
-    await publish_changes(rt, c, run_id, source, plan.actions, vanished)
+    await publisher.add(plan.actions, vanished)
+    await publisher.flush()
     out.jobs += len(plan.actions)
     out.unchanged = plan.unchanged
     out.withheld, out.held = len(plan.deletes_withheld), len(plan.deletes_held)

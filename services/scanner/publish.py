@@ -1,5 +1,6 @@
 """What both scan modes share: the per-file failures a listing produces, and publishing the
-decided changes (owners looked up a chunk at a time; versions put on the wire here)."""
+decided changes (owners looked up a chunk at a time; versions put on the wire here; small
+files' changes batched, large files' alone)."""
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector
-from shared.contracts import ChangeKind, FileChanged
+from shared.contracts import Change, ChangeKind, FileChanged, FileChanges
 from shared.errors import SyncError
 from shared.sources.base import Source
 from shared.store.state import Failure
@@ -67,24 +68,62 @@ def list_failures(c: Connector, part: Listing, run_id: str) -> tuple[list[Source
     return kept, failures
 
 
-async def publish_changes(rt: Runtime, c: Connector, run_id: str, source: Source,
-                          actions: list[Action], records: Mapping[str, IndexRecord]) -> None:
-    """Publish in chunks, looking owners up per chunk: transfers start while the rest of the
-    owners (one SMB round trip each) are still being read."""
-    await rt.broker.connector_queue("identity", c.id)  # so the changes have somewhere to go
-    for start in range(0, len(actions), PUBLISH_CHUNK):
-        chunk = actions[start:start + PUBLISH_CHUNK]
-        owners = await asyncio.to_thread(
-            source.owners, [a.path for a in chunk if a.kind in NEEDS_OWNER])
-        events = [
-            FileChanged(connector_id=c.id, run_id=run_id, job_id=job_id(a), kind=a.kind,
-                        path=a.path, from_path=a.from_path,
-                        version=None if a.version is None else wire_version(a.version),
-                        owner_principal=owners.get(a.path, _principal(records, a.path)),
-                        target_etag=a.target_etag)
-            for a in chunk
-        ]
-        await rt.broker.publish_many("changes", [(c.id, e) for e in events])
+ALONE = (ChangeKind.PUSHED, ChangeKind.DELETED_IN_SCAIDRIVE, ChangeKind.BOTH_CHANGED,
+         ChangeKind.RESOLVED)  # two-way work at the source: one job each
+
+
+class ChangePublisher:
+    """Publishes a scan's changes: small files' in batches (`FileChanges`), large files' and
+    two-way work at the source alone (`FileChanged`). Owners are looked up a chunk at a time,
+    so transfers start while the rest (one SMB round trip each) are still being read."""
+
+    def __init__(self, rt: Runtime, c: Connector, run_id: str, source: Source):
+        self.rt, self.c, self.run_id, self.source = rt, c, run_id, source
+        s = rt.settings
+        self.batch_files, self.batch_bytes = s.batch_files, s.batch_mb * 1024 * 1024
+        self.alone_from = s.batch_file_max_mb * 1024 * 1024  # bytes: a file this big goes alone
+        self.pending: list[Change] = []
+        self.pending_bytes = 0
+        self.ready = False
+
+    async def add(self, actions: list[Action], records: Mapping[str, IndexRecord]) -> None:
+        if not self.ready:  # so the changes have somewhere to go
+            await self.rt.broker.connector_queue("identity", self.c.id)
+            self.ready = True
+        for start in range(0, len(actions), PUBLISH_CHUNK):
+            chunk = actions[start:start + PUBLISH_CHUNK]
+            owners = await asyncio.to_thread(
+                self.source.owners, [a.path for a in chunk if a.kind in NEEDS_OWNER])
+            alone: list[FileChanged] = []
+            for a in chunk:
+                change = Change(job_id=job_id(a), kind=a.kind, path=a.path,
+                                from_path=a.from_path,
+                                version=None if a.version is None else wire_version(a.version),
+                                owner_principal=owners.get(a.path, _principal(records, a.path)),
+                                target_etag=a.target_etag)
+                if self._alone(change):
+                    alone.append(FileChanged(connector_id=self.c.id, run_id=self.run_id,
+                                             **dict(change)))
+                else:
+                    await self._batch(change)
+            await self.rt.broker.publish_many("changes", [(self.c.id, e) for e in alone])
+
+    def _alone(self, change: Change) -> bool:
+        return not self.batch_files or change.kind in ALONE or (
+            change.version is not None and change.version.size >= self.alone_from)
+
+    async def _batch(self, change: Change) -> None:
+        self.pending.append(change)
+        self.pending_bytes += change.version.size if change.version else 0
+        if len(self.pending) >= self.batch_files or self.pending_bytes >= self.batch_bytes:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Publish the batch being filled (the scan calls this once it has decided all)."""
+        if self.pending:
+            await self.rt.broker.publish("changes", self.c.id, FileChanges(
+                connector_id=self.c.id, run_id=self.run_id, changes=self.pending))
+        self.pending, self.pending_bytes = [], 0
 
 
 def _principal(records: Mapping[str, IndexRecord], path: str) -> str | None:

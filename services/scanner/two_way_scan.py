@@ -11,7 +11,7 @@ import logging
 from functools import partial
 
 from services.scanner.delete_guard import check_empty, hold_deletes
-from services.scanner.publish import ScanOutcome, list_failures, publish_changes, settle
+from services.scanner.publish import ChangePublisher, ScanOutcome, list_failures, settle
 from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector
 from shared.errors import ListingFailed, SyncError
@@ -42,7 +42,9 @@ async def scan_two_way(rt: Runtime, c: Connector, run_id: str, source: Source,
     await check_empty(rt, c, run_id, listing.complete, len(listing.entries),
                       len(listing.failures), len(records))
     plan, name_errors = await plan_two_way(rt, c, run_id, listing, records)
-    await publish_changes(rt, c, run_id, source, plan.actions, records)
+    publisher = ChangePublisher(rt, c, run_id, source)
+    await publisher.add(plan.actions, records)
+    await publisher.flush()
     return ScanOutcome(jobs=len(plan.actions), listed=len(listing.entries),
                        errors=len(failures) + name_errors, unchanged=plan.unchanged,
                        withheld=len(plan.deletes_withheld), held=len(plan.deletes_held),

@@ -15,14 +15,16 @@ from aio_pika.abc import AbstractIncomingMessage
 from opentelemetry import trace
 from opentelemetry.context import Context
 
-from shared.app.run_lifecycle import close_run, fail_job
+from shared.app.run_lifecycle import close_run, fail_job, fail_jobs
 from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector, next_due
 from shared.contracts import (
     FileChanged,
+    FileChanges,
     RunRequested,
     ScanReason,
     ScanRequested,
+    TransferBatch,
     TransferJob,
     decode,
 )
@@ -104,6 +106,12 @@ async def on_dead_letter(rt: Runtime, message: AbstractIncomingMessage) -> None:
         await fail_job(rt, msg.connector_id, msg.run_id, msg.job_id, Failure(
             path=msg.path, stage="transfer", cause="dead_lettered",
             message=f"gave up after repeated failures: {reason}", run_id=msg.run_id))
+    elif isinstance(msg, (FileChanges, TransferBatch)):
+        items = msg.changes if isinstance(msg, FileChanges) else msg.transfers
+        await fail_jobs(rt, msg.connector_id, msg.run_id, [(x.job_id, Failure(
+            path=x.path, stage="transfer", cause="dead_lettered",
+            message=f"gave up after repeated failures: {reason}", run_id=msg.run_id))
+            for x in items])
     elif isinstance(msg, ScanRequested):
         await close_run(rt, msg.connector_id, msg.run_id, error=f"scan failed: {reason}")
 

@@ -1,4 +1,5 @@
-"""Apply one transfer job: stream a file into the bucket, copy it (move), or delete it.
+"""Apply one transfer job: stream a file into the bucket, copy it (move), or delete it. A batch
+of small files' jobs runs each through the same `apply` (services/transfer/batches.py).
 
 Every job is idempotent: a redelivered job finds the index already saying "done" and skips,
 a delete re-checks the source first, and a killed multipart upload is aborted before retrying.
@@ -9,16 +10,18 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from opentelemetry import trace
 
+from services.transfer.batches import BatchRun
 from services.transfer.source_writes import TwoWay, labels
 from shared.app.run_lifecycle import fail_job, finish_job, lease_kept, stop_on_auth_failure
 from shared.app.runtime import Runtime
 from shared.app.source_pool import Sources
 from shared.config.connector_model import Connector
-from shared.contracts import ChangeKind, Owner, TransferJob
+from shared.contracts import ChangeKind, Owner, TransferBatch, TransferJob
 from shared.errors import NotFound, QuotaExceeded, SyncError
 from shared.messaging.broker import Defer
 from shared.observability import metrics, telemetry
@@ -36,14 +39,19 @@ class Transfers:
         self.sources = sources
         self.pool = pool
         self.two_way = TwoWay(self)
-        self._shares: dict[str, str] = {}  # connector -> its target share, read with each job
+        self.shares: dict[str, str] = {}  # connector -> its target share, read with each job
+        # Is the worker still consuming this connector (not paused)? Set by main.py.
+        self.still_wanted: Callable[[str], bool] = lambda _cid: True
 
     async def _thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
+    async def on_batch(self, batch: TransferBatch) -> None:
+        await BatchRun(self, batch, self.still_wanted).run()
+
     async def on_job(self, job: TransferJob) -> None:
         rt = self.rt
-        guess = self._shares.get(job.connector_id)
+        guess = self.shares.get(job.connector_id)
         ctx = await rt.state.job_context(job.connector_id, job.path, guess)
         c = ctx.connector
         if c is None:
@@ -51,7 +59,7 @@ class Transfers:
         if ctx.held:
             raise Defer()  # back to the queue, untouched, until resumed
         if guess != c.target_share:  # its first job here, or its target changed: read it now
-            self._shares[c.id] = c.target_share
+            self.shares[c.id] = c.target_share
             ctx = dataclasses.replace(ctx, share=await rt.state.share(c.target_share))
         with tracer.start_as_current_span(f"transfer {job.kind}", attributes={
                 "connector.id": c.id, "run.id": job.run_id, "job.kind": str(job.kind)}) as span:
@@ -59,7 +67,7 @@ class Transfers:
                 span.set_attribute("file.path", job.path)
             try:
                 async with lease_kept(rt, c.id, job.run_id):
-                    outcome, nbytes, *indexed = await self._apply(c, job, ctx)
+                    outcome, nbytes, *indexed = await self.apply(c, job, ctx)
             except SyncError as exc:
                 if not exc.permanent:
                     raise  # transient: the broker redelivers with backoff
@@ -78,7 +86,7 @@ class Transfers:
                                          "outcome": outcome})
         await finish_job(rt, c.id, job.run_id, job.job_id, outcome, nbytes, *indexed)
 
-    async def _apply(self, c: Connector, job: TransferJob, ctx: JobContext) -> tuple:
+    async def apply(self, c: Connector, job: TransferJob, ctx: JobContext) -> tuple:
         """(outcome, bytes) or, for an upload, (outcome, bytes, what to write to the index)."""
         two_way = {ChangeKind.PUSHED: self.two_way.push, ChangeKind.RESOLVED: self.two_way.resolve}
         if job.kind in two_way:
@@ -137,7 +145,8 @@ class Transfers:
                 known: IndexRecord | None) -> tuple[SourceEntry, str] | None:
         storage = self.rt.storage
         hint = job.version.size if job.version else None
-        with self.sources.get(c).open_read(job.path, size_hint=hint) as reader:
+        with self.sources.get(c).open_read(job.path, size_hint=hint,
+                                           expect=job.version) as reader:
             entry = reader.entry
             if job.kind is not ChangeKind.REPAIRED and known and same_content(entry, known):
                 return None  # a redelivered job whose work is already in the bucket

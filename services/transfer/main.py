@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import importlib
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 from services.transfer.handlers import Transfers
 from shared.app import hot_loop
 from shared.app.connector_consumers import ConnectorConsumers
 from shared.app.runtime import Runtime, serve
 from shared.app.source_pool import Sources
-from shared.contracts import Contract, TransferJob
+from shared.contracts import Contract, TransferBatch, TransferJob
 from shared.messaging.broker import expecting
 from shared.messaging.claims import LongWork
 
@@ -38,9 +39,18 @@ async def start(rt: Runtime) -> None:
     long_work = LongWork(rt.claims, long, room=min(rt.settings.long_jobs_per_worker,
                                                    rt.settings.transfer_concurrency))
     hot_loop.freeze_startup_objects()  # before the first message: nothing of one is frozen
-    await ConnectorConsumers(rt, "transfer", expecting(TransferJob, transfers.on_job),
-                             prefetch=rt.settings.transfer_concurrency, wanted=running,
-                             on_gone=transfers.sources.drop, long_work=long_work).start()
+    async def on_message(msg: Contract) -> None:
+        if isinstance(msg, TransferBatch):
+            await transfers.on_batch(msg)
+        else:
+            await transfers.on_job(cast(TransferJob, msg))
+
+    consumers = ConnectorConsumers(rt, "transfer", expecting((TransferJob, TransferBatch),
+                                                             on_message),
+                                   prefetch=rt.settings.transfer_concurrency, wanted=running,
+                                   on_gone=transfers.sources.drop, long_work=long_work)
+    transfers.still_wanted = lambda cid: cid in consumers.active  # pause stops a batch
+    await consumers.start()
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from shared.app.runtime import Runtime
 from shared.contracts import ConnectorAuthFailed, RunCounts, RunOutcome, SyncCompleted
 from shared.observability import metrics
+from shared.store.batch_records import FileOutcome
 from shared.store.daily_counters import daily
 from shared.store.state import Failure, Indexed
 
@@ -68,6 +69,21 @@ async def fail_job(rt: Runtime, cid: str, run_id: str, job_id: str, failure: Fai
     await finish_job(rt, cid, run_id, job_id, "errored")
 
 
+async def fail_jobs(rt: Runtime, cid: str, run_id: str,
+                    failures: list[tuple[str, Failure]]) -> None:
+    """Many jobs (job id, failure) that will never succeed (a dead-lettered batch): each one not
+    finished yet is recorded as a failure and counted; the run closes if they were its last."""
+    unfinished = await rt.state.batches.unfinished(run_id, [j for j, _ in failures])
+    left = [(j, f) for (j, f), todo in zip(failures, unfinished, strict=True) if todo]
+    if not left:
+        return
+    await rt.state.add_failures(cid, [f for _, f in left])
+    got = await rt.state.batches.record(cid, run_id, rt.settings.lease_ttl_s, "-", [
+        FileOutcome(j, {"files_errored": 1}) for j, _ in left])
+    if got.closing:
+        await close_run(rt, cid, run_id, claimed=True)
+
+
 async def close_run(rt: Runtime, cid: str, run_id: str, error: str | None = None,
                     claimed: bool = False) -> None:
     """Write the run's summary into the connector status, free the lease, tell the platform.
@@ -88,6 +104,7 @@ async def close_run(rt: Runtime, cid: str, run_id: str, error: str | None = None
         await rt.state.clear_status(cid, "stale")
     await rt.state.set_status(cid, **status)
     await rt.state.release_lease(cid, run_id)
+    await rt.state.forget_done(run_id)
     metrics.run_duration.record(finished - started, {"connector.id": cid, "outcome": outcome})
     event = SyncCompleted(
         connector_id=cid, run_id=run_id, outcome=outcome, error=error,

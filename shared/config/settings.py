@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     # Scans one scanner process runs at once (each mostly waits for its server).
     scan_concurrency: int = Field(default=8, ge=1, le=64)
     part_size_mb: int = Field(default=8, ge=5, le=512)
+    # Small files travel in batches (one message, one Redis script per flush) of up to
+    # batch_files files or batch_mb of content; files bigger than batch_file_max_mb, and two-way
+    # pushes, comparisons and source deletions, travel alone. 0 files: no batches.
+    batch_files: int = Field(default=500, ge=0, le=5000)
+    batch_mb: int = Field(default=64, ge=1, le=1024)
+    batch_file_max_mb: int = Field(default=4, ge=1, le=256)
     # Files at least this big are claimed in Redis and acked at once (shared/messaging/claims.py),
     # so a transfer longer than RabbitMQ's consumer_timeout is never cut off; a worker holds at most
     # long_jobs_per_worker of them, and a dead worker's claim is republished after claim_ttl_s.

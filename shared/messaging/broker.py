@@ -39,13 +39,17 @@ Handler = Callable[[Contract, AbstractIncomingMessage], Awaitable[None]]
 M = TypeVar("M", bound=Contract)
 
 
-def expecting(model: type[M],
+def expecting(model: type[M] | tuple[type[M], ...],
               handler: Callable[[M], Awaitable[None]]) -> Callable[[Contract], Awaitable[None]]:
-    """`handler`, for a queue that carries `model` messages only. Another contract there was
-    routed wrong: it fails like any handler error (retried, then dead-lettered)."""
+    """`handler`, for a queue that carries `model` messages only (one contract, or a tuple of
+    them). Another contract there was routed wrong: it fails like any handler error (retried,
+    then dead-lettered)."""
+    models = model if isinstance(model, tuple) else (model,)
+
     async def handle(msg: Contract) -> None:
-        if not isinstance(msg, model):
-            raise TypeError(f"{model.__name__} expected, got {type(msg).__name__}")
+        if not isinstance(msg, models):
+            raise TypeError(f"{' or '.join(m.__name__ for m in models)} expected, "
+                            f"got {type(msg).__name__}")
         await handler(msg)
 
     return handle

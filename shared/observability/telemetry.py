@@ -135,7 +135,7 @@ class JsonFormatter(logging.Formatter):
                 "service": self.service, "logger": record.name, "msg": record.getMessage()}
         if span.is_valid:
             line |= {"trace_id": f"{span.trace_id:032x}", "span_id": f"{span.span_id:016x}"}
-        for key in ("connector_id", "run_id", "outcome"):
+        for key in ("connector_id", "run_id", "outcome", "files"):
             if hasattr(record, key):
                 line[key] = getattr(record, key)
         if record.exc_info:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import BinaryIO, Protocol
 
-from shared.sync.model import ANY, Absent, DeltaCursor, Listing, SourceEntry
+from shared.sync.model import ANY, Absent, DeltaCursor, Listing, SourceEntry, Versioned
 
 
 class Reader(Protocol):
@@ -35,9 +35,12 @@ class Source(Protocol):
 
     def stat(self, path: str) -> SourceEntry: ...
 
-    def open_read(self, path: str, size_hint: int | None = None) -> AbstractContextManager[Reader]:
+    def open_read(self, path: str, size_hint: int | None = None, *,
+                  expect: Versioned | None = None) -> AbstractContextManager[Reader]:
         """Open for reading without locking other users of the file out. `size_hint` (the
-        listed size) lets a backend fetch a small file in one round trip."""
+        listed size) lets a backend fetch a small file in one round trip; `expect` (the listed
+        version) lets it use what a listing moments ago gave for that version (SharePoint's
+        folder listings). `reader.entry` is always the version whose bytes are read."""
 
     def write(self, path: str, data: BinaryIO, size: int,
               expect: SourceEntry | Absent | None = ANY) -> SourceEntry:

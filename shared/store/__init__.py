@@ -4,7 +4,9 @@ from the settings; no module outside this package sees the client, the namespace
 (tests/unit/test_store_boundary.py).
 
 Each family's key layout is documented in the one module that owns it: connectors, shares, the
-index, status, failures, delta positions, audit and held deletions (`state.State`); runs and
+index, status, failures, delta positions, audit and held deletions (`state.State`; the index's
+packed values and owner labels in `index_codec`); a transfer batch's reads and writes
+(`batch_records`, one script each); runs and
 leases (`runs.RunState`, its scripts in `scripts`); conflicts (`conflict_records`); a streaming
 scan's working set (`scan_listing`); per-day counters and the stale flag (`daily_counters`);
 claims of long work (`claim_records`); imported users (`users`); directory answers

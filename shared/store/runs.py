@@ -9,9 +9,7 @@ Key layout ({ns} = SCAIDRIVE_NAMESPACE):
 """
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict
 
 import redis.asyncio as aioredis
 from redis.typing import EncodableT
@@ -77,7 +75,8 @@ class RunState(State):
         day_key, day_ttl, day_counts = daily or (self.key("daily", "-"), 0, {})
         args: list[str | int] = [run_id, job_id, ttl_s * 1000, DONE_SET_TTL_MS,
                                  indexed.path if indexed else "",
-                                 json.dumps(asdict(indexed.record)) if indexed else "",
+                                 (await self.index_codec.values(cid, [indexed.record]))[0]
+                                 if indexed else "",
                                  indexed.usage_delta if indexed else 0, day_ttl, len(counts)]
         for pairs in (counts, day_counts):
             for name, value in pairs.items():
@@ -97,6 +96,11 @@ class RunState(State):
     async def claim_close(self, cid: str, run_id: str) -> bool:
         """Take the run's closing token (the one the job-counting scripts hand out) if unclaimed."""
         return int(await self._claim(keys=[self.key("run", cid)], args=[run_id])) == 1
+
+    async def forget_done(self, run_id: str) -> None:
+        """The run closed: its done set is not needed any more (a job of it arriving late is
+        refused by its 'closing' flag), so its memory goes now, not in DONE_SET_TTL_MS."""
+        await self.r.delete(self.key("rundone", run_id))
 
     async def set_run_fields(self, cid: str, **fields: str | int | float) -> None:
         await self.r.hset(self.key("run", cid), mapping={k: v for k, v in fields.items()})

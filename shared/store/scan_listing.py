@@ -1,8 +1,9 @@
 """What a streaming one-way scan has seen, kept in Redis instead of the scanner's memory, so that
 a scanner holds a folder's width (and the run's changes), not the tree. A service gets one from
 the store (`Store.scan_listing(cid)`). It reads the connector's index ({ns}:index:{cid}, laid
-out in shared/store/state.py) beside its own keys, per connector (a connector scans once at a
-time: its lease), dropped when the scan ends and expiring anyway:
+out in shared/store/state.py, its values and labels in index_codec.py) beside its own keys, per
+connector (a connector scans once at a time: its lease), dropped when the scan ends and
+expiring anyway:
 
   {ns}:scan:{cid}:listed       list of JSON [path, size, mtime_ns, file_id, content_tag], walk order
   {ns}:scan:{cid}:paths        set of the listed paths (is an indexed path still there?)
@@ -15,8 +16,8 @@ from collections.abc import AsyncIterator, Iterable
 
 from redis.asyncio import Redis
 
+from shared.store.index_codec import IndexCodec
 from shared.store.replies import hset_mapping, text_hash
-from shared.store.state import record_of
 from shared.sync.model import IndexRecord, SourceEntry
 
 CHUNK = 1000  # entries per round trip
@@ -30,6 +31,8 @@ class ScanStore:
         self.paths = f"{ns}:scan:{cid}:paths"
         self.target = f"{ns}:scan:{cid}:target"
         self.index = f"{ns}:index:{cid}"
+        self.cid = cid
+        self.codec = IndexCodec(r, ns)  # the index's values and owner labels
 
     async def drop(self) -> None:
         await self.r.delete(self.listed, self.paths, self.target)
@@ -59,7 +62,6 @@ class ScanStore:
         """Index records whose path was not listed, read a chunk of the index at a time (keyed
         by path: HSCAN may repeat one)."""
         out: dict[str, IndexRecord] = {}
-        strings: dict[str, str] = {}
         cursor = 0
         while True:
             cursor, page = await self.r.hscan(self.index, cursor, count=CHUNK)
@@ -67,8 +69,8 @@ class ScanStore:
             chunk = text_hash(page)
             paths = list(chunk)
             listed = await self.r.smismember(self.paths, paths) if paths else []
-            out.update((p, record_of(chunk[p], strings))
-                       for p, there in zip(paths, listed, strict=True) if not there)
+            out.update(await self.codec.records(self.cid, {
+                p: chunk[p] for p, there in zip(paths, listed, strict=True) if not there}))
             if not cursor:
                 return out
 
@@ -86,7 +88,8 @@ class ScanStore:
             p.hmget(self.index, paths)
             p.hmget(self.target, paths)
             records, sizes = await p.execute()
-        found = {path: record_of(raw) for path, raw in zip(paths, records, strict=True) if raw}
+        found = await self.codec.records(self.cid, {
+            path: raw for path, raw in zip(paths, records, strict=True) if raw})
         return found, {path: int(size) for path, size in zip(paths, sizes, strict=True)
                        if size is not None}
 

@@ -3,7 +3,8 @@ lease keys is atomic in Redis, so two workers (or a worker and the scheduler) ne
 close or release; and what a transfer job reads before it starts, in one call."""
 
 # Count one finished job once, renew the lease, and tell the caller if it closed the run.
-# Returns -1: job of a stale run (not counted), 0: duplicate, 1: counted, 2: counted and last.
+# Returns -1: job of a stale run (not counted), 0: duplicate (or late: its run is closing, all
+# its jobs counted; the done set is dropped at close), 1: counted, 2: counted and last.
 # In the same step (one round trip per job): the job's index entry is written whatever the
 # count (the bucket holds the object); the share's usage unless the job was counted before
 # (a second worker on the same job); the day's counters only if counted.
@@ -15,6 +16,7 @@ if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[1] then
   if ARGV[7] ~= '0' then redis.call('INCRBY', KEYS[5], ARGV[7]) end
   return -1
 end
+if redis.call('HEXISTS', KEYS[1], 'closing') == 1 then return 0 end
 if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
 if ARGV[7] ~= '0' then redis.call('INCRBY', KEYS[5], ARGV[7]) end
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
@@ -74,5 +76,72 @@ if #KEYS > 3 then
   out[5] = redis.call('GET', KEYS[4])
   out[6] = redis.call('GET', KEYS[5])
 end
+return out
+"""
+
+# What a batch of transfers reads before it starts (batch_records.BatchRecords.context). KEYS:
+# connector, status, index[, share, usage]; ARGV: the paths. Returns connector, paused,
+# auth_failed, share, usage, then each path's index entry (nil where none).
+BATCH_CONTEXT = """
+local held = redis.call('HMGET', KEYS[2], 'paused', 'auth_failed')
+local out = {redis.call('GET', KEYS[1]), held[1], held[2], false, false}
+if #KEYS > 3 then
+  out[4] = redis.call('GET', KEYS[4])
+  out[5] = redis.call('GET', KEYS[5])
+end
+if #ARGV > 0 then
+  local records = redis.call('HMGET', KEYS[3], unpack(ARGV))
+  for i = 1, #records do out[5 + i] = records[i] end
+end
+return out
+"""
+
+# RECORD_OUTCOME for many files at once (batch_records.BatchRecords.record): each file's index
+# entry written whatever the count; usage unless counted before; its run and day counters only
+# if counted now. KEYS: run, done set, lease, index, usage, day, status. ARGV: run, lease ttl,
+# done ttl, day ttl, then six per file: job, index path ('' = none), record, usage delta, run
+# counters and day counters ('name=n,name=n'). Returns: -1 (stale run) / 1 / 2 (counted the
+# run's last job: the caller closes it), paused, auth_failed, then 1/0 per file (counted now).
+RECORD_BATCH = """
+local same_run = redis.call('HGET', KEYS[1], 'run_id') == ARGV[1]
+local open = same_run and redis.call('HEXISTS', KEYS[1], 'closing') == 0
+local flags, counted, day = {}, 0, false
+for i = 5, #ARGV, 6 do
+  if ARGV[i + 1] ~= '' then redis.call('HSET', KEYS[4], ARGV[i + 1], ARGV[i + 2]) end
+  local fresh = 0
+  if open then fresh = redis.call('SADD', KEYS[2], ARGV[i]) end
+  if (fresh == 1 or not same_run) and ARGV[i + 3] ~= '0' then
+    redis.call('INCRBY', KEYS[5], ARGV[i + 3])
+  end
+  if fresh == 1 then
+    counted = counted + 1
+    for name, n in string.gmatch(ARGV[i + 4], '([%w_]+)=(-?%d+)') do
+      redis.call('HINCRBY', KEYS[1], name, n)
+    end
+    for name, n in string.gmatch(ARGV[i + 5], '([%w_]+)=(-?%d+)') do
+      redis.call('HINCRBY', KEYS[6], name, n)
+      day = true
+    end
+  end
+  flags[#flags + 1] = fresh
+end
+local held = redis.call('HMGET', KEYS[7], 'paused', 'auth_failed')
+local status = 1
+if not same_run then
+  status = -1
+elseif counted > 0 then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  if day then redis.call('EXPIRE', KEYS[6], ARGV[4]) end
+  local done = redis.call('HINCRBY', KEYS[1], 'jobs_done', counted)
+  if redis.call('GET', KEYS[3]) == ARGV[1] and redis.call('PTTL', KEYS[3]) > 0 then
+    redis.call('PEXPIRE', KEYS[3], ARGV[2])
+  end
+  local total = tonumber(redis.call('HGET', KEYS[1], 'jobs_total') or '-1')
+  if total >= 0 and done >= total and redis.call('HSETNX', KEYS[1], 'closing', 1) == 1 then
+    status = 2
+  end
+end
+local out = {status, held[1], held[2]}
+for i = 1, #flags do out[3 + i] = flags[i] end
 return out
 """

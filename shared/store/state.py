@@ -8,7 +8,8 @@ Key layout (prefix = SCAIDRIVE_NAMESPACE):
   {ns}:connector:{cid}           JSON Connector (password encrypted)
   {ns}:shares / share:{name}     set / JSON {name, quota_bytes, created_at}
   {ns}:usage:{share}             bytes stored in the share, kept incrementally
-  {ns}:index:{cid}               hash path -> JSON IndexRecord (what the bucket holds)
+  {ns}:index:{cid}               hash path -> packed IndexRecord (shared/store/index_codec.py),
+                                 with {ns}:labels:{cid}, its owner labels (what the bucket holds)
   {ns}:status:{cid}              hash: paused, next_due, last_success_at, last_duration_s, last_run
   {ns}:failures:{cid}            list of JSON failure records, newest first, capped
   {ns}:delta:{cid}               the saved delta position (SharePoint @odata.deltaLink)
@@ -33,6 +34,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.config.connector_model import Connector
 from shared.observability import metrics
+from shared.store.index_codec import IndexCodec
+from shared.store.index_codec import record_of as record_of  # re-exported: imported from here
 from shared.store.replies import hset_mapping, maybe_texts, text, text_hash, text_set
 from shared.store.scripts import JOB_CONTEXT
 from shared.sync.model import DeltaCursor, IndexRecord
@@ -41,30 +44,19 @@ FAILURES_KEPT = 10_000
 AUDIT_KEPT = 10_000
 CURSOR_BATCH = 1000
 INDEX_BATCH = 1000
-_REPEATED = ("owner", "principal", "method")
 StoreError = RedisError  # what a caller outside the store catches when Redis fails
 
 # IndexRecord, the index's record of a version (one model of a file's version from listing
-# to index), lives in the pure core: shared/sync/model.py.
+# to index), lives in the pure core: shared/sync/model.py; its value in Redis, in
+# shared/store/index_codec.py.
 
 
-def record_of(raw: str, strings: dict[str, str] | None = None) -> IndexRecord:
-    """Decode an index value. Owners, principals and methods repeat across files: with
-    `strings`, one string object each."""
-    fields = json.loads(raw)
-    if strings is not None:
-        for name in _REPEATED:
-            if isinstance(v := fields.get(name), str):
-                fields[name] = strings.setdefault(v, v)
-    return IndexRecord(**fields)
-
-
-def _share_view(raw: str | None, usage: str | None = None) -> dict | None:
+def share_view(raw: str | None, usage: str | None = None) -> dict | None:
     """A share as the API and the quota check see it: its record with the bytes used."""
     return json.loads(raw) | {"usage_bytes": int(usage or 0)} if raw else None
 
 
-def _held(paused: str | None, auth_failed: str | None) -> bool:
+def held(paused: str | None, auth_failed: str | None) -> bool:
     return "1" in (paused, auth_failed)
 
 
@@ -102,6 +94,7 @@ class State:
         self.ns = namespace
         self._parsed: dict[str, tuple[str, Connector]] = {}  # cid -> (JSON, parsed): hot path
         self._job_context = redis.register_script(JOB_CONTEXT)
+        self.index_codec = IndexCodec(redis, namespace)  # index values and their owner labels
 
     @classmethod
     def connect(cls, url: str, namespace: str) -> Self:
@@ -132,9 +125,9 @@ class State:
             await p.execute()
 
     async def connector(self, cid: str) -> Connector | None:
-        return self._parse(cid, text(await self.r.get(self.key("connector", cid))))
+        return self.parse_connector(cid, text(await self.r.get(self.key("connector", cid))))
 
-    def _parse(self, cid: str, raw: str | None) -> Connector | None:
+    def parse_connector(self, cid: str, raw: str | None) -> Connector | None:
         """Validated once per stored version (every transfer job reads its connector)."""
         if not raw:
             return None
@@ -150,8 +143,9 @@ class State:
             keys += [self.key("share", share), self.key("usage", share)]
         raw, paused, auth_failed, known, *share_raw = await self._job_context(keys=keys,
                                                                              args=[path])
-        return JobContext(self._parse(cid, raw), _held(paused, auth_failed),
-                          record_of(known) if known else None, _share_view(*share_raw or [None]))
+        return JobContext(self.parse_connector(cid, raw), held(paused, auth_failed),
+                          await self.index_codec.record(cid, known),
+                          share_view(*share_raw or [None]))
 
     async def connectors(self) -> list[Connector]:
         ids = sorted(text_set(await self.r.smembers(self.key("connectors"))))
@@ -180,7 +174,7 @@ class State:
         async with self.r.pipeline(transaction=False) as p:
             p.get(self.key("share", name))
             p.get(self.key("usage", name))
-            return _share_view(*await p.execute())
+            return share_view(*await p.execute())
 
     async def shares(self) -> list[dict]:
         names = sorted(text_set(await self.r.smembers(self.key("shares"))))
@@ -200,19 +194,23 @@ class State:
 
     async def index(self, cid: str) -> dict[str, IndexRecord]:
         """The whole index, read INDEX_BATCH entries a round trip (HSCAN) and decoded as it comes:
-        never the raw JSON of the whole tree at once beside the records."""
+        never the raw values of the whole tree at once beside the records."""
         out: dict[str, IndexRecord] = {}
-        strings: dict[str, str] = {}
-        async for path, value in self.r.hscan_iter(self.key("index", cid), count=INDEX_BATCH):
-            out[path] = record_of(value, strings)
-        return out
+        cursor = 0
+        while True:
+            cursor, page = await self.r.hscan(self.key("index", cid), cursor, count=INDEX_BATCH)
+            assert isinstance(page, dict)  # path -> value: a list only with NOVALUES
+            out.update(await self.index_codec.records(cid, text_hash(page)))
+            if not cursor:
+                return out
 
     async def index_record(self, cid: str, path: str) -> IndexRecord | None:
         raw = text(await self.r.hget(self.key("index", cid), path))
-        return record_of(raw) if raw else None
+        return await self.index_codec.record(cid, raw)
 
     async def put_index(self, cid: str, path: str, rec: IndexRecord) -> None:
-        await self.r.hset(self.key("index", cid), path, json.dumps(asdict(rec)))
+        value, = await self.index_codec.values(cid, [rec])
+        await self.r.hset(self.key("index", cid), path, value)
 
     async def drop_index(self, cid: str, path: str) -> None:
         await self.r.hdel(self.key("index", cid), path)
@@ -248,7 +246,7 @@ class State:
         connector's credentials (until they are updated)."""
         paused, auth_failed = maybe_texts(await self.r.hmget(self.key("status", cid), "paused",
                                                              "auth_failed"))
-        return _held(paused, auth_failed)
+        return held(paused, auth_failed)
 
     async def add_failure(self, cid: str, failure: Failure) -> None:
         await self.add_failures(cid, [failure])

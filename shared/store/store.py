@@ -9,6 +9,8 @@ module documenting its own key layout:
   users              the imported ScaiDrive users                (users.StoredUsers)
   owners             the identity service's directory answers    (owner_cache.OwnerCache)
   api_access         console sessions, failed token checks       (api_access.ApiAccess)
+  batches            a transfer batch's reads and writes, one script each
+                                                                 (batch_records.BatchRecords)
 
 A service never sees the client, the namespace or a key (tests/unit/test_store_boundary.py).
 """
@@ -18,6 +20,7 @@ import redis.asyncio as aioredis
 
 from shared.config.settings import Settings
 from shared.store.api_access import ApiAccess
+from shared.store.batch_records import BatchRecords
 from shared.store.claim_records import ClaimRecords
 from shared.store.conflict_records import ConflictStore
 from shared.store.owner_cache import OwnerCache
@@ -34,6 +37,7 @@ class Store(RunState):
         self.users = StoredUsers(redis, namespace)
         self.owners = OwnerCache(redis, namespace)
         self.api_access = ApiAccess(redis, namespace)
+        self.batches = BatchRecords(self)
 
     @classmethod
     async def open(cls, settings: Settings) -> Store:

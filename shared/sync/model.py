@@ -54,7 +54,8 @@ class SourceEntry:
 @dataclass(frozen=True, slots=True)
 class IndexRecord:
     """A path's entry in the index: the source version the bucket holds, who owns the object
-    and under which mapping, and the object's etag. Stored as JSON (shared/store/state.py)."""
+    and under which mapping, and the object's etag. Stored packed, its owner labels interned per
+    connector (shared/store/index_codec.py)."""
 
     size: int
     mtime_ns: int

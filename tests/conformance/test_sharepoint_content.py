@@ -115,3 +115,171 @@ def test_delete_refuses_a_folder(graph, sp):
         source.delete("folder")
 
     assert sp.exists("folder/f.txt")
+
+
+# --- download URLs from folder listings (folder_cache) -------------------------------------------
+
+@pytest.fixture
+def listed(graph, sp):
+    """`sp` whose files are read as transfers read them: with the listed size as the hint."""
+    page = graph.children_page_size
+    yield sp
+    graph.children_page_size = page
+    graph.emu.expire_downloads_after = None
+
+
+def _put_many(sp, folder: str, n: int) -> dict[str, bytes]:
+    files = {f"{folder}/f{i:03d}.txt".lstrip("/"): f"{folder} {i}\n".encode() * (i + 1)
+             for i in range(n)}
+    for rel, data in files.items():
+        sp.put(rel, data)
+    return files
+
+
+def _read(source, rel: str, size: int | None, **kw) -> tuple[bytes, object]:
+    with source.open_read(rel, size_hint=size, **kw) as reader:
+        return reader.read(), reader.entry
+
+
+def test_reads_of_a_folder_cost_a_listing_page_not_a_request_each(graph, listed):
+    files = _put_many(listed, "team", 30) | _put_many(listed, "", 5)
+    source = listed.make_source()
+    graph.reset_counts()
+
+    got = {rel: _read(source, rel, len(data))[0] for rel, data in files.items()}
+
+    assert got == files
+    counts = graph.counts()
+    assert counts["children"] == 2 and "item" not in counts  # one page a folder
+    assert counts["download"] == 35 and graph.request_counts()["graph"] == 2
+    assert _read(source, "team/f003.txt", len(files["team/f003.txt"]))[0] == \
+        files["team/f003.txt"]  # read again (a retry): each listed URL serves one read
+    assert graph.counts()["item"] == 1
+
+
+def test_folders_with_names_that_need_encoding_are_listed(graph, listed):
+    files = _put_many(listed, "Ünïcode #1 %20 & 'q' + ; =/deep [x]", 3)
+    source = listed.make_source()
+    graph.reset_counts()
+
+    assert {rel: _read(source, rel, len(data))[0] for rel, data in files.items()} == files
+    assert graph.counts()["children"] == 1 and "item" not in graph.counts()
+
+
+def test_without_a_version_wanted_a_read_fetches_the_item(graph, listed):
+    files = _put_many(listed, "d", 3)
+    source = listed.make_source()
+    graph.reset_counts()
+
+    assert {rel: _read(source, rel, None)[0] for rel in files} == files
+
+    assert graph.counts()["item"] == 3 and "children" not in graph.counts()
+
+
+def test_a_wide_folder_is_listed_no_faster_than_it_is_read(graph, listed):
+    """Never more listing pages than reads asked of the folder: one changed file in a wide
+    folder costs a page and its item, and reading every file costs about a page per page."""
+    graph.children_page_size = 10
+    files = _put_many(listed, "wide", 60)
+    last = "wide/f059.txt"
+    source = listed.make_source()
+    graph.reset_counts()
+
+    assert _read(source, last, len(files[last]))[0] == files[last]
+    assert graph.request_counts()["graph"] == 2  # a page of the folder, then the item
+    assert (graph.counts()["children"], graph.counts()["item"]) == (1, 1)
+
+    source = listed.make_source()
+    graph.reset_counts()
+    got = {rel: _read(source, rel, len(data))[0] for rel, data in files.items()}
+    assert got == files
+    assert graph.counts()["children"] == 6 and graph.counts().get("item", 0) == 0
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_expired_or_revoked_download_urls_fall_back_to_the_item(graph, listed, status):
+    """The listed URLs die mid-run (their hour is over, access revoked, the file gone): each
+    read asks Graph for the item again and reads the right version."""
+    files = _put_many(listed, "x", 12)
+    source = listed.make_source()
+    names = sorted(files)
+    for rel in names[:4]:
+        assert _read(source, rel, len(files[rel]))[0] == files[rel]
+    graph.expire_download_urls(status)
+    listed.modify(names[5], b"a new version, longer than the listed one")
+    files[names[5]] = b"a new version, longer than the listed one"
+    graph.reset_counts()
+
+    for rel in names[4:]:
+        data, entry = _read(source, rel, len(files[rel]))
+        assert data == files[rel] and entry == source.stat(rel)
+
+    counts = graph.counts()
+    assert counts["item"] == 8 + 8  # the 8 fall-backs, and the 8 stat() above
+    assert "children" not in counts
+
+
+def test_a_listed_version_other_than_the_one_wanted_is_read_afresh(graph, listed):
+    listed.put("v/a.txt", b"aaaa")
+    listed.put("v/same.txt", b"1111")
+    listed.put("v/grown.txt", b"short")
+    source = listed.make_source()
+    assert _read(source, "v/a.txt", 4)[0] == b"aaaa"  # the folder is listed
+    listed.modify("v/same.txt", b"2222")  # same size: only the version tells them apart
+    listed.modify("v/grown.txt", b"longer than before")
+    graph.reset_counts()
+
+    wanted = source.stat("v/same.txt")
+    data, entry = _read(source, "v/same.txt", 4, expect=wanted)
+    assert (data, entry) == (b"2222", wanted)
+    data, entry = _read(source, "v/grown.txt", len(b"longer than before"))
+    assert (data, entry) == (b"longer than before", source.stat("v/grown.txt"))
+    assert graph.counts()["item"] == 2 + 2  # the fresh items, and the two stat() calls
+
+
+def test_a_download_that_does_not_match_its_listing_is_retried_not_failed(graph, listed):
+    """Bytes other than the listed version's (the file changed after the listing): Transient,
+    so the job is tried again, and the next read fetches the item afresh."""
+    files = _put_many(listed, "s", 3)
+    source = listed.make_source()
+    first, second = sorted(files)[:2]
+    assert _read(source, first, len(files[first]))[0] == files[first]
+    graph.corrupt_next_download()
+
+    with pytest.raises(errors.Transient) as info:
+        _read(source, second, len(files[second]))
+    assert not isinstance(info.value, errors.SourceChanged) and info.value.path == second
+    assert _read(source, second, len(files[second]))[0] == files[second]
+
+
+def test_listings_expire_once_their_folder_is_idle(graph, listed):
+    """A listing serves one burst of reads: idle for a minute (or ten after its first page),
+    it is dropped, so the next run reads no version older than its scan from it."""
+    files = _put_many(listed, "idle", 4)
+    source = listed.make_source()
+    now = [1000.0]
+    source.listed._clock = lambda: now[0]
+    names = sorted(files)
+    assert _read(source, names[0], len(files[names[0]]))[0] == files[names[0]]
+    now[0] += 30
+    assert _read(source, names[1], len(files[names[1]]))[0] == files[names[1]]
+    graph.reset_counts()
+
+    now[0] += 61
+    assert _read(source, names[2], len(files[names[2]]))[0] == files[names[2]]
+    assert graph.counts()["children"] == 1  # listed again
+    now[0] += 601
+    assert _read(source, names[3], len(files[names[3]]))[0] == files[names[3]]
+    assert graph.counts()["children"] == 2
+
+
+def test_writing_a_file_forgets_its_listed_version(graph, listed):
+    files = _put_many(listed, "w", 2)
+    source = listed.make_source()
+    first, second = sorted(files)
+    assert _read(source, first, len(files[first]))[0] == files[first]
+    same_size = bytes(reversed(files[second]))
+
+    source.write(second, io.BytesIO(same_size), len(same_size))
+
+    assert _read(source, second, len(same_size))[0] == same_size

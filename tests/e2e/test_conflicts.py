@@ -13,6 +13,7 @@ import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 import aio_pika
@@ -22,6 +23,7 @@ import redis.asyncio as aioredis
 
 from shared.contracts import ConflictDetected, FileVersion, SideVersion
 from shared.store.conflict_records import ConflictStore
+from shared.store.index_codec import Strings, record_of
 from tests.e2e.sharepoint_helpers import EventTap, library_tree, new_site, new_sp_connector
 from tests.fixtures.stack import AMQP_URL, CONSOLE_URL, REDIS_URL, wait_run
 
@@ -51,7 +53,8 @@ def detected(stack, s3, synced, path: str, policy: str = "manual") -> ConflictDe
     """The conflict the transfer worker would report for `path`: the synced source version
     (from the index) against the object in the bucket, edited by someone in ScaiDrive."""
     r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-    idx = json.loads(r.hget(f"{stack.ns}:index:{synced['cid']}", path))
+    labels = Strings().read(r.hgetall(f"{stack.ns}:labels:{synced['cid']}"))
+    idx = asdict(record_of(r.hget(f"{stack.ns}:index:{synced['cid']}", path), labels))
     obj = s3.client().stat_object(synced["share"], path)
     return ConflictDetected(
         conflict_id=uuid.uuid4().hex[:16], connector_id=synced["cid"],

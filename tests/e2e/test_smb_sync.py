@@ -45,7 +45,8 @@ def test_initial_then_incremental_sync(stack, samba, s3):
     assert view["status"]["last_success_at"] and view["status"]["last_duration_s"] > 0
     assert bucket_tree(s3.client(), "main") == disk_tree(root)
     # Both transfer worker processes took jobs of this run (competing consumers).
-    done = [(stack.logdir / f"{w}.log").read_text().count('"job done"') for w in stack.workers()]
+    logs = [(stack.logdir / f"{w}.log").read_text() for w in stack.workers()]
+    done = [text.count('"job done"') + text.count('"batch done"') for text in logs]
     assert len(done) == 2 and all(done), done
     meta = s3.client().stat_object("main", "Ünïcødé/日本語.txt").metadata
     assert meta["x-amz-meta-scaidrive-owner"] == "system"

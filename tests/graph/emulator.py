@@ -50,17 +50,22 @@ class Emulator:
     def __init__(self, tenant: Tenant):
         self.t = tenant
         self.authority = ""  # set once the port is known
-        self.page_size = 50
+        self.page_size = 50  # delta
+        self.children_page_size = 200  # Graph's default page of a folder's children
         self.throttle_left, self.retry_after_s = 0, 1
         self.download_throttle_left, self.download_retry_after_s = 0, 1
         self.corrupt_downloads = 0  # the next n downloads serve one flipped byte
         self.edit_before_commit: dict[tuple[str, str], bytes] = {}  # (drive, path) -> new bytes
         # uploaded .docx/.xlsx/.pptx get bytes appended, as SharePoint does
         self.rewrite_office = False
-        self.counts: Counter = Counter()
+        self.counts: Counter = Counter()  # by route (Graph), or kind (token, download, ...)
+        self.api_requests = 0  # every request to the Graph API (/v1.0), refused ones too
         # page token -> (epoch, items json, seq)
         self.cursors: dict[str, tuple[int, list, int]] = {}
         self.downloads: dict[str, tuple[bytes, float]] = {}
+        # pre-authenticated URLs made invalid before their hour: token -> status they answer
+        self.dead_downloads: dict[str, int] = {}
+        self.expire_downloads_after: tuple[int, int] | None = None  # (downloads left, status)
         self.sessions: dict[str, dict] = {}
         self.in_flight = self.max_in_flight = 0  # Graph + download requests being served
         self._app = Starlette(routes=[Route("/{p:path}", self.dispatch,
@@ -234,6 +239,7 @@ class Emulator:
 
     # ----- Graph -----
     async def graph(self, req: Request, path: str) -> Response:
+        self.api_requests += 1  # every Graph API request, whatever it is answered
         auth = req.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or not self.t.token_valid(auth[7:]):
             self.counts["unauthorized"] += 1
@@ -250,10 +256,26 @@ class Emulator:
         from . import routes
         return await routes.handle(self, req, path)
 
+    def expire_download_urls(self, status: int) -> None:
+        with self.t.lock:
+            self.dead_downloads.update(dict.fromkeys(self.downloads, status))
+            self.downloads.clear()
+
     def download(self, req: Request) -> Response:
-        got = self.downloads.get(req.query_params.get("tempauth", ""))
+        tempauth = req.query_params.get("tempauth", "")
+        got = self.downloads.get(tempauth)
+        dead = self.dead_downloads.get(tempauth)
+        if dead == 403:
+            return gerr(403, "accessDenied", "Access denied.")
+        if dead == 404:
+            return gerr(404, "itemNotFound", "The file could not be found.")
         if got is None or got[1] < time.time():
             return gerr(401, "unauthenticated", "Invalid or expired tempauth token.")
+        if self.expire_downloads_after is not None:
+            left, status = self.expire_downloads_after
+            self.expire_downloads_after = (left - 1, status) if left > 1 else None
+            if left <= 1:  # this one is served; every URL handed out so far dies now
+                self.expire_download_urls(status)
         if self.download_throttle_left > 0:
             self.download_throttle_left -= 1
             self.counts["download_throttled"] += 1

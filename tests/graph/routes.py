@@ -1,10 +1,11 @@
-"""Graph v1.0 routes of the emulator: sites, drives, items, delta, content, uploads.
+"""Graph v1.0 routes of the emulator: sites, drives, items, children, delta, content, uploads.
 `path` arrives percent-decoded and without the /v1.0 prefix."""
 import base64
 import json
 import re
 import secrets
 import time
+import urllib.parse
 from types import SimpleNamespace
 
 from starlette.requests import Request
@@ -120,14 +121,22 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
             return JSONResponse({"uploadUrl": f"{emu.authority}/_upload/{sid}",
                                  "expirationDateTime": iso(expires),
                                  "nextExpectedRanges": ["0-"]})
+    # children: /root/children, /items/{id}/children, /root:/{path}:/children, ...
+    m = re.fullmatch(r"/(?:root|items/([^/:]+))(?::/(.+?):)?/children", rest)
+    if m and meth == "GET":
+        count("children")
+        with t.lock:
+            folder = _addressed(t, drive, m[1], m[2])
+            if folder is None:
+                count("not_found")
+                return gerr(404, "itemNotFound", "The resource could not be found.")
+            return _children(emu, req, drive, folder)
     # items: /root, /items/{id}, /items/root (the root's alias), each optionally :/{path}:
     m = re.fullmatch(r"/(?:root|items/([^/:]+))(?::/(.+?):?)?(/content)?", rest)
     if m and meth in ("GET", "DELETE"):
         with t.lock:
-            item = drive.items.get(drive.root_id if m[1] in (None, "root") else m[1])
-            if item is not None and m[2]:
-                item = t.resolve(drive, m[2], item.id)
-            if item is None or item.deleted:
+            item = _addressed(t, drive, m[1], m[2])
+            if item is None:
                 count("not_found")
                 return gerr(404, "itemNotFound", "The resource could not be found.")
             if meth == "DELETE":
@@ -139,9 +148,43 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
                 url = emu.item_json(drive, item)["@microsoft.graph.downloadUrl"]
                 return RedirectResponse(url, 302)
             count("item")
-            return JSONResponse(emu.item_json(drive, item))
+            return JSONResponse(select(emu.item_json(drive, item), q.get("$select")))
     count("not_found")
     return gerr(400, "BadRequest", f"Unsupported request {meth} {rest}.")
+
+
+def select(item: dict, fields: str | None) -> dict:
+    """`$select`: only the properties named (annotations such as the download URL included
+    only when named); none named: everything."""
+    if not fields:
+        return item
+    wanted = {f.strip() for f in fields.split(",") if f.strip()}
+    return {k: v for k, v in item.items() if k in wanted}
+
+
+def _children(emu, req: Request, drive: Drive, folder) -> Response:
+    """A folder's children by name, `children_page_size` (Graph: 200) or `$top` a page; the
+    nextLink keeps the query (`$select`, `$top`) and adds a `$skiptoken`."""
+    from .emulator import gerr
+    q = req.query_params
+    try:
+        top = min(int(q.get("$top") or emu.children_page_size), 999)
+    except ValueError:
+        return gerr(400, "invalidRequest", "Invalid $top.")
+    token = _untok(q["$skiptoken"]) if "$skiptoken" in q else [folder.id, 0]
+    if not isinstance(token, list) or len(token) != 2 or token[0] != folder.id:
+        return gerr(400, "invalidRequest", "Invalid $skiptoken.")
+    kids = sorted(drive.children(folder.id), key=lambda i: i.name.lower())
+    offset = int(token[1])
+    out = {"@odata.context": f"{emu.graph_base}/$metadata#Collection(driveItem)",
+           "value": [select(emu.item_json(drive, i), q.get("$select"))
+                     for i in kids[offset:offset + top]]}
+    if offset + top < len(kids):
+        keep = urllib.parse.urlencode({k: v for k, v in q.items() if k != "$skiptoken"})
+        out["@odata.nextLink"] = (f"{emu.graph_base}/drives/{drive.id}/items/{folder.id}"
+                                  f"/children?{keep}{'&' if keep else ''}"
+                                  f"$skiptoken={_tok(folder.id, offset + top)}")
+    return JSONResponse(out)
 
 
 def _delete(emu, req: Request, drive: Drive, item, content: bool) -> Response:
@@ -250,3 +293,12 @@ def _delta(emu, drive: Drive, token: str | None) -> Response:
         else:
             out["@odata.deltaLink"] = link + _tok("d", drive.epoch, snap)
         return JSONResponse(out)
+
+
+def _addressed(t, drive, item_id: str | None, path: str | None):
+    """The item a URL names (an id or the root, then optionally a path under it); None when
+    there is none or it is deleted."""
+    item = drive.items.get(drive.root_id if item_id in (None, "root") else item_id)
+    if item is not None and path:
+        item = t.resolve(drive, path, item.id)
+    return None if item is None or item.deleted else item

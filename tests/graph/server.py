@@ -154,6 +154,25 @@ class GraphHandle:
                 d.epoch += 1
             self.emu.cursors.clear()
 
+    def expire_download_urls(self, status: int = 401, after: int = 0) -> None:
+        """Every download URL handed out so far stops working, now or once `after` more
+        downloads were served: it answers 401 (its hour is over), 403 (the app's access was
+        revoked) or 404 (the file is gone)."""
+        with self.tenant.lock:
+            if after:
+                self.emu.expire_downloads_after = (after, status)
+            else:
+                self.emu.expire_download_urls(status)
+
+    def request_counts(self) -> dict[str, int]:
+        """Requests by host kind: `graph` (every Graph API request, answered or refused),
+        `download` (pre-authenticated download URLs), `upload` (upload-session chunks),
+        `token` (Entra ID: token and OpenID configuration requests)."""
+        c = self.emu.counts
+        return {"graph": self.emu.api_requests, "download": c["download"],
+                "upload": c["upload_chunk"],
+                "token": c["token"] + c["openid"] + c["aad_bad_tenant"]}
+
     @property
     def page_size(self) -> int:
         return self.emu.page_size
@@ -162,11 +181,20 @@ class GraphHandle:
     def page_size(self, n: int) -> None:
         self.emu.page_size = n
 
+    @property
+    def children_page_size(self) -> int:
+        return self.emu.children_page_size
+
+    @children_page_size.setter
+    def children_page_size(self, n: int) -> None:
+        self.emu.children_page_size = n
+
     def counts(self) -> dict[str, int]:
         return dict(self.emu.counts)
 
     def reset_counts(self) -> None:
         self.emu.counts.clear()
+        self.emu.api_requests = 0
 
     @property
     def max_in_flight(self) -> int:

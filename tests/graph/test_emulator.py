@@ -230,3 +230,49 @@ def test_sync_credentials_use_openid_configuration(graph):
     assert CertificateCredential(graph.tenant_id, graph.client_id, certificate_path=graph.cert_path,
                                  **common).get_token(SCOPE)
     assert graph.counts()["openid"] > before
+
+
+async def test_children_pages_select_and_expiring_download_urls(graph):
+    """A folder's children by path or id, 200 a page (here 3) with nextLinks that keep the
+    query; `$select` names what comes back, the download URL included only when named; the
+    URLs handed out can be made to fail as an expired (401) or revoked (403) one does."""
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from msgraph.generated.drives.item.items.item.children.children_request_builder import (
+        ChildrenRequestBuilder,
+    )
+    _, drive = new_library(graph)
+    for i in range(7):
+        graph.put_file(drive, f"Team Docs/f{i}.txt", f"file {i}".encode() * (i + 1))
+    graph.mkdir(drive, "Team Docs/sub")
+    page_size, graph.children_page_size = graph.children_page_size, 3
+    select = ["id", "name", "size", "file", "@microsoft.graph.downloadUrl"]
+    try:
+        async with graph.secret_credential() as cred:
+            client = graph.graph_client(cred)
+            folder = client.drives.by_drive_id(drive.id).items.by_drive_item_id(
+                "root:/Team Docs:").children
+            config = RequestConfiguration(query_parameters=ChildrenRequestBuilder.
+                                          ChildrenRequestBuilderGetQueryParameters(select=select))
+            page = await folder.get(config)
+            items, pages = list(page.value), 1
+            while page.odata_next_link:
+                assert "select" in page.odata_next_link
+                page = await folder.with_url(page.odata_next_link).get()
+                items += page.value
+                pages += 1
+            plain = await client.drives.by_drive_id(drive.id).items.by_drive_item_id(
+                graph.item(drive, "Team Docs").id).children.get()
+    finally:
+        graph.children_page_size = page_size
+    assert pages == 3 and [i.name for i in items] == [*(f"f{i}.txt" for i in range(7)), "sub"]
+    files = [i for i in items if i.file is not None]
+    assert all(i.e_tag is None and i.last_modified_date_time is None for i in items)
+    urls = [i.additional_data["@microsoft.graph.downloadUrl"] for i in files]
+    assert len(plain.value) == 3 and plain.value[0].e_tag  # no $select: everything
+    async with httpx.AsyncClient(verify=graph.ssl_context()) as http:
+        assert (await http.get(urls[2])).content == b"file 2" * 3
+        graph.expire_download_urls(403, after=1)
+        assert (await http.get(urls[3])).status_code == 200  # the last one served
+        assert (await http.get(urls[4])).status_code == 403
+        graph.expire_download_urls(401)
+        assert (await http.get(urls[5])).status_code == 403  # already dead

@@ -64,3 +64,37 @@ async def test_a_finished_upload_is_indexed_and_counted_in_one_step(state):
     assert (await state.run("c"))["files_transferred"] == "1"
     assert await state.r.hgetall(day[0]) == {"files_transferred": "1"}
     assert 0 < await state.r.ttl(day[0]) <= 3600
+
+
+async def test_a_batch_counts_each_file_once_and_a_closed_run_counts_nothing_late(state):
+    """A batch's outcomes in one script: each file counted once (the same files again count
+    nothing), index entries and usage written, the run closed by the flush that counted its
+    last job; once closed, its done set is gone and a late file changes no counter."""
+    from shared.store.batch_records import FileOutcome
+    from shared.store.state import Indexed, IndexRecord
+    rec = IndexRecord(size=5, mtime_ns=1, file_id="7", content_tag=None, etag="e",
+                      synced_at=1.0, owner="u1", method="table", principal="S-1",
+                      identity_version=1)
+    files = [FileOutcome(f"j{i}", {"files_transferred": 1, "bytes_transferred": 5},
+                         Indexed(f"d/f{i}", rec, "share1", 5)) for i in range(3)]
+    await state.begin_run("c", "run1", "manual")
+    assert await state.scan_done("c", "run1", 4) == 1
+    got = await state.batches.record("c", "run1", 60, "share1", files)
+    assert got.counted == [True] * 3 and not got.closing
+    again = await state.batches.record("c", "run1", 60, "share1", files)  # redelivered
+    assert again.counted == [False] * 3 and again.counts == {}
+    last = await state.batches.record("c", "run1", 60, "share1",
+                                      [FileOutcome("j9", {"files_errored": 1})])
+    assert last.closing  # the fourth job: the caller closes the run
+    run = await state.run("c")
+    assert (run["files_transferred"], run["bytes_transferred"], run["files_errored"],
+            run["jobs_done"]) == ("3", "15", "1", "4")
+    assert await state.r.get(state.key("usage", "share1")) == "15"
+    ctx = await state.batches.context("c", ["d/f0", "d/f1", "nope"], None)
+    assert set(ctx.known) == {"d/f0", "d/f1"} and ctx.known["d/f0"].etag == "e"
+
+    await state.forget_done("run1")  # close_run does this
+    late = await state.batches.record("c", "run1", 60, "share1", files[:1])
+    assert late.counted == [False]
+    assert await state.record_outcome("c", "run1", "j7", 60, files_transferred=1) == 0
+    assert (await state.run("c"))["files_transferred"] == "3"

@@ -9,6 +9,7 @@ import json
 
 from shared.config.identity_mapping import User
 from shared.contracts import Owner
+from shared.sync.model import IndexRecord
 
 SID = "S-1-5-21-1-2-3-1001"
 
@@ -79,3 +80,27 @@ async def test_claim_records_keep_their_three_keys(state):
     assert await records.renew("c1:r:1", token, 30)
     assert not await records.renew("c1:r:1", "not-the-holder", 30)
     assert await records.take_over_expired(30) == []  # not due yet
+
+
+async def test_index_values_are_packed_and_their_labels_kept_apart(state):
+    """{ns}:index:{cid} holds path -> packed record (shared/store/index_codec.py); the owner
+    labels it names live once in {ns}:labels:{cid} (id -> label, "=" + label -> id)."""
+    alice = IndexRecord(size=48213, mtime_ns=1718000000123456700, file_id="844424930132033",
+                        owner="u-alice", principal="S-1-5-21-1004336348-1177238915-682003330-1104",
+                        etag="d41d8cd98f00b204e9800998ecf8427e", synced_at=1718000000.5,
+                        method="table")
+    system = IndexRecord(size=0, mtime_ns=1, file_id=None, owner="system", principal=None,
+                         etag=None, synced_at=1.0, content_tag="QXor=")
+    await state.put_index("c1", "a/report.docx", alice)
+    await state.put_index("c1", "b.txt", system)
+    await state.put_index("c1", "c.txt", alice)
+    assert await state.r.hgetall(f"{state.ns}:index:c1") == {
+        "a/report.docx": "1179,d1w468hvzp30,8bbnggztj5,1B2M2Y8AsgTpgAmY7PhCfg,101t3i5wzas5c,,1",
+        "b.txt": "0,1,,,z045v4fok2yo,QXor=,2",
+        "c.txt": "1179,d1w468hvzp30,8bbnggztj5,1B2M2Y8AsgTpgAmY7PhCfg,101t3i5wzas5c,,1"}
+    label_alice = '["u-alice","S-1-5-21-1004336348-1177238915-682003330-1104","table",null,1]'
+    label_system = '["system",null,"system_owner",null,1]'
+    assert await state.r.hgetall(f"{state.ns}:labels:c1") == {
+        "1": label_alice, "=" + label_alice: "1", "2": label_system, "=" + label_system: "2"}
+    await state.delete_connector("c1")  # the labels stay: another process may hold their ids
+    assert await state.r.exists(f"{state.ns}:index:c1", f"{state.ns}:labels:c1") == 1

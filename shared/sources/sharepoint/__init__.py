@@ -1,6 +1,7 @@
 """The SharePoint Online backend on msgraph-sdk and azure-identity: `source.SharePointSource`,
 the Graph session with its throttling and credentials (`graph`), Graph's errors mapped to
-failure classes (`graph_errors`), streamed downloads (`reading`) and delta paths (`delta`).
+failure classes (`graph_errors`), streamed downloads (`reading`), delta paths (`delta`) and the
+download URLs of a folder's files read a page of siblings at a time (`folder_cache`).
 
 May import: `shared.errors`, `shared.sync.model`.
 """

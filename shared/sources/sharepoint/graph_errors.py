@@ -28,6 +28,11 @@ class ResyncRequired(errors.Transient):
     """410 on a delta link: the saved position expired; enumerate everything again."""
 
 
+class StaleListing(errors.Transient):
+    """A download did not match the version a folder listing gave for it: the file changed
+    after the listing (not while it was read). Tried again, the item is fetched afresh."""
+
+
 class BadRequest(errors.SyncError):
     """400 from Graph: the request named something malformed (a site URL, a path)."""
 

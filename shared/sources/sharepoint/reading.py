@@ -5,6 +5,9 @@ The SDK's `content.get()` would buffer the whole file; instead httpx streams
 time, pulled by the caller's thread through the session's loop. The bytes are checked against
 the listed size and quickXorHash as they pass: a mismatch raises SourceChanged before the last
 byte is handed out, so a consumer never completes a copy of bytes that are not the version.
+A version taken from a folder listing made earlier (`listed`, folder_cache) that the download
+does not match was stale, not changed during the read: that is StaleListing, a Transient, so
+the job is tried again (with the item fetched afresh) instead of failing the file.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import quickxorhash
 
 from shared import errors
 from shared.sources.sharepoint.graph import GraphSession
-from shared.sources.sharepoint.graph_errors import to_sync_error
+from shared.sources.sharepoint.graph_errors import StaleListing, to_sync_error
 from shared.sync.model import SourceEntry
 
 CHUNK = 512 * 1024  # per hop from the loop thread; a reader holds about two
@@ -26,9 +29,9 @@ class DownloadReader:
     """Sequential reader of one version of a file (`entry`), verified as it is read."""
 
     def __init__(self, graph: GraphSession, entry: SourceEntry, url: str | None,
-                 quick_xor_hash: str | None):
+                 quick_xor_hash: str | None, listed: bool = False):
         self.entry = entry
-        self._graph, self._url, self._want = graph, url, quick_xor_hash
+        self._graph, self._url, self._want, self._listed = graph, url, quick_xor_hash, listed
         self._hash = quickxorhash.quickxorhash()
         self._response: httpx.Response | None = None
         self._chunks: AsyncIterator[bytes] | None = None  # set by open()
@@ -78,9 +81,8 @@ class DownloadReader:
     def _next_chunk(self) -> bytes:
         chunk = self._pull()
         if chunk is None:
-            raise errors.SourceChanged(
-                f"download ended after {self._received} of {self.entry.size} bytes",
-                self.entry.path)
+            raise self._changed(
+                f"download ended after {self._received} of {self.entry.size} bytes")
         self._received += len(chunk)
         self._hash.update(chunk)
         if self._received >= self.entry.size:
@@ -102,14 +104,20 @@ class DownloadReader:
     def _verify(self) -> None:
         """At the expected size: the stream must end here and the hash must match."""
         if self._received > self.entry.size or self._pull() is not None:
-            raise errors.SourceChanged(f"download is longer than the {self.entry.size} bytes"
-                                       " of the version read", self.entry.path)
+            raise self._changed(f"download is longer than the {self.entry.size} bytes"
+                                " of the version read")
         self._done = True
         got = base64.b64encode(self._hash.digest()).decode()
         if self._want and got != self._want:
-            raise errors.SourceChanged(
+            raise self._changed(
                 f"content does not match the version's quickXorHash ({got} != {self._want}):"
-                " the file changed while it was read", self.entry.path)
+                " the file changed while it was read")
+
+    def _changed(self, why: str) -> errors.SyncError:
+        if self._listed:
+            return StaleListing(f"{why} (the version came from a folder listing made earlier:"
+                                " it is read again)", self.entry.path)
+        return errors.SourceChanged(why, self.entry.path)
 
     # --- closing ------------------------------------------------------------------------
 

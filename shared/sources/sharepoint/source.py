@@ -5,6 +5,9 @@ wiring).
 - list(): the drive root's delta query; paths are rebuilt from parent ids (sharepoint_delta);
 - stat/open_read/delete address items by path, `items/root:/{path}:`, Microsoft's documented
   form; downloads stream the pre-authenticated URL, verified against the quickXorHash;
+- open_read with the version wanted (a transfer's) takes the URL from a listing of the file's
+  folder (folder_cache: one request a page of siblings, not one per file), and falls back to
+  the item request when the listed version is not the one wanted or its URL fails;
 - write(): an upload session by path (Graph creates missing parent folders), fixed-size chunks
   PUT in order without Authorization; nothing is committed unless every byte arrived;
 - conditional write/delete: the item is read and compared with the expected version, then its
@@ -23,11 +26,20 @@ from typing import Any, BinaryIO
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 
 from shared import errors
-from shared.sources.sharepoint import delta
+from shared.sources.sharepoint import delta, folder_cache
 from shared.sources.sharepoint.graph import GraphCredentials, GraphEndpoint, GraphSession
 from shared.sources.sharepoint.graph_errors import NameConflict, ResyncRequired, http_error
 from shared.sources.sharepoint.reading import DownloadReader
-from shared.sync.model import Absent, DeltaCursor, ListFailure, Listing, SourceEntry, check_expected
+from shared.sync.model import (
+    Absent,
+    DeltaCursor,
+    ListFailure,
+    Listing,
+    SourceEntry,
+    Versioned,
+    check_expected,
+    same_content,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +76,7 @@ class SharePointSource:
         self.drive_id = drive_id
         self.graph = GraphSession(endpoint, creds)  # tests replace graph.sleep
         self._owners: dict[str, str | None] = {}  # by path, from the last list()
+        self.listed = folder_cache.FolderCache(self._children)  # lives on the session's loop
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -140,23 +153,72 @@ class SharePointSource:
         return delta.entry_of(path, self.graph.run(self._file(path)))
 
     @contextlib.contextmanager
-    def open_read(self, path: str, size_hint: int | None = None) -> Iterator[DownloadReader]:
-        """The version as fetched now (size_hint is not needed: one GET gives the URL)."""
-        item = self.graph.run(self._file(path))
-        hashes = item["file"].get("hashes") or {}
-        reader = DownloadReader(self.graph, delta.entry_of(path, item),
-                                item.get("@microsoft.graph.downloadUrl"),
-                                hashes.get("quickXorHash"))
+    def open_read(self, path: str, size_hint: int | None = None, *,
+                  expect: Versioned | None = None) -> Iterator[DownloadReader]:
+        """Without a version wanted: the version as fetched now. With one (`size_hint`, the
+        listed size, or `expect`, the listed version): the version a listing of the folder made
+        moments ago gives, when it is that one and its download URL works; else as fetched
+        now. Either way `reader.entry` is the version whose bytes are read."""
+        check_path(path)
+        reader = None
+        if size_hint is not None or expect is not None:
+            reader = self._open_listed(path, size_hint, expect)
+        if reader is None:
+            item = self.graph.run(self._file(path))
+            reader = _reader(self.graph, path, item, listed=False)
+            try:
+                reader.open()
+            except BaseException:
+                reader.close()
+                raise
         try:
-            reader.open()
             yield reader
         finally:
             reader.close()
+
+    def _open_listed(self, path: str, size_hint: int | None,
+                     expect: Versioned | None) -> DownloadReader | None:
+        """An opened reader of the listed version of `path`, or None: not listed, not the
+        version wanted, or its URL refused (expired, revoked, the file gone)."""
+        item = self.graph.run(self.listed.take(path))
+        if item is None:
+            return None
+        reader = _reader(self.graph, path, item, listed=True)
+        if (size_hint is not None and reader.entry.size != size_hint) or \
+                (expect is not None and not same_content(reader.entry, expect)):
+            log.debug("listed version of a file is not the one wanted: fetching the item")
+            return None
+        try:
+            reader.open()
+        except errors.SyncError as exc:
+            reader.close()
+            log.debug("listed download URL failed (%s): fetching the item", type(exc).__name__)
+            return None
+        return reader
+
+    async def _children(self, folder: str, link: str | None) -> dict:
+        """A page of a folder's children with what a read needs (folder_cache.SELECT)."""
+        from msgraph.generated.drives.item.items.item.children.children_request_builder import (
+            ChildrenRequestBuilder,
+        )
+
+        def request(client: Any) -> Any:
+            children = self._drive(client).items.by_drive_item_id(
+                f"root:/{folder}:" if folder else "root").children
+            if link:
+                return children.with_url(link).to_get_request_information()
+            config = RequestConfiguration(query_parameters=ChildrenRequestBuilder.
+                                          ChildrenRequestBuilderGetQueryParameters(
+                                              select=folder_cache.SELECT))
+            return children.to_get_request_information(config)
+
+        return await self.graph.json(request, folder)
 
     def delete(self, path: str, expect: SourceEntry | None = None) -> None:
         """Files only: a folder's delete would take its whole subtree to the recycle bin.
         With `expect`, If-Match on the eTag read: an edit landing meanwhile makes it a 412."""
         async def delete() -> None:
+            self.listed.discard(path)
             item = await self._file(path)
             if expect is not None:
                 check_expected(path, delta.entry_of(path, item), expect)
@@ -172,6 +234,7 @@ class SharePointSource:
               expect: SourceEntry | Absent | None = None) -> SourceEntry:
         """Returns the version from Graph's answer: Office files are rewritten on upload."""
         check_path(path, for_write=True)
+        self.graph.run(self._discard(path))
         absent = isinstance(expect, Absent)
         etag = (None if isinstance(expect, Absent)
                 else self.graph.run(self._expected_etag(path, expect)))
@@ -193,6 +256,9 @@ class SharePointSource:
                                              path) from exc
             raise
         return delta.entry_of(path, item)
+
+    async def _discard(self, path: str) -> None:
+        self.listed.discard(path)  # on the loop, where the listings live
 
     async def _expected_etag(self, path: str, expect: SourceEntry | None) -> str | None:
         """Check `expect` against the item now; its eTag, for Graph to check again at commit."""
@@ -272,6 +338,12 @@ class SharePointSource:
 
     def close(self) -> None:
         self.graph.close()
+
+
+def _reader(graph: GraphSession, path: str, item: dict, listed: bool) -> DownloadReader:
+    hashes = (item.get("file") or {}).get("hashes") or {}
+    return DownloadReader(graph, delta.entry_of(path, item), folder_cache.download_url(item),
+                          hashes.get("quickXorHash"), listed=listed)
 
 
 def _if_match(etag: str | None) -> RequestConfiguration[None] | None:

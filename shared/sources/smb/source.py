@@ -34,7 +34,7 @@ from shared.sources.smb.ntstatus import END_OF_FILE, connection_lost, mtime_ns, 
 from shared.sources.smb.owners import SmbOwners
 from shared.sources.smb.reading import PipelinedReader, WholeFile
 from shared.sources.smb.writing import SmbWriter
-from shared.sync.model import SourceEntry
+from shared.sync.model import SourceEntry, Versioned
 
 __all__ = ["SmbSource", "connection_lost", "mtime_ns", "to_sync_error"]
 log = logging.getLogger(__name__)
@@ -163,8 +163,8 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter):
         return SourceEntry(path, st.st_size, st.st_mtime_ns // 1000 * 1000, str(st.st_ino))
 
     @contextlib.contextmanager
-    def open_read(self, path: str, size_hint: int | None = None
-                  ) -> Iterator[PipelinedReader | WholeFile]:
+    def open_read(self, path: str, size_hint: int | None = None, *,
+                  expect: Versioned | None = None) -> Iterator[PipelinedReader | WholeFile]:
         if size_hint is not None and 0 <= size_hint <= SMALL_FILE:
             whole = self._call(path, self._read_small, path, size_hint)
             if whole is not None:

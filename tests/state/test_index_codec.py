@@ -1,0 +1,196 @@
+"""The index's packed records (shared/store/index_codec.py): every field comes back as written,
+values written before (JSON) still read, labels are interned once per connector whatever the
+number of writers, and a realistic tree costs at most 200 bytes a file in Redis.
+
+`realistic_records` is the tree bench/bench_index_memory.py measures too."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import random
+from dataclasses import asdict
+
+import pytest
+
+from shared.contracts import OwnerMethod
+from shared.store.index_codec import IndexCodec, Strings, UnknownLabel, encode_record, record_of
+from shared.store.state import record_of as reexported
+from shared.sync.model import IndexRecord
+
+DOMAIN = "S-1-5-21-1004336348-1177238915-682003330-"
+WORDS = ("report-final", "budget-review", "minutes", "invoice-scan", "contract-signed",
+         "slides-kickoff", "meeting-notes")
+EXTS = ("docx", "xlsx", "pdf", "pptx", "txt")
+FOLDERS = ("", "drafts/", "final/", "shared/")
+
+
+def realistic_records(n: int, seed: int = 7, sharepoint: bool = False
+                      ) -> dict[str, IndexRecord]:
+    """`n` files of one connector: paths of 42-58 characters (53 on average); 40 principals
+    mapped to 30 owners (UUIDs; by table, by fuzzy name with a score, a quarter to the system
+    owner), under identity versions 1 and 2; SMB: SIDs, 64-bit decimal file ids (NTFS-like:
+    sequence << 48 | record), mtimes in 100 ns; SharePoint: e-mails, drive item ids, mtimes in
+    seconds, quickXorHash content tags. Etags: S3 md5s, 3% multipart."""
+    rnd = random.Random(seed)
+    owners = [f"{rnd.getrandbits(128):032x}"[:8] + "-5f3c-4a1b-9e2d-" + f"{i:012d}"
+              for i in range(30)]
+    labels: list[tuple[str, str | None, OwnerMethod, float | None]] = []
+    for i in range(40):
+        principal = (f"user{i:02d}@contoso.com" if sharepoint else f"{DOMAIN}{1100 + i}")
+        kind = i % 4
+        labels.append(("system", principal, "system_owner", None) if kind == 0 else
+                      (owners[i % 30], principal, "name", round(80 + rnd.random() * 20, 6))
+                      if kind == 1 else (owners[i % 30], principal, "table", None))
+    out: dict[str, IndexRecord] = {}
+    for i in range(n):
+        path = (f"dept-{rnd.randrange(20):02d}/projects/{rnd.choice((2023, 2024, 2025))}/"
+                f"q{rnd.randrange(1, 5)}/{rnd.choice(FOLDERS)}{rnd.choice(WORDS)}-{i:05d}."
+                f"{rnd.choice(EXTS)}")
+        owner, principal, method, score = labels[min(int(rnd.expovariate(0.15)), 39)]
+        mtime_s = 1_600_000_000 + rnd.randrange(130_000_000)
+        md5 = f"{rnd.getrandbits(128):032x}"
+        if sharepoint:
+            fid = "01" + "".join(rnd.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", k=32))
+            tag = base64.b64encode(rnd.randbytes(20)).decode()  # 28 characters
+            mtime = mtime_s * 10**9
+        else:
+            fid = str(rnd.randrange(1, 64) << 48 | rnd.randrange(1 << 26))
+            tag = None
+            mtime = mtime_s * 10**9 + rnd.randrange(10**7) * 100
+        out[path] = IndexRecord(
+            size=int(rnd.lognormvariate(11, 2)), mtime_ns=mtime, file_id=fid, owner=owner,
+            principal=principal,
+            etag=md5 if rnd.random() > 0.03 else f"{md5}-{rnd.randrange(2, 40)}",
+            synced_at=1_730_000_000 + rnd.random() * 1e7, method=method,
+            score=score, identity_version=rnd.choice((1, 1, 2)), content_tag=tag)
+    return out
+
+
+OWNERS = ("system", "u-alice", "ünïcødé-owner, with commas", "x" * 200)
+PRINCIPALS = (None, "S-1-5-21-1004336348-1177238915-682003330-1104", "alice@contoso.com",
+              "名前@例え.jp")
+FILE_IDS = (None, "0", "18446744073709551615", "0042", "01BYE5RZ6QN3ZWBTUFOFD3GSPGOHDJD36K",
+            "", "a,b", "~tilde")
+ETAGS = (None, "d41d8cd98f00b204e9800998ecf8427e", "d41d8cd98f00b204e9800998ecf8427e-17",
+         '"quoted"', "e", "", "D41D8CD98F00B204E9800998ECF8427E", "x,y")
+TAGS = (None, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=", "", "with,comma")
+SCORES = (None, 91.66666666666667, 0.0, 1e-300)
+METHODS: tuple[OwnerMethod, ...] = ("table", "email", "name", "system_owner")
+
+
+def _combinations() -> list[IndexRecord]:
+    out = []
+    for i, (owner, principal, fid, etag, tag) in enumerate(
+            itertools.product(OWNERS, PRINCIPALS, FILE_IDS, ETAGS, TAGS)):
+        out.append(IndexRecord(
+            size=(0, 1, 35, 36, 5 * 2**40)[i % 5],
+            mtime_ns=(-1, 0, 1_718_000_000_123_456_789)[i % 3],
+            file_id=fid, owner=owner, principal=principal, etag=etag,
+            synced_at=(0.0, 1.0, 1_718_000_000.1234567, -2.5)[i % 4],
+            method=METHODS[i % 4], score=SCORES[i % 4], identity_version=(1, 2, 77)[i % 3],
+            content_tag=tag))
+    return out
+
+
+COMBINATIONS = _combinations()
+
+
+def test_every_field_combination_comes_back_inline():
+    for rec in COMBINATIONS:
+        raw = encode_record(rec)
+        assert record_of(raw) == rec, raw
+
+
+def test_every_field_combination_comes_back_with_label_ids():
+    strings = Strings()
+    for i, rec in enumerate(COMBINATIONS):
+        label_id = format(i % 1000, "x")
+        strings.learn(label_id, (rec.owner, rec.principal, rec.method, rec.score,
+                                 rec.identity_version))
+        raw = encode_record(rec, label_id)
+        assert record_of(raw, strings) == rec, raw
+        assert record_of(raw, strings).synced_at.hex() == float(rec.synced_at).hex()
+
+
+def test_a_usual_value_is_packed_short_and_printable():
+    rec = IndexRecord(size=48_213, mtime_ns=1_718_000_000_123_456_700,
+                      file_id="844424930132033", owner="u-alice",
+                      principal="S-1-5-21-1004336348-1177238915-682003330-1104",
+                      etag="d41d8cd98f00b204e9800998ecf8427e", synced_at=1_718_000_000.1234567,
+                      method="table")
+    raw = encode_record(rec, "3")
+    assert raw.isprintable() and raw[0] != "{" and len(raw) <= 70, raw
+    assert raw.split(",")[3] == "1B2M2Y8AsgTpgAmY7PhCfg"  # the md5 in base 64
+    assert raw.endswith(",3")
+
+
+def test_json_written_before_still_reads_with_shared_strings():
+    rec = COMBINATIONS[5]
+    raw = json.dumps(asdict(rec))
+    assert record_of(raw) == reexported(raw) == rec
+    strings = Strings()
+    a, b = (record_of(json.dumps(asdict(rec)), strings) for _ in range(2))
+    assert a == b == rec and a.owner is b.owner
+
+
+def test_fields_a_comma_would_break_are_kept_as_json():
+    rec = next(r for r in COMBINATIONS if r.file_id == "a,b")
+    assert encode_record(rec)[0] == "{"
+    assert record_of(encode_record(rec)) == rec
+
+
+def test_a_label_id_without_its_table_is_refused():
+    raw = encode_record(COMBINATIONS[0], "k")
+    with pytest.raises(UnknownLabel):
+        record_of(raw)
+    with pytest.raises(UnknownLabel):
+        record_of(raw, Strings())
+
+
+async def test_writers_agree_on_label_ids(state):
+    """Several processes (codecs of their own) label at once: one id per label, one label per
+    id, and a reader that read the table before learns the newer ids when it meets them."""
+    reader = IndexCodec(state.r, state.ns)
+    await reader.strings("c1")  # read while empty
+    records = list(realistic_records(400, seed=3).values())
+    writers = [IndexCodec(state.r, state.ns) for _ in range(4)]
+    values = await asyncio.gather(*(w.values("c1", records[i::2] + records[:50])
+                                    for i, w in enumerate(writers)))
+    table = await state.r.hgetall(f"{state.ns}:labels:c1")
+    by_id = {k: v for k, v in table.items() if k[0] != "="}
+    assert {v: k for k, v in by_id.items()} == {k[1:]: v for k, v in table.items()
+                                                if k[0] == "="}
+    assert sorted(int(i, 36) for i in by_id) == list(range(1, len(by_id) + 1))
+    assert len(by_id) == len({(r.owner, r.principal, r.method, r.score, r.identity_version)
+                              for r in records})
+    for i, vals in enumerate(values):
+        recs = records[i::2] + records[:50]
+        got = await reader.records("c1", {str(n): v for n, v in enumerate(vals)})
+        assert list(got.values()) == recs
+
+
+async def test_the_store_writes_packed_values_and_reads_both(state):
+    recs = realistic_records(50, seed=5) | {"Ünïcødé/名前/ファイル, a comma.txt": COMBINATIONS[9]}
+    for path, rec in recs.items():
+        await state.put_index("c1", path, rec)
+    old = next(iter(recs))
+    await state.r.hset(f"{state.ns}:index:c1", old, json.dumps(asdict(recs[old])))
+    assert await state.index("c1") == recs
+    assert await state.index_record("c1", old) == recs[old]
+    raws = await state.r.hgetall(f"{state.ns}:index:c1")
+    assert sum(v[0] == "{" for v in raws.values()) == 1
+
+
+async def test_a_realistic_tree_costs_at_most_200_bytes_a_file(state):
+    """RAM a user would notice: 5,000 files of an SMB share, written through the store, in the
+    index's hash as Redis counts it (paths, values, entries and buckets)."""
+    recs = realistic_records(5000)
+    for path, rec in recs.items():
+        await state.put_index("c1", path, rec)
+    key = f"{state.ns}:index:c1"
+    per_file = await state.r.memory_usage(key, samples=0) / await state.r.hlen(key)
+    assert per_file <= 200, per_file
+    assert await state.index("c1") == recs
+
