@@ -32,6 +32,22 @@ def _call(method: str, path: str, **kwargs) -> dict | list | None:
     return resp.json() if resp.content else None
 
 
+def _all_pages(path: str, params: dict, page: int = 200) -> list:
+    """Every item of a paged listing, following X-Next-Cursor page by page."""
+    items: list = []
+    cursor = None
+    with _api() as client:
+        while True:
+            query = {k: v for k, v in params.items() if v} | {"limit": page}
+            resp = client.get(path, params=query | ({"cursor": cursor} if cursor else {}))
+            if resp.status_code >= 400:
+                sys.exit(f"error {resp.status_code}: {resp.text}")
+            items += resp.json()
+            cursor = resp.headers.get("x-next-cursor")
+            if not cursor:
+                return items
+
+
 def _status(cid: str) -> dict:
     """The connector's `status`, as `GET /connectors/{id}` shows it."""
     connector = _call("GET", f"/connectors/{cid}")
@@ -232,7 +248,10 @@ def _parser() -> argparse.ArgumentParser:
     cc.add_argument("--client-secret-env", default="SP_CLIENT_SECRET",
                     help="environment variable holding the SharePoint app's client secret")
     cc.add_argument("--certificate-password-env", default="SP_CERTIFICATE_PASSWORD")
-    conns.add_parser("list")
+    cls = conns.add_parser("list", help="every connector (read a page at a time), filtered")
+    cls.add_argument("--state", choices=("idle", "running", "paused", "auth_failed", "error"))
+    cls.add_argument("--kind", choices=("smb", "sharepoint"))
+    cls.add_argument("--flag", choices=("stale", "suspicious_empty"))
     for action in ("show", "pause", "resume", "delete", "failures", "held-deletes"):
         conns.add_parser(action).add_argument("id")
     for action in ("approve-deletes", "reject-deletes"):
@@ -290,7 +309,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.action == "wait":
         sys.exit(wait(args))
     elif args.action == "list":
-        _print(_call("GET", "/connectors"))
+        _print(_all_pages("/connectors", {"state": args.state, "kind": args.kind,
+                                          "flag": args.flag}))
     elif args.action in ("show", "failures", "held-deletes"):
         suffix = "" if args.action == "show" else f"/{args.action}"
         _print(_call("GET", f"/connectors/{args.id}{suffix}"))

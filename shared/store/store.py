@@ -9,6 +9,8 @@ module documenting its own key layout:
   users              the imported ScaiDrive users                (users.StoredUsers)
   owners             the identity service's directory answers    (owner_cache.OwnerCache)
   api_access         console sessions, failed token checks       (api_access.ApiAccess)
+  connector_pages    the connectors a page at a time (the API's listing)
+                                                                 (connector_pages.ConnectorPages)
   batches            a transfer batch's reads and writes, one script each
                                                                  (batch_records.BatchRecords)
 
@@ -23,6 +25,7 @@ from shared.store.api_access import ApiAccess
 from shared.store.batch_records import BatchRecords
 from shared.store.claim_records import ClaimRecords
 from shared.store.conflict_records import ConflictStore
+from shared.store.connector_pages import ConnectorPages
 from shared.store.owner_cache import OwnerCache
 from shared.store.runs import RunState
 from shared.store.scan_listing import ScanStore
@@ -38,6 +41,7 @@ class Store(RunState):
         self.owners = OwnerCache(redis, namespace)
         self.api_access = ApiAccess(redis, namespace)
         self.batches = BatchRecords(self)
+        self.connector_pages = ConnectorPages(self)
 
     @classmethod
     async def open(cls, settings: Settings) -> Store:

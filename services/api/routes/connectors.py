@@ -2,8 +2,10 @@
 pause, resume, and their per-file failures."""
 from __future__ import annotations
 
+import bisect
 import time
 from datetime import UTC, datetime
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import ValidationError
@@ -165,10 +167,39 @@ async def create_connector(body: ConnectorCreate, request: Request) -> dict:
     return await _view(rt, c)
 
 
+ConnectorState = Literal["idle", "running", "paused", "auth_failed", "error"]
+PAGE_READ = 200  # connectors read a round trip while a filtered page fills
+
+
 @router.get("/connectors")
-async def list_connectors(request: Request) -> list[dict]:
+async def list_connectors(
+        request: Request, response: Response,
+        limit: int | None = Query(None, ge=1, le=1000, description=(
+            "page size; the next page's cursor comes in the X-Next-Cursor header (none: the "
+            "last page). Without it, every connector at once")),
+        cursor: str | None = Query(None, max_length=64, description="X-Next-Cursor of the "
+                                   "page before"),
+        state: ConnectorState | None = None,
+        kind: Literal["smb", "sharepoint"] | None = None,
+        flag: Literal["stale", "suspicious_empty"] | None = Query(None, description=(
+            "only connectors raising this flag"))) -> list[dict]:
+    """Connectors in id order, a page at a time with `limit`, filtered by state, kind, flag."""
     rt = rt_of(request)
-    return await _views(rt, await rt.state.connectors())
+    ids = await rt.state.connector_pages.ids()
+    if cursor is not None:
+        ids = ids[bisect.bisect_right(ids, cursor):]
+    page: list[dict] = []
+    for start in range(0, len(ids), max(limit or 0, PAGE_READ)):
+        chunk = ids[start:start + max(limit or 0, PAGE_READ)]
+        for view in await _views(rt, await rt.state.connector_pages.records(chunk)):
+            if (state in (None, view["status"]["state"]) and kind in (None, view["kind"])
+                    and (flag is None or flag in view["status"]["flags"])):
+                page.append(view)
+            if limit is not None and len(page) == limit:
+                if view["id"] != ids[-1]:
+                    response.headers["X-Next-Cursor"] = view["id"]
+                return page
+    return page
 
 
 @router.get("/connectors/{cid}")
