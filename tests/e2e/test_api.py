@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 import aio_pika
 import httpx
@@ -10,7 +11,7 @@ import pytest
 import redis
 
 from tests.e2e.helpers import bucket_tree, new_connector, write
-from tests.fixtures.stack import AMQP_URL, REDIS_URL, wait_run
+from tests.fixtures.stack import AMQP_URL, REDIS_URL, sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
 
@@ -63,23 +64,74 @@ def test_shares_lifecycle(stack, samba, s3):
     assert api.get("/shares/keep").status_code == 404
 
 
-def test_wrong_password_holds_the_connector_and_patch_resumes_it(stack, samba, s3):
+def test_a_wrong_smb_password_is_refused_at_its_field_on_save(stack, samba):
+    api = stack.api()
+    assert api.post("/shares", json={"name": "refused"}).status_code == 201
+    body = {"name": "refused", "kind": "smb", "target_share": "refused", "schedule": "1h",
+            "server": f"smb://127.0.0.1:{samba.port}/{samba.share}",
+            "username": samba.username, "password": "wrong-password-1"}
+    resp = api.post("/connectors", json=body)
+    assert resp.status_code == 422, resp.text
+    [error] = resp.json()["detail"]
+    assert error["loc"] == ["body", "password"]
+    assert error["msg"] == "the file server refused this user name and password"
+    unknown = api.post("/connectors", json=body | {
+        "password": samba.password, "server": f"smb://127.0.0.1:{samba.port}/nosuchshare"})
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"][0]["loc"] == ["body", "server"]
+    assert "no share named 'nosuchshare'" in unknown.json()["detail"][0]["msg"]
+    assert not [c for c in api.get("/connectors").json() if c["name"] == "refused"]
+
+    tested = api.post("/connectors/test", json=body | {"sync_mode": "two_way",
+                                                       "password": samba.password})
+    assert tested.status_code == 200
+    assert [(c["check"], c["ok"]) for c in tested.json()["checks"]] == [
+        ("logon", True), ("folder", True), ("write access", True)]
+    wrong = api.post("/connectors/test", json=body).json()
+    assert not wrong["ok"] and wrong["checks"][0]["field"] == "password"
+
+    readonly = samba.share_dir / "read-only"  # root's, 0755: the account may only read
+    readonly.mkdir(mode=0o755, exist_ok=True)
+    os.chown(readonly, 0, 0)
+    two_way = body | {"password": samba.password, "sync_mode": "two_way",
+                      "admin_emails": ["ops@example.com"],
+                      "server": f"smb://127.0.0.1:{samba.port}/{samba.share}/read-only"}
+    checks = api.post("/connectors/test", json=two_way).json()["checks"]
+    assert [(c["check"], c["ok"]) for c in checks] == [
+        ("logon", True), ("folder", True), ("write access", False)]
+    assert checks[2]["field"] == "username" and "create files" in checks[2]["message"]
+    saved = api.post("/connectors", json=two_way)
+    assert saved.status_code == 422 and saved.json()["detail"][0]["loc"] == ["body", "username"]
+    one_way = api.post("/connectors/test", json=two_way | {"sync_mode": "one_way"}).json()
+    assert one_way["ok"]  # one-way only reads
+
+
+def test_a_password_changed_at_the_server_holds_the_connector_and_patch_resumes_it(
+        stack, samba, s3):
     api = stack.api()
     write(samba.share_dir / "creds", "a.txt", b"a")
-    c = new_connector(api, samba, "creds", "creds", password="wrong-password-1")
-    view = wait_run(api, c["id"])
+    samba.set_password("rotated", "first-Pw-1")
+    c = new_connector(api, samba, "creds", "creds", username="rotated", password="first-Pw-1")
+    assert wait_run(api, c["id"])["status"]["run"]["outcome"] == "success"
+    samba.set_password("rotated", "second-Pw-2")  # rotated at the file server, not here
+    samba.drop_connections()  # sessions logged on before outlive a change: end them
+    view = sync_and_wait(api, c["id"])
     assert view["status"]["state"] == "auth_failed" and view["status"]["run"]["outcome"] == "failed"
     assert "auth" in view["status"]["last_error"]
     assert api.get(f"/connectors/{c['id']}/failures").json()[0]["cause"] == "auth_failed"
     audit = api.get("/audit", params={"connector_id": c["id"]}).json()
     assert [a["event"] for a in audit] == ["connector.auth_failed", "connector.created"]
     assert api.post(f"/connectors/{c['id']}/sync").status_code == 409
+    refused = api.patch(f"/connectors/{c['id']}", json={"password": "still-wrong-3"})
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == [
+        "body", "password"]
 
-    patched = api.patch(f"/connectors/{c['id']}", json={"password": samba.password})
+    write(samba.share_dir / "creds", "b.txt", b"b")
+    patched = api.patch(f"/connectors/{c['id']}", json={"password": "second-Pw-2"})
     assert patched.status_code == 200 and patched.json()["config_version"] == 2
     view = wait_run(api, c["id"], after=view["status"]["run"]["run_id"])  # starts by itself
     assert view["status"]["state"] == "idle" and view["status"]["run"]["outcome"] == "success"
-    assert "a.txt" in bucket_tree(s3.client(), "creds")
+    assert {"a.txt", "b.txt"} <= set(bucket_tree(s3.client(), "creds"))
 
 
 def test_secrets_never_leave_the_store(stack, samba):

@@ -38,13 +38,14 @@ def fuzz_stack(graph, tmp_path_factory):
         s3.stop()
 
 
-def _seed(stack: Stack, graph) -> list[str]:
-    """An SMB and a SharePoint connector (the SMB server is never asked: no scanner runs)."""
+def _seed(stack: Stack, graph, samba) -> list[str]:
+    """An SMB and a SharePoint connector (their servers checked on save; no scanner runs)."""
     api = stack.api()
     assert api.post("/shares", json={"name": SHARE}).status_code == 201
     smb = api.post("/connectors", json={
-        "name": "fuzz smb", "server": "smb://127.0.0.1:9/nowhere", "username": "u",
-        "password": "p", "target_share": SHARE, "target_prefix": "smb", "schedule": "1h"})
+        "name": "fuzz smb", "server": f"smb://127.0.0.1:{samba.port}/{samba.share}",
+        "username": samba.username, "password": samba.password, "target_share": SHARE,
+        "target_prefix": "smb", "schedule": "1h"})
     site = new_site(graph)
     graph.add_library(site, "Documents")
     sp = api.post("/connectors", json=sp_body(graph, site, "Documents", SHARE,
@@ -54,8 +55,8 @@ def _seed(stack: Stack, graph) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def api_schema(fuzz_stack, graph):
-    ids = _seed(fuzz_stack, graph)
+def api_schema(fuzz_stack, graph, samba):
+    ids = _seed(fuzz_stack, graph, samba)
     schema = schemathesis.openapi.from_url(
         f"http://127.0.0.1:{fuzz_stack.port}/api/v1/openapi.json")
 

@@ -99,6 +99,18 @@ async def test_smb_connector_created_in_the_form_syncs(console, stack, samba, s3
 
     await page.get_by_label("Server").fill(
         f"smb://127.0.0.1:{samba.port}/{samba.share}/console-smb")
+    await page.get_by_label("Password", exact=True).fill("not-the-password")
+    await page.get_by_role("button", name="Test connection").click()
+    await expect(page.locator("#test-results li.failed")).to_have_text(
+        "✗ the file server refused this user name and password")
+    await page.get_by_role("button", name="Create connector").click()
+    await expect(page.locator("[data-field='password'] .field-error")).to_have_text(
+        "the file server refused this user name and password")
+    await console.shot("form-wrong-password")
+    await page.get_by_label("Password", exact=True).fill(samba.password)
+    await page.get_by_role("button", name="Test connection").click()
+    await expect(page.locator("#test-results li.ok")).to_have_count(2)  # logon, folder
+    await console.shot("form-test-connection")
     await page.get_by_role("button", name="Create connector").click()
     await expect(page).to_have_url(re.compile(r"#/connectors/[0-9a-f]+$"))
     cid = page.url.rsplit("/", 1)[1]

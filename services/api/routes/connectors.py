@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from services.api.routes.audit import record
 from services.api.routes.identities import check_mapping
 from services.api.sharepoint_check import resolve_library
+from services.api.smb_check import as_json, check_smb, smb_checks
 from shared.app.runtime import Runtime
 from shared.config.connector_model import (
     SHAREPOINT_FIELDS,
@@ -159,12 +160,30 @@ async def create_connector(body: ConnectorCreate, request: Request) -> dict:
                   ldap_password_enc=ldap_enc)
     if c.kind == "sharepoint":
         c.site_id, c.drive_id = await resolve_library(rt, c)
+    else:
+        await check_smb(rt, c)
     for stage in ("identity", "transfer"):  # queues exist before anything is published
         await rt.broker.connector_queue(stage, c.id)
     await rt.state.save_connector(c)
     await rt.state.set_status(c.id, paused=0, next_due=time.time())  # first sync right away
     await record(rt, "connector.created", c)
     return await _view(rt, c)
+
+
+@router.post("/connectors/test")
+async def test_connector(body: ConnectorCreate, request: Request) -> dict:
+    """Run the checks a save would (the console's "Test connection"); saves nothing. SMB: each
+    check with its outcome; SharePoint: the credentials, site and library."""
+    rt = rt_of(request)
+    fields = body.model_dump(exclude=SECRET_INPUTS | {"identity_mapping"})
+    c = Connector(**fields, **_sealed(rt, body))
+    if c.kind == "sharepoint":
+        await resolve_library(rt, c)  # a refusal is its 422
+        return {"ok": True, "checks": [{"check": "library", "ok": True, "field": None,
+                                        "message": "signed in and found the library",
+                                        "detail": None}]}
+    checks = await smb_checks(rt, c)
+    return {"ok": all(ch.ok for ch in checks), "checks": as_json(checks)}
 
 
 ConnectorState = Literal["idle", "running", "paused", "auth_failed", "error"]
@@ -243,6 +262,8 @@ async def update_connector(cid: str, body: ConnectorUpdate, request: Request) ->
     except ValidationError as exc:  # a combination the stored connector cannot hold
         raise HTTPException(422, [{"loc": ["body", *e["loc"]], "type": e["type"], "msg": e["msg"]}
                                   for e in exc.errors()]) from None
+    if updated.kind == "smb" and (source_changed or "sync_mode" in body.model_fields_set):
+        await check_smb(rt, updated)  # two-way now: may the account write?
     if updated.kind == "sharepoint" and source_changed:
         updated.site_id, updated.drive_id = await resolve_library(rt, updated)
         if updated.drive_id != c.drive_id:

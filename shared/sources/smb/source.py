@@ -29,6 +29,7 @@ from smbprotocol.file_info import FileInternalInformation
 from smbprotocol.session import Session
 
 from shared import errors
+from shared.sources.smb.access_check import SmbAccessCheck
 from shared.sources.smb.listing import _DIRECTORY, SmbLister
 from shared.sources.smb.ntstatus import END_OF_FILE, connection_lost, mtime_ns, to_sync_error
 from shared.sources.smb.owners import SmbOwners
@@ -55,7 +56,7 @@ def wants_encryption(mode: Encryption, offered: bool) -> bool:
     return mode == "required" or (mode == "auto" and offered)
 
 
-class SmbSource(SmbLister, SmbOwners, SmbWriter):
+class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbAccessCheck):
     def __init__(self, host: str, share: str, base_path: str = "", *, port: int = 445,
                  username: str, password: str, domain: str = "", encryption: Encryption = "auto",
                  connection_cache: dict | None = None, chunk_size: int = READ_CHUNK,

@@ -35,6 +35,23 @@ export async function newConnectorPage(ctx, kind) {
   syncTwoWay();
 
   const submit = h("button", { type: "submit", class: "primary" }, "Create connector");
+  const results = h("ul", { class: "checks", id: "test-results", "aria-live": "polite" });
+  const test = h("button", { type: "button", id: "test-connection", onclick: async () => {
+    form.clearErrors();
+    clear(results, h("li", {}, "Testing…"));
+    test.disabled = true;
+    try {
+      const out = await api.post("/connectors/test", body(kind, v));
+      clear(results, ...out.checks.map((c) => h("li", { class: c.ok ? "ok" : "failed",
+        title: c.detail || "" }, `${c.ok ? "✓" : "✗"} ${c.message}`)));
+    } catch (err) {
+      clear(results);
+      if (err instanceof ApiError && err.status === 401) return;
+      form.showErrors(err);
+    } finally {
+      test.disabled = false;
+    }
+  } }, "Test connection");
   const el = h("form", { class: "connector-form", novalidate: true, onsubmit: async (ev) => {
     ev.preventDefault();
     form.clearErrors();
@@ -49,7 +66,8 @@ export async function newConnectorPage(ctx, kind) {
       submit.disabled = false;
     }
   } }, form.general, source, target, sync, twoWay, identity,
-  h("div", { class: "actions" }, submit, h("a", { href: "#/connectors", class: "button" }, "Cancel")));
+  h("div", { class: "actions" }, submit, test,
+    h("a", { href: "#/connectors", class: "button" }, "Cancel")), results);
 
   const tab = (k, label) => h("a", { href: `#/connectors/new/${k}`, class: k === kind ? "active" : "" }, label);
   clear(ctx.main, h("h1", {}, kind === "smb" ? "New SMB connector" : "New SharePoint connector"),
