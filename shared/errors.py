@@ -89,3 +89,39 @@ class EncryptionUnavailable(ConfigInvalid):
 
     def __init__(self, message: str):
         super().__init__("smb_encryption", message)
+
+
+# What each cause means to an admin, in plain words (the console and the API show this beside
+# the server's own message, which stays as the detail).
+PLAIN = {
+    "permission_denied": "The service account may not read this (or write it back): give it "
+                         "read access at the file server, or leave the item out.",
+    "not_found": "It was gone by the time it was read (deleted or moved meanwhile); the next "
+                 "run picks up what is there then.",
+    "invalid_name": "Its name cannot be stored in ScaiDrive (a character or length the target "
+                    "does not allow); rename it at the source.",
+    "encoding": "Its name is not valid text in the source's encoding; rename it at the source.",
+    "quota_exceeded": "The target share's quota is full: raise the quota or free space.",
+    "auth_failed": "The source refused the connector's credentials (a changed or expired "
+                   "password or secret): update them on the connector.",
+    "changed_during_read": "It changed while being copied; nothing half-copied was kept, and "
+                           "the next run copies the new version.",
+    "changed_at_source": "It changed at the source after the run looked at it; nothing was "
+                         "overwritten, and the next run compares the sides again.",
+    "config_invalid": "The connector names something the source does not have (a site, a "
+                      "library, a folder): correct the connector.",
+    "encryption_unavailable": "The connector requires SMB encryption, and the file server "
+                              "does not offer it: enable it at the server or relax the setting.",
+    "transient": "The server or network failed for a moment; it is tried again.",
+    "file_in_use": "Someone has it open at the file server, so it could not be replaced; it "
+                   "is tried again.",
+    "name_collision": "Another item of the source maps to the same name in ScaiDrive (names "
+                      "that differ only in case or form); rename one of them.",
+    "dead_lettered": "It failed every attempt (see the detail); the next run tries it again.",
+}
+
+
+def plain(cause: str) -> str:
+    """The plain-words sentence for a failure cause (a generic one for an unknown cause)."""
+    return PLAIN.get(cause, "It could not be synced; the detail says why, and the next run "
+                            "tries it again.")

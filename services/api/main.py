@@ -13,7 +13,16 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-from services.api.routes import audit, conflicts, connectors, identities, session, shares, stats
+from services.api.routes import (
+    audit,
+    conflicts,
+    connectors,
+    failures,
+    identities,
+    session,
+    shares,
+    stats,
+)
 from services.api.routes import held_deletes as deletes
 from shared.app.runtime import Runtime
 from shared.config import settings as settings_mod
@@ -41,7 +50,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
     app.state.settings = settings
     app.exception_handler(RequestValidationError)(validation_error)
-    for module in (shares, connectors, identities, audit, deletes, conflicts, stats):
+    for module in (shares, connectors, failures, identities, audit, deletes, conflicts, stats):
         app.include_router(module.router, dependencies=[Depends(session.authenticate)])
     app.include_router(session.router)  # login/logout: the token is in the body
     app.mount("/console", StaticFiles(directory=CONSOLE, html=True), name="console")

@@ -136,9 +136,19 @@ async def test_smb_connector_created_in_the_form_syncs(console, stack, samba, s3
     rows = page.locator("#tab-content tbody tr")
     await expect(rows.first).to_contain_text("locked")
     await expect(rows.first).to_contain_text("permission_denied")
+    await expect(rows.first).to_contain_text("The service account may not read this")
     for text in await rows.all_inner_texts():
         assert "permission_denied" in text
     await console.shot("logs-permission-denied")
+    await page.locator("#failure-search").fill("no-such-name")
+    await page.locator("#failure-search").press("Enter")
+    await expect(page).to_have_url(re.compile(r"cause=permission_denied&q=no-such-name$"))
+    await expect(page.locator("#tab-content")).to_contain_text("No failures recorded.")
+    csv_link = await page.locator("#failures-csv").get_attribute("href")
+    assert "format=csv" in csv_link and "q=no-such-name" in csv_link
+    await page.locator("#failure-search").fill("")
+    await page.locator("#failure-search").press("Enter")
+    await expect(rows.first).to_contain_text("locked")
 
     await page.get_by_role("link", name="Connectors").click()
     row = page.locator(f"#connectors-table tr[data-id='{cid}']")

@@ -35,7 +35,7 @@ def rt_of(request: Request) -> Runtime:
     return request.app.state.rt
 
 
-def _iso(ts: str | None) -> str | None:
+def iso_time(ts: str | None) -> str | None:
     return datetime.fromtimestamp(float(ts), UTC).isoformat() if ts else None
 
 
@@ -88,18 +88,18 @@ def _render(c: Connector, status: dict, run: dict) -> dict:
         "run": {"run_id": run.get("run_id"), "phase": run.get("phase"),
                 "reason": run.get("reason"), "jobs_total": int(run.get("jobs_total", -1)),
                 "jobs_done": int(run.get("jobs_done", 0)),
-                "started_at": _iso(run.get("started_at")),
-                "finished_at": _iso(run.get("finished_at")),
+                "started_at": iso_time(run.get("started_at")),
+                "finished_at": iso_time(run.get("finished_at")),
                 "outcome": run.get("outcome") or None, "error": run.get("error") or None,
                 "deletes_withheld": int(run.get("deletes_withheld", 0)),
                 "deletes_held": int(run.get("deletes_held", 0)),
                 "owners_degraded": int(run.get("owners_degraded", 0))} if run else None,
-        "last_success_at": _iso(status.get("last_success_at")),
+        "last_success_at": iso_time(status.get("last_success_at")),
         "last_duration_s": (float(status["last_duration_s"])
                             if status.get("last_duration_s") else None),
         "last_error": status.get("last_error") or None,
         "auth_error": status.get("auth_error") or None,
-        "next_due_at": _iso(status.get("next_due")),
+        "next_due_at": iso_time(status.get("next_due")),
     }}
 
 
@@ -331,13 +331,3 @@ async def resume(cid: str, request: Request) -> dict:
         await rt.state.hold_lease(c.id, rt.settings.lease_ttl_s)
     await record(rt, "connector.resumed", c)
     return await _view(rt, c)
-
-
-@router.get("/connectors/{cid}/failures")
-async def failures(cid: str, request: Request, cause: str | None = None,
-                   run_id: str | None = None, limit: int = Query(1000, ge=1, le=10000)) -> list:
-    rt = rt_of(request)
-    await connector_or_404(rt, cid)
-    rows = await rt.state.failures(cid, limit)
-    return [dict(r, at=_iso(r["at"])) for r in rows
-            if (cause is None or r["cause"] == cause) and (run_id is None or r["run_id"] == run_id)]

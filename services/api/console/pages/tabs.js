@@ -19,24 +19,46 @@ function refreshable(ctx, content, title, load) {
   return { loaded: run(), reload: run };
 }
 
-// Failures with a cause filter; the cause is kept in the hash so a filtered view can be shared.
+// Failures grouped by path across runs, with a cause filter and a search (both kept in the hash
+// so a filtered view can be shared), each cause in plain words with the server's message as the
+// detail; CSV export of the same view, and "Retry failed files now" (a run).
 export function logsTab(ctx, c, content) {
   const chosen = ctx.params.get("cause") || "";
+  const searched = ctx.params.get("q") || "";
+  const go = (cause, text) => ctx.go(`connectors/${encodeURIComponent(c.id)}/logs`,
+    new URLSearchParams({ ...(cause ? { cause } : {}), ...(text ? { q: text } : {}) }));
   return refreshable(ctx, content, "Per-file failures", async () => {
-    const all = await api.get(`/connectors/${q(c.id)}/failures`);
-    const rows = chosen ? all.filter((f) => f.cause === chosen) : all;
+    const all = await api.get(`/connectors/${q(c.id)}/failures?group=path`);
+    const params = new URLSearchParams({ group: "path", ...(chosen ? { cause: chosen } : {}),
+      ...(searched ? { q: searched } : {}) });
+    const rows = await api.get(`/connectors/${q(c.id)}/failures?${params}`);
     const causes = [...new Set(all.map((f) => f.cause))].sort();
     if (chosen && !causes.includes(chosen)) causes.push(chosen);
-    const filter = h("select", { id: "cause-filter", onchange: () => {
-      const params = new URLSearchParams(filter.value ? { cause: filter.value } : {});
-      ctx.go(`connectors/${encodeURIComponent(c.id)}/logs`, params);
-    } }, h("option", { value: "" }, `All causes (${all.length})`),
-    causes.map((cause) => h("option", { value: cause, selected: cause === chosen },
-      `${cause} (${all.filter((f) => f.cause === cause).length})`)));
-    return [h("div", { class: "field inline" }, h("label", { for: "cause-filter" }, "Cause"), filter),
-      table(["Path", "Cause", "Stage", "Message", "Time"], rows.map((f) => h("tr", {},
-        h("td", { class: "path" }, f.path), h("td", {}, f.cause), h("td", {}, f.stage),
-        h("td", {}, f.message), h("td", {}, fmtTime(f.at)))), "No failures recorded.")];
+    const filter = h("select", { id: "cause-filter", onchange: () => go(filter.value, search.value) },
+      h("option", { value: "" }, `All causes (${all.length})`),
+      causes.map((cause) => h("option", { value: cause, selected: cause === chosen },
+        `${cause} (${all.filter((f) => f.cause === cause).length})`)));
+    const search = h("input", { id: "failure-search", type: "search", value: searched,
+      placeholder: "Path or message", onchange: () => go(filter.value, search.value) });
+    const exported = h("a", { id: "failures-csv", class: "button", download: "",
+      href: `/api/v1/connectors/${q(c.id)}/failures?${params}&format=csv&limit=10000` }, "Export CSV");
+    const status = h("span", { id: "retry-status" });
+    const retry = h("button", { id: "retry-failed", disabled: !all.length, onclick: async () => {
+      try {
+        const out = await api.post(`/connectors/${q(c.id)}/failures/retry`);
+        clear(status, message("ok", `A run started: ${out.paths} failed file(s) will be tried again.`));
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 401)) clear(status, message("error", err.message));
+      }
+    } }, "Retry failed files now");
+    return [h("div", { class: "field inline" }, h("label", { for: "cause-filter" }, "Cause"), filter,
+      h("label", { for: "failure-search" }, "Search"), search, exported, retry), status,
+      table(["Path", "What happened", "Cause", "Times", "First seen", "Last seen", "Detail"],
+        rows.map((f) => h("tr", {},
+          h("td", { class: "path" }, f.path), h("td", {}, f.plain), h("td", {}, f.cause),
+          h("td", {}, String(f.count)), h("td", {}, fmtTime(f.first_seen)),
+          h("td", {}, fmtTime(f.last_seen)), h("td", { class: "detail" }, f.message))),
+        "No failures recorded.")];
   }).loaded;
 }
 
