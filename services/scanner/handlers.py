@@ -82,6 +82,7 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
     await add_daily(rt.state, c.id, {"files_errored": out.errors})
     closing = await rt.state.scan_done(
         c.id, run_id, out.jobs, files_scanned=out.listed + out.errors,
-        files_errored=out.errors, deletes_withheld=out.withheld, deletes_held=out.held)
+        files_errored=out.errors, deletes_withheld=out.withheld, deletes_held=out.held,
+        bytes_total=out.bytes_to_send)
     if closing == 2:
         await close_run(rt, c.id, run_id, claimed=True)

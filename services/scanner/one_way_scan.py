@@ -69,12 +69,22 @@ async def _walk(rt: Runtime, c: Connector, run_id: str, source: Source,
             walked.listed += len(kept)
             batch += kept
             if len(batch) >= CHUNK:  # folders are often small: one round trip per CHUNK
-                await store.add_listed(batch)
+                await _listed(rt, c, run_id, store, batch)
                 batch = []
-        await store.add_listed(batch)
+        await _listed(rt, c, run_id, store, batch)
     finally:
         _close(parts)
     return walked
+
+
+async def _listed(rt: Runtime, c: Connector, run_id: str, store: ScanStore,
+                  batch: list[SourceEntry]) -> None:
+    """Keep a chunk of the listing, and show it in the run's progress while the walk goes on
+    (an initial sync's listing can take long: the admin sees it grow)."""
+    await store.add_listed(batch)
+    if batch:
+        await rt.state.add_to_run(c.id, "files_listed", len(batch))
+        await rt.state.add_to_run(c.id, "bytes_listed", sum(e.size for e in batch))
 
 
 def _close(parts) -> None:
@@ -127,6 +137,7 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source, store:
                        {"scaidrive": indexed})
     await publisher.add(plan.actions, vanished)
     await publisher.flush()
+    out.bytes_to_send = publisher.bytes_to_send
     out.jobs += len(plan.actions)
     out.unchanged = plan.unchanged
     out.withheld, out.held = len(plan.deletes_withheld), len(plan.deletes_held)

@@ -33,6 +33,7 @@ class ScanOutcome:
     held: int = 0  # deletions waiting for an admin
     cursor: DeltaCursor | None = None
     resynced: bool = False
+    bytes_to_send: int = 0  # content the changes will copy: the run's byte total
 
 
 def settle(task: asyncio.Future) -> None:
@@ -68,6 +69,7 @@ def list_failures(c: Connector, part: Listing, run_id: str) -> tuple[list[Source
     return kept, failures
 
 
+SENDS_CONTENT = (ChangeKind.CREATED, ChangeKind.MODIFIED, ChangeKind.REPAIRED)
 ALONE = (ChangeKind.PUSHED, ChangeKind.DELETED_IN_SCAIDRIVE, ChangeKind.BOTH_CHANGED,
          ChangeKind.RESOLVED)  # two-way work at the source: one job each
 
@@ -85,6 +87,7 @@ class ChangePublisher:
         self.pending: list[Change] = []
         self.pending_bytes = 0
         self.ready = False
+        self.bytes_to_send = 0  # of every change published: a run's total, for its progress
 
     async def add(self, actions: list[Action], records: Mapping[str, IndexRecord]) -> None:
         if not self.ready:  # so the changes have somewhere to go
@@ -101,6 +104,8 @@ class ChangePublisher:
                                 version=None if a.version is None else wire_version(a.version),
                                 owner_principal=owners.get(a.path, _principal(records, a.path)),
                                 target_etag=a.target_etag)
+                if change.version is not None and change.kind in SENDS_CONTENT:
+                    self.bytes_to_send += change.version.size
                 if self._alone(change):
                     alone.append(FileChanged(connector_id=self.c.id, run_id=self.run_id,
                                              **dict(change)))

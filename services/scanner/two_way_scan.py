@@ -48,7 +48,8 @@ async def scan_two_way(rt: Runtime, c: Connector, run_id: str, source: Source,
     return ScanOutcome(jobs=len(plan.actions), listed=len(listing.entries),
                        errors=len(failures) + name_errors, unchanged=plan.unchanged,
                        withheld=len(plan.deletes_withheld), held=len(plan.deletes_held),
-                       cursor=listing.cursor, resynced=listing.resynced)
+                       cursor=listing.cursor, resynced=listing.resynced,
+                       bytes_to_send=publisher.bytes_to_send)
 
 
 async def plan_two_way(rt: Runtime, c: Connector, run_id: str, listing: Listing,

@@ -81,7 +81,7 @@ def _render(c: Connector, status: dict, run: dict) -> dict:
         state = "error"
     else:
         state = "idle"
-    progress = {k: int(run.get(k, 0)) for k in RunCounts.model_fields}
+    progress = {k: int(run.get(k, 0)) for k in RunCounts.model_fields} | live_progress(run)
     return c.public() | {"status": {
         "state": state,
         "progress": progress,
@@ -101,6 +101,31 @@ def _render(c: Connector, status: dict, run: dict) -> dict:
         "auth_error": status.get("auth_error") or None,
         "next_due_at": iso_time(status.get("next_due")),
     }}
+
+
+def live_progress(run: dict, now: float | None = None) -> dict:
+    """How far a run is, while it runs: files and bytes listed so far (they grow during the
+    listing), then the totals the scan published, the share done, the average throughput since
+    the run started and the time left at that pace (None where not known yet)."""
+    listed, total = int(run.get("files_listed", 0)), int(run.get("jobs_total", -1))
+    done, size = int(run.get("jobs_done", 0)), int(run.get("bytes_total", 0))
+    sent = int(run.get("bytes_transferred", 0))
+    finished = run.get("phase") == "finished"
+    elapsed = max((float(run.get("finished_at") or 0) if finished else (now or time.time()))
+                  - float(run.get("started_at") or 0), 1e-3) if run.get("started_at") else None
+    percent = (100.0 if finished else None) if total < 0 else (
+        round(100 * min(done, total) / total, 1) if total else 100.0)
+    rate = sent / elapsed if elapsed and sent else None
+    if finished or total < 0 or not elapsed:
+        eta = None
+    elif size and rate:
+        eta = round(max(size - sent, 0) / rate, 1)
+    else:
+        eta = round((total - done) * elapsed / done, 1) if done else None
+    return {"files_listed": max(listed, int(run.get("files_scanned", 0))),
+            "bytes_listed": int(run.get("bytes_listed", 0)), "files_total": max(total, 0)
+            if total >= 0 else None, "bytes_total": size if total >= 0 else None,
+            "percent": percent, "bytes_per_s": round(rate) if rate else None, "eta_s": eta}
 
 
 async def _check_target(rt: Runtime, body: ConnectorCreate, exclude: str | None = None) -> None:

@@ -101,17 +101,27 @@ function runSection(c) {
   if (!run) return section("Current sync", h("p", { id: "run-phase" }, "No sync has run yet."));
   const p = c.status.progress;
   const done = run.phase === "finished";
-  const jobs = run.jobs_total >= 0 ? `${run.jobs_done} of ${run.jobs_total} jobs` : `${run.jobs_done} jobs done, listing…`;
-  const pct = run.jobs_total > 0 ? Math.min(100, Math.round((100 * run.jobs_done) / run.jobs_total)) : (done ? 100 : 0);
+  const failed = done && run.outcome === "failed";
+  const listing = p.files_total === null;
+  const jobs = failed ? "the run failed" : !listing ? `${run.jobs_done} of ${p.files_total} changes done`
+    : `listing: ${p.files_listed} files (${fmtBytes(p.bytes_listed)}) found so far`;
+  const pct = failed ? 0 : (p.percent ?? 0);
+  const pace = !done && p.bytes_per_s ? [" · ", h("span", { id: "run-rate" }, `${fmtBytes(p.bytes_per_s)}/s`),
+    p.eta_s !== null ? [" · about ", h("span", { id: "run-eta" }, fmtDuration(p.eta_s)), " left"] : null] : null;
   return section(done ? "Last sync" : "Current sync",
     h("p", {}, "Phase: ", h("strong", { id: "run-phase" }, run.phase || "—"),
       done ? [" · outcome: ", h("strong", { id: "run-outcome" }, run.outcome || "—")] : null,
-      " · ", jobs, " · started ", fmtTime(run.started_at),
+      " · ", h("span", { id: "run-jobs" }, jobs), pace, " · started ", fmtTime(run.started_at),
       run.finished_at ? [" · finished ", fmtTime(run.finished_at)] : null),
-    h("div", { class: "bar" }, h("div", { style: `width:${pct}%` })),
+    h("div", { class: `bar${listing && !done ? " indeterminate" : ""}`, role: "progressbar",
+      "aria-valuenow": String(pct), "aria-valuemin": "0", "aria-valuemax": "100" },
+    h("div", { id: "run-bar", style: `width:${pct}%` })),
+    !done && !listing ? h("p", { id: "run-percent" }, `${pct}% · ${fmtBytes(p.bytes_transferred)} of ${fmtBytes(p.bytes_total)}`) : null,
     h("dl", { class: "counters", id: "progress" }, COUNTERS.map(([k, label]) => [
       h("dt", {}, label),
-      h("dd", { id: `progress-${k}` }, k === "bytes_transferred" ? fmtBytes(p[k]) : p[k])])),
+      // Files scanned grows while the listing runs (files_listed), not only at its end.
+      h("dd", { id: `progress-${k}` }, k === "bytes_transferred" ? fmtBytes(p[k])
+        : k === "files_scanned" ? Math.max(p.files_listed ?? 0, p[k]) : p[k])])),
     run.error ? message("error", run.error) : null,
     run.deletes_held ? message("warn", `${run.deletes_held} deletion(s) held for approval: see Held deletions.`) : null);
 }

@@ -1,0 +1,54 @@
+"""Live progress of a long initial sync, as the admin watches it: a total once listed, a
+percentage that grows, the throughput and a time left; the same run read back when done."""
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from tests.e2e.helpers import new_connector, write
+from tests.fixtures.proxy import TcpProxy
+from tests.fixtures.stack import Stack, wait_run
+
+pytestmark = pytest.mark.e2e
+KB = 1024
+
+
+@pytest.fixture
+def slow_stack(s3, graph, smtp, tmp_path_factory):
+    proxy = TcpProxy(s3.port, rate=2 * 1024 * KB)  # 2,000 files of 8 KiB: ~8 s of uploads
+    via = SimpleNamespace(endpoint=f"http://127.0.0.1:{proxy.port}", access_key=s3.access_key,
+                          secret_key=s3.secret_key)
+    st = Stack(via, tmp_path_factory.mktemp("progress"), graph, smtp).start(transfer_workers=1)
+    yield st
+    st.stop()
+    proxy.close()
+
+
+def test_a_long_first_sync_shows_a_total_a_growing_percentage_and_time_left(slow_stack, samba):
+    root = samba.share_dir / "progress"
+    for i in range(2000):
+        write(root, f"d{i % 20:02d}/f{i:04d}.bin", bytes([i % 251]) * 8 * KB)
+    api = slow_stack.api()
+    cid = new_connector(api, samba, "progress", "progress")["id"]
+    seen: list[dict] = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        view = api.get(f"/connectors/{cid}").json()["status"]
+        p = view["progress"]
+        if view["run"] and view["run"]["phase"] == "finished":
+            break
+        if p["files_total"] is not None and p["bytes_per_s"]:
+            seen.append(p)
+        time.sleep(0.5)
+    assert len(seen) >= 3, "the run ended before its progress could be watched"
+    assert all(p["files_total"] == 2000 and p["bytes_total"] == 2000 * 8 * KB for p in seen)
+    assert all(p["files_listed"] == 2000 for p in seen)  # listed before the total is known
+    percents = [p["percent"] for p in seen]
+    assert percents == sorted(percents) and 0 <= percents[0] < percents[-1] < 100
+    assert all(p["eta_s"] is not None and p["eta_s"] > 0 for p in seen)
+    assert seen[-1]["eta_s"] < seen[0]["eta_s"] * 1.5  # it comes down as the run goes on
+
+    done = wait_run(api, cid)["status"]["progress"]
+    assert (done["percent"], done["eta_s"], done["files_transferred"]) == (100.0, None, 2000)
