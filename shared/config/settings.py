@@ -20,8 +20,15 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
+    # One RabbitMQ URL, or the comma-separated URLs of a cluster's nodes (tried in order; a comma
+    # inside a password is written %2C). shared/messaging/failover.py moves to another node when
+    # the one in use is gone.
     amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    # How redis_url is read (shared/store/connection.py): single (one server), cluster (any node
+    # of a Redis Cluster: redis://host:7000/0) or sentinel (the sentinels and the master's name:
+    # redis+sentinel://[user:password@]host:26379,host2:26379/mymaster/0).
+    redis_mode: Literal["single", "cluster", "sentinel"] = "single"
     s3_endpoint: str = "http://127.0.0.1:9000"
     s3_access_key: SecretStr
     s3_secret_key: SecretStr
@@ -67,6 +74,16 @@ class Settings(BaseSettings):
     # Longest throttling (429/503 Retry-After) a Graph call waits out before giving up.
     graph_max_wait_s: float = Field(default=900, ge=0)
 
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_urls(cls, value: SecretStr) -> SecretStr:
+        split_amqp_urls(value.get_secret_value())
+        return value
+
+    def amqp_urls(self) -> list[str]:
+        """The broker nodes, in the order they are tried."""
+        return split_amqp_urls(self.amqp_url.get_secret_value())
+
     @field_validator("secret_key")
     @classmethod
     def _fernet_keys(cls, value: SecretStr) -> SecretStr:
@@ -93,6 +110,18 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+
+def split_amqp_urls(value: str) -> list[str]:
+    """`amqp://a,amqp://b` -> its URLs, blanks dropped; ValueError (which never echoes the
+    value: URLs hold passwords) unless there is at least one and each is amqp(s)://."""
+    urls = [u.strip() for u in value.split(",") if u.strip()]
+    if not urls:
+        raise ValueError("must be one or more comma-separated amqp:// URLs")
+    for i, url in enumerate(urls, 1):
+        if not url.startswith(("amqp://", "amqps://")):
+            raise ValueError(f"URL {i} of {len(urls)} must start with amqp:// or amqps://")
+    return urls
 
 
 class ApiSettings(Settings):

@@ -9,6 +9,12 @@ Exchanges ({ns} = SCAIDRIVE_NAMESPACE):
   {ns}.dead      fanout   -> {ns}.dead (kept for operators), {ns}.dead.runs (closes runs)
 Work queues are durable quorum queues with a delivery limit and the dead-letter exchange.
 
+SCAIDRIVE_AMQP_URL may list a cluster's nodes: the connection moves to another node when its own
+dies, restoring all of the above and the consumers, and publishes wait for it meanwhile
+(shared/messaging/failover.py). Queues are declared without `x-quorum-initial-group-size`: RabbitMQ
+places a quorum queue on every cluster node up to its `quorum_cluster_size` (3.10), and the
+argument, once set, could never change (a different value is PRECONDITION_FAILED on re-declare).
+
 `Defer` (shared/messaging/redelivery.py) is importable from here: a handler raises it to put its
 message back without spending a delivery. `expecting` gives a handler written for one contract
 to a queue, which hands over whatever contract it decoded.
@@ -27,8 +33,9 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from opentelemetry import trace
 from pydantic import ValidationError
 
+from shared.config.settings import split_amqp_urls
 from shared.contracts import Contract, UnknownMessage, decode
-from shared.messaging import outages
+from shared.messaging import failover, outages
 from shared.messaging.claims import LongWork
 from shared.messaging.redelivery import ATTEMPTS, Claimed, Defer
 from shared.observability import telemetry
@@ -57,7 +64,7 @@ def expecting(model: type[M] | tuple[type[M], ...],
 
 class Broker:
     def __init__(self, url: str, namespace: str, delivery_limit: int = 5):
-        self.url = url
+        self.url = url  # one AMQP URL or several, comma-separated (a cluster's nodes)
         self.ns = namespace
         self.delivery_limit = delivery_limit
         self.connection: aio_pika.abc.AbstractRobustConnection | None = None
@@ -73,8 +80,7 @@ class Broker:
         return ".".join((self.ns, *parts))
 
     async def connect(self) -> Broker:
-        self.connection = await aio_pika.connect_robust(self.url, client_properties={
-            "connection_name": f"scaidrive-{self.ns}"})
+        self.connection = await failover.connect(split_amqp_urls(self.url), f"scaidrive-{self.ns}")
         self.channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
         await self._declare()
         return self
@@ -168,7 +174,8 @@ class Broker:
             headers={**telemetry.inject(), **(headers or {})},
         )
         mandatory = exchange != "events"  # platform events may have no consumer yet
-        await self.exchanges[exchange].publish(message, routing_key, mandatory=mandatory)
+        await failover.confirmed(lambda: self.exchanges[exchange].publish(
+            message, routing_key, mandatory=mandatory), self._connection())
 
     async def publish_many(self, exchange: str, items: list[tuple[str, Contract]],
                            window: int = 256) -> None:
@@ -309,7 +316,8 @@ class Broker:
         headers = m.headers | {
             "x-error": error[:1000], "x-error-class": error_class or error.split(":", 1)[0],
             "x-original-routing-key": m.routing_key, "x-original-exchange": m.exchange}
-        await self.exchanges["dead"].publish(self._message(m, headers), routing_key="")
+        await failover.confirmed(lambda: self.exchanges["dead"].publish(
+            self._message(m, headers), routing_key=""), self._connection())
 
     async def requeue_fresh(self, message: AbstractIncomingMessage) -> None:
         """Back to the end of its queue with its delivery count reset; then ack the original."""
@@ -323,8 +331,12 @@ class Broker:
     async def republish(self, m: Claimed) -> None:
         """Publish a message again as it came (a claimed one carries its attempts so far)."""
         headers = m.headers | ({ATTEMPTS: m.attempts} if m.attempts else {})
-        exchange = await self._channel().get_exchange(m.exchange, ensure=False)
-        await exchange.publish(self._message(m, headers), routing_key=m.routing_key)
+
+        async def publish() -> None:
+            exchange = await self._channel().get_exchange(m.exchange, ensure=False)
+            await exchange.publish(self._message(m, headers), routing_key=m.routing_key)
+
+        await failover.confirmed(publish, self._connection())
 
     @staticmethod
     def _message(m: Claimed, headers: dict) -> aio_pika.Message:
