@@ -5,6 +5,7 @@
 import { ApiError, request, setUnauthorizedHandler } from "./api.js";
 import { clear, h, message } from "./dom.js";
 import { connectorsPage } from "./pages/connectors.js";
+import { editConnectorPage } from "./pages/connector_edit.js";
 import { newConnectorPage } from "./pages/connector_form.js";
 import { detailPage } from "./pages/detail.js";
 import { sharesPage } from "./pages/shares.js";
@@ -18,6 +19,7 @@ let generation = 0;
 const ROUTES = [
   [/^connectors$/, () => connectorsPage],
   [/^connectors\/new(?:\/(smb|sharepoint))?$/, (m) => (ctx) => newConnectorPage(ctx, m[1] || "smb")],
+  [/^connectors\/([^/]+)\/edit$/, (m) => (ctx) => editConnectorPage(ctx, decodeURIComponent(m[1]))],
   [/^connectors\/([^/]+)(?:\/(overview|logs|conflicts|identities|held))?$/,
     (m) => (ctx) => detailPage(ctx, decodeURIComponent(m[1]), m[2] || "overview")],
   [/^shares$/, () => sharesPage],

@@ -20,19 +20,8 @@ export async function newConnectorPage(ctx, kind) {
   const v = {}; // inputs by API key
   const F = (key, label, el, hint) => { v[key] = el; return form.field(key, label, el, hint); };
 
-  const source = kind === "smb" ? smbFields(F) : sharePointFields(F);
+  const { source, sync, twoWay, identity } = formParts(F, form, kind);
   const target = targetFields(F, form, shares);
-  const sync = syncFields(F, form);
-  const identity = identityFields(F, form, kind);
-  const twoWay = h("fieldset", { id: "two-way-fields" }, h("legend", {}, "Two-way"),
-    F("admin_emails", "Admin emails", h("textarea", { rows: 2 }),
-      "Who is emailed about conflicts: one address per line or comma-separated."),
-    F("conflict_policy", "Conflict policy", select(POLICIES, "manual")),
-    F("max_delete_percent", "Max delete percent", input({ type: "number", min: 0, max: 100, value: "50" }),
-      "A run that would delete more than this share of either side's files holds the deletions for approval."));
-  const syncTwoWay = () => show(twoWay, v.sync_mode.value === "two_way");
-  v.sync_mode.addEventListener("change", syncTwoWay);
-  syncTwoWay();
 
   const submit = h("button", { type: "submit", class: "primary" }, "Create connector");
   const results = h("ul", { class: "checks", id: "test-results", "aria-live": "polite" });
@@ -72,6 +61,24 @@ export async function newConnectorPage(ctx, kind) {
   const tab = (k, label) => h("a", { href: `#/connectors/new/${k}`, class: k === kind ? "active" : "" }, label);
   clear(ctx.main, h("h1", {}, kind === "smb" ? "New SMB connector" : "New SharePoint connector"),
     h("nav", { class: "tabs" }, tab("smb", "SMB"), tab("sharepoint", "SharePoint")), el);
+}
+
+// The fieldsets both the create and the edit page show (the target is the create page's own).
+export function formParts(F, form, kind) {
+  const source = kind === "smb" ? smbFields(F) : sharePointFields(F);
+  const sync = syncFields(F, form);
+  const identity = identityFields(F, form, kind);
+  const twoWay = h("fieldset", { id: "two-way-fields" }, h("legend", {}, "Two-way"),
+    F("admin_emails", "Admin emails", h("textarea", { rows: 2 }),
+      "Who is emailed about conflicts: one address per line or comma-separated."),
+    F("conflict_policy", "Conflict policy", select(POLICIES, "manual")),
+    F("max_delete_percent", "Max delete percent", input({ type: "number", min: 0, max: 100, value: "50" }),
+      "A run that would delete more than this share of either side's files holds the deletions for approval."));
+  const mode = sync.querySelector("select[name='sync_mode']");
+  const syncTwoWay = () => show(twoWay, mode.value === "two_way");
+  mode.addEventListener("change", syncTwoWay);
+  syncTwoWay();
+  return { source, sync, twoWay, identity, syncTwoWay };
 }
 
 function smbFields(F) {
@@ -173,10 +180,12 @@ function identityFields(F, form, kind) {
 }
 
 // The POST body from the inputs: optional fields left empty are left out (API defaults apply).
-function body(kind, v) {
+// `editing`: no target fields (a connector keeps its share), and no kind.
+export function body(kind, v, { editing = false } = {}) {
   const val = (k) => (v[k] ? v[k].value.trim() : "");
-  const out = { kind, name: val("name"), target_share: val("target_share"),
-    target_prefix: val("target_prefix"), sync_mode: val("sync_mode") };
+  const out = editing ? { name: val("name"), sync_mode: val("sync_mode") }
+    : { kind, name: val("name"), target_share: val("target_share"),
+      target_prefix: val("target_prefix"), sync_mode: val("sync_mode") };
   const preset = document.getElementById("f-schedule-preset").value;
   out.schedule = preset === "cron" ? val("schedule") : preset;
   if (kind === "smb") {

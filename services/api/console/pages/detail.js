@@ -49,6 +49,7 @@ export async function detailPage(ctx, id, tab) {
         h("button", { id: "sync-now", disabled: paused, onclick: () => act("Sync requested.", async () => {
           await api.post(`/connectors/${q(id)}/sync`);
         }) }, "Sync now"),
+        h("a", { id: "edit", class: "button", href: `#/connectors/${q(id)}/edit` }, "Edit"),
         h("button", { id: "delete", class: "danger", onclick: () => showDelete(ctx, c, confirmBox) }, "Delete")));
   };
   renderHead();
