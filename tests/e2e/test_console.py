@@ -409,3 +409,25 @@ async def test_schedule_mode_and_mapping_edited_from_the_detail_page(console, st
     await console.shot("edit-refused")
     got = api.get(f"/connectors/{cid}").json()
     assert got["sync_mode"] == "one_way" and got["admin_emails"] == []  # nothing was saved
+
+
+async def test_dark_mode_relative_times_and_the_connectors_feeding_a_share(console, stack, samba):
+    api, page = stack.api(), console.page
+    samba.write_file("console-fed/a.txt", b"a")
+    cid = new_connector(api, samba, "console-fed", "console-fed")["id"]
+    await asyncio.to_thread(wait_run, api, cid)
+    await login(console, stack, route="shares")
+    fed = page.locator("tr[data-name='console-fed'] .fed-by")
+    await expect(fed).to_have_text("console-fed")
+    await fed.get_by_role("link").click()
+    await expect(page).to_have_url(re.compile(rf"#/connectors/{cid}$"))
+    await expect(page.locator("#last-success time")).to_have_text(
+        re.compile(r"^(just now|\d+ min ago)$"))
+    assert await page.locator("#last-success time").get_attribute("title")  # the exact time
+    await page.emulate_media(color_scheme="dark")  # follows the system's setting
+    assert await page.evaluate("getComputedStyle(document.body).backgroundColor") == \
+        "rgb(18, 22, 29)"
+    await console.shot("dark-mode")
+    await page.emulate_media(color_scheme="light")
+    assert await page.evaluate("getComputedStyle(document.body).backgroundColor") == \
+        "rgb(245, 247, 250)"

@@ -54,6 +54,23 @@ export function fmtTime(iso) {
   return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
 }
 
+// A time as "5 min ago" / "in 2 h" (the exact time on hover), for the recent past and near
+// future; older or farther ones as the date.
+export function when(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  const s = Math.round((d.getTime() - Date.now()) / 1000);
+  const a = Math.abs(s);
+  const text = a < 45 ? (s <= 0 ? "just now" : "in a moment")
+    : a < 7 * 86400 ? (() => {
+      const [n, unit] = a < 3600 ? [Math.round(a / 60), "min"] : a < 86400 ? [Math.round(a / 3600), "h"]
+        : [Math.round(a / 86400), Math.round(a / 86400) === 1 ? "day" : "days"];
+      return s < 0 ? `${n} ${unit} ago` : `in ${n} ${unit}`;
+    })() : d.toLocaleString();
+  return h("time", { datetime: d.toISOString(), title: d.toLocaleString() }, text);
+}
+
 export function fmtDuration(s) {
   if (s === null || s === undefined) return "—";
   if (s < 60) return `${Number(s).toFixed(1)} s`;

@@ -34,7 +34,13 @@ async def create_share(body: ShareCreate, request: Request) -> dict:
 
 @router.get("/shares")
 async def list_shares(request: Request) -> list[dict]:
-    return await rt_of(request).state.shares()
+    """Each share with its usage and the connectors that feed it (id, name)."""
+    rt = rt_of(request)
+    feeding: dict[str, list[dict]] = {}
+    for c in await rt.state.connectors():
+        feeding.setdefault(c.target_share, []).append({"id": c.id, "name": c.name,
+                                                       "target_prefix": c.target_prefix})
+    return [s | {"connectors": feeding.get(s["name"], [])} for s in await rt.state.shares()]
 
 
 @router.get("/shares/{name}")

@@ -1,7 +1,7 @@
 // Connectors list: one row per connector with its state, health flags and what waits for an admin.
 
 import { api } from "../api.js";
-import { clear, fmtTime, h, table } from "../dom.js";
+import { clear, h, table, when } from "../dom.js";
 import { awaitingText, flagBadges, poll, stateBadge } from "./common.js";
 
 export async function connectorsPage(ctx) {
@@ -20,7 +20,7 @@ export async function connectorsPage(ctx) {
         h("td", {}, h("a", { href: `#/connectors/${encodeURIComponent(c.id)}` }, c.name)),
         h("td", {}, c.kind === "sharepoint" ? "SharePoint" : "SMB"),
         h("td", {}, stateBadge(c.status.state)),
-        h("td", {}, fmtTime(c.status.last_success_at)),
+        h("td", {}, when(c.status.last_success_at)),
         h("td", { class: "num" }, c.status.errors_today ?? "—"),
         h("td", {}, flagBadges(c.status.flags)),
         h("td", {}, awaitingText(c.status.awaiting_admin)))),

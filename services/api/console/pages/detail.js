@@ -3,7 +3,7 @@
 // the running sync's progress, and the Logs / Conflicts / Identities / Held deletions tabs.
 
 import { api, ApiError, q } from "../api.js";
-import { clear, fmtBytes, fmtDuration, fmtTime, h, message, table } from "../dom.js";
+import { clear, fmtBytes, fmtDuration, fmtTime, h, message, table, when } from "../dom.js";
 import { awaitingText, flagBadges, poll, section, setFlash, stateBadge } from "./common.js";
 import { conflictsTab } from "./conflicts.js";
 import { credentialsSection } from "./credentials.js";
@@ -112,8 +112,8 @@ function runSection(c) {
   return section(done ? "Last sync" : "Current sync",
     h("p", {}, "Phase: ", h("strong", { id: "run-phase" }, run.phase || "—"),
       done ? [" · outcome: ", h("strong", { id: "run-outcome" }, run.outcome || "—")] : null,
-      " · ", h("span", { id: "run-jobs" }, jobs), pace, " · started ", fmtTime(run.started_at),
-      run.finished_at ? [" · finished ", fmtTime(run.finished_at)] : null),
+      " · ", h("span", { id: "run-jobs" }, jobs), pace, " · started ", when(run.started_at),
+      run.finished_at ? [" · finished ", when(run.finished_at)] : null),
     h("div", { class: `bar${listing && !done ? " indeterminate" : ""}`, role: "progressbar",
       "aria-valuenow": String(pct), "aria-valuemin": "0", "aria-valuemax": "100" },
     h("div", { id: "run-bar", style: `width:${pct}%` })),
@@ -129,8 +129,8 @@ function runSection(c) {
 
 function monitoringSection(c, stats) {
   const s = c.status;
-  const rows = [["Last successful sync", h("span", { id: "last-success" }, fmtTime(s.last_success_at))],
-    ["Duration", fmtDuration(s.last_duration_s)], ["Next scheduled run", fmtTime(s.next_due_at)],
+  const rows = [["Last successful sync", h("span", { id: "last-success" }, when(s.last_success_at))],
+    ["Duration", fmtDuration(s.last_duration_s)], ["Next scheduled run", when(s.next_due_at)],
     ["Awaiting admin", awaitingText(s.awaiting_admin)]];
   if (s.last_error) rows.push(["Last error", s.last_error]);
   if (s.auth_error) rows.push(["Credentials refused", s.auth_error]);

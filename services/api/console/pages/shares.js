@@ -48,11 +48,14 @@ export async function sharesPage(ctx) {
   const load = async () => {
     const shares = await api.get("/shares");
     if (!ctx.alive()) return;
-    clear(list, table(["Name", "Usage", "Quota", "Created", ""], shares.map((s) => {
+    clear(list, table(["Name", "Fed by", "Usage", "Quota", "Created", ""], shares.map((s) => {
       const cell = h("td", { class: "row-actions" });
       cell.append(h("button", { class: "delete-share", onclick: remove(s, cell) }, "Delete"));
       const pct = s.quota_bytes ? ` (${Math.round((100 * s.usage_bytes) / s.quota_bytes)}%)` : "";
+      const feeds = (s.connectors || []).map((c, i) => [i ? ", " : "",
+        h("a", { href: `#/connectors/${q(c.id)}` }, c.name)]);
       return h("tr", { dataset: { name: s.name } }, h("td", {}, s.name),
+        h("td", { class: "fed-by" }, feeds.length ? feeds : h("span", { class: "empty" }, "no connector")),
         h("td", { class: "num" }, fmtBytes(s.usage_bytes) + pct),
         h("td", { class: "num" }, s.quota_bytes ? fmtBytes(s.quota_bytes) : "none"),
         h("td", {}, s.created_at ? fmtTime(new Date(s.created_at * 1000).toISOString()) : "—"), cell);
