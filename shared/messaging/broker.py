@@ -264,7 +264,8 @@ class Broker:
             return
         ctx = telemetry.extract(message.headers)
         with tracer.start_as_current_span(f"handle {message.type}", context=ctx,
-                                          kind=trace.SpanKind.CONSUMER) as span:
+                                          kind=trace.SpanKind.CONSUMER,
+                                          attributes=_messaging(message)) as span:
             try:
                 if long_work is not None and long_work.wants(msg):
                     await long_work.handle(self, message, msg, lambda: handler(msg, message))
@@ -343,3 +344,19 @@ class Broker:
         return aio_pika.Message(body=m.body.encode("utf-8", "surrogateescape"), type=m.type,
                                 headers=headers, content_type=m.content_type,
                                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+
+
+def _messaging(message: AbstractIncomingMessage) -> dict[str, str | int]:
+    """OpenTelemetry's messaging attributes of a delivery (semantic conventions 1.x): the broker,
+    the queue it came from, the operation, the message type; never its body."""
+    attrs: dict[str, str | int] = {"messaging.system": "rabbitmq",
+                                   "messaging.operation": "process",
+                                   "messaging.message.type": message.type or ""}
+    if message.routing_key:
+        attrs["messaging.rabbitmq.destination.routing_key"] = message.routing_key
+    if message.exchange:
+        attrs["messaging.destination.name"] = message.exchange
+    count = (message.headers or {}).get("x-delivery-count")
+    if isinstance(count, int):
+        attrs["messaging.rabbitmq.delivery_count"] = count
+    return attrs

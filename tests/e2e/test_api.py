@@ -121,6 +121,7 @@ def test_a_password_changed_at_the_server_holds_the_connector_and_patch_resumes_
     assert api.get(f"/connectors/{c['id']}/failures").json()[0]["cause"] == "auth_failed"
     audit = api.get("/audit", params={"connector_id": c["id"]}).json()
     assert [a["event"] for a in audit] == ["connector.auth_failed", "connector.created"]
+    assert audit[0]["actor"] == "system"  # no admin did that: the service found it
     assert api.post(f"/connectors/{c['id']}/sync").status_code == 409
     refused = api.patch(f"/connectors/{c['id']}", json={"password": "still-wrong-3"})
     assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == [

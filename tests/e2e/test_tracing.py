@@ -89,6 +89,13 @@ def test_one_trace_per_run_across_every_service(traced, samba, s3, otlp):
     for span in spans:
         ancestors(span, by_id)
     assert not any("file.path" in s["attributes"] for s in spans)  # paths stay out by default
+    handled = [s for s in spans if s["name"].startswith("handle ")]
+    assert handled and all(s["attributes"]["messaging.system"] == "rabbitmq" and
+                           s["attributes"]["messaging.operation"] == "process" and
+                           s["attributes"]["messaging.destination.name"].startswith(traced.ns)
+                           for s in handled)
+    assert {s["attributes"]["messaging.message.type"] for s in handled} >= {
+        "ScanRequested", "FileChanges", "TransferBatch"}
 
     # Log lines of that run carry its trace id.
     logs = [json.loads(line) for line in traced.logs().splitlines() if line.startswith("{")]

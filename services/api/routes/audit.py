@@ -25,5 +25,7 @@ async def audit(request: Request, connector_id: str | None = None, event: str | 
     rows = [r for r in await rt.state.audit(10000)
             if (connector_id is None or r.get("connector_id") == connector_id)
             and (event is None or r.get("event") == event)]
-    return [r | {"at": datetime.fromtimestamp(r["at"], UTC).isoformat()}
-            for r in rows[:limit]]
+    # What the services did on their own (a refused credential, held deletions, a stale flag)
+    # has no admin behind it: its actor is "system".
+    return [r | {"at": datetime.fromtimestamp(r["at"], UTC).isoformat(),
+                 "actor": r.get("actor") or "system"} for r in rows[:limit]]
