@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 from shared.config.connector_model import Connector
 from shared.store.daily_counters import daily
-from shared.store.runs import DONE_SET_TTL_MS
+from shared.store.runs import DONE_SET_TTL_MS, RunState
 from shared.store.scripts import BATCH_CONTEXT, RECORD_BATCH
-from shared.store.state import Indexed, State, held, share_view
+from shared.store.state import Indexed, held, share_view
 from shared.sync.model import IndexRecord
 
 
@@ -46,7 +46,7 @@ class Recorded:
 
 
 class BatchRecords:
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: RunState) -> None:
         self.state = state
         self._context = state.r.register_script(BATCH_CONTEXT)
         self._record = state.r.register_script(RECORD_BATCH)
@@ -54,10 +54,12 @@ class BatchRecords:
     async def context(self, cid: str, paths: list[str], share: str | None) -> BatchContext:
         key = self.state.key
         keys = [key("connector", cid), key("status", cid), key("index", cid)]
-        if share:
+        if share and not self.state.cluster:  # in a cluster the share is in another slot
             keys += [key("share", share), key("usage", share)]
         raw, paused, auth_failed, share_raw, usage, *records = await self._context(
             keys=keys, args=paths)
+        if share and self.state.cluster:
+            share_raw, usage = await self.state.share_raw(share)
         known = await self.state.index_codec.records(
             cid, {p: r for p, r in zip(paths, records, strict=True) if r})
         return BatchContext(self.state.parse_connector(cid, raw), held(paused, auth_failed),
@@ -66,7 +68,9 @@ class BatchRecords:
     async def record(self, cid: str, run_id: str, lease_ttl_s: int, share: str,
                      outcomes: list[FileOutcome]) -> Recorded:
         """Count each outcome once, write its index entry and usage, and add the day's counters,
-        in one script (RECORD_BATCH); renews the run's lease."""
+        in one script (RECORD_BATCH); renews the run's lease. In cluster mode the usage is added
+        just after the script, from its answer (runs.py says why)."""
+        cluster = self.state.cluster
         day_key, day_ttl, _ = daily(self.state, cid, {})
         args: list[str | int] = [run_id, lease_ttl_s * 1000, DONE_SET_TTL_MS, day_ttl]
         values = iter(await self.state.index_codec.values(
@@ -75,13 +79,18 @@ class BatchRecords:
             _, _, day_counts = daily(self.state, cid, o.counts)
             args += [o.job_id, o.indexed.path if o.indexed else "",
                      next(values) if o.indexed else "",
-                     o.indexed.usage_delta if o.indexed else 0,
+                     o.indexed.usage_delta if o.indexed and not cluster else 0,
                      _pairs(o.counts), _pairs(day_counts)]
         key = self.state.key
-        keys = [key("run", cid), key("rundone", run_id), key("lease", cid), key("index", cid),
-                key("usage", share), day_key, key("status", cid)]
+        keys = [key("run", cid), await self.state.done_key(run_id, cid), key("lease", cid),
+                key("index", cid), key("index", cid) if cluster else key("usage", share),
+                day_key, key("status", cid)]
         status, paused, auth_failed, *flags = await self._record(keys=keys, args=args)
         counted = [bool(int(f)) for f in flags]
+        if cluster:  # the usage the script adds in single mode: counted now, or a stale run's
+            await self.state.add_usage(share, sum(
+                o.indexed.usage_delta for o, now in zip(outcomes, counted, strict=True)
+                if o.indexed and (now or int(status) == -1)))
         summed: dict[str, int] = {}
         for o, now in zip(outcomes, counted, strict=True):
             if now:
@@ -91,11 +100,12 @@ class BatchRecords:
                         held(paused, auth_failed), summed)
 
 
-    async def unfinished(self, run_id: str, job_ids: list[str]) -> list[bool]:
+    async def unfinished(self, run_id: str, job_ids: list[str],
+                         cid: str | None = None) -> list[bool]:
         """For each job: not counted yet in this run?"""
         if not job_ids:
             return []
-        done = await self.state.r.smismember(self.state.key("rundone", run_id), job_ids)
+        done = await self.state.r.smismember(await self.state.done_key(run_id, cid), job_ids)
         return [not d for d in done]
 
 

@@ -7,6 +7,8 @@ Key layout ({ns} = SCAIDRIVE_NAMESPACE):
   {ns}:claims:token              hash claim id -> token of its holder (a worker, or a reaper)
   {ns}:claims:due                sorted set claim id -> when the claim expires (epoch s)
 
+In cluster mode the three share a slot: `{ns}:{claims}`, `{ns}:{claims}:token`, `{ns}:{claims}:due`.
+
 Renewing, releasing and taking over are Lua scripts that check the token: a holder presumed
 dead, whose claim a reaper took over, can no longer renew or release it.
 """
@@ -18,6 +20,8 @@ import uuid
 from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
+
+from shared.store.connection import tagger
 
 TAKE_OVER_BATCH = 100  # expired claims handed to a reaper per call
 
@@ -50,9 +54,8 @@ class TakenOver(NamedTuple):
 class ClaimRecords:
     def __init__(self, redis: aioredis.Redis, namespace: str) -> None:
         self._r = redis
-        self._token, self._due, self._messages = (f"{namespace}:claims:token",
-                                                  f"{namespace}:claims:due",
-                                                  f"{namespace}:claims")
+        base = f"{namespace}:{tagger(redis)('claims')}"
+        self._token, self._due, self._messages = f"{base}:token", f"{base}:due", base
         self._keys = [self._token, self._due, self._messages]
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)

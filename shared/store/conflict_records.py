@@ -12,6 +12,13 @@ A path is held from detection until the transfer worker has applied the resoluti
 transfer worker finds a side changed since detection before applying the decision: the next
 run detects it anew). State changes are compare-and-set Lua scripts: two resolves can never
 both win.
+
+In cluster mode (shared/store/connection.py) each key braces its id, `{ns}:conflict:{<id>}`,
+`{ns}:conflicts:{<cid>}`, `{ns}:conflicts:held:{<cid>}`: a record is found by its id alone, so
+it cannot live in its connector's slot, and `create` is steps instead of one script: the record
+(created once: _CREATE_RECORD), then the listing, the superseded older conflict and the hold.
+A crash between them leaves an open record whose path is not held: its redelivery (the record
+exists) holds it then, if nothing holds the path meanwhile.
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 
 from shared.contracts import ConflictDetected
+from shared.store.connection import is_cluster, tagger
 from shared.store.replies import maybe_texts, text, text_hash, texts
 
 STATES = ("open", "resolved", "superseded")
@@ -68,6 +76,13 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
 """
 
+# Cluster mode's first step of _CREATE: the record, once. KEYS: record; ARGV: its fields.
+_CREATE_RECORD = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -95,20 +110,23 @@ class ConflictStore:
     def __init__(self, redis: aioredis.Redis, namespace: str):
         self.r = redis
         self.ns = namespace
+        self._cluster = is_cluster(redis)
+        self._tag = tagger(redis)  # {id} in cluster mode
         self._create = redis.register_script(_CREATE)
+        self._create_record = redis.register_script(_CREATE_RECORD)
         self._transition = redis.register_script(_TRANSITION)
         self._unhold = redis.register_script(_UNHOLD)
         self._flag = redis.register_script(_FLAG)
         self._release = redis.register_script(_RELEASE)
 
     def _record(self, conflict_id: str) -> str:
-        return f"{self.ns}:conflict:{conflict_id}"
+        return f"{self.ns}:conflict:{self._tag(conflict_id)}"
 
     def _list(self, connector_id: str) -> str:
-        return f"{self.ns}:conflicts:{connector_id}"
+        return f"{self.ns}:conflicts:{self._tag(connector_id)}"
 
     def _held(self, connector_id: str) -> str:
-        return f"{self.ns}:conflicts:held:{connector_id}"
+        return f"{self.ns}:conflicts:held:{self._tag(connector_id)}"
 
     # --- the interface the scanner and the transfer worker use ---------------------------
 
@@ -160,11 +178,32 @@ class ConflictStore:
         flat = [x for kv in fields.items() for x in kv]
         held = self._held(msg.connector_id)
         old = text(await self.r.hget(held, msg.path))
+        if self._cluster:
+            return await self._create_in_steps(msg, flat, old)
         created = await self._create(
             keys=[self._record(msg.conflict_id), self._list(msg.connector_id), held,
                   self._record(old or msg.conflict_id)],
             args=[msg.conflict_id, msg.path, msg.detected_at.timestamp(), old or "", *flat])
         return bool(created)
+
+    async def _create_in_steps(self, msg: ConflictDetected, flat: list[str],
+                               old: str | None) -> bool:
+        """`create` where the record and the connector's keys are in different slots."""
+        created = bool(await self._create_record(keys=[self._record(msg.conflict_id)],
+                                                 args=flat))
+        held = self._held(msg.connector_id)
+        if not created:  # known; a crash may have stopped its first delivery before the hold
+            if await self.r.hget(self._record(msg.conflict_id), "state") == "open":
+                await self.r.hsetnx(held, msg.path, msg.conflict_id)
+            return False
+        await self.r.hset(self._list(msg.connector_id), msg.conflict_id,
+                          str(msg.detected_at.timestamp()))
+        if old and old != msg.conflict_id:
+            await self._transition(keys=[self._record(old)],
+                                   args=["open", "state", "superseded",
+                                         "superseded_by", msg.conflict_id])
+        await self.r.hset(held, msg.path, msg.conflict_id)
+        return True
 
     async def resolve(self, conflict_id: str, winner: str, resolved_by: str,
                       automatic: bool = False) -> tuple[bool, dict | None]:

@@ -41,6 +41,7 @@ from typing import cast
 from redis.asyncio import Redis
 
 from shared.contracts import OwnerMethod
+from shared.store.connection import tagger
 from shared.store.replies import text_hash
 from shared.sync.model import IndexRecord
 
@@ -211,11 +212,12 @@ class IndexCodec:
     def __init__(self, r: Redis, ns: str) -> None:
         self.r = r
         self.ns = ns
+        self._tag = tagger(r)  # {cid} in cluster mode: the connector's slot
         self._tables: dict[str, Strings] = {}
         self._label_ids = r.register_script(LABEL_IDS)
 
     def key(self, cid: str) -> str:
-        return f"{self.ns}:labels:{cid}"
+        return f"{self.ns}:labels:{self._tag(cid)}"
 
     async def strings(self, cid: str, reread: bool = False) -> Strings:
         """The connector's label table as this process knows it; `reread`: read it again."""

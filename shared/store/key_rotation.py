@@ -64,7 +64,7 @@ async def check(state: State, box: SecretBox) -> int:
     """Every stored secret opens with some key (else Undecryptable); returns the count of
     connectors."""
     ids = await _ids(state)
-    raws = await state.r.mget([state.key("connector", i) for i in ids]) if ids else []
+    raws = await state.get_many([state.key("connector", i) for i in ids])
     bad = [b for raw in raws if raw for b in _unopenable(box, json.loads(raw))]
     if bad:
         raise Undecryptable(bad)

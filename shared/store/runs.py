@@ -6,6 +6,15 @@ Key layout ({ns} = SCAIDRIVE_NAMESPACE):
   {ns}:lease:{cid}               run id holding the connector (PX expiry, renewed by progress)
   {ns}:run:{cid}                 hash: the current/last run and its counters
   {ns}:rundone:{run_id}          set of finished job ids (dedups redelivered jobs' counts)
+
+In cluster mode (state.py's `key` braces the connector id) the done set carries its connector's
+tag, `{ns}:rundone:{<cid>}:{run_id}`, so the counting scripts touch one slot;
+`{ns}:runof:{<run_id>}` (string, the connector id, expiring with the done set) finds it from a
+run id alone. The share's
+usage (another slot) is then added by the store right after the script, with a plain INCRBY,
+from what the script counted: a crash between the two loses that increment (the usage reads low
+until the share is re-measured; an upload is never counted twice). In single mode the script
+adds it in the same step, exactly once, as before.
 """
 from __future__ import annotations
 
@@ -62,6 +71,16 @@ class RunState(State):
             p.delete(self.key("run", cid))
             p.hset(self.key("run", cid), mapping=fields)
             await p.execute()
+        if self.cluster:
+            await self.r.set(self.key("runof", run_id), cid, px=DONE_SET_TTL_MS)
+
+    async def done_key(self, run_id: str, cid: str | None = None) -> str:
+        """The run's done set (in cluster mode in its connector's slot: found by the run id
+        alone if `cid` is not given)."""
+        if not self.cluster:
+            return self.key("rundone", run_id)
+        cid = cid or text(await self.r.get(self.key("runof", run_id))) or "-"
+        return self.key("rundone", cid, run_id)
 
     async def run(self, cid: str) -> dict[str, str]:
         return text_hash(await self.r.hgetall(self.key("run", cid)))
@@ -71,20 +90,28 @@ class RunState(State):
                              daily: tuple[str, int, dict[str, int]] | None = None,
                              **counts: int) -> int:
         """Count a job once; in the same script, write `indexed` (its index entry and the
-        share's usage) and, if counted, add `daily` (key, ttl, counters) to the day's counters."""
-        day_key, day_ttl, day_counts = daily or (self.key("daily", "-"), 0, {})
+        share's usage: in cluster mode just after) and, if counted, add `daily` (key, ttl,
+        counters) to the day's counters."""
+        day_key, day_ttl, day_counts = daily or (
+            self.key("daily", cid, "-") if self.cluster else self.key("daily", "-"), 0, {})
+        usage = indexed.usage_delta if indexed else 0
         args: list[str | int] = [run_id, job_id, ttl_s * 1000, DONE_SET_TTL_MS,
                                  indexed.path if indexed else "",
                                  (await self.index_codec.values(cid, [indexed.record]))[0]
                                  if indexed else "",
-                                 indexed.usage_delta if indexed else 0, day_ttl, len(counts)]
+                                 0 if self.cluster else usage, day_ttl, len(counts)]
         for pairs in (counts, day_counts):
             for name, value in pairs.items():
                 args += [name, value]
-        keys = [self.key("run", cid), self.key("rundone", run_id), self.key("lease", cid),
+        keys = [self.key("run", cid), await self.done_key(run_id, cid), self.key("lease", cid),
                 self.key("index", cid), self.key("usage", indexed.share if indexed else "-"),
                 day_key]
-        return int(await self._record(keys=keys, args=args))
+        if self.cluster:
+            keys[4] = keys[3]  # never touched (usage 0): a key of the connector's slot
+        result = int(await self._record(keys=keys, args=args))
+        if self.cluster and indexed and result != 0:  # what the script adds in single mode
+            await self.add_usage(indexed.share, usage)
+        return result
 
     async def scan_done(self, cid: str, run_id: str, total: int, **counts: int) -> int:
         """The scan published `total` jobs; `counts` are added to the run's counters."""
@@ -97,10 +124,13 @@ class RunState(State):
         """Take the run's closing token (the one the job-counting scripts hand out) if unclaimed."""
         return int(await self._claim(keys=[self.key("run", cid)], args=[run_id])) == 1
 
-    async def forget_done(self, run_id: str) -> None:
+    async def forget_done(self, run_id: str, cid: str | None = None) -> None:
         """The run closed: its done set is not needed any more (a job of it arriving late is
         refused by its 'closing' flag), so its memory goes now, not in DONE_SET_TTL_MS."""
-        await self.r.delete(self.key("rundone", run_id))
+        done = [await self.done_key(run_id, cid)]
+        if self.cluster:
+            done.append(self.key("runof", run_id))
+        await self.r.delete(*done)
 
     async def set_run_fields(self, cid: str, **fields: str | int | float) -> None:
         await self.r.hset(self.key("run", cid), mapping={k: v for k, v in fields.items()})

@@ -3,7 +3,7 @@ a scanner holds a folder's width (and the run's changes), not the tree. A servic
 the store (`Store.scan_listing(cid)`). It reads the connector's index ({ns}:index:{cid}, laid
 out in shared/store/state.py, its values and labels in index_codec.py) beside its own keys, per
 connector (a connector scans once at a time: its lease), dropped when the scan ends and
-expiring anyway:
+expiring anyway (in cluster mode {cid} is braced, as in state.py):
 
   {ns}:scan:{cid}:listed       list of JSON [path, size, mtime_ns, file_id, content_tag], walk order
   {ns}:scan:{cid}:paths        set of the listed paths (is an indexed path still there?)
@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterable
 
 from redis.asyncio import Redis
 
+from shared.store.connection import tagger
 from shared.store.index_codec import IndexCodec
 from shared.store.replies import hset_mapping, text_hash
 from shared.sync.model import IndexRecord, SourceEntry
@@ -27,10 +28,11 @@ TTL_S = 24 * 3600  # a scanner killed mid-scan leaves nothing for good
 class ScanStore:
     def __init__(self, r: Redis, ns: str, cid: str):
         self.r = r
-        self.listed = f"{ns}:scan:{cid}:listed"
-        self.paths = f"{ns}:scan:{cid}:paths"
-        self.target = f"{ns}:scan:{cid}:target"
-        self.index = f"{ns}:index:{cid}"
+        tag = tagger(r)(cid)  # {cid} in cluster mode: the connector's slot, like state.py's keys
+        self.listed = f"{ns}:scan:{tag}:listed"
+        self.paths = f"{ns}:scan:{tag}:paths"
+        self.target = f"{ns}:scan:{tag}:target"
+        self.index = f"{ns}:index:{tag}"
         self.cid = cid
         self.codec = IndexCodec(r, ns)  # the index's values and owner labels
 

@@ -17,6 +17,11 @@ Key layout (prefix = SCAIDRIVE_NAMESPACE):
   {ns}:audit                     list of JSON audit events, newest first, capped
   {ns}:held:{cid}                hash path -> side: two-way deletions held for an admin
   {ns}:approved:{cid}            set of held deletions an admin approved (applied next run)
+
+In cluster mode (SCAIDRIVE_REDIS_MODE=cluster, shared/store/connection.py) `key` braces the
+part after the family, `{ns}:index:{<cid>}` with literal braces, so one connector's keys (and a
+share's record and usage) share a slot; keys of one part (connectors, shares, audit) are as above.
+What spans slots is never one script or transaction there: see `job_context` and runs.py.
 """
 from __future__ import annotations
 
@@ -26,14 +31,12 @@ from dataclasses import asdict, dataclass
 from typing import Self
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.config.connector_model import Connector
 from shared.observability import metrics
+from shared.store.connection import RedisMode, is_cluster
+from shared.store.connection import connect as connect_client
 from shared.store.index_codec import IndexCodec
 from shared.store.index_codec import record_of as record_of  # re-exported: imported from here
 from shared.store.replies import hset_mapping, maybe_texts, text, text_hash, text_set
@@ -92,22 +95,29 @@ class State:
     def __init__(self, redis: aioredis.Redis, namespace: str):
         self.r = redis
         self.ns = namespace
+        self.cluster = is_cluster(redis)  # keys tagged by connector, no cross-slot step
         self._parsed: dict[str, tuple[str, Connector]] = {}  # cid -> (JSON, parsed): hot path
         self._job_context = redis.register_script(JOB_CONTEXT)
         self.index_codec = IndexCodec(redis, namespace)  # index values and their owner labels
 
     @classmethod
-    def connect(cls, url: str, namespace: str) -> Self:
+    def connect(cls, url: str, namespace: str, mode: RedisMode = "single") -> Self:
         # Ride out a blip (a Redis restart, a failover) inside the call; a longer outage
         # surfaces as ConnectionError, which the broker treats as "wait and put back".
-        retry = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=6)
-        return cls(aioredis.from_url(url, decode_responses=True, retry=retry,
-                                     retry_on_error=[RedisConnectionError, RedisTimeoutError],
-                                     socket_connect_timeout=5, health_check_interval=30),
-                   namespace)
+        return cls(connect_client(url, mode), namespace)
 
     def key(self, *parts: str) -> str:
+        if self.cluster and len(parts) > 1:
+            parts = (parts[0], "{" + parts[1] + "}", *parts[2:])
         return ":".join((self.ns, *parts))
+
+    async def get_many(self, keys: list[str]) -> list[str | None]:
+        """MGET; in cluster mode one GET per key, grouped by slot (MGET spans one slot only)."""
+        if not keys:
+            return []
+        if self.cluster:
+            return maybe_texts(await self.r.mget_nonatomic(keys))  # type: ignore[attr-defined]
+        return maybe_texts(await self.r.mget(keys))
 
     async def ping(self) -> None:
         """Raises if Redis cannot be reached (a service checks this before it starts)."""
@@ -119,7 +129,7 @@ class State:
     # --- connectors ---------------------------------------------------------------------
 
     async def save_connector(self, c: Connector) -> None:
-        async with self.r.pipeline(transaction=True) as p:
+        async with self.r.pipeline(transaction=not self.cluster) as p:  # two slots in a cluster
             p.set(self.key("connector", c.id), c.model_dump_json())
             p.sadd(self.key("connectors"), c.id)
             await p.execute()
@@ -137,26 +147,28 @@ class State:
         return cached[1]
 
     async def job_context(self, cid: str, path: str, share: str | None) -> JobContext:
-        """One Lua call (JOB_CONTEXT): every transfer job starts with it."""
+        """One Lua call (JOB_CONTEXT): every transfer job starts with it. In cluster mode the
+        script reads the connector's slot and the share (another slot) is read beside it."""
         keys = [self.key("connector", cid), self.key("status", cid), self.key("index", cid)]
-        if share:
+        if share and not self.cluster:
             keys += [self.key("share", share), self.key("usage", share)]
         raw, paused, auth_failed, known, *share_raw = await self._job_context(keys=keys,
                                                                              args=[path])
+        shared = (await self.share(share) if share else None) if self.cluster else \
+            share_view(*share_raw or [None])
         return JobContext(self.parse_connector(cid, raw), held(paused, auth_failed),
-                          await self.index_codec.record(cid, known),
-                          share_view(*share_raw or [None]))
+                          await self.index_codec.record(cid, known), shared)
 
     async def connectors(self) -> list[Connector]:
         ids = sorted(text_set(await self.r.smembers(self.key("connectors"))))
-        raws = await self.r.mget([self.key("connector", i) for i in ids]) if ids else []
+        raws = await self.get_many([self.key("connector", i) for i in ids])
         return [Connector.model_validate_json(r) for r in raws if r]
 
     async def delete_connector(self, cid: str) -> None:
         keys = [self.key(k, cid) for k in
                 ("connector", "index", "run", "status", "failures", "lease", "delta", "items",
                   "held", "approved")]
-        async with self.r.pipeline(transaction=True) as p:
+        async with self.r.pipeline(transaction=not self.cluster) as p:  # two slots in a cluster
             p.srem(self.key("connectors"), cid)
             p.delete(*keys)
             await p.execute()
@@ -171,17 +183,22 @@ class State:
         return bool(created)
 
     async def share(self, name: str) -> dict | None:
+        return share_view(*await self.share_raw(name))
+
+    async def share_raw(self, name: str) -> tuple[str | None, str | None]:
+        """The share's stored record and usage, in one round trip."""
         async with self.r.pipeline(transaction=False) as p:
             p.get(self.key("share", name))
             p.get(self.key("usage", name))
-            return share_view(*await p.execute())
+            raw, usage = await p.execute()
+            return raw, usage
 
     async def shares(self) -> list[dict]:
         names = sorted(text_set(await self.r.smembers(self.key("shares"))))
         return [s for s in [await self.share(n) for n in names] if s]
 
     async def delete_share(self, name: str) -> None:
-        async with self.r.pipeline(transaction=True) as p:
+        async with self.r.pipeline(transaction=not self.cluster) as p:  # two slots in a cluster
             p.srem(self.key("shares"), name)
             p.delete(self.key("share", name), self.key("usage", name))
             await p.execute()

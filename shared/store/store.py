@@ -46,7 +46,8 @@ class Store(RunState):
     @classmethod
     async def open(cls, settings: Settings) -> Store:
         """Connect with the service's settings and check that Redis answers."""
-        store = cls.connect(settings.redis_url.get_secret_value(), settings.namespace)
+        store = cls.connect(settings.redis_url.get_secret_value(), settings.namespace,
+                            settings.redis_mode)
         await store.ping()
         return store
 

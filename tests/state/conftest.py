@@ -1,17 +1,50 @@
-"""The store against the real Redis: each test gets its own namespace, removed afterwards."""
+"""The store against the real Redis: each test gets its own namespace, removed afterwards.
+
+The modules of CLUSTER_MODULES run twice, against the single server and against a Redis
+Cluster of six nodes (tests/fixtures/redis_cluster.py, one per module): the keys of one
+connector share a slot there, and no script or transaction may span two. A test that reads
+the single-mode layout itself (raw key names) is marked `single_layout` and runs once.
+"""
 import secrets
 
 import pytest
 import redis.asyncio as aioredis
 
+from shared.store.connection import connect
 from shared.store.store import Store
+from tests.fixtures.redis_cluster import redis_cluster  # noqa: F401  (a fixture)
 from tests.fixtures.stack import REDIS_URL
+
+CLUSTER_MODULES = {"test_run_bookkeeping", "test_store_families", "test_claims",
+                   "test_conflict_store", "test_job_context", "test_scan_store",
+                   "test_key_rotation", "test_index_codec"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "single_layout: reads single mode's raw key names")
+
+
+def pytest_generate_tests(metafunc):
+    if "redis_mode" not in metafunc.fixturenames:
+        return
+    if metafunc.module.__name__.rsplit(".", 1)[-1] in CLUSTER_MODULES and \
+            not metafunc.definition.get_closest_marker("single_layout"):
+        metafunc.parametrize("redis_mode", ["single", "cluster"], indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def redis_mode(request):
+    return getattr(request, "param", "single")
 
 
 @pytest.fixture
-async def state():
+async def state(request, redis_mode):
     ns = "u" + secrets.token_hex(4)
-    st = Store(aioredis.from_url(REDIS_URL, decode_responses=True), ns)
+    if redis_mode == "cluster":
+        nodes = request.getfixturevalue("redis_cluster")
+        st = Store(connect(nodes.url, "cluster"), ns)
+    else:
+        st = Store(aioredis.from_url(REDIS_URL, decode_responses=True), ns)
     yield st
     keys = [k async for k in st.r.scan_iter(f"{ns}:*")]
     if keys:

@@ -158,7 +158,7 @@ async def test_writers_agree_on_label_ids(state):
     writers = [IndexCodec(state.r, state.ns) for _ in range(4)]
     values = await asyncio.gather(*(w.values("c1", records[i::2] + records[:50])
                                     for i, w in enumerate(writers)))
-    table = await state.r.hgetall(f"{state.ns}:labels:c1")
+    table = await state.r.hgetall(state.index_codec.key("c1"))
     by_id = {k: v for k, v in table.items() if k[0] != "="}
     assert {v: k for k, v in by_id.items()} == {k[1:]: v for k, v in table.items()
                                                 if k[0] == "="}
@@ -176,10 +176,10 @@ async def test_the_store_writes_packed_values_and_reads_both(state):
     for path, rec in recs.items():
         await state.put_index("c1", path, rec)
     old = next(iter(recs))
-    await state.r.hset(f"{state.ns}:index:c1", old, json.dumps(asdict(recs[old])))
+    await state.r.hset(state.key("index", "c1"), old, json.dumps(asdict(recs[old])))
     assert await state.index("c1") == recs
     assert await state.index_record("c1", old) == recs[old]
-    raws = await state.r.hgetall(f"{state.ns}:index:c1")
+    raws = await state.r.hgetall(state.key("index", "c1"))
     assert sum(v[0] == "{" for v in raws.values()) == 1
 
 
@@ -189,7 +189,7 @@ async def test_a_realistic_tree_costs_at_most_200_bytes_a_file(state):
     recs = realistic_records(5000)
     for path, rec in recs.items():
         await state.put_index("c1", path, rec)
-    key = f"{state.ns}:index:c1"
+    key = state.key("index", "c1")
     per_file = await state.r.memory_usage(key, samples=0) / await state.r.hlen(key)
     assert per_file <= 200, per_file
     assert await state.index("c1") == recs

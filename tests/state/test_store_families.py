@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
+
 from shared.config.identity_mapping import User
 from shared.contracts import Owner
 from shared.sync.model import IndexRecord
@@ -70,6 +72,7 @@ async def test_failed_checks_count_in_a_fixed_window(state):
     assert await state.r.get(f"{state.ns}:authfail:10.0.0.9") == "2"
 
 
+@pytest.mark.single_layout
 async def test_claim_records_keep_their_three_keys(state):
     records = state.claim_records
     token = await records.take("c1:r:1", {"body": "{}", "attempts": 0}, 30)
@@ -82,6 +85,7 @@ async def test_claim_records_keep_their_three_keys(state):
     assert await records.take_over_expired(30) == []  # not due yet
 
 
+@pytest.mark.single_layout
 async def test_index_values_are_packed_and_their_labels_kept_apart(state):
     """{ns}:index:{cid} holds path -> packed record (shared/store/index_codec.py); the owner
     labels it names live once in {ns}:labels:{cid} (id -> label, "=" + label -> id)."""

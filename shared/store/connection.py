@@ -1,0 +1,132 @@
+"""How the store reaches Redis: one client built from SCAIDRIVE_REDIS_MODE and SCAIDRIVE_REDIS_URL,
+and the hash tag that keeps one connector's keys in one slot of a Redis Cluster.
+
+  single     `redis://host:6379/0`: one server (the layout and behaviour of before)
+  cluster    `redis://host:7000/0`: any node of a Redis Cluster (redis-py's RedisCluster: it
+             follows MOVED/ASK itself); db must be 0
+  sentinel   `redis+sentinel://[user:password@]host:26379,host2:26379/mymaster/0`: the sentinels,
+             the master's name, the db; the password is the master's
+
+Each mode rides out a failover inside the call (~8-9 s for a cluster with a 5 s node timeout):
+ConnectionError, TimeoutError, ClusterDownError and TryAgainError are retried with exponential
+backoff for about 20 s, so a run keeps going while a replica takes its dead master's place; a
+longer outage surfaces as the error (the broker then waits and puts the message back).
+
+In cluster mode `tag(r, cid)` is `{cid}`: every key named after a connector holds it braced, so
+Redis hashes only the connector id and all its keys (and every script or transaction on them)
+share one slot. In the other modes it is the id as is: keys stay byte for byte what they were.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+from urllib.parse import unquote, urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ClusterDownError, SlotNotCoveredError, TryAgainError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+RedisMode = Literal["single", "cluster", "sentinel"]
+SENTINEL_SCHEME = "redis+sentinel"
+# Transient while a master dies and its replica takes over (or a slot moves).
+FAILOVER_ERRORS: tuple[type[Exception], ...] = (
+    RedisConnectionError, RedisTimeoutError, ClusterDownError, TryAgainError, SlotNotCoveredError)
+
+
+def _backoff(retries: int) -> Retry:
+    # 0.1, 0.2, 0.4, 0.8, 1.6, then 2 s: 6 retries ~5 s, 14 retries ~21 s.
+    return Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=retries,
+                 supported_errors=cast(Any, FAILOVER_ERRORS))  # one is no RedisError
+
+
+@dataclass(frozen=True)
+class SentinelURL:
+    sentinels: list[tuple[str, int]]
+    service: str  # the master's name as the sentinels know it
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_sentinel_url(url: str) -> SentinelURL:
+    """`redis+sentinel://[user:password@]host:port[,host:port...]/master-name[/db]`."""
+    parts = urlsplit(url)
+    if parts.scheme != SENTINEL_SCHEME:
+        raise ValueError(f"a sentinel URL starts with {SENTINEL_SCHEME}://")
+    auth, _, hosts = parts.netloc.rpartition("@")
+    user, _, password = auth.partition(":")
+    sentinels = []
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":") if ":" in host else (host, "", "26379")
+        if not name:
+            raise ValueError(f"sentinel address without a host: {host!r}")
+        sentinels.append((name, int(port)))
+    path = [p for p in parts.path.split("/") if p]
+    if not path or len(path) > 2:
+        raise ValueError("a sentinel URL names the master: redis+sentinel://hosts/name[/db]")
+    return SentinelURL(sentinels, unquote(path[0]), int(path[1]) if len(path) > 1 else 0,
+                       unquote(user) or None, unquote(password) or None)
+
+
+class FailoverCluster(RedisCluster):
+    """RedisCluster whose commands wait out a failover: redis-py retries at once (re-reading the
+    slots each time), which a dead master's ~9 s of absence exhausts; this backs off."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._failover = _backoff(14)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async def attempt() -> Any:
+            return await RedisCluster.execute_command(self, *args, **dict(kwargs))
+        return await self._failover.call_with_retry(attempt, _ignore)
+
+
+async def _ignore(_error: Exception) -> None:
+    return None
+
+
+def connect(url: str, mode: RedisMode = "single") -> aioredis.Redis:
+    """The client of a mode. A cluster client answers the commands the store sends like a
+    `Redis` (typed as one); what differs (slots) is the key builder's concern (`tag`)."""
+    common: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 5}
+    if mode == "cluster":
+        # RedisCluster's own retry count also bounds its pipelines' retries (0.25 s apart).
+        cluster = FailoverCluster.from_url(url, retry=Retry(ExponentialBackoff(), retries=60),
+                                           **common)
+        return cast(aioredis.Redis, cluster)
+    single = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=6)  # ~5 s: as before
+    retry: dict[str, Any] = {"retry": single if mode == "single" else _backoff(14),
+                             "retry_on_error": list(FAILOVER_ERRORS[:2]),
+                             "health_check_interval": 30}
+    if mode == "sentinel":
+        s = parse_sentinel_url(url)
+        sentinel = Sentinel(s.sentinels, socket_connect_timeout=5)
+        return sentinel.master_for(s.service, db=s.db, username=s.username,
+                                   password=s.password, **common, **retry)
+    if mode != "single":
+        raise ValueError(f"unknown Redis mode {mode!r}")
+    return aioredis.from_url(url, **common, **retry)
+
+
+def is_cluster(r: object) -> bool:
+    return isinstance(r, RedisCluster)
+
+
+def tagger(r: object) -> Callable[[str], str]:
+    """`tag` for this client: braces around the id in cluster mode, the id as is otherwise."""
+    return _braced if is_cluster(r) else _as_is
+
+
+def _braced(ident: str) -> str:
+    return "{" + ident + "}"
+
+
+def _as_is(ident: str) -> str:
+    return ident
