@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.e2e.helpers import new_connector
+from tests.e2e.helpers import new_connector, write
 from tests.e2e.test_cli import cli
 
 pytestmark = pytest.mark.e2e
@@ -27,6 +27,8 @@ def pages(api, limit: int, **filters) -> list[list[dict]]:
 
 def test_pages_cover_every_connector_once_and_filters_keep_the_matching(stack, samba):
     api = stack.api()
+    for i in range(7):  # a connector is checked at the file server on save: its folder exists
+        write(samba.share_dir / f"paged-{i}", "a.txt", b"a")
     mine = [new_connector(api, samba, f"paged-{i}", f"paged-{i}", schedule="24h")["id"]
             for i in range(7)]
     assert api.post(f"/connectors/{mine[3]}/pause").status_code in (200, 202)
@@ -46,6 +48,6 @@ def test_pages_cover_every_connector_once_and_filters_keep_the_matching(stack, s
     assert api.get("/connectors", params={"state": "sleeping"}).status_code == 422
     assert api.get("/connectors", params={"limit": 0}).status_code == 422
 
-    listed = cli(stack, "connectors", "list", "--state", "paused")  # follows the pages
+    listed = cli(stack, "connectors", "list", "--state", "paused", "-o", "json")  # all pages
     assert listed.returncode == 0, listed.stderr
     assert mine[3] in {c["id"] for c in json.loads(listed.stdout)}

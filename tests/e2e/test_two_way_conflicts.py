@@ -78,7 +78,8 @@ async def test_both_sides_edited_then_each_winner_applied(stack, samba, s3, smtp
         assert bucket_tree(s3.client(), "tw-conf")["sd.txt"] != disk_tree(root)["sd.txt"]
         assert len(api.get(f"/conflicts?connector={cid}").json()) == 3
 
-        listed = cli(stack, "conflicts", "list", "--connector", cid, "--state", "open")
+        listed = cli(stack, "conflicts", "list", "--connector", cid, "--state", "open",
+                     "-o", "json")
         assert sorted(c["path"] for c in json.loads(listed.stdout)) == sorted(conflicts)
         by_cli = cli(stack, "conflicts", "resolve", conflicts["src.txt"]["id"],
                      "--winner", "source", "--by", "alice@example.com")
