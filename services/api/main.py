@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+from services.api.form_errors import plain_message
 from services.api.routes import (
     audit,
     conflicts,
@@ -33,9 +34,10 @@ CONSOLE = Path(__file__).parent / "console"
 
 
 async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 naming each bad field, without echoing the submitted values (they may be secrets)."""
-    detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-              for e in exc.errors()]
+    """422 naming each bad field in plain words (form_errors), without echoing the submitted
+    values (they may be secrets)."""
+    detail = [{"loc": list(e.get("loc", ())), "msg": plain_message(dict(e)),
+               "type": e.get("type", "")} for e in exc.errors()]
     return JSONResponse({"detail": detail}, status_code=422)
 
 

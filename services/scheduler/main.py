@@ -10,6 +10,7 @@ from shared.contracts import RunRequested
 from shared.messaging.broker import expecting
 from shared.messaging.claims import reap
 from shared.observability import metrics
+from shared.store.daily_counters import record_queue_depths
 
 log = logging.getLogger(__name__)
 QUEUE_POLL_S = 15
@@ -37,13 +38,15 @@ async def _tick_forever(rt: Runtime) -> None:
 
 
 async def _watch_queues(rt: Runtime, depths: dict[str, int]) -> None:
-    """Transfer queue depth per connector, for the metrics gauge (read from RabbitMQ)."""
+    """Transfer queue depth per connector, for the metrics gauge and the hour's deepest (the
+    console's chart), read from RabbitMQ."""
     while True:
         try:
             for c in await rt.state.connectors():
                 depth = await rt.broker.queue_depth(c.id)
                 if depth is not None:
                     depths[c.id] = depth
+            await record_queue_depths(rt.state, depths)
         except Exception:
             log.warning("could not read queue depths", exc_info=True)
         await asyncio.sleep(QUEUE_POLL_S)

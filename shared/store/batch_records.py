@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared.config.connector_model import Connector
-from shared.store.daily_counters import daily
+from shared.store.daily_counters import daily, hourly_key
 from shared.store.runs import DONE_SET_TTL_MS, RunState
 from shared.store.scripts import BATCH_CONTEXT, RECORD_BATCH
 from shared.store.state import Indexed, held, share_view
@@ -84,7 +84,7 @@ class BatchRecords:
         key = self.state.key
         keys = [key("run", cid), await self.state.done_key(run_id, cid), key("lease", cid),
                 key("index", cid), key("index", cid) if cluster else key("usage", share),
-                day_key, key("status", cid)]
+                day_key, key("status", cid), hourly_key(self.state, cid)]
         status, paused, auth_failed, *flags = await self._record(keys=keys, args=args)
         counted = [bool(int(f)) for f in flags]
         if cluster:  # the usage the script adds in single mode: counted now, or a stale run's

@@ -1,7 +1,11 @@
-"""What the console shows beyond the current run: per-day counters (kept 35 days) and the
-`stale` flag of a connector that has not succeeded for 3 schedule periods.
+"""What the console shows beyond the current run: per-day counters (kept 35 days), per-hour
+counters (kept 8 days: the charts of a day and a week) and the `stale` flag of a connector that
+has not succeeded for 3 schedule periods. The job-counting scripts add to the day and the hour
+in the step that counts the job (shared/store/scripts.py).
 
-  {ns}:daily:{cid}:{YYYYMMDD}   hash counter -> value (UTC days), expires after 35 days
+  {ns}:daily:{cid}:{YYYYMMDD}    hash counter -> value (UTC days), expires after 35 days
+  {ns}:hourly:{cid}:{YYYYMMDDHH} hash counter -> value (UTC hours), expires after 8 days;
+                                 also `queue_depth`: the deepest its transfer queue was seen
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from datetime import UTC, datetime
 from croniter import croniter
 
 from shared.config.connector_model import Connector, schedule_seconds
+from shared.store.scripts import HOURS_KEPT_S, KEEP_MAX
 from shared.store.state import State
 
 DAYS_KEPT = 35
@@ -22,6 +27,15 @@ PERIODS = {"day": 1, "week": 7, "month": 30}
 
 def _day(when: float) -> str:
     return datetime.fromtimestamp(when, UTC).strftime("%Y%m%d")
+
+
+def _hour(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).strftime("%Y%m%d%H")
+
+
+def hourly_key(state: State, cid: str, when: float | None = None) -> str:
+    """The hour's counters of a connector (the same slot as its other keys in a cluster)."""
+    return state.key("hourly", cid, _hour(when or time.time()))
 
 
 def daily(state: State, cid: str, counts: dict[str, int],
@@ -36,11 +50,47 @@ async def add_daily(state: State, cid: str, counts: dict[str, int],
     key, ttl, counts = daily(state, cid, counts, when)
     if not counts:
         return
+    hour = hourly_key(state, cid, when)
     async with state.r.pipeline(transaction=False) as p:
         for name, value in counts.items():
             p.hincrby(key, name, value)
+            p.hincrby(hour, name, value)
         p.expire(key, ttl)
+        p.expire(hour, HOURS_KEPT_S)
         await p.execute()
+
+
+async def record_queue_depths(state: State, depths: dict[str, int],
+                              when: float | None = None) -> None:
+    """Keep each connector's deepest transfer queue of the hour (one script each, pipelined)."""
+    if not depths:
+        return
+    keep_max = state.r.register_script(KEEP_MAX)
+    if state.cluster:  # one slot per connector: a script call each
+        for cid, depth in depths.items():
+            await keep_max(keys=[hourly_key(state, cid, when)], args=[depth, HOURS_KEPT_S])
+        return
+    async with state.r.pipeline(transaction=False) as p:
+        for cid, depth in depths.items():
+            await keep_max(keys=[hourly_key(state, cid, when)], args=[depth, HOURS_KEPT_S],
+                           client=p)
+        await p.execute()
+
+
+async def hourly_series(state: State, cid: str, hours: int,
+                        now: float | None = None) -> list[dict]:
+    """The last `hours` hours, oldest first: each hour's start (Unix seconds, UTC) and its
+    counters (0 where nothing happened)."""
+    now = now or time.time()
+    start = int(now // 3600 * 3600) - (hours - 1) * 3600
+    slots = [start + i * 3600 for i in range(hours)]
+    async with state.r.pipeline(transaction=False) as p:
+        for at in slots:
+            p.hgetall(hourly_key(state, cid, at))
+        rows = await p.execute()
+    return [{"at": at} | {k: int(row.get(k, 0)) for k in COUNTERS}
+            | {"queue_depth": int(row["queue_depth"]) if "queue_depth" in row else None}
+            for at, row in zip(slots, rows, strict=True)]
 
 
 async def period_totals(state: State, cid: str, now: float | None = None) -> dict[str, dict]:

@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 from redis.typing import EncodableT
 
 from shared.contracts import RunCounts
+from shared.store.daily_counters import hourly_key
 from shared.store.replies import text, text_hash
 from shared.store.scripts import CLAIM, RECORD_OUTCOME, RELEASE, RENEW, SCAN_DONE
 from shared.store.state import Indexed, State
@@ -105,7 +106,7 @@ class RunState(State):
                 args += [name, value]
         keys = [self.key("run", cid), await self.done_key(run_id, cid), self.key("lease", cid),
                 self.key("index", cid), self.key("usage", indexed.share if indexed else "-"),
-                day_key]
+                day_key, hourly_key(self, cid)]
         if self.cluster:
             keys[4] = keys[3]  # never touched (usage 0): a key of the connector's slot
         result = int(await self._record(keys=keys, args=args))

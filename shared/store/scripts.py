@@ -2,6 +2,8 @@
 lease keys is atomic in Redis, so two workers (or a worker and the scheduler) never both count,
 close or release; and what a transfer job reads before it starts, in one call."""
 
+HOURS_KEPT_S = 8 * 86400  # the hour's counters (daily_counters.py): a week of charts, and a day
+
 # Count one finished job once, renew the lease, and tell the caller if it closed the run.
 # Returns -1: job of a stale run (not counted), 0: duplicate (or late: its run is closing, all
 # its jobs counted; the done set is dropped at close), 1: counted, 2: counted and last.
@@ -9,7 +11,8 @@ close or release; and what a transfer job reads before it starts, in one call.""
 # count (the bucket holds the object); the share's usage unless the job was counted before
 # (a second worker on the same job); the day's counters only if counted.
 # ARGV: run, job, lease ttl, done ttl, index path ('' = none), record, usage delta, day ttl,
-# number of run counter pairs, the run counter pairs, then the day counter pairs.
+# number of run counter pairs, the run counter pairs, then the day counter pairs. KEYS: run,
+# done set, lease, index, usage, day, hour (the day's counters go to the hour's too).
 RECORD_OUTCOME = """
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[6]) end
 if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[1] then
@@ -22,8 +25,14 @@ if ARGV[7] ~= '0' then redis.call('INCRBY', KEYS[5], ARGV[7]) end
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 local daily_from = 10 + 2 * tonumber(ARGV[9])
 for i = 10, daily_from - 1, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
-for i = daily_from, #ARGV, 2 do redis.call('HINCRBY', KEYS[6], ARGV[i], ARGV[i + 1]) end
-if #ARGV >= daily_from then redis.call('EXPIRE', KEYS[6], ARGV[8]) end
+for i = daily_from, #ARGV, 2 do
+  redis.call('HINCRBY', KEYS[6], ARGV[i], ARGV[i + 1])
+  redis.call('HINCRBY', KEYS[7], ARGV[i], ARGV[i + 1])
+end
+if #ARGV >= daily_from then
+  redis.call('EXPIRE', KEYS[6], ARGV[8])
+  redis.call('EXPIRE', KEYS[7], HOURS_KEPT_S)
+end
 local done = redis.call('HINCRBY', KEYS[1], 'jobs_done', 1)
 if redis.call('GET', KEYS[3]) == ARGV[1] and redis.call('PTTL', KEYS[3]) > 0 then
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
@@ -98,7 +107,7 @@ return out
 
 # RECORD_OUTCOME for many files at once (batch_records.BatchRecords.record): each file's index
 # entry written whatever the count; usage unless counted before; its run and day counters only
-# if counted now. KEYS: run, done set, lease, index, usage, day, status. ARGV: run, lease ttl,
+# if counted now. KEYS: run, done set, lease, index, usage, day, status, hour. ARGV: run, lease ttl,
 # done ttl, day ttl, then six per file: job, index path ('' = none), record, usage delta, run
 # counters and day counters ('name=n,name=n'). Returns: -1 (stale run) / 1 / 2 (counted the
 # run's last job: the caller closes it), paused, auth_failed, then 1/0 per file (counted now).
@@ -120,6 +129,7 @@ for i = 5, #ARGV, 6 do
     end
     for name, n in string.gmatch(ARGV[i + 5], '([%w_]+)=(-?%d+)') do
       redis.call('HINCRBY', KEYS[6], name, n)
+      redis.call('HINCRBY', KEYS[8], name, n)
       day = true
     end
   end
@@ -131,7 +141,10 @@ if not same_run then
   status = -1
 elseif counted > 0 then
   redis.call('PEXPIRE', KEYS[2], ARGV[3])
-  if day then redis.call('EXPIRE', KEYS[6], ARGV[4]) end
+  if day then
+    redis.call('EXPIRE', KEYS[6], ARGV[4])
+    redis.call('EXPIRE', KEYS[8], HOURS_KEPT_S)
+  end
   local done = redis.call('HINCRBY', KEYS[1], 'jobs_done', counted)
   if redis.call('GET', KEYS[3]) == ARGV[1] and redis.call('PTTL', KEYS[3]) > 0 then
     redis.call('PEXPIRE', KEYS[3], ARGV[2])
@@ -145,3 +158,18 @@ local out = {status, held[1], held[2]}
 for i = 1, #flags do out[3 + i] = flags[i] end
 return out
 """
+
+# The deepest a connector's transfer queue was this hour (the console's queue depth chart).
+# KEYS: the hour's counters; ARGV: a depth just read, the hour's expiry (s).
+KEEP_MAX = """
+local now = tonumber(ARGV[1])
+if now > tonumber(redis.call('HGET', KEYS[1], 'queue_depth') or '-1') then
+  redis.call('HSET', KEYS[1], 'queue_depth', now)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return now
+"""
+
+# The hours' expiry, written into the two scripts that add to them.
+RECORD_OUTCOME = RECORD_OUTCOME.replace("HOURS_KEPT_S", str(HOURS_KEPT_S))
+RECORD_BATCH = RECORD_BATCH.replace("HOURS_KEPT_S", str(HOURS_KEPT_S))

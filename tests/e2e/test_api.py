@@ -10,6 +10,7 @@ import httpx
 import pytest
 import redis
 
+from shared.errors import PLAIN
 from tests.e2e.helpers import bucket_tree, new_connector, write
 from tests.fixtures.stack import AMQP_URL, REDIS_URL, sync_and_wait, wait_run
 
@@ -118,6 +119,8 @@ def test_a_password_changed_at_the_server_holds_the_connector_and_patch_resumes_
     view = sync_and_wait(api, c["id"])
     assert view["status"]["state"] == "auth_failed" and view["status"]["run"]["outcome"] == "failed"
     assert "auth" in view["status"]["last_error"]
+    assert view["status"]["auth_error_plain"] == view["status"]["last_error_plain"] == \
+        view["status"]["run"]["error_plain"] == PLAIN["auth_failed"]  # the raw text is kept too
     assert api.get(f"/connectors/{c['id']}/failures").json()[0]["cause"] == "auth_failed"
     audit = api.get("/audit", params={"connector_id": c["id"]}).json()
     assert [a["event"] for a in audit] == ["connector.auth_failed", "connector.created"]

@@ -424,6 +424,16 @@ async def test_dark_mode_relative_times_and_the_connectors_feeding_a_share(conso
     await expect(page.locator("#last-success time")).to_have_text(
         re.compile(r"^(just now|\d+ min ago)$"))
     assert await page.locator("#last-success time").get_attribute("title")  # the exact time
+    chart = page.locator("#activity-chart")  # drawn from the hourly counters the run wrote
+    await expect(chart.locator("canvas")).to_have_count(1)
+    await expect(chart).to_have_attribute("data-points", "24")
+    await expect(chart).to_have_attribute("data-files", "1")
+    await expect(page.locator("#activity-totals")).to_contain_text("1 files synced, 0 errors")
+    await page.locator("#activity-period").select_option("week")
+    await expect(chart).to_have_attribute("data-points", "168")
+    hourly = api.get(f"/connectors/{cid}/stats/hourly").json()
+    assert len(hourly) == 24 and sum(h["files_transferred"] for h in hourly) == 1
+    assert hourly[-1]["files_transferred"] == 1  # this hour
     await page.emulate_media(color_scheme="dark")  # follows the system's setting
     assert await page.evaluate("getComputedStyle(document.body).backgroundColor") == \
         "rgb(18, 22, 29)"

@@ -34,6 +34,7 @@ def test_console_session_from_the_token(stack, samba):
         assert browser.get("/api/v1/session").json() == {"name": "Dana Ops"}
         # A change on the strength of the cookie alone (a cross-site form) is refused.
         assert browser.post("/api/v1/shares", json={"name": "csrf-try"}).status_code == 403
+        samba.mkdir("by-console")  # the folder is checked at the file server on save
         cid = new_connector(_Console(browser), samba, "by-console", "by-console")["id"]
         created = browser.get(f"/api/v1/audit?connector_id={cid}").json()
         assert [(e["event"], e["actor"]) for e in created] == [("connector.created", "Dana Ops")]

@@ -52,3 +52,32 @@ def test_a_long_first_sync_shows_a_total_a_growing_percentage_and_time_left(slow
 
     done = wait_run(api, cid)["status"]["progress"]
     assert (done["percent"], done["eta_s"], done["files_transferred"]) == (100.0, None, 2000)
+
+
+async def test_the_console_shows_the_bar_moving_with_a_total_and_time_left(
+        slow_stack, samba, browser, request):
+    from playwright.async_api import expect
+
+    from tests.e2e.test_console import login
+    from tests.fixtures.browser import Console
+    root = samba.share_dir / "progress-ui"
+    for i in range(2000):
+        write(root, f"d{i % 20:02d}/f{i:04d}.bin", bytes([i % 251]) * 8 * KB)
+    api = slow_stack.api()
+    cid = new_connector(api, samba, "progress-ui", "progress-ui")["id"]
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        con = Console(await context.new_page(), f"http://127.0.0.1:{slow_stack.port}",
+                      request.node.name)
+        await login(con, slow_stack, route=f"connectors/{cid}")
+        page = con.page
+        await expect(page.locator("#run-percent")).to_contain_text("% ·", timeout=60_000)
+        await expect(page.locator("#run-jobs")).to_contain_text("of 2000 changes done")
+        await expect(page.locator("#run-eta")).to_be_visible()
+        first = await page.locator("#run-bar").get_attribute("style")
+        await con.shot("progress")
+        await expect(page.locator("#run-bar")).not_to_have_attribute("style", first,
+                                                                      timeout=20_000)
+        assert not con.errors, con.errors
+    finally:
+        await context.close()

@@ -2,6 +2,8 @@
 and a stale run can neither count nor touch a newer run's lease."""
 from __future__ import annotations
 
+import time
+
 
 async def test_redelivered_jobs_count_once_and_the_last_one_closes(state):
     assert await state.acquire_lease("c", "run1", 60)
@@ -98,3 +100,32 @@ async def test_a_batch_counts_each_file_once_and_a_closed_run_counts_nothing_lat
     assert late.counted == [False]
     assert await state.record_outcome("c", "run1", "j7", 60, files_transferred=1) == 0
     assert (await state.run("c"))["files_transferred"] == "3"
+
+
+async def test_counted_jobs_add_to_the_hour_as_well_as_the_day(state):
+    """The charts' hourly counters move with the day's, in the same script, once per job."""
+    from shared.store.batch_records import FileOutcome
+    from shared.store.daily_counters import daily, hourly_series
+    await state.begin_run("c", "run1", "manual")
+    counts = {"files_transferred": 1, "bytes_transferred": 7}
+    for _ in range(2):  # the second time: a redelivery, not counted
+        await state.record_outcome("c", "run1", "j1", 60, None, daily(state, "c", counts),
+                                   **counts)
+    await state.batches.record("c", "run1", 60, "s", [
+        FileOutcome("j2", {"files_errored": 1}), FileOutcome("j3", counts)])
+    hours = await hourly_series(state, "c", 24)
+    assert len(hours) == 24 and hours[-1]["at"] <= time.time() < hours[-1]["at"] + 3600
+    assert {k: hours[-1][k] for k in ("files_transferred", "bytes_transferred",
+                                      "files_errored")} == {"files_transferred": 2,
+                                                            "bytes_transferred": 14,
+                                                            "files_errored": 1}
+    assert all(h["files_transferred"] == 0 for h in hours[:-1])
+
+
+async def test_the_hour_keeps_its_deepest_queue(state):
+    from shared.store.daily_counters import hourly_series, record_queue_depths
+    for depth in (3, 40, 12):
+        await record_queue_depths(state, {"c": depth, "d": depth // 3})
+    hours = await hourly_series(state, "c", 2)
+    assert [h["queue_depth"] for h in hours] == [None, 40]
+    assert (await hourly_series(state, "d", 1))[0]["queue_depth"] == 13

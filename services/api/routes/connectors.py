@@ -24,6 +24,7 @@ from shared.config.connector_model import (
     IdentityMapping,
 )
 from shared.contracts import RunCounts, RunRequested
+from shared.errors import PLAIN, plain
 from shared.store.daily_counters import errors_today, flags
 
 router = APIRouter(prefix="/api/v1")
@@ -91,6 +92,7 @@ def _render(c: Connector, status: dict, run: dict) -> dict:
                 "started_at": iso_time(run.get("started_at")),
                 "finished_at": iso_time(run.get("finished_at")),
                 "outcome": run.get("outcome") or None, "error": run.get("error") or None,
+                "error_plain": explain(run.get("error")),
                 "deletes_withheld": int(run.get("deletes_withheld", 0)),
                 "deletes_held": int(run.get("deletes_held", 0)),
                 "owners_degraded": int(run.get("owners_degraded", 0))} if run else None,
@@ -98,9 +100,17 @@ def _render(c: Connector, status: dict, run: dict) -> dict:
         "last_duration_s": (float(status["last_duration_s"])
                             if status.get("last_duration_s") else None),
         "last_error": status.get("last_error") or None,
+        "last_error_plain": explain(status.get("last_error")),
         "auth_error": status.get("auth_error") or None,
+        "auth_error_plain": plain("auth_failed") if status.get("auth_error") else None,
         "next_due_at": iso_time(status.get("next_due")),
     }}
+
+
+def explain(error: str | None) -> str | None:
+    """A run's error (`cause: the server's words`) in plain words, or None if not known."""
+    cause = (error or "").removeprefix("scan failed: ").split(":", 1)[0].strip()
+    return PLAIN.get(cause) if error else None
 
 
 def live_progress(run: dict, now: float | None = None) -> dict:

@@ -5,6 +5,7 @@
 import { api, ApiError, q } from "../api.js";
 import { clear, fmtBytes, fmtDuration, fmtTime, h, message, table, when } from "../dom.js";
 import { awaitingText, flagBadges, poll, section, setFlash, stateBadge } from "./common.js";
+import { activitySection } from "./charts.js";
 import { conflictsTab } from "./conflicts.js";
 import { credentialsSection } from "./credentials.js";
 import { heldTab, identitiesTab, logsTab } from "./tabs.js";
@@ -64,7 +65,8 @@ export async function detailPage(ctx, id, tab) {
   }
   const overview = h("div", {});
   // Outside the polled part: a re-render must not wipe what the admin is typing.
-  content.append(overview, credentialsSection(c, (updated) => { c = updated; renderHead(); }));
+  content.append(overview, activitySection(ctx, c),
+    credentialsSection(c, (updated) => { c = updated; renderHead(); }));
   let stats = null;
   let statsAt = 0;
   let seen = "";
@@ -123,7 +125,8 @@ function runSection(c) {
       // Files scanned grows while the listing runs (files_listed), not only at its end.
       h("dd", { id: `progress-${k}` }, k === "bytes_transferred" ? fmtBytes(p[k])
         : k === "files_scanned" ? Math.max(p.files_listed ?? 0, p[k]) : p[k])])),
-    run.error ? message("error", run.error) : null,
+    run.error && !c.status.auth_error
+      ? message("error", run.error_plain ? `${run.error_plain} (${run.error})` : run.error) : null,
     run.deletes_held ? message("warn", `${run.deletes_held} deletion(s) held for approval: see Held deletions.`) : null);
 }
 
@@ -132,8 +135,15 @@ function monitoringSection(c, stats) {
   const rows = [["Last successful sync", h("span", { id: "last-success" }, when(s.last_success_at))],
     ["Duration", fmtDuration(s.last_duration_s)], ["Next scheduled run", when(s.next_due_at)],
     ["Awaiting admin", awaitingText(s.awaiting_admin)]];
-  if (s.last_error) rows.push(["Last error", s.last_error]);
-  if (s.auth_error) rows.push(["Credentials refused", s.auth_error]);
+  // Plain words first; the server's own words behind "details".
+  const explained = (plainText, raw, id) => h("div", { id },
+    plainText ? h("div", { class: "plain" }, plainText) : null,
+    plainText ? h("details", {}, h("summary", {}, "details"), h("code", {}, raw)) : raw);
+  // Said once: not again when it is the last run's error or the refused credentials.
+  if (s.last_error && s.last_error !== (s.run && s.run.error) && !s.auth_error) {
+    rows.push(["Last error", explained(s.last_error_plain, s.last_error, "last-error")]);
+  }
+  if (s.auth_error) rows.push(["Credentials refused", explained(s.auth_error_plain, s.auth_error, "auth-error")]);
   const parts = [h("table", { class: "kv" }, h("tbody", {}, rows.map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v)))))];
   if (stats && !stats.unavailable) {
     const per = stats.periods || {};
