@@ -187,7 +187,7 @@ class Conflicts:
                    lambda: self.rt.broker.publish("events", "conflict.detected", msg))
         winner = policy_winner(msg.policy, msg.source, msg.scaidrive)
         if winner is None:
-            await self._mail_admins(msg, c.admin_emails)
+            await self._mail_admins(msg, c.admin_emails or self.rt.settings.default_admin_emails())
             return
         _won, record = await self.store.resolve(msg.conflict_id, winner, f"policy:{msg.policy}",
                                                 automatic=True)

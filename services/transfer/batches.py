@@ -123,10 +123,14 @@ class BatchRun:
                                           **dict(x))
         if share is not None:
             share = share | {"usage_bytes": share["usage_bytes"] + self.usage_delta}
+        # Files in flight hold their room in the quota: the next file's check counts them.
+        reserved = _growth(x, known)
+        self.usage_delta += reserved
         try:
             outcome, nbytes, *indexed = await self.t.apply(c, job, JobContext(
                 c, False, known, share))
         except SyncError as exc:
+            self.usage_delta -= reserved
             if not exc.permanent:
                 self.retry = self.retry or exc
                 return
@@ -141,8 +145,10 @@ class BatchRun:
                                     cause=exc.cause, message=str(exc), run_id=job.run_id))
             return
         except Exception as exc:  # S3 or Redis down, or a bug: the batch is tried again
+            self.usage_delta -= reserved
             self.retry = self.retry or exc
             return
+        self.usage_delta -= reserved
         counts = {OUTCOMES[outcome]: 1} | ({"bytes_transferred": nbytes} if nbytes else {})
         entry = indexed[0] if indexed else None
         if entry is not None:
@@ -179,6 +185,14 @@ class BatchRun:
                 metrics.files.add(n, {"connector.id": cid, "outcome": _outcome(name)})
         if got.closing:
             await close_run(rt, cid, run_id, claimed=True)
+
+
+def _growth(x: Transfer, known: IndexRecord | None) -> int:
+    """Bytes a file's upload would add to its share (what the quota check counts)."""
+    if x.version is None or x.kind not in (ChangeKind.CREATED, ChangeKind.MODIFIED,
+                                           ChangeKind.REPAIRED):
+        return 0
+    return x.version.size - (known.size if known else 0)
 
 
 def _outcome(counter: str) -> str:

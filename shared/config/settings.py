@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # of a Redis Cluster: redis://host:7000/0) or sentinel (the sentinels and the master's name:
     # redis+sentinel://[user:password@]host:26379,host2:26379/mymaster/0).
     redis_mode: Literal["single", "cluster", "sentinel"] = "single"
+    # Who is told when a connector names nobody itself (comma-separated): its conflicts' mail
+    # goes here. A manual-review two-way connector with no address at all is refused on save.
+    admin_emails: str = ""
     s3_endpoint: str = "http://127.0.0.1:9000"
     s3_access_key: SecretStr
     s3_secret_key: SecretStr
@@ -79,6 +82,9 @@ class Settings(BaseSettings):
     def _amqp_urls(cls, value: SecretStr) -> SecretStr:
         split_amqp_urls(value.get_secret_value())
         return value
+
+    def default_admin_emails(self) -> list[str]:
+        return [a.strip() for a in self.admin_emails.split(",") if a.strip()]
 
     def amqp_urls(self) -> list[str]:
         """The broker nodes, in the order they are tried."""

@@ -182,6 +182,15 @@ class State:
             await self.r.sadd(self.key("shares"), share["name"])
         return bool(created)
 
+    async def set_share_quota(self, name: str, quota_bytes: int | None) -> bool:
+        """Change a share's quota (None: no quota); False if there is no such share."""
+        key = self.key("share", name)
+        raw = text(await self.r.get(key))
+        if raw is None:
+            return False
+        await self.r.set(key, json.dumps(json.loads(raw) | {"quota_bytes": quota_bytes}), xx=True)
+        return True
+
     async def share(self, name: str) -> dict | None:
         return share_view(*await self.share_raw(name))
 

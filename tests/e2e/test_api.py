@@ -12,7 +12,7 @@ import redis
 
 from shared.errors import PLAIN
 from tests.e2e.helpers import bucket_tree, new_connector, write
-from tests.fixtures.stack import AMQP_URL, REDIS_URL, sync_and_wait, wait_run
+from tests.fixtures.stack import AMQP_URL, REDIS_URL, Stack, sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
 
@@ -188,3 +188,30 @@ async def _peek_dead(ns: str) -> list[dict]:
             seen.append({"body": msg.body.decode(errors="replace"),
                          "headers": {k: str(v) for k, v in (msg.headers or {}).items()}})
         return seen
+
+
+def test_a_two_way_connector_with_nobody_to_tell_is_refused(s3, samba, tmp_path_factory):
+    """Manual review needs someone to mail: the connector's own admin_emails, or
+    SCAIDRIVE_ADMIN_EMAILS for every connector (the session's stacks set it)."""
+    bare = Stack(s3, tmp_path_factory.mktemp("no-admins"), SCAIDRIVE_ADMIN_EMAILS="").start_api()
+    try:
+        api = bare.api()
+        samba.mkdir("nobody-told")
+        assert api.post("/shares", json={"name": "nobody-told"}).status_code == 201
+        body = {"name": "nobody-told", "kind": "smb", "target_share": "nobody-told",
+                "schedule": "1h", "sync_mode": "two_way", "username": samba.username,
+                "password": samba.password,
+                "server": f"smb://127.0.0.1:{samba.port}/{samba.share}/nobody-told"}
+        refused = api.post("/connectors", json=body)
+        assert refused.status_code == 422
+        assert refused.json()["detail"][0]["loc"] == ["body", "admin_emails"]
+        assert "needs someone to tell" in refused.json()["detail"][0]["msg"]
+        assert api.post("/connectors", json=body | {"conflict_policy": "newer"}).status_code == 201
+        assert api.post("/shares", json={"name": "told"}).status_code == 201
+        made = api.post("/connectors", json=body | {"name": "told", "target_share": "told",
+                                                    "admin_emails": ["ops@example.com"]})
+        assert made.status_code == 201
+        cleared = api.patch(f"/connectors/{made.json()['id']}", json={"admin_emails": []})
+        assert cleared.status_code == 422
+    finally:
+        bare.stop()

@@ -107,6 +107,17 @@ def _render(c: Connector, status: dict, run: dict) -> dict:
     }}
 
 
+def check_someone_is_told(rt: Runtime, c: Connector) -> None:
+    """A two-way connector whose conflicts wait for an admin must have someone to tell: its own
+    admin_emails or SCAIDRIVE_ADMIN_EMAILS. Else 422 at admin_emails."""
+    if c.sync_mode == "two_way" and c.conflict_policy == "manual" and not c.admin_emails \
+            and not rt.settings.default_admin_emails():
+        raise HTTPException(422, [{"loc": ["body", "admin_emails"], "type": "value_error",
+                                   "msg": "a two-way connector with manual review needs someone "
+                                          "to tell about conflicts: give admin_emails (or set "
+                                          "SCAIDRIVE_ADMIN_EMAILS for every connector)"}])
+
+
 def explain(error: str | None) -> str | None:
     """A run's error (`cause: the server's words`) in plain words, or None if not known."""
     cause = (error or "").removeprefix("scan failed: ").split(":", 1)[0].strip()
@@ -193,6 +204,7 @@ async def create_connector(body: ConnectorCreate, request: Request) -> dict:
     c = Connector(**fields, **_sealed(rt, body),
                   identity_mapping=IdentityMapping.model_validate(mapping),
                   ldap_password_enc=ldap_enc)
+    check_someone_is_told(rt, c)
     if c.kind == "sharepoint":
         c.site_id, c.drive_id = await resolve_library(rt, c)
     else:
@@ -297,6 +309,7 @@ async def update_connector(cid: str, body: ConnectorUpdate, request: Request) ->
     except ValidationError as exc:  # a combination the stored connector cannot hold
         raise HTTPException(422, [{"loc": ["body", *e["loc"]], "type": e["type"], "msg": e["msg"]}
                                   for e in exc.errors()]) from None
+    check_someone_is_told(rt, updated)
     if updated.kind == "smb" and (source_changed or "sync_mode" in body.model_fields_set):
         await check_smb(rt, updated)  # two-way now: may the account write?
     if updated.kind == "sharepoint" and source_changed:

@@ -32,6 +32,23 @@ async def create_share(body: ShareCreate, request: Request) -> dict:
     return created
 
 
+class ShareUpdate(BaseModel):
+    quota_bytes: int | None = Field(ge=0, description="bytes the share may hold; null: no quota")
+
+
+@router.patch("/shares/{name}")
+async def update_share(name: str, body: ShareUpdate, request: Request) -> dict:
+    """Change a share's quota. Files already stored stay; a file that would not fit any more
+    is a per-file failure `quota_exceeded` (with its size and the share's) in later runs."""
+    rt = rt_of(request)
+    if not await rt.state.set_share_quota(name, body.quota_bytes):
+        raise HTTPException(404, f"no share {name!r}")
+    share = await rt.state.share(name)
+    if share is None:
+        raise HTTPException(404, f"no share {name!r}")
+    return share
+
+
 @router.get("/shares")
 async def list_shares(request: Request) -> list[dict]:
     """Each share with its usage and the connectors that feed it (id, name)."""
