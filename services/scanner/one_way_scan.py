@@ -83,8 +83,8 @@ async def _listed(rt: Runtime, c: Connector, run_id: str, store: ScanStore,
     (an initial sync's listing can take long: the admin sees it grow)."""
     await store.add_listed(batch)
     if batch:
-        await rt.state.add_to_run(c.id, "files_listed", len(batch))
-        await rt.state.add_to_run(c.id, "bytes_listed", sum(e.size for e in batch))
+        await rt.state.add_to_run(c.id, "files_listed", len(batch),
+                                  bytes_listed=sum(e.size for e in batch))
 
 
 def _close(parts) -> None:

@@ -136,6 +136,14 @@ class RunState(State):
     async def set_run_fields(self, cid: str, **fields: str | int | float) -> None:
         await self.r.hset(self.key("run", cid), mapping={k: v for k, v in fields.items()})
 
-    async def add_to_run(self, cid: str, counter: str, n: int = 1) -> None:
-        """Add to one of the run's counters outside a job's outcome (e.g. `owners_degraded`)."""
-        await self.r.hincrby(self.key("run", cid), counter, n)
+    async def add_to_run(self, cid: str, counter: str, n: int = 1, **more: int) -> None:
+        """Add to the run's counters outside a job's outcome (e.g. `owners_degraded`); `more`
+        counters go in the same round trip."""
+        key = self.key("run", cid)
+        if not more:
+            await self.r.hincrby(key, counter, n)
+            return
+        async with self.r.pipeline(transaction=False) as p:
+            for name, value in {counter: n, **more}.items():
+                p.hincrby(key, name, value)
+            await p.execute()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from types import SimpleNamespace
 
 import aio_pika
 import pytest
@@ -19,7 +18,7 @@ from shared.store.store import Store
 from shared.sync.model import IndexRecord
 from shared.sync.rules import Action
 from tests.e2e.helpers import bucket_tree, disk_tree, new_connector, write
-from tests.fixtures.proxy import TcpProxy
+from tests.fixtures.proxy import slowed_s3
 from tests.fixtures.stack import AMQP_URL, REDIS_URL, Stack, sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
@@ -30,10 +29,8 @@ MB = 1024 * KB
 @pytest.fixture
 def slow_s3(s3):
     """S3 behind a link of 3 MB/s towards the server: 600 files of 32 KiB take ~6 s."""
-    proxy = TcpProxy(s3.port, rate=3 * MB)
-    yield SimpleNamespace(endpoint=f"http://127.0.0.1:{proxy.port}", access_key=s3.access_key,
-                          secret_key=s3.secret_key)
-    proxy.close()
+    with slowed_s3(s3, 3 * MB) as slow:
+        yield slow
 
 
 @pytest.fixture

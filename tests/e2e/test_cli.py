@@ -13,12 +13,11 @@ import signal
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import pytest
 
 from tests.e2e.helpers import bucket_tree, new_connector, write
-from tests.fixtures.proxy import TcpProxy
+from tests.fixtures.proxy import slowed_s3
 from tests.fixtures.stack import ROOT, Stack
 
 pytestmark = pytest.mark.e2e
@@ -138,13 +137,10 @@ def test_every_command_explains_itself(stack):
 
 @pytest.fixture
 def slow_stack(s3, graph, smtp, tmp_path_factory):
-    proxy = TcpProxy(s3.port, rate=2 * 1024 * 1024)  # 2,000 files of 8 KiB: ~8 s of uploads
-    via = SimpleNamespace(endpoint=f"http://127.0.0.1:{proxy.port}", access_key=s3.access_key,
-                          secret_key=s3.secret_key)
-    st = Stack(via, tmp_path_factory.mktemp("cli-progress"), graph, smtp).start()
-    yield st
-    st.stop()
-    proxy.close()
+    with slowed_s3(s3, 2 * 1024 * 1024) as via:  # 2,000 files of 8 KiB: ~8 s of uploads
+        st = Stack(via, tmp_path_factory.mktemp("cli-progress"), graph, smtp).start()
+        yield st
+        st.stop()
 
 
 def test_sync_wait_shows_a_progress_bar_on_a_terminal(slow_stack, samba):

@@ -3,12 +3,11 @@ percentage that grows, the throughput and a time left; the same run read back wh
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 
 import pytest
 
 from tests.e2e.helpers import new_connector, write
-from tests.fixtures.proxy import TcpProxy
+from tests.fixtures.proxy import slowed_s3
 from tests.fixtures.stack import Stack, wait_run
 
 pytestmark = pytest.mark.e2e
@@ -17,13 +16,11 @@ KB = 1024
 
 @pytest.fixture
 def slow_stack(s3, graph, smtp, tmp_path_factory):
-    proxy = TcpProxy(s3.port, rate=2 * 1024 * KB)  # 2,000 files of 8 KiB: ~8 s of uploads
-    via = SimpleNamespace(endpoint=f"http://127.0.0.1:{proxy.port}", access_key=s3.access_key,
-                          secret_key=s3.secret_key)
-    st = Stack(via, tmp_path_factory.mktemp("progress"), graph, smtp).start(transfer_workers=1)
-    yield st
-    st.stop()
-    proxy.close()
+    with slowed_s3(s3, 2 * 1024 * KB) as via:  # 2,000 files of 8 KiB: ~8 s of uploads
+        st = Stack(via, tmp_path_factory.mktemp("progress"), graph, smtp).start(
+            transfer_workers=1)
+        yield st
+        st.stop()
 
 
 def test_a_long_first_sync_shows_a_total_a_growing_percentage_and_time_left(slow_stack, samba):

@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from types import SimpleNamespace
 
 import pytest
 
 from shared.contracts import ScanRequested
 from shared.messaging.broker import Broker
 from tests.e2e.helpers import bucket_tree, disk_tree, new_connector, write
-from tests.fixtures.proxy import TcpProxy
+from tests.fixtures.proxy import slowed_s3
 from tests.fixtures.rabbit_cluster import RabbitCluster
 from tests.fixtures.stack import Stack, wait_run
 
@@ -69,10 +68,8 @@ def test_a_broker_moves_to_another_node_with_its_consumers(cluster):
 @pytest.fixture
 def slow_s3(s3):
     """S3 behind a slowed link: the run lasts long enough for a kill to land mid-run."""
-    proxy = TcpProxy(s3.port, rate=1 * MB)
-    yield SimpleNamespace(endpoint=f"http://127.0.0.1:{proxy.port}", access_key=s3.access_key,
-                          secret_key=s3.secret_key)
-    proxy.close()
+    with slowed_s3(s3, 1 * MB) as slow:
+        yield slow
 
 
 def jobs_done(api, cid: str) -> dict:

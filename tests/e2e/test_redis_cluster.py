@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import os
 import time
-from types import SimpleNamespace
 
 import pytest
 import redis
 
 from tests.e2e.helpers import bucket_tree, disk_tree, new_connector, write
 from tests.fixtures.net import wait_port
-from tests.fixtures.proxy import TcpProxy
+from tests.fixtures.proxy import slowed_s3
 from tests.fixtures.redis_cluster import redis_cluster  # noqa: F401  (a fixture)
 from tests.fixtures.stack import Stack, wait_run
 
@@ -27,15 +26,12 @@ SIZE = 32 * KB
 @pytest.fixture(scope="module")
 def cluster_stack(redis_cluster, s3, graph, smtp, tmp_path_factory):  # noqa: F811
     """The services on the cluster, S3 behind a link of 3 MB/s (300 files of 32 KiB: ~3 s)."""
-    proxy = TcpProxy(s3.port, rate=3 * MB)
-    slow = SimpleNamespace(endpoint=f"http://127.0.0.1:{proxy.port}", access_key=s3.access_key,
-                           secret_key=s3.secret_key)
-    st = Stack(slow, tmp_path_factory.mktemp("redis-cluster-stack"), graph, smtp,
-               SCAIDRIVE_REDIS_MODE="cluster", SCAIDRIVE_REDIS_URL=redis_cluster.url).start(
-        transfer_workers=2)
-    yield st
-    st.stop()
-    proxy.close()
+    with slowed_s3(s3, 3 * MB) as slow:
+        st = Stack(slow, tmp_path_factory.mktemp("redis-cluster-stack"), graph, smtp,
+                   SCAIDRIVE_REDIS_MODE="cluster", SCAIDRIVE_REDIS_URL=redis_cluster.url).start(
+            transfer_workers=2)
+        yield st
+        st.stop()
 
 
 def tree(samba, folder: str):
