@@ -27,6 +27,7 @@ from shared.contracts import (  # noqa: E402
     DeletesHeld,
     FileVersion,
     RunCounts,
+    ShareQuotaWarning,
     SideVersion,
     SyncCompleted,
 )
@@ -56,6 +57,9 @@ def examples() -> dict[str, Contract]:
         "connector.deletes_held": DeletesHeld(
             connector_id="3f9a1c2b7d4e", connector_name="Finance", run_id="r-20260115-0930",
             side="source", count=640, total=1000, sample=["Archive/2019/a.pdf"], at=T),
+        "share.quota_warning": ShareQuotaWarning(
+            share="finance", usage_bytes=966_367_641, quota_bytes=1_073_741_824, percent=90.0,
+            connector_ids=["3f9a1c2b7d4e"], at=T),
         "conflict.detected": ConflictDetected(
             conflict_id="9b1f0c77a2e34d10", connector_id="3f9a1c2b7d4e", connector_name="Finance",
             path="Reports/Q1.xlsx", source=_side('"{5E1A},4"'),

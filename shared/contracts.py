@@ -83,6 +83,7 @@ class FileVersion(BaseModel):
     mtime_ns: int
     file_id: str | None = None
     content_tag: str | None = None  # the backend's content hash, where it has one
+    change_ns: int | None = None  # when the file last changed in any way (SMB's ChangeTime)
 
 
 OwnerMethod = Literal["table", "email", "name", "system_owner"]
@@ -97,6 +98,7 @@ class Owner(BaseModel):
     method: OwnerMethod = "system_owner"
     score: float | None = None
     degraded: bool = False  # the directory was unreachable: last known mapping or system owner
+    reason: str | None = None  # why the system owner, where nobody's account can own the file
 
 
 class Change(BaseModel):
@@ -112,12 +114,16 @@ class Change(BaseModel):
     target_etag: str | None = None  # two-way: the ScaiDrive object's version seen by the scan
 
 
+Lane = Literal["main", "bulk"]  # which of the stages' shared lanes (shared/messaging/lanes.py)
+
+
 class FileChanged(Change, Contract):
     """A change sent on its own: a large file (its own transfer job, claimed while it runs)
     or a two-way push, comparison or deletion at the source."""
 
     connector_id: str
     run_id: str
+    lane: Lane = "main"
 
 
 class FileChanges(Contract):
@@ -128,6 +134,7 @@ class FileChanges(Contract):
     connector_id: str
     run_id: str
     changes: list[Change] = Field(min_length=1)
+    lane: Lane = "main"
 
 
 Winner = Literal["source", "scaidrive", "keep_both"]
@@ -152,6 +159,7 @@ class Transfer(BaseModel):
 class TransferJob(Transfer, Contract):
     connector_id: str
     run_id: str
+    lane: Lane = "main"
 
 
 class TransferBatch(Contract):
@@ -161,6 +169,7 @@ class TransferBatch(Contract):
     connector_id: str
     run_id: str
     transfers: list[Transfer] = Field(min_length=1)
+    lane: Lane = "main"
 
 
 # --- platform events ------------------------------------------------------------------------
@@ -228,6 +237,20 @@ class DeletesHeld(Contract):
 
 
 # --- conflicts ------------------------------------------------------------------------------
+
+class ShareQuotaWarning(Contract):
+    """Published as `share.quota_warning` (and audited) when a share's usage reaches the
+    warning line (90% of its quota), once per crossing: again only after it fell back below
+    the clear line (85%). The connectors' admins are mailed (services/conflicts/alerts.py)."""
+
+    event: Literal["share.quota_warning"] = "share.quota_warning"
+    share: str
+    usage_bytes: int
+    quota_bytes: int
+    percent: float  # usage_bytes / quota_bytes x 100, one decimal
+    connector_ids: list[str]  # the connectors that sync into the share
+    at: datetime = Field(default_factory=utcnow)  # when the crossing was seen
+
 
 class SideVersion(BaseModel):
     """One side's version of a file in conflict."""

@@ -1,6 +1,8 @@
 """Checks a SharePoint connector against Microsoft Graph when it is saved: the credentials work,
-the site exists and has the library. Wrong values are a 422 naming the field, not a failed
-first sync hours later."""
+the site exists, the application may use it, and it has the library. Wrong values are a 422
+naming the field, not a failed first sync hours later. An application with `Sites.Selected`
+that nobody granted this site gets 403 accessDenied from Graph: a 422 on `site_url` that says
+which grant is missing (not a 502 "try again": trying again cannot help)."""
 from __future__ import annotations
 
 import asyncio
@@ -22,11 +24,14 @@ async def resolve_library(rt: Runtime, c: Connector) -> tuple[str, str]:
     from shared.sources.sharepoint import (
         graph,  # msgraph is heavy: loaded on the first SharePoint save
     )
+    from shared.sources.sharepoint.graph_errors import GRANT_MISSING, SiteAccessDenied
 
     try:
         return await asyncio.to_thread(
             graph.resolve_library, graph_endpoint(rt.settings), graph_credentials(c, rt.box),
             c.site_url or "", c.library or "")
+    except SiteAccessDenied:
+        raise _unprocessable("site_url", f"{GRANT_MISSING}.") from None
     except AuthFailed as exc:
         raise _unprocessable(c.credential or "client_secret",
                              f"Entra ID refused the application's credentials: {exc}") from None

@@ -44,6 +44,8 @@ def conflicts(args: argparse.Namespace) -> None:
         _show(args, client.call("GET", "/conflicts", params=query), tables.conflicts)
     elif args.action == "show":
         _show(args, client.call("GET", f"/conflicts/{args.id}"), tables.conflict)
+    elif args.action in ("notify", "reapply"):
+        print_json(client.call("POST", f"/conflicts/{args.id}/{args.action}"))
     else:
         print_json(client.call("POST", f"/conflicts/{args.id}/resolve",
                                json={"winner": args.winner, "resolved_by": args.by}))
@@ -95,7 +97,7 @@ def create_body(args: argparse.Namespace) -> dict:
             "target_prefix": args.target_prefix, "sync_mode": args.sync_mode,
             "schedule": args.schedule, "admin_emails": args.admin_email,
             "conflict_policy": args.conflict_policy,
-            "max_delete_percent": args.max_delete_percent}
+            "max_delete_percent": args.max_delete_percent} | throttles(args)
     body |= _sharepoint_fields(args) if args.kind == "sharepoint" else {
         "server": args.server, "username": args.username, "domain": args.domain,
         "password": os.environ.get(args.password_env) if args.password_env else None}
@@ -124,6 +126,7 @@ def edit_body(args: argparse.Namespace) -> dict:
     body |= {f: getattr(args, f) for f in EDIT_FLAGS if getattr(args, f) is not None}
     if args.admin_emails is not None:
         body["admin_emails"] = [e.strip() for e in args.admin_emails.split(",") if e.strip()]
+    body |= throttles(args)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
@@ -132,6 +135,23 @@ def edit_body(args: argparse.Namespace) -> dict:
     if not body:
         sys.exit("nothing to change: give at least one option (see --help)")
     return body
+
+
+def throttles(args: argparse.Namespace) -> dict:
+    """The throttle options given: `off` (bandwidth, parallel transfers) and --no-sync-windows
+    lift one (null in the body)."""
+    out: dict = {}
+    if args.bandwidth_limit is not None:
+        out["bandwidth_limit"] = args.bandwidth_limit
+    if "max_parallel_transfers" in vars(args):  # given (None: off)
+        out["max_parallel_transfers"] = args.max_parallel_transfers
+    if args.sync_window:
+        out["sync_windows"] = {"timezone": args.timezone or "UTC", "windows": args.sync_window}
+    elif getattr(args, "no_sync_windows", False):
+        out["sync_windows"] = None
+    elif args.timezone:
+        sys.exit("--timezone goes with --sync-window (the windows it is the time zone of)")
+    return out
 
 
 def _read_json(path: str) -> dict:

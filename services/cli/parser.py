@@ -103,6 +103,37 @@ def _connectors(sub) -> None:
     _output(w)
 
 
+def _count_or_off(value: str) -> int | None:
+    """N files, or off (no limit)."""
+    if value.strip().lower() == "off":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: a number of files, or off") from None
+
+
+def _throttles(p: argparse.ArgumentParser, editing: bool) -> None:
+    """The throttles' options (create and edit); the API checks the values."""
+    p.add_argument("--bandwidth-limit", metavar="RATE",
+                   help="bytes per second for this connector across all workers: 20M, 512k, "
+                        "1.5G, off, or a timetable like '08:00,2M 18:00,off' (in the "
+                        "connector's time zone)")
+    p.add_argument("--max-parallel-transfers", type=_count_or_off, metavar="N",
+                   default=argparse.SUPPRESS,  # absent unless given (off: None)
+                   help="at most N files of this connector in flight across all workers "
+                        "(off: no limit)")
+    p.add_argument("--sync-window", action="append", metavar="'DAYS HH:MM-HH:MM'",
+                   help="when runs may start and transfers run, e.g. 'mon-fri 19:00-07:00' "
+                        "(crossing midnight), 'weekend 00:00-24:00'; repeat for several"
+                        + ("; replaces the connector's windows" if editing else ""))
+    p.add_argument("--timezone", metavar="ZONE",
+                   help="the time zone of --sync-window, e.g. Europe/Berlin (default UTC)")
+    if editing:
+        p.add_argument("--no-sync-windows", action="store_true",
+                       help="lift the sync windows: run at any time")
+
+
 def _create(actions) -> None:
     cc = _sub(actions, "create", "create a connector from flags or from --file connector.json")
     cc.add_argument("--file", help="the whole connector as JSON (the API's POST body)")
@@ -130,6 +161,7 @@ def _create(actions) -> None:
                     help="who is emailed about conflicts (repeat for several)")
     cc.add_argument("--max-delete-percent", type=int,
                     help="hold a run's deletions for an admin above this share of the files")
+    _throttles(cc, editing=False)
     cc.add_argument("--password-env", default="SMB_PASSWORD",
                     help="environment variable holding the password (kept off the command line)")
     cc.add_argument("--client-secret-env", default="SP_CLIENT_SECRET",
@@ -153,6 +185,7 @@ def _edit(actions) -> None:
                    help="two-way: when both sides changed a file: " + ", ".join(POLICIES))
     e.add_argument("--max-delete-percent", type=int, metavar="N",
                    help="hold a run's deletions for an admin above N%% of the files (0-100)")
+    _throttles(e, editing=True)
     e.add_argument("--password-stdin", action="store_true",
                    help="SMB: read a new password from the first line of stdin (kept off the "
                         "command line); the connector resumes if it was stopped by auth_failed")
@@ -180,3 +213,9 @@ def _conflicts(sub) -> None:
                          "under another name)")
     cr.add_argument("--by", default=os.environ.get("USER", "admin"),
                     help="who decided (default: $USER)")
+    cn = _sub(actions, "notify", "send a conflict's failed notification again (the event, "
+                                 "the admins' e-mail)")
+    cn.add_argument("id", help="the conflict's id")
+    ca = _sub(actions, "reapply", "apply a resolved conflict's decision again (after it "
+                                  "failed: 'apply failed' in conflicts show)")
+    ca.add_argument("id", help="the conflict's id")

@@ -129,7 +129,19 @@ def connector(c: dict) -> None:
         ("admin emails", ", ".join(c.get("admin_emails") or [])),
         ("conflict policy", c.get("conflict_policy")),
         ("max delete %", c.get("max_delete_percent")),
+        ("bandwidth limit", c.get("bandwidth_limit") or "none"),
+        ("max parallel transfers", c.get("max_parallel_transfers") or "no limit"),
+        ("sync windows", _windows(c.get("sync_windows"))),
     ])
+
+
+def _windows(w: dict | None) -> str:
+    """`mon,tue 19:00-07:00; sat 00:00-24:00 (Europe/Berlin)`, or `any time`."""
+    if not w:
+        return "any time"
+    spans = "; ".join(f"{','.join(x.get('days') or [])} {x.get('start')}-{x.get('end')}"
+                      for x in w.get("windows") or [])
+    return f"{spans} ({w.get('timezone', 'UTC')})"
 
 
 def failures(items) -> None:
@@ -192,6 +204,10 @@ def conflict(c: dict) -> None:
         ("resolved", ago(c["resolved_at"]) if c.get("resolved_at") else None),
         ("applied", ago(c["applied_at"]) if c.get("applied_at") else None),
         ("reason", c.get("reason")),
+        # `conflicts notify ID` sends it again
+        *([("notification failed", c["notify_failed"])] if c.get("notify_failed") else []),
+        # `conflicts reapply ID` applies it again
+        *([("apply failed", c["apply_failed"])] if c.get("apply_failed") else []),
     ])
 
 

@@ -14,21 +14,20 @@ import json
 import logging
 import time
 
-import ldap3
 from cachetools import TTLCache
-from ldap3.core.exceptions import LDAPException
-from ldap3.utils.conv import escape_bytes, escape_filter_chars
 from opentelemetry import trace
 
+from services.identity.directory import DirectoryDown, DirectoryEntry, ldap_lookup
+from shared.app.held_work import park
 from shared.app.runtime import Runtime
-from shared.config.connector_model import Connector, LdapDirectory
+from shared.config.active_directory import group_reason, unowned_reason
+from shared.config.connector_model import Connector
 from shared.config.identity_mapping import (
     User,
     UserDirectory,
     match_email,
     match_name,
     parse_table,
-    sid_to_bytes,
 )
 from shared.contracts import (
     ChangeKind,
@@ -56,38 +55,6 @@ Question = tuple[str, int, str]  # connector id, mapping version, source princip
 def _table(text: str | None) -> dict[str, str]:
     """Parsed once per table text, not once per file."""
     return parse_table(text)[0]
-
-
-class DirectoryDown(Exception):
-    pass
-
-
-Entry = tuple[str | None, str | None]  # a directory entry's (mail, display name)
-
-
-def ldap_lookup(cfg: LdapDirectory, password: str | None, sid: str) -> Entry | None:
-    """(mail, display name) of the entry holding `sid`; None when there is no such entry."""
-    if cfg.sid_attribute.lower() == "objectsid":
-        value = escape_bytes(sid_to_bytes(sid))  # Active Directory keeps SIDs binary
-    else:
-        value = escape_filter_chars(sid)
-    try:
-        server = ldap3.Server(cfg.url, connect_timeout=5)
-        with ldap3.Connection(server, user=cfg.bind_dn or None, password=password,
-                              auto_bind=True, receive_timeout=10, read_only=True) as conn:
-            conn.search(cfg.base_dn, f"({cfg.sid_attribute}={value})",
-                        attributes=[cfg.mail_attribute, cfg.name_attribute], size_limit=2)
-            if not conn.entries:
-                return None
-            attrs = conn.entries[0].entry_attributes_as_dict
-    except LDAPException as exc:
-        raise DirectoryDown(f"{type(exc).__name__}: {exc}") from exc
-
-    def first(name: str) -> str | None:
-        values = attrs.get(name) or [None]
-        return None if values[0] is None else str(values[0])
-
-    return first(cfg.mail_attribute), first(cfg.name_attribute)
 
 
 class Identities:
@@ -148,6 +115,8 @@ class Identities:
         mapping = c.identity_mapping
         if mapping.ldap is None:  # not with these strategies (IdentityMapping's validation)
             return system
+        if reason := unowned_reason(principal):  # BUILTIN\Administrators, SYSTEM, ...
+            return await self._unowned(c, principal, system, reason, run_id)
         password = self.rt.box.open(c.ldap_password_enc) if c.ldap_password_enc else None
         try:
             entry = await asyncio.to_thread(ldap_lookup, mapping.ldap, password, principal)
@@ -157,15 +126,29 @@ class Identities:
             await self.rt.state.add_to_run(c.id, "owners_degraded")
             known = await self.rt.state.owners.last_known(c.id, principal) or system
             return known.model_copy(update={"degraded": True})
+        if entry is not None and entry.group:
+            return await self._unowned(c, principal, system, group_reason(entry.name), run_id)
         owner = await self._match(c, principal, entry) or system
         await self.rt.state.owners.remember(c.id, c.identity_version, principal, owner,
                                             CACHE_TTL_S)
         return owner
 
-    async def _match(self, c: Connector, principal: str, entry: Entry | None) -> Owner | None:
+    async def _unowned(self, c: Connector, principal: str, system: Owner, reason: str,
+                       run_id: str) -> Owner:
+        """A group or a built-in principal owns the file: nobody's account, the system owner
+        (never matched by a group's mail or name to a person)."""
+        log.info("owner %s goes to the system owner: %s", principal, reason,
+                 extra={"connector_id": c.id, "run_id": run_id})
+        owner = system.model_copy(update={"reason": reason})
+        await self.rt.state.owners.remember(c.id, c.identity_version, principal, owner,
+                                            CACHE_TTL_S)
+        return owner
+
+    async def _match(self, c: Connector, principal: str,
+                     entry: DirectoryEntry | None) -> Owner | None:
         if entry is None:
             return None
-        mail, name = entry
+        mail, name, _group = entry
         users, mapping = await self.users(), c.identity_mapping
         if mapping.strategy == "email":
             user = await self.by_email(mail) if mail else None
@@ -188,6 +171,8 @@ async def on_change(rt: Runtime, identities: Identities, msg: FileChanged | File
     c = await rt.state.connector(msg.connector_id)
     if c is None:
         return  # connector deleted: its pending changes go nowhere
+    if await rt.state.paused(c.id):
+        await park(rt, c.id)  # paused (or credentials refused): no directory queries either
     with tracer.start_as_current_span("identity", attributes={
             "connector.id": c.id, "run.id": msg.run_id}):
         changes = msg.changes if isinstance(msg, FileChanges) else [msg]
@@ -204,11 +189,12 @@ async def on_change(rt: Runtime, identities: Identities, msg: FileChanged | File
                               target_etag=ch.target_etag) for ch in changes]
         out: TransferJob | TransferBatch
         if isinstance(msg, FileChanges):
-            out = TransferBatch(connector_id=c.id, run_id=msg.run_id, transfers=transfers)
+            out = TransferBatch(connector_id=c.id, run_id=msg.run_id, transfers=transfers,
+                                lane=msg.lane)
         else:
-            out = TransferJob(connector_id=c.id, run_id=msg.run_id, **dict(transfers[0]))
-        await rt.broker.transfer_queue(c.id)  # make sure the job has somewhere to go
-        await rt.broker.publish("transfer", c.id, out)
+            out = TransferJob(connector_id=c.id, run_id=msg.run_id, lane=msg.lane,
+                              **dict(transfers[0]))
+        await rt.broker.publish_work("transfer", out, msg.lane, c.id)
         if log.isEnabledFor(logging.DEBUG):  # per message: not even formatted at INFO
             log.debug("owners resolved: %s", json.dumps(
                 {p: o.model_dump() for p, o in owners.items() if p}),

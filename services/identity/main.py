@@ -1,17 +1,17 @@
-"""Identity service: consumes change events (one queue per connector, so one connector's huge
-initial sync does not hold another's changes back), publishes transfer jobs with their owner."""
+"""Identity service: consumes change events from the identity stage's lanes (so one connector's
+huge initial sync does not hold another's changes back: shared/messaging/lanes.py), publishes
+transfer jobs with their owner."""
 from __future__ import annotations
 
 from typing import cast
 
 from services.identity import handlers
 from shared.app import hot_loop
-from shared.app.connector_consumers import ConnectorConsumers
 from shared.app.runtime import Runtime, serve
-from shared.contracts import Contract, FileChanged, FileChanges
+from shared.contracts import Contract, FileChanged, FileChanges, Lane
 from shared.messaging.broker import expecting
 
-PREFETCH = 64
+PREFETCH: dict[Lane, int] = {"main": 64, "bulk": 4}  # a bulk message is a batch of up to 500 files
 
 
 async def start(rt: Runtime) -> None:
@@ -20,8 +20,8 @@ async def start(rt: Runtime) -> None:
     async def on_change(msg: Contract) -> None:
         await handlers.on_change(rt, identities, cast(FileChanged | FileChanges, msg))
 
-    await ConnectorConsumers(rt, "identity", expecting((FileChanged, FileChanges), on_change),
-                             prefetch=PREFETCH).start()
+    handle = expecting((FileChanged, FileChanges), on_change)
+    await rt.broker.consume_lanes("identity", lambda msg, _raw: handle(msg), PREFETCH)
 
 
 def main() -> None:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 from services.scanner.delete_guard import check_empty, hold_deletes
 from services.scanner.publish import ChangePublisher, ScanOutcome, list_failures, settle
+from shared.app.held_work import PauseGate
+from shared.app.run_lifecycle import approvals_used
 from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector
 from shared.errors import ListingFailed
@@ -57,6 +59,7 @@ async def _walk(rt: Runtime, c: Connector, run_id: str, source: Source,
     walked = Walked()
     parts = source.walk(cursor)
     batch: list[SourceEntry] = []
+    gate = PauseGate(rt, c.id)  # paused: the walk waits at the next folder
     try:
         while (part := await asyncio.to_thread(next, parts, None)) is not None:
             root = next((f for f in part.failures if f.path == ""), None)
@@ -71,6 +74,10 @@ async def _walk(rt: Runtime, c: Connector, run_id: str, source: Source,
             if len(batch) >= CHUNK:  # folders are often small: one round trip per CHUNK
                 await _listed(rt, c, run_id, store, batch)
                 batch = []
+            if await gate.held():  # the progress shows what was listed; the next folder waits
+                await _listed(rt, c, run_id, store, batch)
+                batch = []
+                await gate.until_resumed()
         await _listed(rt, c, run_id, store, batch)
     finally:
         _close(parts)
@@ -132,7 +139,7 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source, store:
     approved = await rt.state.approved_deletes(c.id)
     plan = decision.finish(vanished, await store.target_sizes(vanished),
                            c.max_delete_percent / 100, approved)
-    await rt.state.clear_approved(c.id, approved)
+    await approvals_used(rt, c.id, approved)  # spent once the run succeeds
     await hold_deletes(rt, c, run_id, dict.fromkeys(plan.deletes_held, "scaidrive"),
                        {"scaidrive": indexed})
     await publisher.add(plan.actions, vanished)

@@ -8,9 +8,10 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from shared.app.held_work import PauseGate
 from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector
-from shared.contracts import Change, ChangeKind, FileChanged, FileChanges
+from shared.contracts import Change, ChangeKind, FileChanged, FileChanges, Lane
 from shared.errors import SyncError
 from shared.sources.base import Source
 from shared.store.state import Failure
@@ -86,14 +87,14 @@ class ChangePublisher:
         self.alone_from = s.batch_file_max_mb * 1024 * 1024  # bytes: a file this big goes alone
         self.pending: list[Change] = []
         self.pending_bytes = 0
-        self.ready = False
         self.bytes_to_send = 0  # of every change published: a run's total, for its progress
+        self.files_sent = 0  # published so far: past a batch's worth, the run goes to bulk
+        self.bytes_sent = 0
+        self.gate = PauseGate(rt, c.id)  # paused: no owner lookups, no publishing
 
     async def add(self, actions: list[Action], records: Mapping[str, IndexRecord]) -> None:
-        if not self.ready:  # so the changes have somewhere to go
-            await self.rt.broker.connector_queue("identity", self.c.id)
-            self.ready = True
         for start in range(0, len(actions), PUBLISH_CHUNK):
+            await self.gate.wait()
             chunk = actions[start:start + PUBLISH_CHUNK]
             owners = await asyncio.to_thread(
                 self.source.owners, [a.path for a in chunk if a.kind in NEEDS_OWNER])
@@ -107,11 +108,14 @@ class ChangePublisher:
                 if change.version is not None and change.kind in SENDS_CONTENT:
                     self.bytes_to_send += change.version.size
                 if self._alone(change):
+                    lane = self._lane(1, change.version.size if change.version else 0)
                     alone.append(FileChanged(connector_id=self.c.id, run_id=self.run_id,
-                                             **dict(change)))
+                                             lane=lane, **dict(change)))
                 else:
                     await self._batch(change)
-            await self.rt.broker.publish_many("changes", [(self.c.id, e) for e in alone])
+            lanes = self.rt.broker.lanes
+            await self.rt.broker.publish_many("changes", [
+                (lanes.routing_key("changes", self.c.id, e.lane), e) for e in alone])
 
     def _alone(self, change: Change) -> bool:
         return not self.batch_files or change.kind in ALONE or (
@@ -126,9 +130,19 @@ class ChangePublisher:
     async def flush(self) -> None:
         """Publish the batch being filled (the scan calls this once it has decided all)."""
         if self.pending:
-            await self.rt.broker.publish("changes", self.c.id, FileChanges(
-                connector_id=self.c.id, run_id=self.run_id, changes=self.pending))
+            lane = self._lane(len(self.pending), self.pending_bytes)
+            await self.rt.broker.publish_work("changes", FileChanges(
+                connector_id=self.c.id, run_id=self.run_id, changes=self.pending, lane=lane),
+                lane, self.c.id)
         self.pending, self.pending_bytes = [], 0
+
+    def _lane(self, files: int, nbytes: int) -> Lane:
+        """The run's first batch's worth goes to the main lane, the rest to bulk, so a small
+        connector sharing a main shard waits behind one batch of a big run at most."""
+        first = self.files_sent < max(1, self.batch_files) and self.bytes_sent < self.batch_bytes
+        self.files_sent += files
+        self.bytes_sent += nbytes
+        return "main" if first else "bulk"
 
 
 def _principal(records: Mapping[str, IndexRecord], path: str) -> str | None:

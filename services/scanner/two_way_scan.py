@@ -12,6 +12,7 @@ from functools import partial
 
 from services.scanner.delete_guard import check_empty, hold_deletes
 from services.scanner.publish import ChangePublisher, ScanOutcome, list_failures, settle
+from shared.app.run_lifecycle import approvals_used
 from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector
 from shared.errors import ListingFailed, SyncError
@@ -67,7 +68,7 @@ async def plan_two_way(rt: Runtime, c: Connector, run_id: str, listing: Listing,
     await rt.state.add_failures(c.id, failures)
     for path in plan.forgotten():
         await rt.state.drop_index(c.id, path)  # gone from both sides: nothing to do but forget
-    await rt.state.clear_approved(c.id, approved)
+    await approvals_used(rt, c.id, approved)  # spent once the run succeeds
     await hold_deletes(rt, c, run_id, plan.held_sides(), {"source": len(listing.entries),
                                                           "scaidrive": len(target)})
     return plan, len(failures)

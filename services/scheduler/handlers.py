@@ -12,12 +12,14 @@ import uuid
 from datetime import UTC, datetime
 
 from aio_pika.abc import AbstractIncomingMessage
+from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.context import Context
 
+from shared.app.held_work import unpark_resumed
 from shared.app.run_lifecycle import close_run, fail_job, fail_jobs
 from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector, next_due
+from shared.config.sync_windows import in_window, next_open
 from shared.contracts import (
     FileChanged,
     FileChanges,
@@ -28,11 +30,11 @@ from shared.contracts import (
     TransferJob,
     decode,
 )
+from shared.observability import run_span
 from shared.store.daily_counters import STALE_PERIODS, is_stale, raise_flag
 from shared.store.state import Failure
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("scaidrive.scheduler")
 
 
 async def start_run(rt: Runtime, c: Connector, reason: ScanReason) -> str | None:
@@ -40,13 +42,13 @@ async def start_run(rt: Runtime, c: Connector, reason: ScanReason) -> str | None
     run_id = uuid.uuid4().hex[:16]
     if not await rt.state.acquire_lease(c.id, run_id, rt.settings.lease_ttl_s):
         return None
-    # The root span of the run (a new trace, linked to what asked for it: an API request):
-    # every service's spans for this run descend from it.
-    cause = trace.get_current_span().get_span_context()
-    with tracer.start_as_current_span("sync run", context=Context(), attributes={
-            "connector.id": c.id, "run.id": run_id, "run.reason": reason},
-            links=[trace.Link(cause)] if cause.is_valid else None):
-        await rt.state.begin_run(c.id, run_id, reason)
+    # The root span of the run (a new trace, linked to what asked for it: an API request),
+    # recorded when the run ends (shared/observability/run_span.py): every service's spans for
+    # this run descend from it.
+    ctx, kept = run_span.begin(trace.get_current_span().get_span_context())
+    token = otel_context.attach(ctx)
+    try:
+        await rt.state.begin_run(c.id, run_id, reason, **kept)
         try:
             await rt.broker.publish("commands", "scan", ScanRequested(
                 connector_id=c.id, run_id=run_id, reason=reason))
@@ -54,15 +56,48 @@ async def start_run(rt: Runtime, c: Connector, reason: ScanReason) -> str | None
             await rt.state.release_lease(c.id, run_id)
             raise
         log.info("run started (%s)", reason, extra={"connector_id": c.id, "run_id": run_id})
+    finally:
+        otel_context.detach(token)
     return run_id
 
 
 async def tick(rt: Runtime) -> None:
-    """Start due runs; close runs whose lease expired without an end (crashed workers)."""
+    """Start the runs that are due: only those connectors are read (the due set), so an idle
+    tick costs one round trip however many connectors there are. Then parked work of resumed
+    connectors goes back to its lanes."""
+    now = time.time()
+    for cid in await rt.state.schedule.due(now):
+        c = await rt.state.connector(cid)
+        if c is None:
+            await rt.state.schedule.unschedule(cid)
+            continue
+        if await rt.state.paused(cid):
+            await rt.state.schedule.unschedule(cid)  # until resumed (or the sweep finds it)
+            continue
+        at = datetime.fromtimestamp(now, UTC)
+        if not in_window(c.sync_windows, at):  # outside its sync windows: due when one opens
+            await rt.state.set_status(c.id, next_due=next_open(c.sync_windows, at).timestamp())
+            continue
+        await start_run(rt, c, "schedule")
+        # Due or not started (a run still going): the next slot comes from the schedule.
+        following = next_due(c.schedule, datetime.fromtimestamp(now, UTC))
+        await rt.state.set_status(c.id, next_due=following.timestamp())
+    await unpark_resumed(rt)
+
+
+async def sweep(rt: Runtime) -> dict[str, int]:
+    """Every connector, on a slower beat (SCAIDRIVE_SCHEDULER_SWEEP_S): close runs whose lease
+    expired without an end (crashed workers), flag stale connectors, and give a due time back to
+    any connector without one that is not held (created before the due set, resumed while we
+    were down).
+    Returns the files each connector has waiting (for the queue gauges)."""
     now = time.time()
     connectors = await rt.state.connectors()
     snapshots = await rt.state.snapshots([c.id for c in connectors])
+    unscheduled = set(await rt.state.schedule.missing([c.id for c in connectors]))
+    waiting = {}
     for c, (status, run, lease) in zip(connectors, snapshots, strict=True):
+        waiting[c.id] = rt.state.files_waiting(run)
         if run and run.get("phase") != "finished" and lease != run["run_id"]:
             await close_run(rt, c.id, run["run_id"],
                             error="run abandoned: no progress before its lease expired")
@@ -70,13 +105,10 @@ async def tick(rt: Runtime) -> None:
             continue  # held by an admin, or until its credentials are updated
         if status.get("stale") != "1" and is_stale(c, status, now):
             await _flag_stale(rt, c, status)
-        due = float(status.get("next_due") or c.created_at.timestamp())
-        if now < due:
-            continue
-        await start_run(rt, c, "schedule")
-        # Due or not started (a run still going): the next slot comes from the schedule.
-        following = next_due(c.schedule, datetime.fromtimestamp(now, UTC))
-        await rt.state.set_status(c.id, next_due=following.timestamp())
+        if c.id in unscheduled:
+            await rt.state.schedule.set_due(
+                c.id, float(status.get("next_due") or c.created_at.timestamp()))
+    return waiting
 
 
 async def _flag_stale(rt: Runtime, c: Connector, status: dict) -> None:
@@ -90,6 +122,10 @@ async def on_run_requested(rt: Runtime, msg: RunRequested, _raw=None) -> None:
     c = await rt.state.connector(msg.connector_id)
     if c is None or await rt.state.paused(c.id):
         return  # deleted or paused since the request: nothing to do
+    if not in_window(c.sync_windows, datetime.now(UTC)):
+        log.info("run requested outside the sync windows: not started",
+                 extra={"connector_id": c.id})
+        return
     if await start_run(rt, c, "manual") is None:
         log.info("run requested while one is going: coalesced", extra={"connector_id": c.id})
 

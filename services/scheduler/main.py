@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
-from services.scheduler import handlers
+from services.scheduler import handlers, usage_recount
 from shared.app.runtime import Runtime, serve
 from shared.contracts import RunRequested
 from shared.messaging.broker import expecting
@@ -13,7 +14,6 @@ from shared.observability import metrics
 from shared.store.daily_counters import record_queue_depths
 
 log = logging.getLogger(__name__)
-QUEUE_POLL_S = 15
 
 
 async def start(rt: Runtime) -> None:
@@ -21,15 +21,19 @@ async def start(rt: Runtime) -> None:
     await rt.broker.consume(rt.broker.queues["runs"], lambda msg, _raw: on_run(msg), prefetch=8)
     await rt.broker.consume_raw(rt.broker.queues["dead.runs"],
                                 lambda raw: handlers.on_dead_letter(rt, raw))
-    rt.tasks.append(asyncio.create_task(_tick_forever(rt)))
     depths: dict[str, int] = {}
     metrics.observe_queue_depth(lambda: dict(depths))
-    rt.tasks.append(asyncio.create_task(_watch_queues(rt, depths)))
+    rt.tasks.append(asyncio.create_task(_tick_forever(rt, depths)))
+    rt.tasks.append(asyncio.create_task(usage_recount.run_forever(rt)))  # recounts, 90% warning
 
 
-async def _tick_forever(rt: Runtime) -> None:
+async def _tick_forever(rt: Runtime, depths: dict[str, int]) -> None:
+    swept = 0.0
     while True:
         try:
+            if time.monotonic() - swept >= rt.settings.scheduler_sweep_s:
+                swept = time.monotonic()
+                await _sweep(rt, depths)
             await handlers.tick(rt)
             await reap(rt.claims, rt.broker)  # long work whose worker died: republished
         except Exception:  # keep ticking: Redis or the broker may be back next time
@@ -37,19 +41,14 @@ async def _tick_forever(rt: Runtime) -> None:
         await asyncio.sleep(rt.settings.scheduler_tick_s)
 
 
-async def _watch_queues(rt: Runtime, depths: dict[str, int]) -> None:
-    """Transfer queue depth per connector, for the metrics gauge and the hour's deepest (the
-    console's chart), read from RabbitMQ."""
-    while True:
-        try:
-            for c in await rt.state.connectors():
-                depth = await rt.broker.queue_depth(c.id)
-                if depth is not None:
-                    depths[c.id] = depth
-            await record_queue_depths(rt.state, depths)
-        except Exception:
-            log.warning("could not read queue depths", exc_info=True)
-        await asyncio.sleep(QUEUE_POLL_S)
+async def _sweep(rt: Runtime, depths: dict[str, int]) -> None:
+    """Every connector; and the files each has waiting (its run's published files not yet
+    done: the lanes are shared, so RabbitMQ cannot tell) for the metrics gauge and the hour's
+    deepest (the console's chart; only connectors with something waiting are written)."""
+    waiting = await handlers.sweep(rt)
+    depths.clear()
+    depths.update(waiting)
+    await record_queue_depths(rt.state, {cid: n for cid, n in waiting.items() if n})
 
 
 def main() -> None:

@@ -9,9 +9,12 @@ same `Transfers.apply` as a job alone, their outcomes written to Redis a flush a
   transient one (a server busy, a connection dropped): the rest go on and are recorded, then
   the batch is raised, so the broker redelivers it (backoff, a delivery limit, dead letter) and
   the redelivery does only what is left.
-- Pause (the worker stops consuming the connector, or a flush finds the flag) or credentials
-  refused: no further file starts; those in flight finish and are recorded; the batch goes back
-  to its queue untouched (`Defer`) and, resumed, skips what was done.
+- Pause (the worker's held flags, refreshed twice a second, or a flush finds the flag) or
+  credentials refused: no further file starts; those in flight finish and are recorded; the
+  batch is parked untouched (shared/app/held_work.py) and, resumed, skips what was done.
+- Throttles (services/transfer/throttle.py): each file holds a transfer slot of its connector
+  while it moves (waiting for one), and its bytes go at the connector's bandwidth; outside the
+  connector's sync window no further file starts and the batch is parked as when paused.
 - Outcomes flush every FLUSH_FILES files or FLUSH_S seconds, so a run's counters move per file
   while a batch is under way; one flush is one script call.
 """
@@ -25,12 +28,13 @@ from typing import Protocol
 
 from opentelemetry import trace
 
+from services.transfer.throttle import OutsideWindow, Throttle
+from shared.app.held_work import park
 from shared.app.run_lifecycle import OUTCOMES, close_run, lease_kept, stop_on_auth_failure
 from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector
 from shared.contracts import ChangeKind, Transfer, TransferBatch, TransferJob
 from shared.errors import SyncError
-from shared.messaging.broker import Defer
 from shared.observability import metrics, telemetry
 from shared.store.batch_records import FileOutcome
 from shared.store.state import Failure, IndexRecord, JobContext
@@ -47,6 +51,7 @@ class Worker(Protocol):
     """What a batch needs of the transfer worker (handlers.Transfers)."""
     rt: Runtime
     shares: dict[str, str]
+    throttle: Throttle
 
     async def apply(self, c: Connector, job: TransferJob, ctx: JobContext) -> tuple: ...
 
@@ -84,7 +89,7 @@ class BatchRun:
         if c is None:
             return  # connector deleted: its queued work is dropped
         if ctx.held:
-            raise Defer()
+            await park(rt, c.id)
         share = ctx.share
         if guess != c.target_share:  # its first work here, or its target changed
             self.t.shares[c.id] = c.target_share
@@ -105,7 +110,13 @@ class BatchRun:
                     if self.stop or not self.still_wanted(c.id):
                         self.stop = True
                         return
-                    await self.file(c, x, ctx.known.get(x.path), share, span)
+                    try:
+                        async with self.t.throttle.file(c, b.run_id, patience_s=None):
+                            await self.file(c, x, ctx.known.get(x.path), share, span)
+                    except OutsideWindow:
+                        self.stop = True  # the rest waits, parked, for the window to open
+                    except Exception as exc:  # Redis down: the batch is tried again
+                        self.retry = self.retry or exc
 
             async with lease_kept(rt, c.id, b.run_id):
                 await asyncio.gather(*(one(x) for x in todo))
@@ -113,7 +124,7 @@ class BatchRun:
         log.debug("batch done", extra={"connector_id": c.id, "run_id": b.run_id,
                                        "files": len(b.transfers)})
         if self.stop:
-            raise Defer()  # back to the queue: a resumed batch skips what was done
+            await park(rt, b.connector_id)  # a resumed batch skips what was done
         if self.retry is not None:
             raise self.retry
 

@@ -7,10 +7,19 @@ decision would overwrite an edit nobody decided about. So the conflict is supers
 (compare-and-set from `resolved`, with the reason "the {side} version changed since
 detection"), its path is released so the next run detects it anew with the current versions,
 nothing is written, and `conflict.superseded` is published and audited; `conflict.resolved` is
-not. A current decision is announced as `conflict.resolved` once, just before it is written;
-a redelivered job finds that flag set and finishes applying without checking again (a side it
-already wrote would look changed). Two copies of the job handled at once (a redelivered
-ConflictDetected sends the job twice) check one after the other, under a short claim.
+not. The check is not the last word: every write of the decision is itself conditional on the
+versions checked (services/transfer/source_writes.py), and a side found changed there, in the
+moment between the check and the write, supersedes the decision the same way
+(`superseded_while_applying`, the reason ending "as the decision was being applied").
+
+A decision found current is flagged `decision_checked` before anything is written, and
+announced as `conflict.resolved` once its writes are done (`announce_resolved`). A redelivered
+job finds the flag set and applies without checking again (a side it already wrote would look
+changed): its writes are conditional all the same, and a side that does not hold the expected
+version is compared with the other, so a write that already landed is recognised (both sides
+identical) and a user's edit is not overwritten. Two copies of the job handled at once (a
+redelivered ConflictDetected sends the job twice) check one after the other, under a short
+claim.
 """
 from __future__ import annotations
 
@@ -35,7 +44,8 @@ from shared.sync.model import SourceEntry, same_content
 log = logging.getLogger(__name__)
 
 Side = Literal["source", "ScaiDrive"]
-CLAIM = "published_resolved"  # the claim on checking and announcing a decision: its flag's name
+CLAIM = "published_resolved"  # the claim on checking a decision (a lease name of the store)
+CHECKED = "decision_checked"  # the flag: found current, its writes may have begun
 CLAIM_S = 120  # outlives a check (two stats); a crashed holder's claim expires
 CLAIM_WAIT_S = 10  # how long a second copy waits for the first's check before going back
 
@@ -72,22 +82,43 @@ async def _may_apply(worker: Worker, store: ConflictStore, c: Connector, job: Tr
         log.warning("decision on conflict %s dropped: it is %s", cid, record["state"],
                     extra={"connector_id": c.id})
         return False
-    if record["published_resolved"]:
+    if record[CHECKED] or record["published_resolved"]:
         return True  # found current by an earlier delivery: finish applying it
     changed = await changed_side(worker, c, job)
     if changed is None:
-        await worker.rt.broker.publish("events", "conflict.resolved", _resolved(record))
-        await store.set_flag(cid, "published_resolved")
+        await store.set_flag(cid, CHECKED)
         return True
-    won, now = await store.supersede(cid, f"the {changed} version changed since detection",
-                                     from_state="resolved")
-    if won:
-        log.info("decision on conflict %s not applied: the %s version changed since "
-                 "detection; superseded, path released", cid, changed,
-                 extra={"connector_id": c.id})
-    if now is not None and now["state"] == "superseded":
-        await announce_superseded(worker.rt, store, c, now)
+    await _supersede(worker.rt, store, c, cid, f"the {changed} version changed since detection")
     return False
+
+
+async def superseded_while_applying(rt: Runtime, store: ConflictStore, c: Connector, cid: str,
+                                    side: Side) -> None:
+    """A conditional write of the decision found `side` changed after the check passed: the
+    decision is superseded as if the check had found it (nothing of it was written there)."""
+    await _supersede(rt, store, c, cid, f"the {side} version changed since detection, as the "
+                                        "decision was being applied")
+
+
+async def _supersede(rt: Runtime, store: ConflictStore, c: Connector, cid: str,
+                     reason: str) -> None:
+    won, now = await store.supersede(cid, reason, from_state="resolved")
+    if won:
+        log.info("decision on conflict %s not applied: %s; superseded, path released", cid,
+                 reason, extra={"connector_id": c.id})
+    if now is not None and now["state"] == "superseded":
+        await announce_superseded(rt, store, c, now)
+
+
+async def announce_resolved(rt: Runtime, store: ConflictStore, cid: str) -> None:
+    """`conflict.resolved` once the decision's writes are done (at least once: a crash before
+    the flag sends it again with the same message id, for consumers to drop)."""
+    record = await store.get(cid)
+    if record is None or record["published_resolved"] or record["state"] != "resolved":
+        return
+    await rt.broker.publish("events", "conflict.resolved", _resolved(record),
+                            message_id=f"conflict.resolved:{cid}")  # to dedupe by
+    await store.set_flag(cid, "published_resolved")
 
 
 async def changed_side(worker: Worker, c: Connector, job: TransferJob) -> Side | None:
@@ -121,7 +152,8 @@ async def announce_superseded(rt: Runtime, store: ConflictStore, c: Connector,
         reason=record.get("reason") or "a side changed since detection",
         winner=record["winner"], resolved_by=record["resolved_by"],
         superseded_at=datetime.fromisoformat(at) if at else datetime.now(UTC))
-    await rt.broker.publish("events", "conflict.superseded", event)
+    await rt.broker.publish("events", "conflict.superseded", event,
+                            message_id=f"conflict.superseded:{record['id']}")
     await rt.state.add_audit({
         "event": event.event, "connector_id": c.id, "connector_name": c.name, "kind": c.kind,
         "actor": "system", "conflict_id": event.conflict_id, "path": event.path,

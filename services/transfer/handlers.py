@@ -17,13 +17,14 @@ from opentelemetry import trace
 
 from services.transfer.batches import BatchRun
 from services.transfer.source_writes import TwoWay, labels
+from services.transfer.throttle import Pace, Throttle
+from shared.app.held_work import park
 from shared.app.run_lifecycle import fail_job, finish_job, lease_kept, stop_on_auth_failure
 from shared.app.runtime import Runtime
 from shared.app.source_pool import Sources
 from shared.config.connector_model import Connector
 from shared.contracts import ChangeKind, Owner, TransferBatch, TransferJob
 from shared.errors import NotFound, QuotaExceeded, SyncError
-from shared.messaging.broker import Defer
 from shared.observability import metrics, telemetry
 from shared.store.state import Failure, Indexed, IndexRecord, JobContext
 from shared.sync.keys import metadata_value, object_key
@@ -40,8 +41,10 @@ class Transfers:
         self.pool = pool
         self.two_way = TwoWay(self)
         self.shares: dict[str, str] = {}  # connector -> its target share, read with each job
-        # Is the worker still consuming this connector (not paused)? Set by main.py.
+        # Is this connector's work still wanted (not paused)? Set by main.py (HeldWatch).
         self.still_wanted: Callable[[str], bool] = lambda _cid: True
+        # Its windows, transfer slots and bandwidth, across every worker (throttle.py).
+        self.throttle = Throttle(rt)
 
     async def _thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -57,7 +60,7 @@ class Transfers:
         if c is None:
             return  # connector deleted: its queued work is dropped
         if ctx.held:
-            raise Defer()  # back to the queue, untouched, until resumed
+            await park(rt, c.id)  # out of the lane, untouched, until resumed
         if guess != c.target_share:  # its first job here, or its target changed: read it now
             self.shares[c.id] = c.target_share
             ctx = dataclasses.replace(ctx, share=await rt.state.share(c.target_share))
@@ -66,14 +69,15 @@ class Transfers:
             if rt.settings.trace_paths:
                 span.set_attribute("file.path", job.path)
             try:
-                async with lease_kept(rt, c.id, job.run_id):
+                async with lease_kept(rt, c.id, job.run_id), \
+                        self.throttle.file(c, job.run_id):  # closed window: parked
                     outcome, nbytes, *indexed = await self.apply(c, job, ctx)
             except SyncError as exc:
                 if not exc.permanent:
                     raise  # transient: the broker redelivers with backoff
                 if exc.cause == "auth_failed":  # not this file's fault: hold every job
                     await stop_on_auth_failure(rt, c, job.run_id, str(exc))
-                    raise Defer() from None
+                    await park(rt, c.id)
                 telemetry.record_error(span, exc)
                 span.set_status(trace.StatusCode.ERROR, exc.cause)
                 span.set_attribute("outcome", "errored")
@@ -124,7 +128,7 @@ class Transfers:
         known = ctx.known
         self._check_quota(job, known, ctx.share)
         started = time.monotonic()
-        result = await self._thread(self._stream, c, job, key, known)
+        result = await self._thread(self._stream, c, job, key, known, self.throttle.pace(c))
         if result is None:
             return "skipped", 0
         entry, etag = result
@@ -141,8 +145,10 @@ class Transfers:
         await self.rt.state.add_usage(c.target_share, indexed.usage_delta)
         return "transferred", entry.size
 
-    def _stream(self, c: Connector, job: TransferJob, key: str,
-                known: IndexRecord | None) -> tuple[SourceEntry, str] | None:
+    def _stream(self, c: Connector, job: TransferJob, key: str, known: IndexRecord | None,
+                pace: Pace | None = None) -> tuple[SourceEntry, str] | None:
+        """In a thread: the source's bytes into the bucket (through the connector's bandwidth
+        limit, `pace`)."""
         storage = self.rt.storage
         hint = job.version.size if job.version else None
         with self.sources.get(c).open_read(job.path, size_hint=hint,
@@ -152,8 +158,8 @@ class Transfers:
                 return None  # a redelivered job whose work is already in the bucket
             if entry.size > storage.part_size:
                 storage.abort_uploads(c.target_share, key)  # leftovers of a killed worker
-            etag = storage.put(c.target_share, key, reader, entry.size,
-                               _metadata(job, entry))
+            etag = storage.put(c.target_share, key, pace.reader(reader) if pace else reader,
+                               entry.size, _metadata(job, entry))
         return entry, etag
 
     @staticmethod
@@ -186,7 +192,11 @@ class Transfers:
         except Exception as exc:  # the old object is gone or unreadable: upload instead
             log.info("move fell back to upload: %s", exc, extra={"connector_id": c.id})
             return False
-        await state.put_index(c.id, job.path, dataclasses.replace(old, etag=etag))
+        # A rename changes an SMB file's change time: keep the one the scan saw, or the next run
+        # would take the moved file for an edit.
+        change_ns = job.version.change_ns if job.version else old.change_ns
+        await state.put_index(c.id, job.path, dataclasses.replace(old, etag=etag,
+                                                                  change_ns=change_ns))
         await state.add_usage(c.target_share, old.size)  # _forget takes it off the old name
         await self._forget(c, from_path)
         return True

@@ -6,6 +6,15 @@ A concurrent edit is never overwritten: the source checks the version we expect 
 If-Match, a stat on SMB) and the object's etag is checked before ScaiDrive's copy is replaced;
 either mismatch sends the file to the comparison, which records identical contents or hands a
 real conflict to the conflict service.
+
+A decision's writes are conditional the same way, on the versions its check found: ScaiDrive's
+version goes to the source only over the detected source version (and only while the object
+is still the detected etag), the source's version into the bucket only while the object is
+still the detected etag. A mismatch compares both sides: identical (a redelivery whose write
+had landed) is recorded and the decision counts as applied; different supersedes it, nothing
+written. The bucket has no conditional put through our S3 client (minio's put_object cannot
+send If-Match, and moto honours it on single PUTs only), so "source wins" re-checks the etag
+right before the upload: an edit in ScaiDrive during the upload itself is the residual window.
 """
 from __future__ import annotations
 
@@ -15,7 +24,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from services.transfer.conflict_decisions import may_apply
+from services.transfer.conflict_decisions import (
+    Side,
+    announce_resolved,
+    may_apply,
+    superseded_while_applying,
+)
 from shared.app.runtime import Runtime
 from shared.app.source_pool import Sources
 from shared.config.connector_model import Connector
@@ -40,6 +54,10 @@ class Worker(Protocol):
 COMPARE_CHUNK = 1024 * 1024
 
 
+class ScaiDriveChanged(Exception):
+    """The object is not the version a decision was made on any more (raised before writing)."""
+
+
 class TwoWay:
     def __init__(self, transfers: Worker):
         self.t = transfers
@@ -58,24 +76,30 @@ class TwoWay:
             return "skipped", 0  # deleted in ScaiDrive since the scan: the next run decides
         return "transferred", pushed
 
-    async def _push(self, c: Connector, key_path: str, path: str, expect) -> int | None:
+    async def _push(self, c: Connector, key_path: str, path: str, expect,
+                    etag: str | None = None) -> int | None:
         """Stream the object at `key_path` to the source at `path`; index it. Its size, or
-        None if the object is gone."""
+        None if the object is gone. `etag`: the object must still be that version (else
+        ScaiDriveChanged, nothing written)."""
         key = object_key(c.target_prefix, key_path)
-        pushed = await self.t._thread(self._write, c, key, path, expect)
+        pushed = await self.t._thread(self._write, c, key, path, expect, etag)
         if pushed is None:
             return None
         entry, etag, size = pushed
         await self._record(c, path, entry, etag, size)
         return size
 
-    def _write(self, c: Connector, key: str, path: str, expect):
+    def _write(self, c: Connector, key: str, path: str, expect, want: str | None = None):
         """(the source's new version, the object's etag, its size), or None if it is gone."""
         obj = self.rt.storage.open_read(c.target_share, key)
         if obj is None:
+            if want is not None:
+                raise ScaiDriveChanged(key)
             return None
         try:
             size, etag = int(obj.headers["content-length"]), obj.headers["etag"].strip('"')
+            if want is not None and etag != want.strip('"'):
+                raise ScaiDriveChanged(key)
             return self.t.sources.get(c).write(path, obj, size, expect=expect), etag, size
         finally:
             obj.close()
@@ -152,18 +176,45 @@ class TwoWay:
     # --- a decision ---------------------------------------------------------------------
 
     async def resolve(self, c: Connector, job: TransferJob) -> tuple[str, int]:
-        store = self.rt.state.conflicts
+        """Apply a decision its check found current, each write conditional on the versions
+        checked; a side changed in between supersedes it (nothing written there)."""
+        store, cid = self.rt.state.conflicts, job.conflict_id or ""
         if not await may_apply(self.t, store, c, job):
             return "skipped", 0  # applied already, or stale: superseded, nothing written
+        try:
+            nbytes = await self._decision(c, job)
+        except (ChangedAtSource, ScaiDriveChanged) as exc:
+            if not await self._already_equal(c, job):
+                side: Side = "source" if isinstance(exc, ChangedAtSource) else "ScaiDrive"
+                await superseded_while_applying(self.rt, store, c, cid, side)
+                return "skipped", 0
+            nbytes = 0  # both sides hold the same bytes: a redelivery's write had landed
+        await announce_resolved(self.rt, store, cid)
+        await store.applied(cid)  # set: may_apply found the conflict
+        return "transferred", nbytes
+
+    async def _decision(self, c: Connector, job: TransferJob) -> int:
         nbytes = 0
         if job.winner == "keep_both":  # ScaiDrive's version under a suffixed name, both sides
             nbytes += await self._keep_scaidrive_copy(c, job)
-        if job.winner == "scaidrive":
-            nbytes += await self._push(c, job.path, job.path, None) or 0
-        else:
-            nbytes += (await self._take_source(c, job))[1]
-        await store.applied(job.conflict_id or "")  # set: may_apply found the conflict
-        return "transferred", nbytes
+        if job.winner == "scaidrive":  # only over the source version the check saw
+            return nbytes + (await self._push(c, job.path, job.path, _entry(job),
+                                              etag=job.target_etag or "") or 0)
+        key = object_key(c.target_prefix, job.path)
+        stat = await self.t._thread(self.rt.storage.stat, c.target_share, key)
+        if (stat.etag.strip('"') if stat else None) != (job.target_etag or "").strip('"'):
+            raise ScaiDriveChanged(key)  # re-checked right before the upload
+        return nbytes + (await self._take_source(c, job))[1]
+
+    async def _already_equal(self, c: Connector, job: TransferJob) -> bool:
+        """Both sides hold the same bytes (recorded in the index if so)."""
+        compared = await self.t._thread(self._compare, c, job.path,
+                                        object_key(c.target_prefix, job.path))
+        if compared is None or not compared[0]:
+            return False
+        _same, entry, stat = compared
+        await self._record(c, job.path, entry, stat.etag, stat.size, job.owner)
+        return True
 
     async def _keep_scaidrive_copy(self, c: Connector, job: TransferJob) -> int:
         copy = conflict_name(job.path, job.conflict_id or "")

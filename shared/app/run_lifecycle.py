@@ -5,6 +5,7 @@ Exactly one caller closes a run: the Lua scripts in `State` hand the 'closing' t
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 
 from shared.app.runtime import Runtime
 from shared.contracts import ConnectorAuthFailed, RunCounts, RunOutcome, SyncCompleted
-from shared.observability import metrics
+from shared.observability import metrics, run_span
 from shared.store.batch_records import FileOutcome
 from shared.store.daily_counters import daily
 from shared.store.state import Failure, Indexed
@@ -84,6 +85,17 @@ async def fail_jobs(rt: Runtime, cid: str, run_id: str,
         await close_run(rt, cid, run_id, claimed=True)
 
 
+APPROVALS_FIELD = "approved_deletes_used"  # in the run's hash: the approvals its scan applied
+
+
+async def approvals_used(rt: Runtime, cid: str, approved: frozenset[str]) -> None:
+    """The run's scan let these approved deletions through: they are spent when the run
+    closes successfully (`close_run`); a run that fails or ends partial leaves them approved
+    for the next run. An approval given meanwhile is not among them: it waits for the next."""
+    if approved:
+        await rt.state.set_run_fields(cid, **{APPROVALS_FIELD: json.dumps(sorted(approved))})
+
+
 async def close_run(rt: Runtime, cid: str, run_id: str, error: str | None = None,
                     claimed: bool = False) -> None:
     """Write the run's summary into the connector status, free the lease, tell the platform.
@@ -95,6 +107,8 @@ async def close_run(rt: Runtime, cid: str, run_id: str, error: str | None = None
     started = float(run.get("started_at", finished))
     counts = RunCounts(**{k: int(run.get(k, 0)) for k in RunCounts.model_fields})
     outcome: RunOutcome = "failed" if error else ("partial" if counts.files_errored else "success")
+    if outcome == "success" and (spent := run.get(APPROVALS_FIELD)):
+        await rt.state.clear_approved(cid, frozenset(json.loads(spent)))
     await rt.state.set_run_fields(cid, phase="finished", finished_at=finished, outcome=outcome,
                                   error=error or "")
     status = {"last_run_id": run_id, "last_outcome": outcome, "last_error": error or "",
@@ -106,6 +120,9 @@ async def close_run(rt: Runtime, cid: str, run_id: str, error: str | None = None
     await rt.state.release_lease(cid, run_id)
     await rt.state.forget_done(run_id)
     metrics.run_duration.record(finished - started, {"connector.id": cid, "outcome": outcome})
+    run_span.end(run, started, finished, {"connector.id": cid, "run.id": run_id,
+                                          "run.reason": run.get("reason", ""),
+                                          "run.outcome": outcome}, error)
     event = SyncCompleted(
         connector_id=cid, run_id=run_id, outcome=outcome, error=error,
         started_at=datetime.fromtimestamp(started, UTC),

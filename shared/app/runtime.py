@@ -14,6 +14,7 @@ from shared.config.secrets import SecretBox
 from shared.config.settings import Settings
 from shared.messaging.broker import Broker
 from shared.messaging.claims import Claims
+from shared.messaging.lanes import Lanes
 from shared.observability import telemetry
 from shared.storage.s3 import Storage
 from shared.store.store import Store
@@ -44,7 +45,8 @@ class Runtime:
     async def open(cls, settings: Settings) -> Runtime:
         state = await Store.open(settings)
         broker = await Broker(settings.amqp_url.get_secret_value(), settings.namespace,
-                              settings.delivery_limit).connect()
+                              settings.delivery_limit,
+                              Lanes(settings.lanes_main, settings.lanes_bulk)).connect()
         return cls(settings, state, broker, SecretBox(settings.secret_key))
 
     async def close(self) -> None:

@@ -48,6 +48,10 @@ class Sources:
         for source in closing:
             source.close()
 
+    def ids(self) -> list[str]:
+        with self._lock:
+            return list(self._by_id)
+
     def drop(self, cid: str) -> None:
         """Close a connector's source (deleted, or its credentials refused)."""
         with self._lock:

@@ -18,11 +18,15 @@ from pydantic import (
     SecretStr,
     Tag,
     TypeAdapter,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from shared.config.active_directory import DOMAIN_NAME, domain_conflict
 from shared.config.identity_mapping import parse_table
+from shared.config.ldap_directory import LdapDirectory
+from shared.config.sync_windows import BandwidthLimit, SyncWindows
 from shared.contracts import ConflictPolicy, utcnow
 from shared.errors import SyncError
 from shared.sync.keys import BUCKET_NAME, clean_prefix
@@ -134,20 +138,6 @@ GuidStr = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-
 SiteUrlStr = Annotated[str, AfterValidator(_check_site_url)]
 
 
-class LdapDirectory(BaseModel):
-    """Where owner SIDs are looked up: Active Directory (objectSid, binary) or Samba+LDAP
-    (sambaSID). The bind password is encrypted at rest and never shown."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    url: str = Field(pattern=r"^ldaps?://[^/\s]+/?$")
-    base_dn: str = Field(min_length=1)
-    bind_dn: str = ""
-    bind_password: SecretStr | None = None
-    sid_attribute: str = "sambaSID"
-    mail_attribute: str = "mail"
-    name_attribute: str = "displayName"
-
-
 class IdentityMapping(BaseModel):
     """Chain: the table first, then `strategy` (email or name, through the directory), then the
     system owner."""
@@ -190,6 +180,11 @@ class ConnectorFields(BaseModel):
     admin_emails: list[EmailStr] = Field(default_factory=list, max_length=50)
     conflict_policy: ConflictPolicy = "manual"
     max_delete_percent: int = Field(default=50, ge=0, le=100)
+    # Throttles, across every worker (shared/config/sync_windows.py): bytes per second moved,
+    # files in flight at once, and when runs may start and transfers run (None: no limit).
+    bandwidth_limit: BandwidthLimit = None
+    max_parallel_transfers: int | None = Field(default=None, ge=1, le=1000)
+    sync_windows: SyncWindows | None = None
 
     @field_validator("target_share")
     @classmethod
@@ -208,12 +203,38 @@ class ConnectorFields(BaseModel):
 
 
 
+def _check_domain(value: str | None) -> str | None:
+    if value and not DOMAIN_NAME.match(value):
+        raise ValueError("an Active Directory domain: CORP or corp.example.com (the username "
+                         "may carry it instead: CORP\\user or user@corp.example.com)")
+    return value
+
+
+DomainStr = Annotated[str, Field(max_length=256), AfterValidator(_check_domain)]
+
+
+def _logon_form(value: str | None) -> str | None:
+    if value and (problem := domain_conflict(value, "")):
+        raise ValueError(problem)
+    return value
+
+
+def _domain_agrees(value: str | None, info: ValidationInfo) -> str | None:
+    """The Domain field and a domain named in the username (`CORP\\u`, `u@corp.com`) agree."""
+    username = info.data.get("username")
+    if value is not None and username and (problem := domain_conflict(username, value)):
+        raise ValueError(problem)
+    return value
+
+
 class SmbConnectorCreate(ConnectorFields):
     kind: Literal["smb"] = "smb"
     server: ServerStr
     username: str = Field(min_length=1, max_length=256)
     password: SecretStr
-    domain: str = Field(default="", max_length=256)
+    domain: DomainStr = ""  # the account's AD domain (NTLM logs on as DOMAIN\username)
+    check_username = field_validator("username")(_logon_form)
+    check_domain = field_validator("domain")(_domain_agrees)
     # Signing is always required; encryption: whenever offered, demanded (else the run fails
     # with `encryption_unavailable`), or not asked for.
     smb_encryption: SmbEncryption = "auto"
@@ -230,6 +251,9 @@ class SharePointConnectorCreate(ConnectorFields):
     certificate_password: SecretStr | None = None
     site_url: SiteUrlStr
     library: str = Field(min_length=1, max_length=255)
+    # When the client secret expires (Entra ID shows it; Graph never tells us): its admins are
+    # mailed 30 days before. A certificate's expiry is read from the certificate itself.
+    secret_expires_at: datetime | None = None
 
     @model_validator(mode="after")
     def _one_credential(self) -> SharePointConnectorCreate:
@@ -264,11 +288,15 @@ class ConnectorUpdate(BaseModel):
     admin_emails: list[EmailStr] | None = Field(default=None, max_length=50)
     conflict_policy: ConflictPolicy | None = None
     max_delete_percent: int | None = Field(default=None, ge=0, le=100)
+    # Throttles: null (or "off") lifts one (THROTTLE_FIELDS may be null in a PATCH).
+    bandwidth_limit: BandwidthLimit = None
+    max_parallel_transfers: int | None = Field(default=None, ge=1, le=1000)
+    sync_windows: SyncWindows | None = None
     # SMB
     server: ServerStr | None = None
     username: str | None = Field(default=None, min_length=1, max_length=256)
     password: SecretStr | None = None
-    domain: str | None = None
+    domain: DomainStr | None = None
     smb_encryption: SmbEncryption | None = None
     # SharePoint
     tenant_id: GuidStr | None = None
@@ -278,6 +306,10 @@ class ConnectorUpdate(BaseModel):
     certificate_password: SecretStr | None = None
     site_url: SiteUrlStr | None = None
     library: str | None = Field(default=None, min_length=1, max_length=255)
+    secret_expires_at: datetime | None = None
+
+    check_username = field_validator("username")(_logon_form)
+    check_domain = field_validator("domain")(_domain_agrees)
 
     @model_validator(mode="after")
     def _one_credential(self) -> ConnectorUpdate:
@@ -288,9 +320,10 @@ class ConnectorUpdate(BaseModel):
         return self
 
 
+THROTTLE_FIELDS = {"bandwidth_limit", "max_parallel_transfers", "sync_windows"}
 SMB_FIELDS = {"server", "username", "password", "domain", "smb_encryption"}
 SHAREPOINT_FIELDS = {"tenant_id", "client_id", "client_secret", "certificate",
-                     "certificate_password", "site_url", "library"}
+                     "certificate_password", "site_url", "library", "secret_expires_at"}
 SECRET_FIELDS = ("password_enc", "ldap_password_enc", "client_secret_enc", "certificate_enc",
                  "certificate_password_enc")
 
@@ -318,6 +351,7 @@ class Connector(BaseModel):
     library: str | None = None
     site_id: str | None = None
     drive_id: str | None = None
+    secret_expires_at: datetime | None = None  # the client secret's, as the admin gave it
 
     ldap_password_enc: str | None = None
     target_share: str
@@ -328,6 +362,9 @@ class Connector(BaseModel):
     admin_emails: list[str] = Field(default_factory=list)
     conflict_policy: ConflictPolicy = "manual"
     max_delete_percent: int = 50
+    bandwidth_limit: BandwidthLimit = None
+    max_parallel_transfers: int | None = Field(default=None, ge=1, le=1000)
+    sync_windows: SyncWindows | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # Bumped when credentials or the source location change, so workers drop cached sessions.

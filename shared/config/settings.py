@@ -58,11 +58,22 @@ class Settings(BaseSettings):
     long_job_mb: int = Field(default=256, ge=1)
     long_jobs_per_worker: int = Field(default=4, ge=1, le=64)
     claim_ttl_s: float = Field(default=60, ge=1)
+    # Shards of the identity and transfer stages' lanes (shared/messaging/lanes.py): a fixed set
+    # of queues whatever the number of connectors. Change them with the queues drained.
+    lanes_main: int = Field(default=8, ge=1, le=256)
+    lanes_bulk: int = Field(default=4, ge=1, le=256)
     # Quorum-queue redeliveries before a message is dead-lettered.
     delivery_limit: int = Field(default=5, ge=1, le=100)
     # A run that shows no progress for this long loses its lease (a crashed scanner/worker).
     lease_ttl_s: int = Field(default=600, ge=5)
     scheduler_tick_s: float = Field(default=1.0, gt=0)
+    # A share's usage recounted from its bucket this often; quotas (the 90% warning) checked this
+    # often (services/scheduler/usage_recount.py).
+    usage_recount_s: float = Field(default=6 * 3600, ge=1)
+    quota_check_s: float = Field(default=60, gt=0)
+    # How often the scheduler looks at every connector (abandoned runs, stale flags, the queue
+    # gauges); its tick reads only the connectors that are due.
+    scheduler_sweep_s: float = Field(default=15.0, gt=0)
     # On SIGTERM, how long in-flight work may take to finish before the process stops anyway.
     drain_timeout_s: float = Field(default=30, ge=0)
     # File paths on trace spans: off by default (names can be sensitive: "layoffs-2027.xlsx").
@@ -170,6 +181,11 @@ class ConflictSettings(Settings):
     smtp_timeout_s: float = Field(default=30, gt=0)
     # The admin console's base URL: emails link to {console_url}/connectors/{id}.
     console_url: str = "http://127.0.0.1:8080"
+    # Alerts (services/conflicts/alerts.py): every connector checked this often (stale,
+    # expiring credentials, cleared conditions); a credential's admins hear this long before
+    # it expires.
+    alert_sweep_s: float = Field(default=60, gt=0)
+    credential_warn_days: int = Field(default=30, ge=1, le=365)
 
 
 S = TypeVar("S", bound=Settings)

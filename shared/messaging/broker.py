@@ -3,10 +3,13 @@
 Exchanges ({ns} = SCAIDRIVE_NAMESPACE):
   {ns}.commands  direct   scan -> {ns}.scan (scanner), run -> {ns}.runs (scheduler),
                           conflict -> {ns}.conflicts (conflict service)
-  {ns}.changes   topic    {connector} -> {ns}.identity.{connector} (identity)
-  {ns}.transfer  direct   {connector} -> {ns}.transfer.{connector} (transfer workers)
+  {ns}.changes   topic    {lane}.{k}.{connector} -> {ns}.identity.{lane}.{k} (identity)
+  {ns}.transfer  direct   {lane}.{k} -> {ns}.transfer.{lane}.{k} (transfer workers)
   {ns}.events    topic    platform events (sync.completed, ...), for the ScaiDrive platform
   {ns}.dead      fanout   -> {ns}.dead (kept for operators), {ns}.dead.runs (closes runs)
+  (default)               {ns}.parked.{connector}: a paused connector's work (parking.py)
+The identity and transfer stages share a fixed set of sharded lanes (shared/messaging/lanes.py)
+instead of a queue per connector.
 Work queues are durable quorum queues with a delivery limit and the dead-letter exchange.
 
 SCAIDRIVE_AMQP_URL may list a cluster's nodes: the connection moves to another node when its own
@@ -35,9 +38,10 @@ from pydantic import ValidationError
 
 from shared.config.settings import split_amqp_urls
 from shared.contracts import Contract, UnknownMessage, decode
-from shared.messaging import failover, outages
+from shared.messaging import failover, outages, parking
 from shared.messaging.claims import LongWork
-from shared.messaging.redelivery import ATTEMPTS, Claimed, Defer
+from shared.messaging.lanes import STAGES, Lane, Lanes
+from shared.messaging.redelivery import ATTEMPTS, Claimed, Defer, Park
 from shared.observability import telemetry
 
 log = logging.getLogger(__name__)
@@ -63,10 +67,12 @@ def expecting(model: type[M] | tuple[type[M], ...],
 
 
 class Broker:
-    def __init__(self, url: str, namespace: str, delivery_limit: int = 5):
+    def __init__(self, url: str, namespace: str, delivery_limit: int = 5,
+                 lanes: Lanes | None = None):
         self.url = url  # one AMQP URL or several, comma-separated (a cluster's nodes)
         self.ns = namespace
         self.delivery_limit = delivery_limit
+        self.lanes = lanes or Lanes()
         self.connection: aio_pika.abc.AbstractRobustConnection | None = None
         self.channel: AbstractChannel | None = None
         self.exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
@@ -94,8 +100,11 @@ class Broker:
             raise RuntimeError("the broker is not connected: connect() first")
         return self.connection
 
-    def _channel(self) -> AbstractChannel:
+    def control_channel(self) -> AbstractChannel:
         """The channel that declares the topology and republishes."""
+        return self._channel()
+
+    def _channel(self) -> AbstractChannel:
         if self.channel is None:
             raise RuntimeError("the broker is not connected: connect() first")
         return self.channel
@@ -119,6 +128,9 @@ class Broker:
         await self._work_queue("scan", "commands", "scan")
         await self._work_queue("runs", "commands", "run")
         await self._work_queue("conflicts", "commands", "conflict")
+        for stage, exchange in STAGES.items():
+            for short, _lane, key in self.lanes.queues(stage):
+                await self._work_queue(short, exchange, key)
 
     async def _work_queue(self, short: str, exchange: str, key: str) -> AbstractQueue:
         q = await self._channel().declare_queue(self.name(short), durable=True, arguments={
@@ -130,43 +142,38 @@ class Broker:
         self.queues[short] = q
         return q
 
-    async def connector_queue(self, stage: str, connector_id: str) -> AbstractQueue:
-        """Each connector has its own identity and transfer queue: pause = stop consuming it;
-        fair sharing between connectors at both stages."""
-        short = f"{stage}.{connector_id}"
-        if short not in self.queues:
-            exchange = {"identity": "changes", "transfer": "transfer"}[stage]
-            await self._work_queue(short, exchange, connector_id)
-        return self.queues[short]
-
-    async def transfer_queue(self, connector_id: str) -> AbstractQueue:
-        return await self.connector_queue("transfer", connector_id)
-
-    async def delete_connector_queues(self, connector_id: str) -> None:
-        for stage in ("identity", "transfer"):
-            short = f"{stage}.{connector_id}"
-            self.queues.pop(short, None)
-            await self._channel().queue_delete(self.name(short))
-
-    async def queue_depth(self, connector_id: str) -> int | None:
-        """Jobs waiting in a connector's transfer queue; None if it has none yet. A passive
-        declare on a throwaway channel: a missing queue closes that channel, not ours."""
+    async def lane_depths(self) -> dict[str, int]:
+        """Messages ready in each lane's shard ({stage}.{lane}.{k} -> count): passive declares
+        on a throwaway channel, for the operators' gauges."""
         channel = await self.new_channel()
         try:
-            q = await channel.declare_queue(self.name(f"transfer.{connector_id}"), passive=True)
-            return q.declaration_result.message_count
-        except aio_pika.exceptions.ChannelClosed:
-            return None
+            depths = {}
+            for stage in STAGES:
+                for short, _lane, _key in self.lanes.queues(stage):
+                    q = await channel.declare_queue(self.name(short), passive=True)
+                    depths[short] = q.declaration_result.message_count or 0
+            return depths
         finally:
             if not channel.is_closed:
                 await channel.close()
 
+    async def park(self, m: Claimed, connector_id: str) -> None:
+        await parking.park(self, m, connector_id)
+
+    async def unpark(self, connector_id: str) -> tuple[int, bool]:
+        return await parking.unpark(self, connector_id)
+
+    async def delete_parked(self, connector_id: str) -> None:
+        await parking.delete(self, connector_id)
+
     # --- publishing ---------------------------------------------------------------------
 
     async def publish(self, exchange: str, routing_key: str, msg: Contract,
-                      headers: dict | None = None) -> None:
-        """Returns once the broker confirmed the message (persistent, routed to a queue)."""
+                      headers: dict | None = None, message_id: str | None = None) -> None:
+        """Returns once the broker confirmed the message (persistent, routed to a queue).
+        `message_id`: a stable id consumers can deduplicate by (AMQP `message_id`)."""
         message = aio_pika.Message(
+            message_id=message_id,
             body=msg.model_dump_json().encode(),
             content_type="application/json",
             type=type(msg).__name__,
@@ -176,6 +183,11 @@ class Broker:
         mandatory = exchange != "events"  # platform events may have no consumer yet
         await failover.confirmed(lambda: self.exchanges[exchange].publish(
             message, routing_key, mandatory=mandatory), self._connection())
+
+    async def publish_work(self, exchange: str, msg: Contract, lane: Lane,
+                           connector_id: str) -> None:
+        """A connector's work, to its shard of `lane` at the stage `exchange` feeds."""
+        await self.publish(exchange, self.lanes.routing_key(exchange, connector_id, lane), msg)
 
     async def publish_many(self, exchange: str, items: list[tuple[str, Contract]],
                            window: int = 256) -> None:
@@ -204,6 +216,16 @@ class Broker:
         tag = await q.consume(on_message)
         self._consumers.append((q, tag))
         return q, tag
+
+    async def consume_lanes(self, stage: str, handler: Handler, prefetch: dict[Lane, int],
+                            long_work: LongWork | None = None) -> None:
+        """Every shard of the stage's lanes: one channel per lane, so the bulk lane's long
+        batches never hold the main lane's prefetch."""
+        for lane, count in prefetch.items():
+            channel = await self.new_channel()
+            for short, in_lane, _key in self.lanes.queues(stage):
+                if in_lane == lane:
+                    await self.consume(self.queues[short], handler, count, channel, long_work)
 
     async def cancel(self, queue: AbstractQueue, tag: str) -> None:
         """Stop one consumer; messages already in hand still finish and are acked."""
@@ -283,6 +305,9 @@ class Broker:
         if message.processed:  # claimed and acked already: the claim's expiry takes over
             log.error("claimed %s left to its claim's expiry: %s: %s", message.type,
                       type(exc).__name__, exc)
+        elif isinstance(exc, Park):  # its connector is paused: out of the lane until resumed
+            await self.park(Claimed.of(message), exc.connector_id)
+            await message.ack()
         elif isinstance(exc, Defer):
             await self.requeue_fresh(message)
         elif outages.is_outage(exc):  # S3 or Redis down: wait for it, attempts unspent
@@ -318,7 +343,7 @@ class Broker:
             "x-error": error[:1000], "x-error-class": error_class or error.split(":", 1)[0],
             "x-original-routing-key": m.routing_key, "x-original-exchange": m.exchange}
         await failover.confirmed(lambda: self.exchanges["dead"].publish(
-            self._message(m, headers), routing_key=""), self._connection())
+            self.as_message(m, headers), routing_key=""), self._connection())
 
     async def requeue_fresh(self, message: AbstractIncomingMessage) -> None:
         """Back to the end of its queue with its delivery count reset; then ack the original."""
@@ -335,12 +360,16 @@ class Broker:
 
         async def publish() -> None:
             exchange = await self._channel().get_exchange(m.exchange, ensure=False)
-            await exchange.publish(self._message(m, headers), routing_key=m.routing_key)
+            await exchange.publish(self.as_message(m, headers), routing_key=m.routing_key)
 
         await failover.confirmed(publish, self._connection())
 
+    async def confirmed(self, publish: Callable[[], Awaitable[object]]) -> None:
+        """Run a publish, waiting out a failover (shared/messaging/failover.py)."""
+        await failover.confirmed(publish, self._connection())
+
     @staticmethod
-    def _message(m: Claimed, headers: dict) -> aio_pika.Message:
+    def as_message(m: Claimed, headers: dict) -> aio_pika.Message:
         return aio_pika.Message(body=m.body.encode("utf-8", "surrogateescape"), type=m.type,
                                 headers=headers, content_type=m.content_type,
                                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT)

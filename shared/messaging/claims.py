@@ -32,7 +32,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from shared.contracts import Contract
 from shared.messaging import outages
-from shared.messaging.redelivery import Claimed, Defer, Redelivery
+from shared.messaging.redelivery import Claimed, Defer, Park, Redelivery
 
 log = logging.getLogger(__name__)
 FULL_WAIT_S = 3.0  # a worker over its share of long jobs puts the message back after this
@@ -141,6 +141,8 @@ class LongWork:
         """The broker's own retry rules, applied by hand (the message is acked already)."""
         try:
             await handler()
+        except Park as exc:
+            await broker.park(claimed, exc.connector_id)
         except Defer:
             await broker.republish(claimed)
         except Exception as exc:

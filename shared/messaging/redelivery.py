@@ -1,6 +1,7 @@
 """What the broker and the claims of long work share (shared/messaging/broker.py and claims.py):
 a message kept so it can be published again (`Claimed`), the header counting the deliveries
-it spent while claimed (`ATTEMPTS`), the "put it back" signal (`Defer`), and the broker's
+it spent while claimed (`ATTEMPTS`), the "put it back" signal (`Defer`) and its "put it aside
+until the connector is resumed" form (`Park`), and the broker's
 redelivery side as the claims see it (`Redelivery`). The claims depend on this, not on the
 broker, so the broker can consume with claims without an import loop.
 """
@@ -16,6 +17,15 @@ ATTEMPTS = "x-scaidrive-attempts"  # deliveries spent while claimed (x-delivery-
 
 class Defer(Exception):
     """Put the message back at the end of its queue, without counting it as a failed delivery."""
+
+
+class Park(Defer):
+    """Move the message out of its lane until its connector is resumed (shared/messaging/
+    parking.py): a paused connector's work must neither be lost nor cycle through a lane."""
+
+    def __init__(self, connector_id: str):
+        super().__init__(f"connector {connector_id} is held")
+        self.connector_id = connector_id
 
 
 @dataclass
@@ -48,6 +58,8 @@ class Redelivery(Protocol):
     async def republish(self, m: Claimed) -> None: ...
 
     async def requeue_fresh(self, message: AbstractIncomingMessage) -> None: ...
+
+    async def park(self, m: Claimed, connector_id: str) -> None: ...
 
     async def dead_letter_claimed(self, m: Claimed, error: str,
                                   error_class: str = "") -> None: ...

@@ -23,7 +23,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
-from shared.observability import trace_privacy
+from shared.observability import run_span, trace_privacy
 
 _PROVIDERS: list = []  # flushed on shutdown
 _trace_paths = False  # SCAIDRIVE_TRACE_PATHS, as given to setup: may file paths be traced?
@@ -47,7 +47,9 @@ def setup(service: str, level: str = "INFO", trace_paths: bool = False) -> trace
     resource = Resource.create({"service.name": f"scaidrive-{service}",
                                 "service.namespace": os.environ.get("SCAIDRIVE_NAMESPACE",
                                                                     "scaidrive")})
-    tracer_provider = TracerProvider(resource=resource)
+    # RunIds: a run's root span is recorded at its end under the ids chosen at its start
+    # (shared/observability/run_span.py).
+    tracer_provider = TracerProvider(resource=resource, id_generator=run_span.RunIds())
     span_exporter = span_exporter_for(trace_paths)
     if span_exporter is not None:
         tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))

@@ -10,7 +10,11 @@ packed values and owner labels in `index_codec`); a transfer batch's reads and w
 leases (`runs.RunState`, its scripts in `scripts`); conflicts (`conflict_records`); a streaming
 scan's working set (`scan_listing`); per-day counters and the stale flag (`daily_counters`);
 claims of long work (`claim_records`); imported users (`users`); directory answers
-(`owner_cache`); console sessions and failed token checks (`api_access`). Key rotation
+(`owner_cache`); console sessions and failed token checks (`api_access`); the API's connector
+pages (`connector_pages`); when connectors are due and which have parked work
+(`schedule_records`); alerts mailed once per incident (`alert_records`); share usage recounts
+and quota crossings (`usage_records`); bandwidth buckets and transfer slots per connector
+(`throttle_records`); the client for single, cluster or sentinel mode (`connection`). Key rotation
 (`key_rotation`) rewrites the connectors' records in place. `replies` narrows redis-py's reply
 types to the text this package's client (decode_responses) gets.
 

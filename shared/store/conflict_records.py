@@ -6,6 +6,16 @@
                                    (a hash rather than a sorted set, so the e2e secret scans,
                                    which read strings/hashes/lists/sets, cover it too)
   {ns}:conflicts:held:{cid}        hash path -> conflict id: paths runs must leave alone
+  {ns}:conflicts:notify            zset conflict id -> when (epoch s): notices (the event, the
+                                   admins' e-mail) still to send, and when to try next
+
+A notice's record fields: `mail_message_id` (the e-mail's Message-ID, kept before it is sent:
+a send repeated after a crash carries the same one), `notify_attempts` (failed tries) and,
+once they ran out (or the detection was dead-lettered), `notify_failed` (the error) and
+`notify_failed_at`; an admin's re-send clears them and schedules the notice again. A decision
+whose RESOLVED job was dead-lettered shows `apply_failed` (the error) and `apply_failed_at`
+until an admin asks for it to be applied again (`reapply_requested`); `decision_checked`: the
+transfer worker found the decision current and may have begun writing it.
 
 A path is held from detection until the transfer worker has applied the resolution
 (`applied`), or until the conflict is superseded (by a newer conflict on the path, or when the
@@ -30,63 +40,17 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 
 from shared.contracts import ConflictDetected
+from shared.store import conflict_scripts as scripts
 from shared.store.connection import is_cluster, tagger
 from shared.store.replies import maybe_texts, text, text_hash, texts
 
 STATES = ("open", "resolved", "superseded")
 _JSON_FIELDS = ("source", "scaidrive", "source_version")
 _FLAGS = ("mailed", "published_detected", "published_resolved", "published_superseded",
-          "automatic")
+          "automatic", "decision_checked")
+_LEASES = ("notice", "published_resolved")  # the side effects done under a lease
 READ_BATCH = 200
-
-# Create the record once (a redelivered or re-detected conflict is the same id); hold the path.
-# An older open conflict on the same path is superseded by this one.
-_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-local old = redis.call('HGET', KEYS[3], ARGV[2])
-if old and old ~= ARGV[1] and old == ARGV[4] and redis.call('HGET', KEYS[4], 'state') == 'open' then
-  redis.call('HSET', KEYS[4], 'state', 'superseded', 'superseded_by', ARGV[1])
-end
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
-return 1
-"""
-
-# Move a record from `open` to a new state; returns the state found ('open' = this call won).
-_TRANSITION = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return false end
-if state ~= ARGV[1] then return state end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-return ARGV[1]
-"""
-
-# Release a held path, but only while it is held for this conflict.
-_UNHOLD = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  return redis.call('HDEL', KEYS[1], ARGV[1])
-end
-return 0
-"""
-
-# A flag set once on an existing record (HSETNX alone would create a stray hash).
-_FLAG = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
-"""
-
-# Cluster mode's first step of _CREATE: the record, once. KEYS: record; ARGV: its fields.
-_CREATE_RECORD = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1
-"""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+_NOTICE_FIELDS = ("notify_failed", "notify_failed_at", "notify_attempts")
 
 
 def _now() -> str:
@@ -101,8 +65,11 @@ def decode(raw: dict[str, str]) -> dict:
             out[f] = json.loads(out[f])
     for f in _FLAGS:
         out[f] = out.get(f) == "1"
-    for f in ("resolved_at", "resolved_by", "winner", "applied_at", "superseded_by"):
+    for f in ("resolved_at", "resolved_by", "winner", "applied_at", "superseded_by",
+              "mail_message_id", "notify_failed", "notify_failed_at", "apply_failed",
+              "apply_failed_at"):
         out.setdefault(f, None)
+    out["notify_attempts"] = int(out.get("notify_attempts") or 0)
     return out
 
 
@@ -112,12 +79,17 @@ class ConflictStore:
         self.ns = namespace
         self._cluster = is_cluster(redis)
         self._tag = tagger(redis)  # {id} in cluster mode
-        self._create = redis.register_script(_CREATE)
-        self._create_record = redis.register_script(_CREATE_RECORD)
-        self._transition = redis.register_script(_TRANSITION)
-        self._unhold = redis.register_script(_UNHOLD)
-        self._flag = redis.register_script(_FLAG)
-        self._release = redis.register_script(_RELEASE)
+        self._create = redis.register_script(scripts.CREATE)
+        self._create_record = redis.register_script(scripts.CREATE_RECORD)
+        self._transition = redis.register_script(scripts.TRANSITION)
+        self._unhold = redis.register_script(scripts.UNHOLD)
+        self._flag = redis.register_script(scripts.FLAG)
+        self._release = redis.register_script(scripts.RELEASE)
+        self._renew = redis.register_script(scripts.RENEW)
+        self._message_id = redis.register_script(scripts.MESSAGE_ID)
+        self._notice_failed = redis.register_script(scripts.NOTICE_FAILED)
+        self._mark_failed = redis.register_script(scripts.MARK_FAILED)
+        self._apply_failed = redis.register_script(scripts.APPLY_FAILED)
 
     def _record(self, conflict_id: str) -> str:
         return f"{self.ns}:conflict:{self._tag(conflict_id)}"
@@ -127,6 +99,13 @@ class ConflictStore:
 
     def _held(self, connector_id: str) -> str:
         return f"{self.ns}:conflicts:held:{self._tag(connector_id)}"
+
+    def _lease(self, conflict_id: str, what: str) -> str:
+        return f"{self._record(conflict_id)}:claim:{what}"
+
+    @property
+    def _notices(self) -> str:
+        return f"{self.ns}:conflicts:notify"
 
     # --- the interface the scanner and the transfer worker use ---------------------------
 
@@ -150,6 +129,15 @@ class ConflictStore:
         await self._unhold(keys=[self._held(cid)], args=[path, conflict_id])
         await self._flag(keys=[self._record(conflict_id)], args=["applied_at", _now()])
 
+    async def mark_apply_failed(self, conflict_id: str, error: str) -> bool:
+        """The decision's job was dead-lettered: shown as `apply_failed` (False: the conflict
+        is not a resolved, unapplied one: nothing to show)."""
+        return bool(await self._apply_failed(keys=[self._record(conflict_id)],
+                                             args=[error[:1000], _now()]))
+
+    async def reapply_requested(self, conflict_id: str) -> None:
+        await self.r.hdel(self._record(conflict_id), "apply_failed", "apply_failed_at")
+
     async def get(self, conflict_id: str) -> dict | None:
         raw = text_hash(await self.r.hgetall(self._record(conflict_id)))
         return decode(raw) if raw else None
@@ -159,10 +147,11 @@ class ConflictStore:
         ids = texts(await self.r.hkeys(self._list(connector_id)))
         keys = [self._list(connector_id), self._held(connector_id)]
         for cid in ids:
-            keys += [self._record(cid)] + [f"{self._record(cid)}:claim:{w}"
-                                           for w in ("mail", "detected", "resolved")]
+            keys += [self._record(cid)] + [self._lease(cid, w) for w in _LEASES]
         for i in range(0, len(keys), 500):
             await self.r.delete(*keys[i:i + 500])
+        for i in range(0, len(ids), 500):
+            await self.r.zrem(self._notices, *ids[i:i + 500])
 
     # --- recording and deciding ---------------------------------------------------------
 
@@ -256,12 +245,68 @@ class ConflictStore:
         """A short lease on a side effect (an email, an event), so two deliveries of the same
         message handled at once do not both do it. The token to release it, or None."""
         token = secrets.token_hex(8)
-        key = f"{self._record(conflict_id)}:claim:{what}"
-        ok = await self.r.set(key, token, nx=True, px=int(ttl_s * 1000))
+        ok = await self.r.set(self._lease(conflict_id, what), token, nx=True,
+                              px=int(ttl_s * 1000))
         return token if ok else None
 
+    async def renew(self, conflict_id: str, what: str, token: str, ttl_s: float) -> bool:
+        """Extend the lease for another `ttl_s`; False once it is not this holder's any more
+        (it expired, and perhaps someone else took it)."""
+        return await self._renew(keys=[self._lease(conflict_id, what)],
+                                 args=[token, int(ttl_s * 1000)]) == 1
+
     async def release(self, conflict_id: str, what: str, token: str) -> None:
-        await self._release(keys=[f"{self._record(conflict_id)}:claim:{what}"], args=[token])
+        await self._release(keys=[self._lease(conflict_id, what)], args=[token])
+
+    async def mail_message_id(self, conflict_id: str, new_id: str) -> str | None:
+        """The Message-ID of the conflict's e-mail: `new_id` the first time, then the one kept
+        (a send repeated after a crash is recognisable as the same e-mail). None: no record."""
+        return text(await self._message_id(keys=[self._record(conflict_id)], args=[new_id]))
+
+    # --- notices still to send (the event, the admins' e-mail) ---------------------------
+
+    async def notice_wanted(self, conflict_id: str, at: float) -> None:
+        """Schedule the conflict's notices at `at` (epoch s), unless they are scheduled."""
+        await self.r.zadd(self._notices, {conflict_id: at}, nx=True)
+
+    async def notices_due(self, now: float, limit: int) -> list[str]:
+        """Conflicts whose notices are due at `now`, the longest waiting first."""
+        due = await self.r.zrangebyscore(self._notices, "-inf", now, start=0, num=limit)
+        return [text(i) for i in due if isinstance(i, (str, bytes))]
+
+    async def notices_pending(self) -> int:
+        return int(await self.r.zcard(self._notices))
+
+    async def notice_sent(self, conflict_id: str) -> None:
+        """Every notice of the conflict went out: nothing left to schedule or to show."""
+        await self.r.zrem(self._notices, conflict_id)
+        await self.r.hdel(self._record(conflict_id), *_NOTICE_FIELDS)
+
+    async def notice_failed(self, conflict_id: str, error: str, limit: int) -> int:
+        """A try failed: the failures so far (-1: no such conflict). At `limit` the notice is
+        given up on and shown as `notify_failed` until an admin asks for it again; below it,
+        `notice_retry` schedules the next try."""
+        n = int(await self._notice_failed(keys=[self._record(conflict_id)],
+                                          args=[limit, error[:1000], _now()]))
+        if n < 0 or n >= limit:
+            await self.r.zrem(self._notices, conflict_id)
+        return n
+
+    async def notice_retry(self, conflict_id: str, at: float) -> None:
+        """Try the notices again at `at`, if they are still scheduled."""
+        await self.r.zadd(self._notices, {conflict_id: at}, xx=True)
+
+    async def mark_notice_failed(self, conflict_id: str, error: str) -> bool:
+        """Show the conflict's notice as failed (its detection was dead-lettered); False if
+        there is no such conflict."""
+        return bool(await self._mark_failed(keys=[self._record(conflict_id)],
+                                            args=[error[:1000], _now()]))
+
+    async def notice_requested(self, conflict_id: str, at: float) -> None:
+        """An admin asks for the conflict's notices again: attempts and failure cleared, due at
+        `at` (whatever was scheduled before)."""
+        await self.r.hdel(self._record(conflict_id), *_NOTICE_FIELDS)
+        await self.r.zadd(self._notices, {conflict_id: at})
 
     # --- listing ------------------------------------------------------------------------
 

@@ -7,10 +7,17 @@ and the hash tag that keeps one connector's keys in one slot of a Redis Cluster.
   sentinel   `redis+sentinel://[user:password@]host:26379,host2:26379/mymaster/0`: the sentinels,
              the master's name, the db; the password is the master's
 
-Each mode rides out a failover inside the call (~8-9 s for a cluster with a 5 s node timeout):
-ConnectionError, TimeoutError, ClusterDownError and TryAgainError are retried with exponential
-backoff for about 20 s, so a run keeps going while a replica takes its dead master's place; a
-longer outage surfaces as the error (the broker then waits and puts the message back).
+Each mode rides out a failover inside the call (~8-9 s for a cluster with a 5 s node timeout,
+~5 s for sentinels that call a master down after 2 s): ConnectionError, TimeoutError,
+ClusterDownError and TryAgainError are retried with exponential backoff for about 20 s, so a run
+keeps going while a replica takes its dead master's place; a longer outage surfaces as the error
+(the broker then waits and puts the message back).
+
+In sentinel mode each attempt to connect asks the sentinels where the master is: redis-py's
+asyncio client asks only on a connection's first connect, then reconnects to the address it had,
+so after a failover it knocked at the dead master until its retries ran out (redis-py issue
+3874; tests/state/test_sentinel_mode.py fails without `MasterConnection`). A demoted master's
+READONLY answer is a ConnectionError too (redis-py's), so the next attempt finds the new one.
 
 In cluster mode `tag(r, cid)` is `{cid}`: every key named after a connector holds it braced, so
 Redis hashes only the connector id and all its keys (and every script or transaction on them)
@@ -26,8 +33,8 @@ from urllib.parse import unquote, urlsplit
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
-from redis.backoff import ExponentialBackoff
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ClusterDownError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -92,6 +99,31 @@ async def _ignore(_error: Exception) -> None:
     return None
 
 
+class MasterConnection(SentinelManagedConnection):
+    """A connection to the master that the sentinels name at each attempt to connect."""
+
+    async def _connect(self) -> None:
+        if self.connection_pool.is_master:
+            self.host, self.port = await self.connection_pool.get_master_address()
+        await super()._connect()
+
+    async def connect_check_health(self, check_health: bool = True,
+                                   retry_socket_connect: bool = True) -> None:
+        # One attempt: the command's own retry makes the next (else each of its ~15 attempts
+        # would retry the connect ~15 times: minutes, not the ~20 s of the module's promise).
+        await super().connect_check_health(check_health, retry_socket_connect=False)
+
+
+class SentinelRedis(aioredis.Redis):
+    """The master's client; closing it closes its connections to the sentinels too."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        pool = self.connection_pool
+        if isinstance(pool, SentinelConnectionPool):
+            await pool.sentinel_manager.aclose()
+
+
 def connect(url: str, mode: RedisMode = "single") -> aioredis.Redis:
     """The client of a mode. A cluster client answers the commands the store sends like a
     `Redis` (typed as one); what differs (slots) is the key builder's concern (`tag`)."""
@@ -107,9 +139,12 @@ def connect(url: str, mode: RedisMode = "single") -> aioredis.Redis:
                              "health_check_interval": 30}
     if mode == "sentinel":
         s = parse_sentinel_url(url)
-        sentinel = Sentinel(s.sentinels, socket_connect_timeout=5)
-        return sentinel.master_for(s.service, db=s.db, username=s.username,
-                                   password=s.password, **common, **retry)
+        # A sentinel that is down or hangs is given up at once for the next one.
+        sentinel = Sentinel(s.sentinels, sentinel_kwargs={
+            "socket_connect_timeout": 2, "socket_timeout": 2, "retry": Retry(NoBackoff(), 0)})
+        return cast(aioredis.Redis, sentinel.master_for(
+            s.service, redis_class=SentinelRedis, connection_class=MasterConnection, db=s.db,
+            username=s.username, password=s.password, **common, **retry))
     if mode != "single":
         raise ValueError(f"unknown Redis mode {mode!r}")
     return aioredis.from_url(url, **common, **retry)

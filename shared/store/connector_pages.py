@@ -1,6 +1,7 @@
-"""The connectors a page at a time, for the API's listing: ids sorted from `{ns}:connectors`,
-then only the page's records (`{ns}:connector:{cid}`, laid out in state.py), each parsed once
-per stored version (`State.parse_connector`). A family of `Store` (`Store.connector_pages`).
+"""The connectors a page at a time, for the API's listing (and which of some ids are gone): ids
+sorted from `{ns}:connectors`, then only the page's records (`{ns}:connector:{cid}`, laid out
+in state.py), each parsed once per stored version (`State.parse_connector`). A family of
+`Store` (`Store.connector_pages`).
 
 Reads go through a non-transactional pipeline of GETs rather than one MGET, so a page whose
 connectors live in different slots of a Redis Cluster is read the same way.
@@ -30,3 +31,10 @@ class ConnectorPages:
             raws = maybe_texts(await p.execute())
         found = [self.state.parse_connector(cid, raw) for cid, raw in zip(ids, raws, strict=True)]
         return [c for c in found if c is not None]
+
+    async def deleted_of(self, ids: list[str]) -> list[str]:
+        """Those of `ids` that are no longer connectors."""
+        if not ids:
+            return []
+        there = await self.state.r.smismember(self.state.key("connectors"), ids)
+        return [cid for cid, found in zip(ids, there, strict=True) if not found]

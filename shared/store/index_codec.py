@@ -13,7 +13,10 @@ Key layout ({ns} = SCAIDRIVE_NAMESPACE):
 A value is seven fields joined by "," (the JSON of the record instead when a field would hold a
 "," or is an empty content tag; values written before this format are JSON too, and both read):
 
-  size, mtime_ns   integers in base 36 ("-" before a negative one)
+  size, mtime_ns   integers in base 36 ("-" before a negative one); the mtime may be
+                   followed by the change time (SMB's) as its distance from the mtime in base
+                   36: "." + whole microseconds (SMB's times are), else ":" + nanoseconds;
+                   neither = None (every value written before change times were kept)
   file_id          "" = None; a decimal integer (SMB's file ids) in base 36; else "~" + as is
   etag             "" = None; an md5 (32 hex, S3's) in base 64 (22 characters), with a
                    multipart "-N" kept after it; else "~" + as is
@@ -153,7 +156,8 @@ def _etag(etag: str | None) -> str:
 def encode_record(rec: IndexRecord, label_id: str | None = None) -> str:
     """The index value of `rec`. `label_id`: its label's id in the connector's table
     (`IndexCodec.values` gives it); without one, the label is written out in the value."""
-    fields = (_b36(rec.size), _b36(rec.mtime_ns), _file_id(rec.file_id), _etag(rec.etag),
+    fields = (_b36(rec.size), _times(rec.mtime_ns, rec.change_ns), _file_id(rec.file_id),
+              _etag(rec.etag),
               _b36(int.from_bytes(_FLOAT.pack(rec.synced_at), "big")), rec.content_tag or "")
     if rec.content_tag == "" or any("," in f for f in fields):
         return json.dumps(asdict(rec))
@@ -166,7 +170,8 @@ def record_of(raw: str, strings: Strings | None = None) -> IndexRecord:
     object each. Raises UnknownLabel when the id is not in `strings`."""
     if raw[0] == "{":
         return _json_record(raw, strings)
-    size, mtime, fid, etag, synced, tag, label = raw.split(",", 6)
+    size, times, fid, etag, synced, tag, label = raw.split(",", 6)
+    mtime, change = _split_times(times)
     if label[0] == "[":
         owner, principal, method, score, version = _inline(label, strings)
     else:
@@ -175,13 +180,31 @@ def record_of(raw: str, strings: Strings | None = None) -> IndexRecord:
         except KeyError:
             raise UnknownLabel(label) from None
     return IndexRecord(
-        int(size, 36), int(mtime, 36),
+        int(size, 36), mtime,
         (str(int(fid, 36)) if fid[0] != "~" else fid[1:]) if fid else None,
         owner, principal,
         (a2b_base64(etag[:22] + "==").hex() + etag[22:] if etag[0] != "~" else etag[1:])
         if etag else None,
         _FLOAT.unpack(int(synced, 36).to_bytes(8, "big"))[0],
-        method, score, version, tag or None)
+        method, score, version, tag or None, change)
+
+
+def _times(mtime_ns: int, change_ns: int | None) -> str:
+    if change_ns is None:
+        return _b36(mtime_ns)
+    us, ns = divmod(change_ns - mtime_ns, 1000)
+    return f"{_b36(mtime_ns)}.{_b36(us)}" if not ns else \
+        f"{_b36(mtime_ns)}:{_b36(change_ns - mtime_ns)}"
+
+
+def _split_times(field: str) -> tuple[int, int | None]:
+    """(mtime_ns, change_ns) of the packed field."""
+    for sep, unit in ((".", 1000), (":", 1)):
+        mtime, found, change = field.partition(sep)
+        if found:
+            m = int(mtime, 36)
+            return m, m + int(change, 36) * unit
+    return int(field, 36), None
 
 
 def _inline(raw: str, strings: Strings | None) -> Label:

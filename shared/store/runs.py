@@ -25,7 +25,7 @@ from redis.typing import EncodableT
 
 from shared.contracts import RunCounts
 from shared.store.daily_counters import hourly_key
-from shared.store.replies import text, text_hash
+from shared.store.replies import hset_mapping, text, text_hash
 from shared.store.scripts import CLAIM, RECORD_OUTCOME, RELEASE, RENEW, SCAN_DONE
 from shared.store.state import Indexed, State
 
@@ -63,10 +63,12 @@ class RunState(State):
         else:
             await self.r.pexpire(lease, ttl_s * 1000)
 
-    async def begin_run(self, cid: str, run_id: str, reason: str) -> None:
+    async def begin_run(self, cid: str, run_id: str, reason: str, **more: str) -> None:
+        """A new run's record; `more`: fields kept with it (the ids of its root span)."""
         fields: dict[EncodableT, EncodableT] = {
             "run_id": run_id, "reason": reason, "phase": "scanning", "started_at": time.time(),
             "jobs_total": -1, "jobs_done": 0}
+        fields |= hset_mapping(more)
         fields |= {k: 0 for k in RunCounts.model_fields}
         async with self.r.pipeline(transaction=True) as p:
             p.delete(self.key("run", cid))
@@ -82,6 +84,14 @@ class RunState(State):
             return self.key("rundone", run_id)
         cid = cid or text(await self.r.get(self.key("runof", run_id))) or "-"
         return self.key("rundone", cid, run_id)
+
+    @staticmethod
+    def files_waiting(run: dict) -> int:
+        """Files of a run in progress that the scan published and no worker finished yet (what
+        the connector has queued in the lanes)."""
+        if not run or run.get("phase") == "finished":
+            return 0
+        return max(int(run.get("jobs_total", -1)) - int(run.get("jobs_done", 0)), 0)
 
     async def run(self, cid: str) -> dict[str, str]:
         return text_hash(await self.r.hgetall(self.key("run", cid)))

@@ -5,7 +5,8 @@ out in shared/store/state.py, its values and labels in index_codec.py) beside it
 connector (a connector scans once at a time: its lease), dropped when the scan ends and
 expiring anyway (in cluster mode {cid} is braced, as in state.py):
 
-  {ns}:scan:{cid}:listed       list of JSON [path, size, mtime_ns, file_id, content_tag], walk order
+  {ns}:scan:{cid}:listed       list of JSON [path, size, mtime_ns, file_id, content_tag,
+                               change_ns] (SourceEntry's fields in order), walk order
   {ns}:scan:{cid}:paths        set of the listed paths (is an indexed path still there?)
   {ns}:scan:{cid}:target       hash path -> size of the object in the bucket
 """
@@ -44,7 +45,7 @@ class ScanStore:
             return
         async with self.r.pipeline(transaction=False) as p:
             p.rpush(self.listed, *[json.dumps([e.path, e.size, e.mtime_ns, e.file_id,
-                                               e.content_tag]) for e in entries])
+                                               e.content_tag, e.change_ns]) for e in entries])
             p.sadd(self.paths, *[e.path for e in entries])
             p.expire(self.listed, TTL_S)
             p.expire(self.paths, TTL_S)

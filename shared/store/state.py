@@ -162,14 +162,17 @@ class State:
     async def connectors(self) -> list[Connector]:
         ids = sorted(text_set(await self.r.smembers(self.key("connectors"))))
         raws = await self.get_many([self.key("connector", i) for i in ids])
-        return [Connector.model_validate_json(r) for r in raws if r]
+        parsed = (self.parse_connector(i, r) for i, r in zip(ids, raws, strict=True))
+        return [c for c in parsed if c is not None]
 
     async def delete_connector(self, cid: str) -> None:
         keys = [self.key(k, cid) for k in
                 ("connector", "index", "run", "status", "failures", "lease", "delta", "items",
-                  "held", "approved")]
+                  "held", "approved", "alerts")]
         async with self.r.pipeline(transaction=not self.cluster) as p:  # two slots in a cluster
             p.srem(self.key("connectors"), cid)
+            p.zrem(self.key("due"), cid)  # schedule_records.py
+            p.srem(self.key("parked"), cid)
             p.delete(*keys)
             await p.execute()
 
@@ -209,7 +212,8 @@ class State:
     async def delete_share(self, name: str) -> None:
         async with self.r.pipeline(transaction=not self.cluster) as p:  # two slots in a cluster
             p.srem(self.key("shares"), name)
-            p.delete(self.key("share", name), self.key("usage", name))
+            p.delete(self.key("share", name), self.key("usage", name),
+                     self.key("recounted", name), self.key("quotawarn", name))  # usage_records
             await p.execute()
 
     async def add_usage(self, share: str, delta: int) -> None:
@@ -258,7 +262,15 @@ class State:
         return await self.r.hgetall(self.key("status", cid))
 
     async def set_status(self, cid: str, **fields) -> None:
-        await self.r.hset(self.key("status", cid), mapping={k: str(v) for k, v in fields.items()})
+        """`next_due` also goes to the scheduler's due set (schedule_records.py)."""
+        mapping = hset_mapping({k: str(v) for k, v in fields.items()})
+        if "next_due" not in fields:
+            await self.r.hset(self.key("status", cid), mapping=mapping)
+            return
+        async with self.r.pipeline(transaction=False) as p:  # two slots in a cluster
+            p.hset(self.key("status", cid), mapping=mapping)
+            p.zadd(self.key("due"), {cid: float(fields["next_due"])})
+            await p.execute()
 
     async def flag_status(self, cid: str, flag: str) -> bool:
         """Set a status flag; True only for the caller that set it (audit it once)."""

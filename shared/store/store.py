@@ -13,6 +13,13 @@ module documenting its own key layout:
                                                                  (connector_pages.ConnectorPages)
   batches            a transfer batch's reads and writes, one script each
                                                                  (batch_records.BatchRecords)
+  schedule           when connectors are due, which have parked work
+                                                                 (schedule_records.ScheduleRecords)
+  alerts             the alert conditions mailed, once per incident
+                                                                 (alert_records.AlertRecords)
+  usage              a share's recount and quota warning         (usage_records.UsageRecords)
+  throttles          a connector's bandwidth bucket and transfer slots, across workers
+                                                                 (throttle_records.ThrottleRecords)
 
 A service never sees the client, the namespace or a key (tests/unit/test_store_boundary.py).
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from shared.config.settings import Settings
+from shared.store.alert_records import AlertRecords
 from shared.store.api_access import ApiAccess
 from shared.store.batch_records import BatchRecords
 from shared.store.claim_records import ClaimRecords
@@ -29,6 +37,9 @@ from shared.store.connector_pages import ConnectorPages
 from shared.store.owner_cache import OwnerCache
 from shared.store.runs import RunState
 from shared.store.scan_listing import ScanStore
+from shared.store.schedule_records import ScheduleRecords
+from shared.store.throttle_records import ThrottleRecords
+from shared.store.usage_records import UsageRecords
 from shared.store.users import StoredUsers
 
 
@@ -42,6 +53,10 @@ class Store(RunState):
         self.api_access = ApiAccess(redis, namespace)
         self.batches = BatchRecords(self)
         self.connector_pages = ConnectorPages(self)
+        self.schedule = ScheduleRecords(self)
+        self.alerts = AlertRecords(self)
+        self.usage = UsageRecords(self)
+        self.throttles = ThrottleRecords(self)
 
     @classmethod
     async def open(cls, settings: Settings) -> Store:

@@ -1,8 +1,9 @@
 """One model of a file's version, from listing to index: what a walk found (`SourceEntry`, in a
 `Listing` with its failures and delta position), what the index keeps once the bucket holds it
 (`IndexRecord`: the same version, its owner labels and the object's etag), what both share
-(`Versioned`) and how two versions compare (`same_content`), and the conditions a conditional
-write is made on (`ABSENT`, `check_expected`).
+(`Versioned`) and how two versions compare (`same_content`: the one rule, used by the scans,
+the transfer worker, the conditional writes and the tests alike), and the conditions a
+conditional write is made on (`ABSENT`, `check_expected`).
 
 The wire's `contracts.FileVersion` is converted here and nowhere else: `wire_version` (any
 version onto the wire), `listed_at` (a version back to an entry at a path), `synced_record`
@@ -37,6 +38,9 @@ class Versioned(Protocol):
     @property
     def content_tag(self) -> str | None: ...
 
+    @property
+    def change_ns(self) -> int | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class SourceEntry:
@@ -49,6 +53,9 @@ class SourceEntry:
     # A content hash where the backend keeps one (SharePoint's quickXorHash): when both sides
     # have it, it (with the size) decides "unchanged", not the mtime a rename may bump.
     content_tag: str | None = None
+    # When the file last changed in any way (SMB's ChangeTime, ns): an edit moves it even
+    # where the mtime stays (same tick, or set back by the editor). None: not known.
+    change_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,15 +75,20 @@ class IndexRecord:
     score: float | None = None  # the fuzzy-name score when method is "name"
     identity_version: int = 1  # the connector's mapping version that labelled the object
     content_tag: str | None = None  # the source's content hash of the stored version
+    change_ns: int | None = None  # the source's change time of the stored version (SMB)
 
 
 def same_content(entry: Versioned, known: Versioned) -> bool:
     """Unchanged? A content hash on both sides decides (a SharePoint rename bumps the mtime but
-    not the bytes); otherwise size and mtime, with file ids that must agree where both exist."""
+    not the bytes); otherwise size and mtime, with file ids and change times that must agree
+    where both sides have them. A version without a change time (indexed before it was kept,
+    or the wire's `FileVersion`) agrees with any: no file is sent again for lack of one."""
     ids_agree = entry.file_id is None or known.file_id is None or entry.file_id == known.file_id
     if entry.content_tag and known.content_tag:
         return entry.size == known.size and entry.content_tag == known.content_tag and ids_agree
-    return entry.size == known.size and entry.mtime_ns == known.mtime_ns and ids_agree
+    a, b = entry.change_ns, known.change_ns
+    return entry.size == known.size and entry.mtime_ns == known.mtime_ns and ids_agree and \
+        (a is None or b is None or a == b)
 
 
 # --- conversions: the only ones -------------------------------------------------------------
@@ -84,12 +96,12 @@ def same_content(entry: Versioned, known: Versioned) -> bool:
 def wire_version(v: Versioned) -> FileVersion:
     """A version as messages carry it."""
     return FileVersion(size=v.size, mtime_ns=v.mtime_ns, file_id=v.file_id,
-                       content_tag=v.content_tag)
+                       content_tag=v.content_tag, change_ns=v.change_ns)
 
 
 def listed_at(path: str, v: Versioned) -> SourceEntry:
     """A version (a message's, a record's) as the source would list it at `path`."""
-    return SourceEntry(path, v.size, v.mtime_ns, v.file_id, v.content_tag)
+    return SourceEntry(path, v.size, v.mtime_ns, v.file_id, v.content_tag, v.change_ns)
 
 
 def synced_record(v: Versioned, *, etag: str | None, synced_at: float, owner: str,
@@ -101,7 +113,7 @@ def synced_record(v: Versioned, *, etag: str | None, synced_at: float, owner: st
     return IndexRecord(size=v.size, mtime_ns=v.mtime_ns, file_id=v.file_id or fallback_file_id,
                        owner=owner, principal=principal, etag=etag, synced_at=synced_at,
                        method=method, score=score, identity_version=identity_version,
-                       content_tag=v.content_tag)
+                       content_tag=v.content_tag, change_ns=v.change_ns)
 
 
 # --- conditional writes -----------------------------------------------------------------------

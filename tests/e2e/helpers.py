@@ -3,6 +3,7 @@ what the services left behind (logs, exports) for what must not be there."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from pathlib import Path
@@ -87,3 +88,29 @@ def found_in(needles: dict[str, str], places: dict[str, str]) -> list[str]:
     (a log line, an OTLP export, a Redis value...): empty when nothing leaked."""
     return [f"{label} in {where}" for label, value in needles.items()
             for where, text in places.items() if value in text]
+
+
+def stored_values(ns: str) -> dict[str, str]:
+    """Every Redis value of a stack's namespace, as text (key -> value), whatever its type."""
+    import redis
+
+    from tests.fixtures.stack import REDIS_URL
+    r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    reads = {"string": r.get, "hash": r.hgetall, "list": lambda k: r.lrange(k, 0, -1),
+             "zset": lambda k: r.zrange(k, 0, -1), "set": lambda k: sorted(r.smembers(k))}
+    values = {}
+    for key in r.scan_iter(f"{ns}:*"):
+        value = reads[r.type(key)](key)
+        values[key] = value if isinstance(value, str) else json.dumps(value)
+    return values
+
+
+def owners_in_bucket(s3, bucket: str) -> dict[str, tuple[str, str, str]]:
+    """Each object's owner as written on it: (ScaiDrive owner, how mapped, source owner)."""
+    client, out = s3.client(), {}
+    for obj in client.list_objects(bucket, recursive=True):
+        meta = client.stat_object(bucket, obj.object_name).metadata
+        out[obj.object_name] = (meta["x-amz-meta-scaidrive-owner"],
+                                meta["x-amz-meta-scaidrive-owner-mapping"],
+                                meta["x-amz-meta-source-owner"])
+    return out

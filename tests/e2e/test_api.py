@@ -8,11 +8,10 @@ import os
 import aio_pika
 import httpx
 import pytest
-import redis
 
 from shared.errors import PLAIN
-from tests.e2e.helpers import bucket_tree, new_connector, write
-from tests.fixtures.stack import AMQP_URL, REDIS_URL, Stack, sync_and_wait, wait_run
+from tests.e2e.helpers import bucket_tree, new_connector, stored_values, write
+from tests.fixtures.stack import AMQP_URL, Stack, sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
 
@@ -152,12 +151,7 @@ def test_secrets_never_leave_the_store(stack, samba):
         assert resp.status_code == 200
         assert password not in resp.text and "password" not in resp.json()
     assert password not in stack.logs()
-    r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-    for key in r.scan_iter(f"{stack.ns}:*"):
-        kind = r.type(key)
-        value = (r.get(key) if kind == "string" else json.dumps(
-            r.hgetall(key) if kind == "hash" else r.lrange(key, 0, -1) if kind == "list"
-            else sorted(r.smembers(key))))
+    for key, value in stored_values(stack.ns).items():
         assert password not in value, key
     assert password not in json.dumps(asyncio.run(_peek_dead(stack.ns)))
 

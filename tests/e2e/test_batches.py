@@ -19,7 +19,7 @@ from shared.sync.model import IndexRecord
 from shared.sync.rules import Action
 from tests.e2e.helpers import bucket_tree, disk_tree, new_connector, write
 from tests.fixtures.proxy import slowed_s3
-from tests.fixtures.stack import AMQP_URL, REDIS_URL, Stack, sync_and_wait, wait_run
+from tests.fixtures.stack import AMQP_URL, LANES, REDIS_URL, Stack, sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
 KB = 1024
@@ -115,7 +115,8 @@ async def _publish(ns: str, cid: str, batch: TransferBatch) -> None:
         exchange = await ch.get_exchange(f"{ns}.transfer")
         await exchange.publish(aio_pika.Message(
             batch.model_dump_json().encode(), type="TransferBatch",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key=cid)
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=LANES.routing_key("transfer", cid, "main"))
 
 
 async def _index(ns: str, cid: str) -> dict[str, IndexRecord]:

@@ -25,7 +25,7 @@ from shared.contracts import ConflictDetected, FileVersion, SideVersion
 from shared.store.conflict_records import ConflictStore
 from shared.store.index_codec import Strings, record_of
 from tests.e2e.sharepoint_helpers import EventTap, library_tree, new_site, new_sp_connector
-from tests.fixtures.stack import AMQP_URL, CONSOLE_URL, REDIS_URL, wait_run
+from tests.fixtures.stack import AMQP_URL, CONSOLE_URL, LANES, REDIS_URL, wait_run
 
 pytestmark = pytest.mark.e2e
 ADMIN = "ops-conflicts@contoso.com"
@@ -149,7 +149,9 @@ async def test_manual_conflict_is_mailed_and_announced_once_then_resolved_once(
     api, cid = stack.api(), synced["cid"]
     msg = detected(stack, s3, synced, "manual.txt")
     events = await Tap(stack.ns, "conflict.*").open()
-    jobs = await Tap(stack.ns, cid, exchange="transfer").open()  # a copy of each transfer job
+    # A copy of each transfer job of the connector's main shard (others' too: `matching` sorts).
+    jobs = await Tap(stack.ns, LANES.routing_key("transfer", cid, "main"),
+                     exchange="transfer").open()
     try:
         sent = await publish(stack.ns, msg, times=2)  # a redelivery: the same conflict
         (event,) = await events.matching(msg.conflict_id, 1)
@@ -206,7 +208,8 @@ async def test_automatic_policy_resolves_without_email(stack, s3, smtp, synced):
     api = stack.api()
     msg = detected(stack, s3, synced, "auto.txt", policy="source_wins")
     events = await Tap(stack.ns, "conflict.*").open()
-    jobs = await Tap(stack.ns, synced["cid"], exchange="transfer").open()
+    jobs = await Tap(stack.ns, LANES.routing_key("transfer", synced["cid"], "main"),
+                     exchange="transfer").open()
     try:
         sent = await publish(stack.ns, msg, times=2)
         detected_ev, resolved_ev = await events.matching(msg.conflict_id, 2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.sources.smb.source import SmbSource
-from tests.e2e.helpers import new_connector
+from tests.e2e.helpers import new_connector, owners_in_bucket
 from tests.fixtures.stack import sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
@@ -43,14 +43,6 @@ def mapping(ldap_server, strategy: str, table: str | None = None) -> dict:
                      "sid_attribute": "sambaSID"}}
 
 
-def owners_in_bucket(s3, bucket: str) -> dict[str, tuple[str, str, str]]:
-    client, out = s3.client(), {}
-    for obj in client.list_objects(bucket, recursive=True):
-        meta = client.stat_object(bucket, obj.object_name).metadata
-        out[obj.object_name] = (meta["x-amz-meta-scaidrive-owner"],
-                                meta["x-amz-meta-scaidrive-owner-mapping"],
-                                meta["x-amz-meta-source-owner"])
-    return out
 
 
 def report(api, cid: str) -> dict[str, tuple]:

@@ -150,13 +150,14 @@ def test_a_worker_holds_no_more_long_jobs_than_its_room(node):
             done.append(job.job_id)
 
         try:
-            queue = await broker.connector_queue("transfer", "c1")
+            queue = broker.queues[f"transfer.main.{broker.lanes.shard('c1', 'main')}"]
             claims = Claims(ClaimRecords(redis, ns), 30)
             await broker.consume(queue, handler, prefetch=4,
                                  long_work=LongWork(claims, lambda _: True, 1))
             for i in range(3):
-                await broker.publish("transfer", "c1", TransferJob(
-                    connector_id="c1", run_id="r", job_id=f"j{i}", kind="created", path=f"{i}"))
+                await broker.publish_work("transfer", TransferJob(
+                    connector_id="c1", run_id="r", job_id=f"j{i}", kind="created", path=f"{i}"),
+                    "main", "c1")
             await asyncio.sleep(FULL_WAIT_S * 2)
             held = (len(running), await redis.hlen(f"{ns}:claims"))
             release.set()

@@ -4,23 +4,22 @@ once, when the master holding the connector's keys is SIGKILLed mid-run and its 
 over (~8-9 s). S3 is reached through a slowed link so the kill lands mid-run."""
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 import redis
 
-from tests.e2e.helpers import bucket_tree, disk_tree, new_connector, write
+from tests.e2e.failover_helpers import assert_synced, jobs_done, tree
+from tests.e2e.helpers import new_connector
 from tests.fixtures.net import wait_port
 from tests.fixtures.proxy import slowed_s3
 from tests.fixtures.redis_cluster import redis_cluster  # noqa: F401  (a fixture)
-from tests.fixtures.stack import Stack, wait_run
+from tests.fixtures.stack import Stack
 
 pytestmark = pytest.mark.e2e
 KB = 1024
 MB = 1024 * KB
 FILES = 300
-SIZE = 32 * KB
 
 
 @pytest.fixture(scope="module")
@@ -34,40 +33,16 @@ def cluster_stack(redis_cluster, s3, graph, smtp, tmp_path_factory):  # noqa: F8
         st.stop()
 
 
-def tree(samba, folder: str):
-    root = samba.share_dir / folder
-    for i in range(FILES):
-        write(root, f"d{i % 12:02d}/f{i:04d}.bin", os.urandom(SIZE))
-    return root
-
-
-def jobs_done(api, cid: str) -> int:
-    run = api.get(f"/connectors/{cid}").json()["status"]["run"] or {}
-    assert run.get("phase") != "finished", f"the run ended before the fault: {run}"
-    return int(run.get("jobs_done", 0))
-
-
-def assert_synced(st: Stack, api, s3, cid: str, name: str, root) -> None:
-    view = wait_run(api, cid, timeout=240)
-    progress = view["status"]["progress"]
-    assert view["status"]["run"]["outcome"] == "success", st.logs()[-3000:]
-    assert progress["files_transferred"] == FILES  # each file counted once
-    assert progress["files_errored"] == 0
-    assert progress["bytes_transferred"] == FILES * SIZE
-    assert bucket_tree(s3.client(), name) == disk_tree(root)
-    assert api.get(f"/shares/{name}").json()["usage_bytes"] == FILES * SIZE
-
-
 def test_a_one_way_run_syncs_byte_for_byte_on_a_cluster(cluster_stack, s3, samba):
-    root = tree(samba, "rc-plain")
+    root = tree(samba, "rc-plain", FILES)
     api = cluster_stack.api()
     cid = new_connector(api, samba, "rc-plain", "rc-plain")["id"]
-    assert_synced(cluster_stack, api, s3, cid, "rc-plain", root)
+    assert_synced(cluster_stack, api, s3, cid, "rc-plain", root, FILES)
 
 
 def test_a_master_killed_mid_run_loses_nothing_and_counts_nothing_twice(cluster_stack, s3,
                                                                         samba, redis_cluster):  # noqa: F811
-    root = tree(samba, "rc-kill")
+    root = tree(samba, "rc-kill", FILES)
     api = cluster_stack.api()
     cid = new_connector(api, samba, "rc-kill", "rc-kill")["id"]
     deadline = time.monotonic() + 120
@@ -79,7 +54,7 @@ def test_a_master_killed_mid_run_loses_nothing_and_counts_nothing_twice(cluster_
     port = int(rc.get_node_from_key("{" + cid + "}").port)
     rc.close()
     redis_cluster.kill(port)  # mid-run: jobs_done() saw the run still open just before
-    assert_synced(cluster_stack, api, s3, cid, "rc-kill", root)
+    assert_synced(cluster_stack, api, s3, cid, "rc-kill", root, FILES)
     redis_cluster.wait_ok(timeout=30, quorum=3)  # a replica took over
     redis_cluster.start(port)  # back, as a replica (the stack's URL names the first node)
     wait_port(port, proc=redis_cluster.procs[port])

@@ -11,11 +11,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-import redis
 
-from tests.e2e.helpers import bucket_tree
+from tests.e2e.helpers import bucket_tree, stored_values
 from tests.e2e.sharepoint_helpers import EventTap, library_tree, new_site, new_sp_connector, sp_body
-from tests.fixtures.stack import REDIS_URL, sync_and_wait, wait_run
+from tests.fixtures.stack import sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
 MB = 1024 * 1024
@@ -180,8 +179,12 @@ def test_secret_revoked_mid_run_holds_its_jobs_until_patched(stack, graph, s3):
     # Pause once the run has started (a request still queued when paused is dropped).
     _wait_for(api, cid, lambda st: (st["run"] or {}).get("run_id") != first["run_id"])
     assert api.post(f"/connectors/{cid}/pause").status_code == 200
-    run = _wait_for(api, cid, lambda st: (st["run"] or {}).get("phase") == "transferring")["run"]
-    assert run["jobs_total"] == 12 and run["jobs_done"] == 0
+    # Pause reaches the scan: once the listing is in, it waits; nothing is published.
+    status = _wait_for(api, cid, lambda st: st["progress"]["files_listed"] == 12)
+    run = status["run"]
+    time.sleep(1.5)
+    assert _wait_for(api, cid, lambda st: True)["run"]["phase"] == "scanning"
+    assert run["jobs_done"] == 0
     graph.revoke_secret()
     graph.revoke_tokens()
     try:
@@ -262,13 +265,7 @@ def test_wrong_site_library_or_secret_is_refused_on_save(stack, graph):
 def _assert_nowhere(stack, *secrets: str) -> None:
     """No secret in any service log (DEBUG) or Redis value."""
     logs = stack.logs()
-    r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-    values = []
-    for key in r.scan_iter(f"{stack.ns}:*"):
-        kind = r.type(key)
-        values.append(r.get(key) if kind == "string" else json.dumps(
-            r.hgetall(key) if kind == "hash" else r.lrange(key, 0, -1) if kind == "list"
-            else sorted(r.smembers(key))))
+    values = stored_values(stack.ns).values()
     for secret in secrets:
         assert secret not in logs
         assert not [v for v in values if secret in v]

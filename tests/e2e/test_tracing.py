@@ -71,17 +71,24 @@ def test_one_trace_per_run_across_every_service(traced, samba, s3, otlp):
     assert view["status"]["progress"]["files_conflicted"] == 1
 
     spans = run_trace(otlp, run_id, {f"scaidrive-{s}" for s in
-                                     ("scheduler", "scanner", "identity", "transfer",
+                                     ("scanner", "identity", "transfer",
                                       "conflicts")})
     by_id = {s["span_id"]: s for s in spans}
     (root,) = [s for s in spans if s["parent"] is None]
-    assert (root["service"], root["name"]) == ("scaidrive-scheduler", "sync run")
+    # Begun by the scheduler, recorded by whichever service ended the run (the last job's).
+    assert (root["service"], root["name"]) == ("scaidrive-transfer", "sync run")
     assert root["links"], "the run's root links to the API request that asked for it"
+    # It covers the whole run (recorded at the end, under the ids chosen at the start), and
+    # every other span of the run lies within it.
+    took_ns = view["status"]["last_duration_s"] * 1e9
+    assert root["end_ns"] - root["start_ns"] >= took_ns * 0.99, (root, took_ns)
+    assert root["attributes"]["run.outcome"] == "success"
+    assert all(root["start_ns"] <= s["start_ns"] for s in spans)
     # Every span is parented inside the trace, and the chain follows the pipeline.
     transfer = [s for s in spans if s["name"].startswith("transfer ")]
     assert {s["attributes"]["connector.id"] for s in transfer} == {cid}
     chain = ancestors(transfer[0], by_id)
-    assert chain[-1] == "scaidrive-scheduler:sync run"
+    assert chain[-1] == "scaidrive-transfer:sync run"
     assert any(c.startswith("scaidrive-identity:") for c in chain)
     assert any(c.startswith("scaidrive-scanner:") for c in chain)
     conflict = [s for s in spans if s["service"] == "scaidrive-conflicts"]

@@ -83,6 +83,9 @@ class Site:
     path: str
     created: float
     drives: list = field(default_factory=list)
+    # Sites.Selected without a grant for this site: Graph answers 403 accessDenied to the site
+    # and everything under it (its drives, their items), whatever the token.
+    denied: bool = False
 
     @property
     def web_url(self) -> str:

@@ -48,6 +48,8 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
         site = t.find_site(m[1], m[2])
         if site is None:
             return gerr(404, "itemNotFound", "Requested site could not be found")
+        if site.denied:
+            return _access_denied()
         return _drives(emu, site) if m[3] else JSONResponse(emu.site_json(site))
     m = re.fullmatch(r"/sites/([^/]+?)(/drives)?", path)
     if m and meth == "GET":
@@ -57,6 +59,8 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
             site = t.find_site(m[1], "/")
         if site is None:
             return gerr(404, "itemNotFound", "Requested site could not be found")
+        if site.denied:
+            return _access_denied()
         return _drives(emu, site) if m[2] else JSONResponse(emu.site_json(site))
     m = re.fullmatch(r"/drives/([^/]+)(/.*)?", path)
     if not m:
@@ -68,6 +72,9 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
     if drive is None:
         count("not_found")
         return gerr(404, "itemNotFound", "The drive could not be found.")
+    if drive.site.denied:
+        count("denied")
+        return _access_denied()
     if rest == "" and meth == "GET":
         count("drive")
         return JSONResponse(emu.drive_json(drive))
@@ -151,6 +158,12 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
             return JSONResponse(select(emu.item_json(drive, item), q.get("$select")))
     count("not_found")
     return gerr(400, "BadRequest", f"Unsupported request {meth} {rest}.")
+
+
+def _access_denied() -> Response:
+    """What Graph answers an app with Sites.Selected on a site nobody granted it."""
+    from .emulator import gerr
+    return gerr(403, "accessDenied", "Access denied")
 
 
 def select(item: dict, fields: str | None) -> dict:

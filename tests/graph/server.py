@@ -102,6 +102,12 @@ class GraphHandle:
         i = self.tenant.resolve(drive, path)
         return f'"{{{i.etag_guid}}},{i.version}"'
 
+    def deny_site(self, site: Site, denied: bool = True) -> None:
+        """The app loses (or gets back) its Sites.Selected grant on `site`: 403 accessDenied to
+        the site, its drives and their items, as Graph answers."""
+        with self.tenant.lock:
+            site.denied = denied
+
     def revoke_secret(self) -> None:
         with self.tenant.lock:
             self.tenant.secrets.clear()

@@ -3,7 +3,10 @@
 The modules of CLUSTER_MODULES run twice, against the single server and against a Redis
 Cluster of six nodes (tests/fixtures/redis_cluster.py, one per module): the keys of one
 connector share a slot there, and no script or transaction may span two. A test that reads
-the single-mode layout itself (raw key names) is marked `single_layout` and runs once.
+the single-mode layout itself (raw key names) is marked `single_layout` and runs once there.
+The modules of SENTINEL_MODULES also run through sentinels (a master, its replica, three
+sentinels: tests/fixtures/redis_sentinel.py, one per module), with single mode's keys, so
+their `single_layout` tests too; test_sentinel_mode.py kills that master under the store.
 """
 import secrets
 
@@ -13,11 +16,14 @@ import redis.asyncio as aioredis
 from shared.store.connection import connect
 from shared.store.store import Store
 from tests.fixtures.redis_cluster import redis_cluster  # noqa: F401  (a fixture)
+from tests.fixtures.redis_sentinel import redis_sentinel  # noqa: F401  (a fixture)
 from tests.fixtures.stack import REDIS_URL
 
 CLUSTER_MODULES = {"test_run_bookkeeping", "test_store_families", "test_claims",
                    "test_conflict_store", "test_job_context", "test_scan_store",
-                   "test_key_rotation", "test_index_codec"}
+                   "test_key_rotation", "test_index_codec", "test_schedule_records",
+                   "test_throttle_records"}
+SENTINEL_MODULES = {"test_run_bookkeeping", "test_store_families", "test_job_context"}
 
 
 def pytest_configure(config):
@@ -27,9 +33,14 @@ def pytest_configure(config):
 def pytest_generate_tests(metafunc):
     if "redis_mode" not in metafunc.fixturenames:
         return
-    if metafunc.module.__name__.rsplit(".", 1)[-1] in CLUSTER_MODULES and \
-            not metafunc.definition.get_closest_marker("single_layout"):
-        metafunc.parametrize("redis_mode", ["single", "cluster"], indirect=True, scope="module")
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    modes = ["single"]
+    if module in CLUSTER_MODULES and not metafunc.definition.get_closest_marker("single_layout"):
+        modes.append("cluster")
+    if module in SENTINEL_MODULES:
+        modes.append("sentinel")
+    if len(modes) > 1:
+        metafunc.parametrize("redis_mode", modes, indirect=True, scope="module")
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +54,8 @@ async def state(request, redis_mode):
     if redis_mode == "cluster":
         nodes = request.getfixturevalue("redis_cluster")
         st = Store(connect(nodes.url, "cluster"), ns)
+    elif redis_mode == "sentinel":
+        st = Store.connect(request.getfixturevalue("redis_sentinel").url, ns, "sentinel")
     else:
         st = Store(aioredis.from_url(REDIS_URL, decode_responses=True), ns)
     yield st

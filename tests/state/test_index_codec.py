@@ -31,8 +31,10 @@ def realistic_records(n: int, seed: int = 7, sharepoint: bool = False
     """`n` files of one connector: paths of 42-58 characters (53 on average); 40 principals
     mapped to 30 owners (UUIDs; by table, by fuzzy name with a score, a quarter to the system
     owner), under identity versions 1 and 2; SMB: SIDs, 64-bit decimal file ids (NTFS-like:
-    sequence << 48 | record), mtimes in 100 ns; SharePoint: e-mails, drive item ids, mtimes in
-    seconds, quickXorHash content tags. Etags: S3 md5s, 3% multipart."""
+    sequence << 48 | record), mtimes in 100 ns, change times (a third moments after the mtime,
+    the rest days to years after it: trees copied or restored with their mtimes); SharePoint:
+    e-mails, drive item ids, mtimes in seconds, quickXorHash content tags. Etags: S3 md5s, 3%
+    multipart."""
     rnd = random.Random(seed)
     owners = [f"{rnd.getrandbits(128):032x}"[:8] + "-5f3c-4a1b-9e2d-" + f"{i:012d}"
               for i in range(30)]
@@ -55,16 +57,20 @@ def realistic_records(n: int, seed: int = 7, sharepoint: bool = False
             fid = "01" + "".join(rnd.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", k=32))
             tag = base64.b64encode(rnd.randbytes(20)).decode()  # 28 characters
             mtime = mtime_s * 10**9
+            change = None
         else:
             fid = str(rnd.randrange(1, 64) << 48 | rnd.randrange(1 << 26))
             tag = None
             mtime = mtime_s * 10**9 + rnd.randrange(10**7) * 100
+            change = mtime + (rnd.randrange(10**7) * 100 if rnd.random() < 1 / 3 else
+                              rnd.randrange(10**14, 10**17) // 1000 * 1000)
         out[path] = IndexRecord(
             size=int(rnd.lognormvariate(11, 2)), mtime_ns=mtime, file_id=fid, owner=owner,
             principal=principal,
             etag=md5 if rnd.random() > 0.03 else f"{md5}-{rnd.randrange(2, 40)}",
             synced_at=1_730_000_000 + rnd.random() * 1e7, method=method,
-            score=score, identity_version=rnd.choice((1, 1, 2)), content_tag=tag)
+            score=score, identity_version=rnd.choice((1, 1, 2)), content_tag=tag,
+            change_ns=change)
     return out
 
 
@@ -90,7 +96,7 @@ def _combinations() -> list[IndexRecord]:
             file_id=fid, owner=owner, principal=principal, etag=etag,
             synced_at=(0.0, 1.0, 1_718_000_000.1234567, -2.5)[i % 4],
             method=METHODS[i % 4], score=SCORES[i % 4], identity_version=(1, 2, 77)[i % 3],
-            content_tag=tag))
+            content_tag=tag, change_ns=(None, 0, -7, 3 * 10**17, 1_718_000_000_123_456_789)[i % 5]))
     return out
 
 
@@ -124,6 +130,23 @@ def test_a_usual_value_is_packed_short_and_printable():
     assert raw.isprintable() and raw[0] != "{" and len(raw) <= 70, raw
     assert raw.split(",")[3] == "1B2M2Y8AsgTpgAmY7PhCfg"  # the md5 in base 64
     assert raw.endswith(",3")
+
+
+def test_a_value_written_before_change_times_reads_without_one():
+    """Values packed before the change time was kept: no change time, so the file compares
+    equal to its listing by size, mtime and file id (no mass upload after the upgrade)."""
+    rec = IndexRecord(size=48_213, mtime_ns=1_718_000_000_123_456_700, file_id="844424930132033",
+                      owner="u-alice", principal=None, etag="d41d8cd98f00b204e9800998ecf8427e",
+                      synced_at=1_718_000_000.5, method="table")
+    strings = Strings()
+    strings.learn("3", ("u-alice", None, "table", None, 1))
+    assert record_of(encode_record(rec, "3"), strings) == rec  # no change time: as before
+    assert "." not in encode_record(rec, "3").split(",")[1]
+    later = IndexRecord(**{**asdict(rec), "change_ns": rec.mtime_ns + 5_000})
+    packed = encode_record(later, "3")
+    assert packed.split(",")[1].endswith(".5")  # 5 µs after the mtime, in base 36
+    assert record_of(packed, strings) == later
+    assert len(packed) - len(encode_record(rec, "3")) == 2
 
 
 def test_json_written_before_still_reads_with_shared_strings():

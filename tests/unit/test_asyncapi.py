@@ -10,7 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = {"sync.completed": "SyncCompleted", "connector.auth_failed": "ConnectorAuthFailed",
           "connector.deletes_held": "DeletesHeld", "conflict.detected": "ConflictDetected",
-          "conflict.resolved": "ConflictResolved", "conflict.superseded": "ConflictSuperseded"}
+          "conflict.resolved": "ConflictResolved", "conflict.superseded": "ConflictSuperseded",
+          "share.quota_warning": "ShareQuotaWarning"}
 
 
 def _script():

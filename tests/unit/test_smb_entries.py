@@ -53,6 +53,7 @@ def test_entries_match_smbprotocol():
         assert mine.attrs == ref["file_attributes"].get_value()
         assert mine.ea_size == ref["ea_size"].get_value()
         assert mine.mtime_ns == mtime_ns(ref["last_write_time"].get_value())
+        assert mine.change_ns == mtime_ns(ref["change_time"].get_value())  # ChangeTime
 
 
 @pytest.mark.parametrize("ticks", [EPOCH, EPOCH + 1, EPOCH + 9, EPOCH + 10, EPOCH - 1,

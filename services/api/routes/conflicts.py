@@ -6,10 +6,22 @@ resolve won the race. No source or storage is touched here: the transfer worker 
 the decision first checks that neither side changed since detection; if one did, the conflict
 ends superseded with the reason ("the source version changed since detection"), nothing is
 written, and the next run detects it again (GET the conflict to follow it).
+
+A conflict's notices (the `conflict.detected` event, the admins' e-mail) that failed for good
+show as `notify_failed` (the error) and `notify_failed_at`; `POST /conflicts/{id}/notify` asks
+the conflict service to send them again (each only if it was not sent): 202, or 409 when
+there is nothing left to send.
+
+A decision whose job failed for good (dead-lettered) shows as `apply_failed` (the error) and
+`apply_failed_at`, its path still held. `POST /conflicts/{id}/reapply` sends the recorded
+decision again (same winner, same resolver) through the conflict service to the transfer
+worker, which checks it is still current as the first time: 202, or 409 when the conflict is
+not a resolved one whose decision is still to apply.
 """
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -102,3 +114,52 @@ async def _send(rt: Runtime, store: ConflictStore, conflict_id: str, winner: Win
         log.error("decision on conflict %s not sent: %s", conflict_id, exc)
         await store.reopen(conflict_id, resolved_by)
         raise HTTPException(503, "the decision could not be queued: try again") from None
+
+
+def _notified(rec: dict[str, Any]) -> bool:
+    """The event went out and, under manual review, the admins' e-mail too."""
+    return not rec.get("notify_failed") and rec["published_detected"] and \
+        (rec["mailed"] or rec["policy"] != "manual")
+
+
+@router.post("/conflicts/{conflict_id}/notify", status_code=202)
+async def notify(conflict_id: str, request: Request) -> dict[str, Any]:
+    """Send the conflict's notices again (after they failed: `notify_failed`); the conflict
+    service sends within a second whichever was not sent. The record as it is now."""
+    rt = _rt(request)
+    rec = await get_conflict(conflict_id, request)
+    if _notified(rec):
+        raise HTTPException(409, f"conflict {conflict_id} was announced and its admins told "
+                                 "already: nothing to send again")
+    c = await rt.state.connector(rec["connector_id"])
+    if c is None:
+        raise HTTPException(409, f"the connector of conflict {conflict_id} was deleted")
+    await _store(rt).notice_requested(conflict_id, time.time())
+    await audit(rt, "conflict.notify_requested", c, conflict_id=conflict_id, path=rec["path"])
+    return await get_conflict(conflict_id, request)
+
+
+@router.post("/conflicts/{conflict_id}/reapply", status_code=202)
+async def reapply(conflict_id: str, request: Request) -> dict[str, Any]:
+    """Apply a recorded decision again (after `apply_failed`); the record as it is now."""
+    rt = _rt(request)
+    rec = await get_conflict(conflict_id, request)
+    if rec["state"] != "resolved":
+        raise HTTPException(409, f"conflict {conflict_id} is {rec['state']}: there is no "
+                                 "decision to apply (resolve it first)")
+    if rec["applied_at"]:
+        raise HTTPException(409, f"the decision on conflict {conflict_id} was applied at "
+                                 f"{rec['applied_at']}: nothing to apply again")
+    c = await rt.state.connector(rec["connector_id"])
+    if c is None:
+        raise HTTPException(409, f"the connector of conflict {conflict_id} was deleted")
+    await _store(rt).reapply_requested(conflict_id)
+    try:
+        await rt.broker.publish("commands", "conflict", ConflictDecision(
+            conflict_id=conflict_id, winner=rec["winner"], resolved_by=rec["resolved_by"]))
+    except Exception as exc:
+        log.error("decision on conflict %s not sent again: %s", conflict_id, exc)
+        raise HTTPException(503, "the decision could not be queued: try again") from None
+    await audit(rt, "conflict.reapply_requested", c, conflict_id=conflict_id, path=rec["path"],
+                winner=rec["winner"])
+    return await get_conflict(conflict_id, request)

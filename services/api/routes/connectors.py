@@ -18,11 +18,13 @@ from shared.app.runtime import Runtime
 from shared.config.connector_model import (
     SHAREPOINT_FIELDS,
     SMB_FIELDS,
+    THROTTLE_FIELDS,
     Connector,
     ConnectorCreate,
     ConnectorUpdate,
     IdentityMapping,
 )
+from shared.config.sync_windows import in_window, next_open
 from shared.contracts import RunCounts, RunRequested
 from shared.errors import PLAIN, plain
 from shared.store.daily_counters import errors_today, flags
@@ -183,7 +185,9 @@ def _sealed(rt: Runtime, body) -> dict:
         out["password_enc"] = rt.box.seal(body.password)
     if getattr(body, "client_secret", None) is not None:
         out |= {"credential": "client_secret", "client_secret_enc": rt.box.seal(body.client_secret),
-                "certificate_enc": None, "certificate_password_enc": None}
+                "certificate_enc": None, "certificate_password_enc": None,
+                # a new secret's expiry is the one given with it (or unknown), never the old one's
+                "secret_expires_at": getattr(body, "secret_expires_at", None)}
     if getattr(body, "certificate", None) is not None:
         password = body.certificate_password
         out |= {"credential": "certificate", "certificate_enc": rt.box.seal(body.certificate),
@@ -201,7 +205,7 @@ async def create_connector(body: ConnectorCreate, request: Request) -> dict:
     await check_mapping(rt, body.identity_mapping)
     fields = body.model_dump(exclude=SECRET_INPUTS | {"identity_mapping"})
     mapping, ldap_enc = _seal_mapping(rt, body.identity_mapping, None)
-    c = Connector(**fields, **_sealed(rt, body),
+    c = Connector(**(fields | _sealed(rt, body)),
                   identity_mapping=IdentityMapping.model_validate(mapping),
                   ldap_password_enc=ldap_enc)
     check_someone_is_told(rt, c)
@@ -209,8 +213,6 @@ async def create_connector(body: ConnectorCreate, request: Request) -> dict:
         c.site_id, c.drive_id = await resolve_library(rt, c)
     else:
         await check_smb(rt, c)
-    for stage in ("identity", "transfer"):  # queues exist before anything is published
-        await rt.broker.connector_queue(stage, c.id)
     await rt.state.save_connector(c)
     await rt.state.set_status(c.id, paused=0, next_due=time.time())  # first sync right away
     await record(rt, "connector.created", c)
@@ -223,7 +225,7 @@ async def test_connector(body: ConnectorCreate, request: Request) -> dict:
     check with its outcome; SharePoint: the credentials, site and library."""
     rt = rt_of(request)
     fields = body.model_dump(exclude=SECRET_INPUTS | {"identity_mapping"})
-    c = Connector(**fields, **_sealed(rt, body))
+    c = Connector(**(fields | _sealed(rt, body)))
     if c.kind == "sharepoint":
         await resolve_library(rt, c)  # a refusal is its 422
         return {"ok": True, "checks": [{"check": "library", "ok": True, "field": None,
@@ -277,9 +279,11 @@ async def get_connector(cid: str, request: Request) -> dict:
 def _check_patch(c: Connector, body: ConnectorUpdate) -> None:
     """422 for fields of the other kind of connector, and for explicit nulls: a stored field
     cannot be emptied (a connector without a server, or `"client_secret": null` read as new
-    credentials), so null is refused rather than guessed at; leave the field out instead."""
+    credentials), so null is refused rather than guessed at; leave the field out instead.
+    A throttle's null is its "no limit"."""
     foreign = (SHAREPOINT_FIELDS if c.kind == "smb" else SMB_FIELDS) & body.model_fields_set
-    nulls = {f for f in body.model_fields_set if getattr(body, f) is None} - foreign
+    nulls = {f for f in body.model_fields_set if getattr(body, f) is None} - foreign \
+        - THROTTLE_FIELDS  # null lifts a throttle
     problems = [(f, f"not a field of a {c.kind} connector") for f in sorted(foreign)]
     problems += [(f, "may not be null: leave the field out to keep its value")
                  for f in sorted(nulls)]
@@ -341,7 +345,7 @@ async def delete_connector(cid: str, request: Request) -> Response:
     c = await connector_or_404(rt, cid)
     await rt.state.delete_connector(cid)
     await rt.state.conflicts.forget_connector(cid)
-    await rt.broker.delete_connector_queues(cid)
+    await rt.broker.delete_parked(cid)
     await record(rt, "connector.deleted", c)
     return Response(status_code=204)
 
@@ -356,6 +360,11 @@ async def sync_now(cid: str, request: Request) -> dict:
                                  f"({status.get('auth_error', '')}): update them (PATCH)")
     if status.get("paused") == "1":
         raise HTTPException(409, "connector is paused: resume it first")
+    now = datetime.now(UTC)
+    if not in_window(c.sync_windows, now):
+        opens = next_open(c.sync_windows, now)
+        raise HTTPException(409, "outside the connector's sync windows: the next one opens "
+                                 f"{opens.isoformat(timespec='minutes')}")
     await rt.broker.publish("commands", "run", RunRequested(connector_id=c.id))
     return {"accepted": True}
 
@@ -377,5 +386,6 @@ async def resume(cid: str, request: Request) -> dict:
     await rt.state.set_status(c.id, paused=0)
     if (await rt.state.status(c.id)).get("auth_failed") != "1":  # else it waits for credentials
         await rt.state.hold_lease(c.id, rt.settings.lease_ttl_s)
+        await rt.state.schedule.wake(c.id, time.time())  # its parked work comes back too
     await record(rt, "connector.resumed", c)
     return await _view(rt, c)

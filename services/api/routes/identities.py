@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import TypeAdapter, ValidationError
 
 from shared.app.runtime import Runtime
+from shared.config.active_directory import unowned_reason
 from shared.config.connector_model import IdentityMapping
 from shared.config.identity_mapping import User, parse_table
 from shared.store.users import StoredUsers
@@ -84,6 +85,16 @@ async def identities(cid: str, request: Request) -> list[dict[str, Any]]:
         key = (rec.principal, rec.owner, rec.method, rec.score)
         groups[key]["files"] += 1
         groups[key]["bytes"] += rec.size
-    return [{"source_principal": p, "user_id": owner, "method": method, "score": score, **n}
+    rows = [{"source_principal": p, "user_id": owner, "method": method, "score": score, **n}
             for (p, owner, method, score), n in sorted(groups.items(),
                                                        key=lambda kv: -kv[1]["files"])]
+    for row in rows:  # why nobody's account: a group, a built-in principal, no match
+        if row["method"] == "system_owner" and row["source_principal"]:
+            row["reason"] = await _why_unowned(rt, cid, str(row["source_principal"]))
+    return rows
+
+
+async def _why_unowned(rt: Runtime, cid: str, principal: str) -> str:
+    known = await rt.state.owners.last_known(cid, principal)
+    return ((known.reason if known else None) or unowned_reason(principal)
+            or "no ScaiDrive user matched this owner")

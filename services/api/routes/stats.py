@@ -1,6 +1,7 @@
 """Monitoring behind the console: a connector's counters for the last day, week and month
 (per-day hashes, see shared/store/daily_counters.py), per hour over the last day and week (the
-console's charts), its pending transfer queue (from RabbitMQ) and the target share's usage
+console's charts), its files waiting for a worker (`queue_depth`: the run's published files not
+finished yet; the lanes are shared, so RabbitMQ cannot tell) and the target share's usage
 (kept incrementally: no bucket listing per page view)."""
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ async def connector_stats(cid: str, request: Request) -> dict:
     c = await connector_or_404(rt, cid)
     share = await rt.state.share(c.target_share) or {}
     return {"periods": await period_totals(rt.state, cid),
-            "queue_depth": await rt.broker.queue_depth(cid),
+            "queue_depth": rt.state.files_waiting(await rt.state.run(cid)),
             "share": {"name": c.target_share, "usage_bytes": share.get("usage_bytes", 0),
                       "quota_bytes": share.get("quota_bytes")}}
 

@@ -42,6 +42,26 @@ class NameConflict(errors.SyncError):
     conflictBehavior of "fail", or a folder where a file was to be written)."""
 
 
+class SiteAccessDenied(errors.AuthFailed):
+    """403 from Graph on the site or the library itself (not on one item): the application may
+    not use this site at all. With `Sites.Selected` that is a site nobody granted it yet; Graph
+    says only "accessDenied". Not a file's fault, and no retry helps: like refused credentials
+    the connector is held (`auth_failed`, with the plain message below) until an admin grants
+    access and saves the connector again; on save it is a 422 on `site_url`
+    (services/api/sharepoint_check.py)."""
+
+    def __init__(self, detail: str, path: str | None = None):
+        super().__init__(f"{GRANT_MISSING} ({detail})", path)
+
+
+GRANT_MISSING = (
+    "Microsoft Graph refused the application access to this SharePoint site (403 "
+    "accessDenied). An application with the Sites.Selected permission needs a grant for each "
+    "site (POST /sites/{site-id}/permissions, role write, or read for a one-way connector); "
+    "give it one, or give the application Sites.ReadWrite.All instead. Then save the "
+    "connector again")
+
+
 _BY_STATUS: dict[int, type[errors.SyncError]] = {
     400: BadRequest, 401: errors.AuthFailed, 403: errors.PermissionDenied, 404: errors.NotFound,
     409: NameConflict, 410: ResyncRequired,
@@ -57,6 +77,8 @@ def api_error(exc: APIError, path: str | None) -> errors.SyncError:
     message = f"Graph answered {status} {code}: {exc.primary_message or type(exc).__name__}"
     if status == 410 and code and not code.startswith("resync"):
         return errors.NotFound(message, path)  # gone for good, not a delta position
+    if status == 403 and not path:  # the site, its libraries, the library's delta: not a file
+        return SiteAccessDenied(message, path)
     cls = _BY_STATUS.get(status) or (errors.Transient if status >= 500 else errors.SyncError)
     return cls(message, path)
 

@@ -31,12 +31,30 @@ _STATUS: dict[int, type[errors.SyncError]] = {
     0xC0000072: errors.AuthFailed,  # ACCOUNT_DISABLED
     0xC0000224: errors.AuthFailed,  # PASSWORD_MUST_CHANGE
     0xC0000234: errors.AuthFailed,  # ACCOUNT_LOCKED_OUT
+    0xC0000193: errors.AuthFailed,  # ACCOUNT_EXPIRED
+    0xC000006F: errors.AuthFailed,  # INVALID_LOGON_HOURS
+    0xC0000070: errors.AuthFailed,  # INVALID_WORKSTATION
+    0xC000015B: errors.AuthFailed,  # LOGON_TYPE_NOT_GRANTED
     0xC000007F: errors.QuotaExceeded,  # DISK_FULL
     0xC0000044: errors.QuotaExceeded,  # QUOTA_EXCEEDED
     END_OF_FILE: errors.SourceChanged,  # shorter than when opened
     0xC0000043: errors.Transient,  # SHARING_VIOLATION: someone holds it exclusively, for now
     0xC000009A: errors.Transient,  # INSUFFICIENT_RESOURCES
     0xC00000B5: errors.Transient,  # IO_TIMEOUT
+}
+# A refused logon in the words the admin acts on (the server's status stays in the message).
+LOGON_REFUSED = {
+    0xC000006D: "the server refused the username or password",
+    0xC000006A: "the password is wrong",
+    0xC0000064: "no such account",
+    0xC0000071: "the account's password has expired: set a new one in the domain and here",
+    0xC0000072: "the account is disabled in the domain: enable it (or use another account)",
+    0xC0000193: "the account has expired in the domain: extend it (or use another account)",
+    0xC0000224: "the account must change its password before logging on: set a new one",
+    0xC0000234: "the account is locked out after failed logons: unlock it in the domain",
+    0xC000006F: "the account may not log on at this time of day (logon hours)",
+    0xC0000070: "the account may not log on from this computer (logon workstations)",
+    0xC000015B: "the account may not log on over the network (user rights assignment)",
 }
 # The session or connection is gone: drop it so the next call logs on again.
 _DEAD_SESSION = {0xC00000C9, 0xC0000203, 0xC000035C}  # NETWORK_NAME_DELETED, USER_SESSION_DELETED,
@@ -69,6 +87,8 @@ def to_sync_error(exc: BaseException, path: str | None) -> errors.SyncError:
         return exc
     message = f"{type(exc).__name__}: {exc}"
     status = _status(exc)
+    if status in LOGON_REFUSED:
+        message = f"{LOGON_REFUSED[status]} ({message})"
     if status in _STATUS:
         return _STATUS[status](message, path)
     if connection_lost(exc) or (isinstance(exc, OSError) and not status):

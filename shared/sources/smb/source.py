@@ -29,6 +29,7 @@ from smbprotocol.file_info import FileInternalInformation
 from smbprotocol.session import Session
 
 from shared import errors
+from shared.config.active_directory import logon_name
 from shared.sources.smb.access_check import SmbAccessCheck
 from shared.sources.smb.listing import _DIRECTORY, SmbLister
 from shared.sources.smb.ntstatus import END_OF_FILE, connection_lost, mtime_ns, to_sync_error
@@ -39,12 +40,19 @@ from shared.sync.model import SourceEntry, Versioned
 
 __all__ = ["SmbSource", "connection_lost", "mtime_ns", "to_sync_error"]
 log = logging.getLogger(__name__)
+LOGON_TIMEOUT_S = 30.0  # a SESSION_SETUP left unanswered this long: the logon failed
 
 READ_CHUNK = 2 * 1024 * 1024  # x READS_IN_FLIGHT: with 8 MiB parts a worker peaks ~135 MiB on 1 GiB
 READS_IN_FLIGHT = 3
 CREDIT_WINDOW = 2048  # asked for on connect; smbprotocol fails, never waits, when credits run out
 SMALL_FILE = 1024 * 1024  # by the listed size: fetched whole in one round trip
 Encryption = Literal["auto", "required", "off"]
+
+
+def _opened(path: str, fd, file_id: str) -> SourceEntry:
+    """The version an open handle reads (its CREATE response's times and size)."""
+    return SourceEntry(path, fd.end_of_file, mtime_ns(fd.last_write_time), file_id,
+                       change_ns=mtime_ns(fd.change_time))
 
 
 def wants_encryption(mode: Encryption, offered: bool) -> bool:
@@ -66,7 +74,7 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbAccessCheck):
         self.host, self.share, self.port = host, share, port
         self.base = base_path.strip("/").replace("/", "\\")
         self.chunk_size, self.reads_in_flight = chunk_size, reads_in_flight
-        self._user = f"{domain}\\{username}" if domain else username
+        self._user = logon_name(username, domain)  # CORP\svc, svc@corp.example.com, svc
         self._password, self._timeout = password, connection_timeout
         self.encryption = encryption
         self._encrypt: bool | None = None  # smbclient's `encrypt`: True once we sealed a session
@@ -118,8 +126,27 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbAccessCheck):
             conn.disconnect(close=False)
             raise
         self._cache[self._key] = conn  # in place before the session: a failure drops both
-        Session(conn, username=self._user, password=self._password,
-                require_encryption=seal).connect()
+        # smbprotocol waits for the SESSION_SETUP answer without a timeout: a server that
+        # never answers would hold this scan or job (and its slot) for good. Past the limit the
+        # transport is closed, which wakes the wait with an error (a transient failure).
+        fired = threading.Event()
+
+        def give_up() -> None:
+            fired.set()  # before the disconnect, which the failing logon may race
+            conn.disconnect(close=False)
+
+        watchdog = threading.Timer(max(self._timeout, LOGON_TIMEOUT_S), give_up)
+        watchdog.start()
+        try:
+            Session(conn, username=self._user, password=self._password,
+                    require_encryption=seal).connect()
+        except Exception as exc:
+            if fired.is_set():
+                raise errors.Transient(f"the file server did not answer the logon within "
+                                       f"{max(self._timeout, LOGON_TIMEOUT_S):.0f} s") from exc
+            raise
+        finally:
+            watchdog.cancel()
         # smbclient remakes a lost connection by itself from these keywords: keep it sealed.
         self._encrypt = True if seal else None
         return conn
@@ -161,7 +188,8 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbAccessCheck):
         st = self._call(path, smbclient.stat, self._unc(path), **self._kw())
         if st.st_file_attributes & _DIRECTORY:
             raise errors.NotFound("is a folder, not a file", path)
-        return SourceEntry(path, st.st_size, st.st_mtime_ns // 1000 * 1000, str(st.st_ino))
+        return SourceEntry(path, st.st_size, st.st_mtime_ns // 1000 * 1000, str(st.st_ino),
+                           change_ns=st.st_chgtime_ns // 1000 * 1000)
 
     @contextlib.contextmanager
     def open_read(self, path: str, size_hint: int | None = None, *,
@@ -174,8 +202,8 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbAccessCheck):
         raw, file_id = self._call(path, self._open, path)
         fd = raw.fd
         reader = PipelinedReader(
-            fd, SourceEntry(path, fd.end_of_file, mtime_ns(fd.last_write_time), file_id),
-            self.chunk_size, self.reads_in_flight, on_error=lambda exc: self._fail(exc, path))
+            fd, _opened(path, fd, file_id), self.chunk_size, self.reads_in_flight,
+            on_error=lambda exc: self._fail(exc, path))
         try:
             yield reader
         finally:
@@ -212,8 +240,7 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbAccessCheck):
         if len(data) != fd.end_of_file:
             return None
         file_id = str(tx.results[1]["index_number"].get_value())
-        return WholeFile(SourceEntry(path, fd.end_of_file, mtime_ns(fd.last_write_time), file_id),
-                         data)
+        return WholeFile(_opened(path, fd, file_id), data)
 
     def close(self) -> None:
         self._drop(log_off=True)

@@ -1,7 +1,9 @@
 // Conflicts tab: each conflict's two versions side by side and the three ways to settle it.
 // A decision sent is followed on its card (the conflict read again every second) until a
 // transfer worker applied it, or found a side changed since detection: then the conflict is
-// superseded, with the reason, and nothing was overwritten.
+// superseded, with the reason, and nothing was overwritten. A conflict whose notices (the
+// platform event, the admins' e-mail) failed for good says so, with a button to send them again;
+// so does a decision that could not be applied (its job dead-lettered): "Apply again".
 
 import { api, ApiError, q } from "../api.js";
 import { clear, fmtBytes, fmtTime, h, message } from "../dom.js";
@@ -40,6 +42,46 @@ function outcomeText(rec) {
   }
   if (rec.state === "superseded") return `Superseded${rec.reason ? ` (${rec.reason})` : ""}: the next run detects it again.`;
   return "";
+}
+
+// Whether the conflict's notices went out: the event, and under manual review the e-mail.
+const notified = (rec) => !rec.notify_failed && rec.published_detected && (rec.mailed || rec.policy !== "manual");
+const noticeFailedText = (rec) => `Notification failed: ${rec.notify_failed}. The admins may not know about this conflict.`;
+
+// The notification's line and its re-send button.
+function noticeRow(ctx, rec) {
+  const line = h("div", { class: "conflict-notice" });
+  const show = (now) => {
+    if (now.notify_failed) clear(line, message("error", noticeFailedText(now)), button);
+    else if (notified(now)) clear(line, message("ok", "Notification sent."));
+    else clear(line, message("ok", "Notification being sent…"));
+  };
+  const follow = async () => {
+    const until = Date.now() + FOLLOW_FOR_MS;
+    while (Date.now() < until) {
+      await sleep(FOLLOW_EVERY_MS);
+      if (!ctx.alive() || !line.isConnected) return;
+      let now;
+      try { now = await api.get(`/conflicts/${q(rec.id)}`); } catch { continue; }
+      show(now);
+      if (now.notify_failed || notified(now)) return;
+    }
+  };
+  const resend = async () => {
+    button.disabled = true;
+    try {
+      show(await api.post(`/conflicts/${q(rec.id)}/notify`, {}));
+    } catch (err) {
+      clear(line, message("error", err.message));
+      return;
+    } finally {
+      button.disabled = false;
+    }
+    await follow();
+  };
+  const button = h("button", { class: "renotify", onclick: resend }, "Re-send notification");
+  if (rec.notify_failed) show(rec);
+  return line;
 }
 
 function card(ctx, rec) {
@@ -105,6 +147,33 @@ function card(ctx, rec) {
       h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", {}, "Source"), h("th", {}, "ScaiDrive"))),
       h("tbody", {}, row("Size", "size", fmtBytes), row("Modified", "mtime", fmtTime),
         row("Editor", "editor"), row("Etag", "etag"))),
-    outcome, buttons, status);
+    outcome, noticeRow(ctx, rec), applyRow(rec, status, follow), buttons, status);
   return el;
+}
+
+const applyFailedText = (rec) => `The decision could not be applied: ${rec.apply_failed}. The file stays as it is on both sides until it is applied.`;
+
+// A resolved conflict whose decision's job failed for good: the error and "Apply again", which
+// sends the recorded decision once more; the card then follows it like a fresh decision.
+function applyRow(rec, status, follow) {
+  const line = h("div", { class: "conflict-apply" });
+  if (!(rec.state === "resolved" && rec.apply_failed && !rec.applied_at)) return line;
+  const again = async () => {
+    button.disabled = true;
+    clear(status);
+    try {
+      await api.post(`/conflicts/${q(rec.id)}/reapply`, {});
+    } catch (err) {
+      status.append(message("error", err.message));
+      button.disabled = false;
+      return;
+    }
+    clear(line);
+    const label = WINNERS.find(([w]) => w === rec.winner)?.[1] ?? rec.winner;
+    status.append(message("ok", `Decision sent again: ${label} wins. It is applied on both sides shortly.`));
+    await follow(label);
+  };
+  const button = h("button", { class: "reapply", onclick: again }, "Apply again");
+  clear(line, message("error", applyFailedText(rec)), button);
+  return line;
 }

@@ -7,7 +7,7 @@ import { api, ApiError, q } from "../api.js";
 import { clear, h, message } from "../dom.js";
 import { setFlash } from "./common.js";
 import { Form } from "./form.js";
-import { body, formParts } from "./connector_form.js";
+import { body, formParts, windowLines } from "./connector_form.js";
 
 const SOURCE = { smb: ["server", "username", "domain"],
   sharepoint: ["tenant_id", "client_id", "site_url", "library"] };
@@ -43,7 +43,7 @@ export async function editConnectorPage(ctx, id) {
     } finally {
       submit.disabled = false;
     }
-  } }, form.general, parts.source, parts.sync, parts.twoWay, parts.identity,
+  } }, form.general, parts.source, parts.sync, parts.twoWay, parts.throttles, parts.identity,
   h("div", { class: "actions" }, submit,
     h("a", { href: `#/connectors/${q(id)}`, class: "button" }, "Cancel")));
   clear(ctx.main, h("h1", {}, "Edit ", c.name), el);
@@ -53,6 +53,10 @@ function fill(v, c, preset) {
   const set = (k, value) => { if (v[k] && value !== null && value !== undefined) v[k].value = value; };
   for (const k of ["name", "sync_mode", "conflict_policy", "max_delete_percent", ...SOURCE[c.kind]]) set(k, c[k]);
   set("admin_emails", (c.admin_emails || []).join(", "));
+  set("bandwidth_limit", c.bandwidth_limit);
+  set("max_parallel_transfers", c.max_parallel_transfers);
+  set("sync_windows.windows", windowLines(c.sync_windows));
+  if (c.sync_windows) set("sync_windows.timezone", c.sync_windows.timezone);
   if (c.kind === "sharepoint") set("credential", c.credential);
   if (PRESETS.includes(c.schedule)) preset.value = c.schedule;
   else { preset.value = "cron"; set("schedule", c.schedule); }
@@ -65,22 +69,43 @@ function fill(v, c, preset) {
   }
 }
 
+const LDAP_KEYS = ["url", "base_dn", "bind_dn", "sid_attribute", "mail_attribute", "name_attribute"];
+
+// An identity mapping as the form edits it, comparable whatever the API added (defaults of
+// fields the form hides for the strategy, empty strings for unset ones).
+function formShape(m) {
+  const o = { strategy: m.strategy || null, system_owner: m.system_owner || "system",
+    table: m.table || null };
+  if (["email", "name"].includes(m.strategy)) {
+    o.ldap = Object.fromEntries(LDAP_KEYS.map((k) => [k, (m.ldap || {})[k] || null]));
+  }
+  if (m.strategy === "name") {
+    o.name_threshold = Number(m.name_threshold);
+    o.name_margin = Number(m.name_margin);
+  }
+  return JSON.stringify(o);
+}
+
 // The PATCH body: what differs from the connector; secrets only when typed in.
 function changes(c, wanted) {
   const out = {};
   const norm = (x) => (x === "" || x === undefined ? null : x);
   const same = (a, b) => JSON.stringify(norm(a)) === JSON.stringify(norm(b));
   for (const k of ["name", "schedule", "sync_mode", "admin_emails", "conflict_policy",
-    "max_delete_percent", ...SOURCE[c.kind]]) {
+    "max_delete_percent", "bandwidth_limit", "max_parallel_transfers", ...SOURCE[c.kind]]) {
     if (k in wanted && !same(wanted[k], c[k])) out[k] = wanted[k];
   }
+  const sw = wanted.sync_windows;
+  const swBefore = c.sync_windows;
+  if (sw ? !swBefore || sw.timezone !== swBefore.timezone || sw.windows.join("\n") !== windowLines(swBefore)
+    : swBefore) out.sync_windows = sw;
   for (const k of SECRETS) if (wanted[k]) out[k] = wanted[k];
+  // The mapping is sent only if what the form shows of it changed (a new mapping relabels
+  // every file on the next run): both sides cut to the fields the form edits.
   const mapping = wanted.identity_mapping;
-  const before = { ...(c.identity_mapping || {}) };
-  const comparable = (m) => JSON.stringify(Object.fromEntries(Object.entries(m)
-    .filter(([k, val]) => val !== null && val !== "" && !(k === "ldap" && !m.ldap))
-    .map(([k, val]) => [k, k === "ldap" ? Object.fromEntries(Object.entries(val).filter(([, x]) => x)) : val])
-    .sort()));
-  if (mapping && comparable(mapping) !== comparable(before)) out.identity_mapping = mapping;
+  const typedPassword = mapping && mapping.ldap && mapping.ldap.bind_password;
+  if (mapping && (typedPassword || formShape(mapping) !== formShape(c.identity_mapping || {}))) {
+    out.identity_mapping = mapping;
+  }
   return out;
 }

@@ -20,7 +20,7 @@ export async function newConnectorPage(ctx, kind) {
   const v = {}; // inputs by API key
   const F = (key, label, el, hint) => { v[key] = el; return form.field(key, label, el, hint); };
 
-  const { source, sync, twoWay, identity } = formParts(F, form, kind);
+  const { source, sync, twoWay, throttles, identity } = formParts(F, form, kind);
   const target = targetFields(F, form, shares);
 
   const submit = h("button", { type: "submit", class: "primary" }, "Create connector");
@@ -54,7 +54,7 @@ export async function newConnectorPage(ctx, kind) {
     } finally {
       submit.disabled = false;
     }
-  } }, form.general, source, target, sync, twoWay, identity,
+  } }, form.general, source, target, sync, twoWay, throttles, identity,
   h("div", { class: "actions" }, submit, test,
     h("a", { href: "#/connectors", class: "button" }, "Cancel")), results);
 
@@ -78,7 +78,29 @@ export function formParts(F, form, kind) {
   const syncTwoWay = () => show(twoWay, mode.value === "two_way");
   mode.addEventListener("change", syncTwoWay);
   syncTwoWay();
-  return { source, sync, twoWay, identity, syncTwoWay };
+  return { source, sync, twoWay, throttles: throttleFields(F, form), identity, syncTwoWay };
+}
+
+// Bandwidth, files in flight and sync windows: each holds across every transfer worker.
+function throttleFields(F, form) {
+  const group = h("fieldset", { id: "throttle-fields" }, h("legend", {}, "Throttles"),
+    F("bandwidth_limit", "Bandwidth limit", input({ placeholder: "e.g. 20M, 512k or 08:00,2M 18:00,off" }),
+      "Bytes per second this connector may move, across all workers (k, M, G); a timetable "
+      + "changes it by the time of day. Empty or off: no limit."),
+    F("max_parallel_transfers", "Max parallel transfers", input({ type: "number", min: 1, max: 1000 }),
+      "At most this many of its files in flight at once. Empty: no limit."),
+    F("sync_windows.windows", "Sync windows", h("textarea", { rows: 3, placeholder: "mon-fri 19:00-07:00\nweekend 00:00-24:00" }),
+      "One window per line: the days and hours when runs may start and files move (a window "
+      + "may cross midnight). Outside them, runs wait. Empty: any time."),
+    F("sync_windows.timezone", "Time zone of the windows", input({ value: "UTC", placeholder: "Europe/Berlin" }),
+      "Also the time zone of a bandwidth timetable."));
+  form.alias("sync_windows", "sync_windows.windows");
+  return group;
+}
+
+// A connector's windows as the form's lines ("mon,tue 19:00-07:00").
+export function windowLines(sw) {
+  return sw ? sw.windows.map((w) => `${w.days.join(",")} ${w.start}-${w.end}`).join("\n") : "";
 }
 
 function smbFields(F) {
@@ -217,6 +239,11 @@ export function body(kind, v, { editing = false } = {}) {
     mapping.name_margin = Number(val("identity_mapping.name_margin"));
   }
   out.identity_mapping = mapping;
+  out.bandwidth_limit = val("bandwidth_limit") || null;
+  out.max_parallel_transfers = val("max_parallel_transfers") ? Number(val("max_parallel_transfers")) : null;
+  const windows = val("sync_windows.windows").split("\n").map((l) => l.trim()).filter(Boolean);
+  out.sync_windows = windows.length
+    ? { timezone: val("sync_windows.timezone") || "UTC", windows } : null;
   if (out.sync_mode === "two_way") {
     out.admin_emails = val("admin_emails").split(/[\s,;]+/).filter(Boolean);
     out.conflict_policy = val("conflict_policy");

@@ -9,6 +9,7 @@ import { activitySection } from "./charts.js";
 import { conflictsTab } from "./conflicts.js";
 import { credentialsSection } from "./credentials.js";
 import { heldTab, identitiesTab, logsTab } from "./tabs.js";
+import { windowLines } from "./connector_form.js";
 
 const TABS = [["overview", "Overview"], ["logs", "Logs"], ["conflicts", "Conflicts"],
   ["identities", "Identities"], ["held", "Held deletions"]];
@@ -181,7 +182,11 @@ function configSection(c) {
   }
   rows.push(["Target share", c.target_share + (c.target_prefix ? ` / ${c.target_prefix}` : "")],
     ["Sync mode", c.sync_mode === "two_way" ? "two-way" : "one-way"], ["Schedule", c.schedule],
-    ["Identity mapping", c.identity_mapping ? c.identity_mapping.strategy : "—"]);
+    ["Identity mapping", c.identity_mapping ? c.identity_mapping.strategy : "—"],
+    ["Bandwidth limit", c.bandwidth_limit ? String(c.bandwidth_limit) : "none"],
+    ["Max parallel transfers", c.max_parallel_transfers ? String(c.max_parallel_transfers) : "no limit"],
+    ["Sync windows", c.sync_windows
+      ? `${windowLines(c.sync_windows).replaceAll("\n", "; ")} (${c.sync_windows.timezone})` : "any time"]);
   if (c.sync_mode === "two_way") {
     rows.push(["Admin emails", (c.admin_emails || []).join(", ") || "—"],
       ["Conflict policy", c.conflict_policy], ["Max delete percent", `${c.max_delete_percent}%`]);

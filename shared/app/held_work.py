@@ -1,0 +1,127 @@
+"""A held connector's work (paused by an admin, or its credentials refused), at the stages that
+share lanes (shared/messaging/lanes.py): consumers park it, the scheduler moves it back.
+
+- `park`: note the connector in the store's parked set, then raise `Park` (the broker moves the
+  message to the connector's parked queue and acks it). Noted first, so a parked message is
+  always found again.
+- `HeldWatch`: the held flag of each connector a worker is busy with, refreshed in one round trip
+  every `REFRESH_S`, so a batch in progress stops between files within a second of a pause.
+- `PauseGate`: long work of one connector that is not a message per step (a scan's walk and
+  its owner lookups) waits at its next boundary (a folder, a chunk) while the connector is
+  held, keeping its lease and its place; it goes on where it stopped once resumed.
+- `unpark_resumed`: the scheduler's part: every connector with parked work and no longer held
+  gets it back in its lanes.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import NoReturn
+
+from shared.app.runtime import Runtime
+from shared.config.sync_windows import in_window
+from shared.messaging.redelivery import Park
+
+log = logging.getLogger(__name__)
+REFRESH_S = 0.5
+FORGET_S = 60.0  # a connector not asked about for this long is no longer watched
+UNPARK_TIMEOUT_S = 30.0  # a stalled broker call must not stop the scheduler's tick for good
+
+
+async def park(rt: Runtime, connector_id: str) -> NoReturn:
+    await rt.state.schedule.mark_parked(connector_id)
+    raise Park(connector_id)
+
+
+class HeldWatch:
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+        self.flags: dict[str, bool] = {}
+        self.asked: dict[str, float] = {}
+
+    def held(self, connector_id: str) -> bool:
+        """As last read (within REFRESH_S); a connector first asked about counts as not held
+        (its message was checked when it arrived)."""
+        self.asked[connector_id] = time.monotonic()
+        return self.flags.get(connector_id, False)
+
+    async def refresh(self) -> None:
+        now = time.monotonic()
+        for cid in [c for c, at in self.asked.items() if now - at > FORGET_S]:
+            self.asked.pop(cid, None)
+            self.flags.pop(cid, None)
+        if self.asked:
+            self.flags = await self.rt.state.schedule.held_many(sorted(self.asked))
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception as exc:  # Redis blip: keep the last flags
+                log.warning("could not read held flags: %s", exc)
+            await asyncio.sleep(REFRESH_S)
+
+    def start(self) -> None:
+        self.rt.tasks.append(asyncio.create_task(self.run()))
+
+
+class PauseGate:
+    def __init__(self, rt: Runtime, connector_id: str, every_s: float = REFRESH_S):
+        self.rt = rt
+        self.cid = connector_id
+        self.every_s = every_s
+        self.checked = 0.0
+
+    async def held(self) -> bool:
+        """Is the connector held? (read at most every `every_s`; False in between)"""
+        if time.monotonic() - self.checked < self.every_s:
+            return False
+        self.checked = time.monotonic()
+        return await self.rt.state.paused(self.cid)
+
+    async def wait(self) -> None:
+        """Return at once unless the connector is held; while it is, wait."""
+        if await self.held():
+            await self.until_resumed()
+
+    async def until_resumed(self) -> None:
+        log.info("held: waiting at a boundary until resumed", extra={"connector_id": self.cid})
+        while True:  # polled: the flag is in Redis
+            await asyncio.sleep(self.every_s)
+            if not await self.rt.state.paused(self.cid):
+                break
+        log.info("resumed: going on", extra={"connector_id": self.cid})
+
+
+async def _in_window(rt: Runtime, cid: str) -> bool:
+    c = await rt.state.connector(cid)
+    return c is None or in_window(c.sync_windows, datetime.now(UTC))
+
+
+async def unpark_resumed(rt: Runtime) -> int:
+    """Move parked work of connectors no longer held back to its lanes; returns how many
+    messages moved."""
+    parked = await rt.state.schedule.parked()
+    if not parked:
+        return 0
+    flags = await rt.state.schedule.held_many(parked)
+    moved = 0
+    for cid in parked:
+        if flags[cid] or not await _in_window(rt, cid):
+            continue  # held, or its sync window closed: the work waits, parked
+        log.info("moving parked work back to its lanes", extra={"connector_id": cid})
+        count, gone = await asyncio.wait_for(rt.broker.unpark(cid), UNPARK_TIMEOUT_S)
+        moved += count
+        if gone:
+            await rt.state.schedule.unmark_parked(cid)
+            # A worker may have parked between the queue's deletion and the unmark: look again.
+            count, gone = await asyncio.wait_for(rt.broker.unpark(cid), UNPARK_TIMEOUT_S)
+            moved += count
+            if not gone:
+                await rt.state.schedule.mark_parked(cid)
+        if count:
+            log.info("resumed: %d parked messages back in their lanes", count,
+                     extra={"connector_id": cid})
+    return moved
