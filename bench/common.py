@@ -68,7 +68,7 @@ class Servers:
                "SCAIDRIVE_SCHEDULER_TICK_S": "1", "SCAIDRIVE_SCHEDULER_SWEEP_S": "15"} | env
         stack = Stack(s3 or self.s3, self.work, graph, **env)
         self.stacks.append(stack)  # stopped with the servers even if starting it fails
-        return stack.start(workers)
+        return stack.start(workers, api_timeout=120)  # a loaded machine, a cluster to reach
 
     def stop(self) -> None:
         for stack in self.stacks:

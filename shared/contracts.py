@@ -70,9 +70,19 @@ class ChangeKind(StrEnum):
     MOVED = "moved"  # same file id at a new path, content unchanged: copied inside the bucket
     REPAIRED = "repaired"  # indexed but missing or damaged in the bucket: sent again
     RELABELED = "relabeled"  # unchanged, but its owner mapping changed: new metadata, same bytes
+    # Unchanged by its version, but that version was read within a timestamp tick of its last
+    # write (`shared.sync.model.racily_clean`): its bytes are compared with the object's and
+    # sent only if they differ. Added within schema version 1 (an older consumer dead-letters
+    # the unknown kind; it never misreads it).
+    RECHECKED = "rechecked"
     # Two-way connectors only:
     PUSHED = "pushed"  # changed in ScaiDrive: written back to the source
     DELETED_IN_SCAIDRIVE = "deleted_in_scaidrive"  # deleted in ScaiDrive: deleted at the source
+    # Renamed in ScaiDrive (same etag at a new path): renamed at the source, no bytes sent.
+    # `from_path` is the old path, `version` the source's version there (the move's condition).
+    # Added within schema version 1, as the other two-way kinds were: an older consumer refuses
+    # the unknown kind (dead letter), it never misreads it.
+    MOVED_IN_SCAIDRIVE = "moved_in_scaidrive"
     BOTH_CHANGED = "both_changed"  # changed on both sides: compared, then recorded or a conflict
     RESOLVED = "resolved"  # a conflict decision (an admin's or a policy's), applied
 
@@ -108,7 +118,7 @@ class Change(BaseModel):
     job_id: str  # unique per run and path: the idempotency key of the job
     kind: ChangeKind
     path: str
-    from_path: str | None = None  # for MOVED
+    from_path: str | None = None  # for MOVED and MOVED_IN_SCAIDRIVE: the old path
     version: FileVersion | None = None  # the source version seen by the scan (None for DELETED)
     owner_principal: str | None = None
     target_etag: str | None = None  # two-way: the ScaiDrive object's version seen by the scan

@@ -256,7 +256,7 @@ class Alerts:
             found.append(Condition("stale", facts={
                 "last_success_at": status.get("last_success_at"),
                 "last_error": status.get("last_error")}))
-        held, = await self.rt.state.held_delete_counts([c.id])
+        held, = await self.rt.state.delete_holds.counts([c.id])
         if held:
             found.append(Condition("deletes_held", facts={"count": held}))
         found += [x for x in (await self._quota(c), self._expiry(c)) if x is not None]

@@ -161,17 +161,17 @@ class Identities:
         return Owner(user_id=user.id, source_principal=principal, method="name", score=score)
 
 
-# Written back to (or deleted at) the source: the ScaiDrive object keeps its owner.
-NO_OWNER = (ChangeKind.PUSHED, ChangeKind.DELETED_IN_SCAIDRIVE)
+# Written back to (deleted at, renamed at) the source: the ScaiDrive object keeps its owner.
+NO_OWNER = (ChangeKind.PUSHED, ChangeKind.DELETED_IN_SCAIDRIVE, ChangeKind.MOVED_IN_SCAIDRIVE)
 
 
 async def on_change(rt: Runtime, identities: Identities, msg: FileChanged | FileChanges) -> None:
     """A change alone becomes a `TransferJob`; a batch becomes one `TransferBatch` (each
     distinct owner resolved once)."""
-    c = await rt.state.connector(msg.connector_id)
+    c, held = await rt.state.connector_held(msg.connector_id)
     if c is None:
         return  # connector deleted: its pending changes go nowhere
-    if await rt.state.paused(c.id):
+    if held:
         await park(rt, c.id)  # paused (or credentials refused): no directory queries either
     with tracer.start_as_current_span("identity", attributes={
             "connector.id": c.id, "run.id": msg.run_id}):

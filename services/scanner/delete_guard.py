@@ -19,7 +19,7 @@ SAMPLE = 20
 async def hold_deletes(rt: Runtime, c: Connector, run_id: str, held: dict[str, str],
                        totals: dict[DeleteSide, int]) -> None:
     """Store the held set; audit and announce it once per new set, not on every run."""
-    if not await rt.state.hold_deletes(c.id, held):
+    if not await rt.state.delete_holds.hold(c.id, held):
         return
     for side, total in totals.items():
         paths = sorted(p for p, s in held.items() if s == side)

@@ -62,12 +62,12 @@ async def on_scan(rt: Runtime, msg: ScanRequested, sources: ScanSources) -> None
 
 async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) -> None:
     # Delta-capable sources (SharePoint) resume from the position the last run saved.
-    cursor = await rt.state.cursor(c.id) if c.kind == "sharepoint" else None
+    cursor = await rt.state.delta_positions.cursor(c.id) if c.kind == "sharepoint" else None
     scan = scan_one_way if c.sync_mode == "one_way" else scan_two_way
     out = await scan(rt, c, run_id, source, cursor)
     if out.cursor is not None and cursor is not None:
         # Saved only now: a scan that dies before this point replays the same changes.
-        await rt.state.save_cursor(c.id, cursor, out.cursor)
+        await rt.state.delta_positions.save(c.id, cursor, out.cursor)
     where = {"connector_id": c.id, "run_id": run_id}
     if out.withheld:
         log.warning("%d deletions withheld: their folders could not be listed", out.withheld,

@@ -136,7 +136,7 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source, store:
         await publisher.add(actions, records)
         out.jobs += len(actions)
     vanished = {} if decision.all_found else await store.vanished()
-    approved = await rt.state.approved_deletes(c.id)
+    approved = await rt.state.delete_holds.approved(c.id)
     plan = decision.finish(vanished, await store.target_sizes(vanished),
                            c.max_delete_percent / 100, approved)
     await approvals_used(rt, c.id, approved)  # spent once the run succeeds

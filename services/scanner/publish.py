@@ -15,6 +15,7 @@ from shared.contracts import Change, ChangeKind, FileChanged, FileChanges, Lane
 from shared.errors import SyncError
 from shared.sources.base import Source
 from shared.store.state import Failure
+from shared.sync.folders import is_folder
 from shared.sync.keys import object_key
 from shared.sync.model import DeltaCursor, IndexRecord, Listing, SourceEntry, wire_version
 from shared.sync.rules import Action
@@ -71,8 +72,9 @@ def list_failures(c: Connector, part: Listing, run_id: str) -> tuple[list[Source
 
 
 SENDS_CONTENT = (ChangeKind.CREATED, ChangeKind.MODIFIED, ChangeKind.REPAIRED)
-ALONE = (ChangeKind.PUSHED, ChangeKind.DELETED_IN_SCAIDRIVE, ChangeKind.BOTH_CHANGED,
-         ChangeKind.RESOLVED)  # two-way work at the source: one job each
+# Two-way work at the source goes alone, and so does a folder's (services/transfer/folders.py).
+ALONE = (ChangeKind.PUSHED, ChangeKind.DELETED_IN_SCAIDRIVE, ChangeKind.MOVED_IN_SCAIDRIVE,
+         ChangeKind.BOTH_CHANGED, ChangeKind.RESOLVED)
 
 
 class ChangePublisher:
@@ -96,8 +98,8 @@ class ChangePublisher:
         for start in range(0, len(actions), PUBLISH_CHUNK):
             await self.gate.wait()
             chunk = actions[start:start + PUBLISH_CHUNK]
-            owners = await asyncio.to_thread(
-                self.source.owners, [a.path for a in chunk if a.kind in NEEDS_OWNER])
+            owners = await asyncio.to_thread(self.source.owners, [
+                a.path for a in chunk if a.kind in NEEDS_OWNER and not is_folder(a.path)])
             alone: list[FileChanged] = []
             for a in chunk:
                 change = Change(job_id=job_id(a), kind=a.kind, path=a.path,
@@ -118,7 +120,7 @@ class ChangePublisher:
                 (lanes.routing_key("changes", self.c.id, e.lane), e) for e in alone])
 
     def _alone(self, change: Change) -> bool:
-        return not self.batch_files or change.kind in ALONE or (
+        return not self.batch_files or change.kind in ALONE or is_folder(change.path) or (
             change.version is not None and change.version.size >= self.alone_from)
 
     async def _batch(self, change: Change) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from functools import partial
 
 from services.scanner.delete_guard import check_empty, hold_deletes
@@ -19,6 +20,7 @@ from shared.errors import ListingFailed, SyncError
 from shared.sources.base import Source
 from shared.sources.sharepoint.source import check_path as check_sharepoint_path
 from shared.store.state import Failure
+from shared.sync.folders import files_only, folder_record, is_folder
 from shared.sync.keys import check_path, check_smb_name, path_of_key
 from shared.sync.model import DeltaCursor, IndexRecord, Listing
 from shared.sync.two_way import NameCheck, TwoWayPlan, reconcile_two_way
@@ -41,7 +43,7 @@ async def scan_two_way(rt: Runtime, c: Connector, run_id: str, source: Source,
     finally:
         settle(records_read)
     await check_empty(rt, c, run_id, listing.complete, len(listing.entries),
-                      len(listing.failures), len(records))
+                      len(listing.failures), files_only(records))
     plan, name_errors = await plan_two_way(rt, c, run_id, listing, records)
     publisher = ChangePublisher(rt, c, run_id, source)
     await publisher.add(plan.actions, records)
@@ -59,7 +61,7 @@ async def plan_two_way(rt: Runtime, c: Connector, run_id: str, listing: Listing,
     `reconcile_two_way`), and record what it set aside: (the plan, per-file failures)."""
     target, failures = await asyncio.to_thread(_target_etags, rt, c, run_id)
     held = await rt.state.conflicts.held_paths(c.id)
-    approved = await rt.state.approved_deletes(c.id)
+    approved = await rt.state.delete_holds.approved(c.id)
     plan = reconcile_two_way(records, listing, target, frozenset(held),
                              c.max_delete_percent / 100, approved, c.identity_version,
                              _name_rule(c))
@@ -68,9 +70,12 @@ async def plan_two_way(rt: Runtime, c: Connector, run_id: str, listing: Listing,
     await rt.state.add_failures(c.id, failures)
     for path in plan.forgotten():
         await rt.state.drop_index(c.id, path)  # gone from both sides: nothing to do but forget
+    for folder in plan.recorded():  # an empty folder on both sides: remember it was synced
+        await rt.state.put_index(c.id, folder, folder_record(time.time(),
+                                                             c.identity_mapping.system_owner))
     await approvals_used(rt, c.id, approved)  # spent once the run succeeds
     await hold_deletes(rt, c, run_id, plan.held_sides(), {"source": len(listing.entries),
-                                                          "scaidrive": len(target)})
+                                                          "scaidrive": files_only(target)})
     return plan, len(failures)
 
 
@@ -82,15 +87,16 @@ def _name_rule(c: Connector) -> NameCheck:
 
 
 def _target_etags(rt: Runtime, c: Connector, run_id: str) -> tuple[dict[str, str], list]:
-    """ScaiDrive's side: path -> etag. Keys that are not a path we could write back (made by
-    other S3 clients) are failures, not pushes."""
+    """ScaiDrive's side: path -> etag; a folder marker's path ends in "/" (the connector's
+    own folder's marker is no folder of it). Keys that are not a path we could write back (made
+    by other S3 clients) are failures, not pushes."""
     out, failures = {}, []
     for key, etag in rt.storage.etags(c.target_share, c.target_prefix).items():
         path = path_of_key(c.target_prefix, key)
-        if path is None:
+        if not path:
             continue
         try:
-            check_path(path)
+            check_path(path[:-1] if is_folder(path) else path)
         except SyncError as exc:
             failures.append(Failure(path=path, stage="name", cause=exc.cause, message=str(exc),
                                     run_id=run_id))

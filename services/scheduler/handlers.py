@@ -35,12 +35,16 @@ from shared.store.daily_counters import STALE_PERIODS, is_stale, raise_flag
 from shared.store.state import Failure
 
 log = logging.getLogger(__name__)
+LEASE_UNTIL_BEGUN_S = 30
 
 
 async def start_run(rt: Runtime, c: Connector, reason: ScanReason) -> str | None:
     """Take the lease and emit the scan command; None when a run is already going."""
     run_id = uuid.uuid4().hex[:16]
-    if not await rt.state.acquire_lease(c.id, run_id, rt.settings.lease_ttl_s):
+    # Taken short until the run's record is written: a scheduler killed in between holds the
+    # connector for seconds, not a whole lease (a finished run's lease is taken over at once).
+    if not await rt.state.acquire_lease(c.id, run_id, min(LEASE_UNTIL_BEGUN_S,
+                                                          rt.settings.lease_ttl_s)):
         return None
     # The root span of the run (a new trace, linked to what asked for it: an API request),
     # recorded when the run ends (shared/observability/run_span.py): every service's spans for
@@ -49,6 +53,7 @@ async def start_run(rt: Runtime, c: Connector, reason: ScanReason) -> str | None
     token = otel_context.attach(ctx)
     try:
         await rt.state.begin_run(c.id, run_id, reason, **kept)
+        await rt.state.renew_lease(c.id, run_id, rt.settings.lease_ttl_s)
         try:
             await rt.broker.publish("commands", "scan", ScanRequested(
                 connector_id=c.id, run_id=run_id, reason=reason))
@@ -66,23 +71,40 @@ async def tick(rt: Runtime) -> None:
     tick costs one round trip however many connectors there are. Then parked work of resumed
     connectors goes back to its lanes."""
     now = time.time()
-    for cid in await rt.state.schedule.due(now):
-        c = await rt.state.connector(cid)
-        if c is None:
-            await rt.state.schedule.unschedule(cid)
+    due = await rt.state.schedule.due(now)
+    if due:
+        await _start_due(rt, due, now)
+    await unpark_resumed(rt)
+
+
+async def _start_due(rt: Runtime, due: list[str], now: float) -> None:
+    """Start the due connectors' runs, oldest due first, while fewer than
+    SCAIDRIVE_SCANS_WAITING_MAX scan commands wait for a scanner: the rest stay due and start
+    on a later tick as the scanners catch up (admission: a run never waits out its lease in
+    the scan queue). Deleted, held and out-of-window connectors take no room."""
+    room = await scan_room(rt)
+    at = datetime.fromtimestamp(now, UTC)
+    for cid, (c, held) in zip(due, await rt.state.connectors_held(due), strict=True):
+        if c is None or held:  # deleted; or paused, refused: not due until resumed
+            await rt.state.schedule.unschedule(cid)  # (or the sweep finds it)
             continue
-        if await rt.state.paused(cid):
-            await rt.state.schedule.unschedule(cid)  # until resumed (or the sweep finds it)
-            continue
-        at = datetime.fromtimestamp(now, UTC)
         if not in_window(c.sync_windows, at):  # outside its sync windows: due when one opens
             await rt.state.set_status(c.id, next_due=next_open(c.sync_windows, at).timestamp())
             continue
-        await start_run(rt, c, "schedule")
+        if room <= 0:
+            log.debug("scanners busy: due runs wait", extra={"connector_id": c.id})
+            continue  # still due: a later tick starts it
+        if await start_run(rt, c, "schedule") is not None:
+            room -= 1
         # Due or not started (a run still going): the next slot comes from the schedule.
-        following = next_due(c.schedule, datetime.fromtimestamp(now, UTC))
+        following = next_due(c.schedule, at)
         await rt.state.set_status(c.id, next_due=following.timestamp())
-    await unpark_resumed(rt)
+
+
+async def scan_room(rt: Runtime) -> int:
+    """How many more scan commands may be queued now."""
+    waiting = (await rt.broker.depths(["scan"]))["scan"]
+    return rt.settings.scans_waiting_max - waiting
 
 
 async def sweep(rt: Runtime) -> dict[str, int]:
@@ -108,7 +130,22 @@ async def sweep(rt: Runtime) -> dict[str, int]:
         if c.id in unscheduled:
             await rt.state.schedule.set_due(
                 c.id, float(status.get("next_due") or c.created_at.timestamp()))
+    await _keep_queued_runs(rt, waiting, snapshots, connectors)
     return waiting
+
+
+async def _keep_queued_runs(rt: Runtime, waiting: dict[str, int], snapshots: list,
+                            connectors: list[Connector]) -> None:
+    """A run whose scan is done and whose files wait in the shared lanes behind other
+    connectors' work makes no progress of its own, yet nothing of it is lost (its messages are
+    in RabbitMQ): while the lanes hold messages, its lease is renewed, so it is not closed as
+    abandoned however long the backlog. With the lanes empty, files still waiting are no
+    longer queued anywhere: the lease runs out and the run is closed as before."""
+    if not any(waiting.values()) or not sum((await rt.broker.lane_depths()).values()):
+        return
+    for c, (_status, run, lease) in zip(connectors, snapshots, strict=True):
+        if waiting[c.id] and run.get("phase") == "transferring" and lease == run["run_id"]:
+            await rt.state.renew_lease(c.id, run["run_id"], rt.settings.lease_ttl_s)
 
 
 async def _flag_stale(rt: Runtime, c: Connector, status: dict) -> None:

@@ -16,6 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from opentelemetry import trace
 
 from services.transfer.batches import BatchRun
+from services.transfer.folders import FolderJobs
+from services.transfer.moves import Moves
+from services.transfer.object_metadata import object_metadata
+from services.transfer.rechecks import bytes_as_indexed
 from services.transfer.source_writes import TwoWay, labels
 from services.transfer.throttle import Pace, Throttle
 from shared.app.held_work import park
@@ -27,10 +31,14 @@ from shared.contracts import ChangeKind, Owner, TransferBatch, TransferJob
 from shared.errors import NotFound, QuotaExceeded, SyncError
 from shared.observability import metrics, telemetry
 from shared.store.state import Failure, Indexed, IndexRecord, JobContext
-from shared.sync.keys import metadata_value, object_key
-from shared.sync.model import SourceEntry, Versioned, same_content, synced_record
+from shared.sync.folders import is_folder
+from shared.sync.keys import object_key
+from shared.sync.model import SourceEntry, same_content, synced_record
 
 log = logging.getLogger(__name__)
+# Sent even when the source's version is the one the index holds: the object is missing or
+# damaged (REPAIRED), or the bytes differ though the version does not (RECHECKED, checked first).
+SEND_ANYWAY = (ChangeKind.REPAIRED, ChangeKind.RECHECKED)
 tracer = trace.get_tracer("scaidrive.transfer")
 
 
@@ -40,6 +48,8 @@ class Transfers:
         self.sources = sources
         self.pool = pool
         self.two_way = TwoWay(self)
+        self.moves = Moves(self)  # two-way renames, either way
+        self.folders = FolderJobs(self)  # two-way empty folders, either way
         self.shares: dict[str, str] = {}  # connector -> its target share, read with each job
         # Is this connector's work still wanted (not paused)? Set by main.py (HeldWatch).
         self.still_wanted: Callable[[str], bool] = lambda _cid: True
@@ -92,15 +102,22 @@ class Transfers:
 
     async def apply(self, c: Connector, job: TransferJob, ctx: JobContext) -> tuple:
         """(outcome, bytes) or, for an upload, (outcome, bytes, what to write to the index)."""
-        two_way = {ChangeKind.PUSHED: self.two_way.push, ChangeKind.RESOLVED: self.two_way.resolve}
-        if job.kind in two_way:
-            return await two_way[job.kind](c, job)
+        if is_folder(job.path):
+            return await self.folders.apply(c, job), 0
+        if job.kind is ChangeKind.PUSHED:
+            return await self.two_way.push(c, job, ctx.known)
+        if job.kind is ChangeKind.RESOLVED:
+            return await self.two_way.resolve(c, job)
         if job.kind is ChangeKind.DELETED_IN_SCAIDRIVE:
             return await self.two_way.delete_source(c, job), 0
         if job.kind is ChangeKind.BOTH_CHANGED:
             return await self.two_way.both_changed(c, job), 0
         if job.kind is ChangeKind.DELETED:
             return await self._delete(c, job), 0
+        if job.kind is ChangeKind.MOVED_IN_SCAIDRIVE:
+            return await self.moves.at_source(c, job), 0
+        if job.kind is ChangeKind.MOVED and c.sync_mode == "two_way":
+            return await self.moves.in_bucket(c, job), 0
         if job.kind is ChangeKind.RELABELED:
             relabeled = await self._relabel(c, job)
             if relabeled is not None:
@@ -126,6 +143,16 @@ class Transfers:
             ctx = JobContext(c, False, await self.rt.state.index_record(c.id, job.path),
                              await self.rt.state.share(c.target_share))
         known = ctx.known
+        read_at = time.time()  # the index keeps when the read began (`racily_clean`)
+        if job.kind is ChangeKind.RECHECKED and known is not None and \
+                await self._thread(self._bytes_as_indexed, c, job, key, known,
+                                   self.throttle.pace(c)):
+            recorded = Indexed(job.path, dataclasses.replace(known, synced_at=read_at),
+                               c.target_share, 0)
+            if deferred:
+                return "skipped", 0, recorded
+            await self.rt.state.put_index(c.id, job.path, recorded.record)
+            return "skipped", 0
         self._check_quota(job, known, ctx.share)
         started = time.monotonic()
         result = await self._thread(self._stream, c, job, key, known, self.throttle.pace(c))
@@ -136,7 +163,7 @@ class Transfers:
                                   {"connector.id": c.id})
         owner = job.owner or Owner(user_id=c.identity_mapping.system_owner)
         indexed = Indexed(job.path, synced_record(
-            entry, etag=etag, synced_at=time.time(), **labels(c, owner),
+            entry, etag=etag, synced_at=read_at, **labels(c, owner),
             fallback_file_id=job.version.file_id if job.version else None),
             c.target_share, entry.size - (known.size if known else 0))
         if deferred:
@@ -154,13 +181,19 @@ class Transfers:
         with self.sources.get(c).open_read(job.path, size_hint=hint,
                                            expect=job.version) as reader:
             entry = reader.entry
-            if job.kind is not ChangeKind.REPAIRED and known and same_content(entry, known):
+            if job.kind not in SEND_ANYWAY and known and same_content(entry, known):
                 return None  # a redelivered job whose work is already in the bucket
             if entry.size > storage.part_size:
                 storage.abort_uploads(c.target_share, key)  # leftovers of a killed worker
             etag = storage.put(c.target_share, key, pace.reader(reader) if pace else reader,
-                               entry.size, _metadata(job, entry))
+                               entry.size, object_metadata(job, entry))
         return entry, etag
+
+    def _bytes_as_indexed(self, c: Connector, job: TransferJob, key: str, known: IndexRecord,
+                          pace: Pace | None) -> bool | None:
+        """In a thread: does the source still hold the bytes the index's object has? (rechecks)"""
+        return bytes_as_indexed(self.sources.get(c), job.path, job.version, self.rt.storage,
+                                c.target_share, key, known, pace)
 
     @staticmethod
     def _check_quota(job: TransferJob, known: IndexRecord | None, share: dict | None) -> None:
@@ -186,7 +219,7 @@ class Transfers:
             return await state.index_record(c.id, job.path) is not None  # already moved
         src = object_key(c.target_prefix, from_path)
         dst = object_key(c.target_prefix, job.path)
-        meta = _metadata(job, old)
+        meta = object_metadata(job, old)
         try:
             etag = await self._thread(self.rt.storage.copy, c.target_share, src, dst, meta)
         except Exception as exc:  # the old object is gone or unreadable: upload instead
@@ -210,7 +243,7 @@ class Transfers:
         fields = labels(c, job.owner)
         if (known.owner, known.method) != (fields["owner"], fields["method"]):
             key = object_key(c.target_prefix, job.path)
-            meta = _metadata(job, known)
+            meta = object_metadata(job, known)
             fields["etag"] = await self._thread(self.rt.storage.copy, c.target_share, key, key,
                                                 meta)
         await self.rt.state.put_index(c.id, job.path, dataclasses.replace(known, **fields))
@@ -246,19 +279,5 @@ class Transfers:
 def _stage(kind: ChangeKind) -> str:
     return {ChangeKind.DELETED: "delete", ChangeKind.MOVED: "move", ChangeKind.PUSHED: "push",
             ChangeKind.DELETED_IN_SCAIDRIVE: "delete_source", ChangeKind.BOTH_CHANGED: "compare",
+            ChangeKind.MOVED_IN_SCAIDRIVE: "move_source",
             ChangeKind.RESOLVED: "resolve"}.get(kind, "transfer")
-
-
-def _metadata(job: TransferJob, entry: Versioned) -> dict[str, str]:
-    # The original name and path, exactly as the source spells them (the key follows the path).
-    meta = {"source-path": metadata_value(job.path),
-            "source-name": metadata_value(job.path.rsplit("/", 1)[-1]),
-            "source-mtime-ns": str(entry.mtime_ns)}
-    if entry.content_tag:
-        meta["source-content-hash"] = metadata_value(entry.content_tag)
-    if job.owner:
-        meta["scaidrive-owner"] = metadata_value(job.owner.user_id)
-        meta["scaidrive-owner-mapping"] = job.owner.method
-        if job.owner.source_principal:
-            meta["source-owner"] = metadata_value(job.owner.source_principal)
-    return meta

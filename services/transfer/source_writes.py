@@ -30,14 +30,23 @@ from services.transfer.conflict_decisions import (
     may_apply,
     superseded_while_applying,
 )
+from services.transfer.rechecks import same_bytes
+from services.transfer.throttle import Pace, Throttle
 from shared.app.runtime import Runtime
 from shared.app.source_pool import Sources
 from shared.config.connector_model import Connector
 from shared.contracts import ChangeKind, ConflictDetected, Owner, SideVersion, TransferJob
 from shared.errors import ChangedAtSource, NotFound
-from shared.store.state import JobContext
+from shared.store.state import IndexRecord, JobContext
 from shared.sync.keys import conflict_name, metadata_value, object_key
-from shared.sync.model import ABSENT, SourceEntry, listed_at, synced_record, wire_version
+from shared.sync.model import (
+    ABSENT,
+    SourceEntry,
+    listed_at,
+    racily_clean,
+    synced_record,
+    wire_version,
+)
 
 
 class Worker(Protocol):
@@ -45,13 +54,15 @@ class Worker(Protocol):
 
     rt: Runtime
     sources: Sources
+    throttle: Throttle
 
     async def _thread(self, fn: Callable[..., Any], *args: Any) -> Any: ...
 
     async def _upload(self, c: Connector, job: TransferJob, checked: bool = False,
                       ctx: JobContext | None = None, deferred: bool = False) -> tuple: ...
 
-COMPARE_CHUNK = 1024 * 1024
+    def _bytes_as_indexed(self, c: Connector, job: TransferJob, key: str, known: IndexRecord,
+                          pace: Pace | None) -> bool | None: ...
 
 
 class ScaiDriveChanged(Exception):
@@ -65,9 +76,17 @@ class TwoWay:
 
     # --- ScaiDrive -> source ------------------------------------------------------------
 
-    async def push(self, c: Connector, job: TransferJob) -> tuple[str, int]:
-        """ScaiDrive's version onto the source, if the source still holds what the scan saw."""
+    async def push(self, c: Connector, job: TransferJob,
+                   known: IndexRecord | None = None) -> tuple[str, int]:
+        """ScaiDrive's version onto the source, if the source still holds what the scan saw:
+        its version, and where that version was read racily (`racily_clean`: `known`, the
+        index's record) its bytes too."""
         expect = _entry(job) if job.version else ABSENT
+        if job.version is not None and known is not None and racily_clean(known):
+            key = object_key(c.target_prefix, job.path)
+            if await self.t._thread(self.t._bytes_as_indexed, c, job, key, known,
+                                    self.t.throttle.pace(c)) is False:
+                return await self.both_changed(c, job), 0  # edited in the tick we read it
         try:
             pushed = await self._push(c, job.path, job.path, expect)
         except ChangedAtSource:
@@ -82,15 +101,18 @@ class TwoWay:
         None if the object is gone. `etag`: the object must still be that version (else
         ScaiDriveChanged, nothing written)."""
         key = object_key(c.target_prefix, key_path)
-        pushed = await self.t._thread(self._write, c, key, path, expect, etag)
+        pushed = await self.t._thread(self._write, c, key, path, expect, etag,
+                                      self.t.throttle.pace(c))
         if pushed is None:
             return None
         entry, etag, size = pushed
         await self._record(c, path, entry, etag, size)
         return size
 
-    def _write(self, c: Connector, key: str, path: str, expect, want: str | None = None):
-        """(the source's new version, the object's etag, its size), or None if it is gone."""
+    def _write(self, c: Connector, key: str, path: str, expect, want: str | None = None,
+               pace: Pace | None = None):
+        """(the source's new version, the object's etag, its size), or None if it is gone.
+        Read through the connector's bandwidth limit (`pace`), as uploads are."""
         obj = self.rt.storage.open_read(c.target_share, key)
         if obj is None:
             if want is not None:
@@ -100,7 +122,8 @@ class TwoWay:
             size, etag = int(obj.headers["content-length"]), obj.headers["etag"].strip('"')
             if want is not None and etag != want.strip('"'):
                 raise ScaiDriveChanged(key)
-            return self.t.sources.get(c).write(path, obj, size, expect=expect), etag, size
+            data = pace.reader(obj) if pace else obj
+            return self.t.sources.get(c).write(path, data, size, expect=expect), etag, size
         finally:
             obj.close()
             obj.release_conn()
@@ -149,7 +172,7 @@ class TwoWay:
                 if obj is None:
                     return None
                 try:
-                    return _same_bytes(reader, obj, stat.size), reader.entry, stat
+                    return same_bytes(reader, obj, stat.size), reader.entry, stat
                 finally:
                     obj.close()
                     obj.release_conn()
@@ -274,25 +297,3 @@ def _editor(owner: Owner | None) -> str | None:
 
 def _when(mtime_ns: int) -> datetime:
     return datetime.fromtimestamp(mtime_ns / 1e9, UTC)
-
-
-def _same_bytes(a, b, size: int) -> bool:
-    """Compare two streams chunk by chunk: memory bounded whatever the file size."""
-    done = 0
-    while done < size:
-        n = min(COMPARE_CHUNK, size - done)
-        if _read_exactly(a, n) != _read_exactly(b, n):
-            return False
-        done += n
-    return True
-
-
-def _read_exactly(stream, n: int) -> bytes:
-    parts, got = [], 0
-    while got < n:
-        part = stream.read(n - got)
-        if not part:
-            break
-        parts.append(part)
-        got += len(part)
-    return b"".join(parts)

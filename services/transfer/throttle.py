@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 import uuid
@@ -73,11 +74,8 @@ class Throttle:
             return
         gate = self._gate(c.id, limit)
         token = uuid.uuid4().hex
-        try:
-            async with asyncio.timeout(patience_s):
-                await self._take_slot(gate, c.id, token, limit)
-        except TimeoutError:
-            raise SlotsBusy(f"all {limit} transfer slots of connector {c.id} are held") from None
+        if not await self._take_slot(gate, c.id, token, limit, patience_s):
+            raise SlotsBusy(f"all {limit} transfer slots of connector {c.id} are held")
         renewing = asyncio.create_task(self._renew(c.id, token))
         try:
             yield
@@ -86,20 +84,34 @@ class Throttle:
             gate.release()
             await self.rt.state.throttles.release_slot(c.id, token)
 
-    async def _take_slot(self, gate: asyncio.Semaphore, cid: str, token: str,
-                         limit: int) -> None:
-        """The process's gate, then a slot in Redis; neither kept if interrupted."""
-        await gate.acquire()
+    async def _take_slot(self, gate: asyncio.Semaphore, cid: str, token: str, limit: int,
+                         patience_s: float | None) -> bool:
+        """The process's gate, then a slot in Redis, within `patience_s` (None: however long it
+        takes); False if none came in time, and neither is kept if interrupted. The patience is
+        a deadline checked between asks, not a cancel of the ask in flight: a Redis call cut
+        off midway costs its connection (dropped, as its reply is unread) and may leave a slot
+        taken that only the release after it gives back."""
+        deadline = None if patience_s is None else time.monotonic() + patience_s
+        try:
+            async with asyncio.timeout(patience_s):
+                await gate.acquire()
+        except TimeoutError:
+            return False
         try:
             pause = POLL_S[0]
             while not await self.rt.state.throttles.acquire_slot(cid, token, limit, SLOT_TTL_S):
-                await asyncio.sleep(pause * random.uniform(0.5, 1.5))
+                left = math.inf if deadline is None else deadline - time.monotonic()
+                if left <= 0:
+                    gate.release()
+                    return False
+                await asyncio.sleep(min(left, pause * random.uniform(0.5, 1.5)))
                 pause = min(pause * 2, POLL_S[1])
         except BaseException:
             gate.release()
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.rt.state.throttles.release_slot(cid, token))
             raise
+        return True
 
     async def _wait_for_window(self, c: Connector, run_id: str) -> None:
         state = self.rt.state
@@ -108,7 +120,7 @@ class Throttle:
         await state.schedule.mark_parked(c.id)
         log.info("outside its sync window: work parked until it opens",
                  extra={"connector_id": c.id, "run_id": run_id})
-        raise OutsideWindow(c.id)
+        raise OutsideWindow(c.id, noted=lambda: state.schedule.mark_parked(c.id))
 
     def _gate(self, cid: str, limit: int) -> asyncio.Semaphore:
         known = self.local.get(cid)

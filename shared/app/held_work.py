@@ -2,8 +2,10 @@
 share lanes (shared/messaging/lanes.py): consumers park it, the scheduler moves it back.
 
 - `park`: note the connector in the store's parked set, then raise `Park` (the broker moves the
-  message to the connector's parked queue and acks it). Noted first, so a parked message is
-  always found again.
+  message to the connector's parked queue, notes the connector again, then acks it). Noted
+  first, so a parked message is always found again even after a crash; noted after, because the
+  scheduler's `unpark_resumed` may forget the connector (its parked queue empty and deleted)
+  between the first note and the message's arrival in a new parked queue.
 - `HeldWatch`: the held flag of each connector a worker is busy with, refreshed in one round trip
   every `REFRESH_S`, so a batch in progress stops between files within a second of a pause.
 - `PauseGate`: long work of one connector that is not a message per step (a scan's walk and
@@ -32,7 +34,7 @@ UNPARK_TIMEOUT_S = 30.0  # a stalled broker call must not stop the scheduler's t
 
 async def park(rt: Runtime, connector_id: str) -> NoReturn:
     await rt.state.schedule.mark_parked(connector_id)
-    raise Park(connector_id)
+    raise Park(connector_id, noted=lambda: rt.state.schedule.mark_parked(connector_id))
 
 
 class HeldWatch:
@@ -95,21 +97,16 @@ class PauseGate:
         log.info("resumed: going on", extra={"connector_id": self.cid})
 
 
-async def _in_window(rt: Runtime, cid: str) -> bool:
-    c = await rt.state.connector(cid)
-    return c is None or in_window(c.sync_windows, datetime.now(UTC))
-
-
 async def unpark_resumed(rt: Runtime) -> int:
     """Move parked work of connectors no longer held back to its lanes; returns how many
     messages moved."""
     parked = await rt.state.schedule.parked()
     if not parked:
         return 0
-    flags = await rt.state.schedule.held_many(parked)
+    now = datetime.now(UTC)
     moved = 0
-    for cid in parked:
-        if flags[cid] or not await _in_window(rt, cid):
+    for cid, (c, held) in zip(parked, await rt.state.connectors_held(parked), strict=True):
+        if held or (c is not None and not in_window(c.sync_windows, now)):
             continue  # held, or its sync window closed: the work waits, parked
         log.info("moving parked work back to its lanes", extra={"connector_id": cid})
         count, gone = await asyncio.wait_for(rt.broker.unpark(cid), UNPARK_TIMEOUT_S)

@@ -108,7 +108,7 @@ async def close_run(rt: Runtime, cid: str, run_id: str, error: str | None = None
     counts = RunCounts(**{k: int(run.get(k, 0)) for k in RunCounts.model_fields})
     outcome: RunOutcome = "failed" if error else ("partial" if counts.files_errored else "success")
     if outcome == "success" and (spent := run.get(APPROVALS_FIELD)):
-        await rt.state.clear_approved(cid, frozenset(json.loads(spent)))
+        await rt.state.delete_holds.clear_approved(cid, frozenset(json.loads(spent)))
     await rt.state.set_run_fields(cid, phase="finished", finished_at=finished, outcome=outcome,
                                   error=error or "")
     status = {"last_run_id": run_id, "last_outcome": outcome, "last_error": error or "",

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # of a Redis Cluster: redis://host:7000/0) or sentinel (the sentinels and the master's name:
     # redis+sentinel://[user:password@]host:26379,host2:26379/mymaster/0).
     redis_mode: Literal["single", "cluster", "sentinel"] = "single"
+    # A Redis command unanswered this long is an outage (a hung server), not a wait forever.
+    redis_timeout_s: float = Field(default=10.0, gt=0, le=300)
     # Who is told when a connector names nobody itself (comma-separated): its conflicts' mail
     # goes here. A manual-review two-way connector with no address at all is refused on save.
     admin_emails: str = ""
@@ -45,6 +47,10 @@ class Settings(BaseSettings):
     transfer_concurrency: int = Field(default=8, ge=1, le=64)
     # Scans one scanner process runs at once (each mostly waits for its server).
     scan_concurrency: int = Field(default=8, ge=1, le=64)
+    # Scan commands let wait for a free scanner at once: the scheduler starts no more due runs
+    # while this many wait (the rest stay due, oldest first), so a run never outlives its lease
+    # queued behind the scans of thousands of connectors due together.
+    scans_waiting_max: int = Field(default=16, ge=1, le=10_000)
     part_size_mb: int = Field(default=8, ge=5, le=512)
     # Small files travel in batches (one message, one Redis script per flush) of up to
     # batch_files files or batch_mb of content; files bigger than batch_file_max_mb, and two-way

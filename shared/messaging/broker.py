@@ -143,22 +143,29 @@ class Broker:
         return q
 
     async def lane_depths(self) -> dict[str, int]:
-        """Messages ready in each lane's shard ({stage}.{lane}.{k} -> count): passive declares
-        on a throwaway channel, for the operators' gauges."""
+        """Messages ready in each lane's shard ({stage}.{lane}.{k} -> count), for the
+        operators' gauges."""
+        return await self.depths([short for stage in STAGES
+                                  for short, _lane, _key in self.lanes.queues(stage)])
+
+    async def depths(self, shorts: list[str]) -> dict[str, int]:
+        """Messages ready (not taken by a consumer) in these queues: passive declares on a
+        throwaway channel."""
         channel = await self.new_channel()
         try:
             depths = {}
-            for stage in STAGES:
-                for short, _lane, _key in self.lanes.queues(stage):
-                    q = await channel.declare_queue(self.name(short), passive=True)
-                    depths[short] = q.declaration_result.message_count or 0
+            for short in shorts:
+                q = await channel.declare_queue(self.name(short), passive=True)
+                depths[short] = q.declaration_result.message_count or 0
             return depths
         finally:
             if not channel.is_closed:
                 await channel.close()
 
-    async def park(self, m: Claimed, connector_id: str) -> None:
-        await parking.park(self, m, connector_id)
+    async def park(self, m: Claimed, park: Park) -> None:
+        await parking.park(self, m, park.connector_id)
+        if park.noted is not None:  # noted again, now that it is there (see `Park`)
+            await park.noted()
 
     async def unpark(self, connector_id: str) -> tuple[int, bool]:
         return await parking.unpark(self, connector_id)
@@ -306,7 +313,7 @@ class Broker:
             log.error("claimed %s left to its claim's expiry: %s: %s", message.type,
                       type(exc).__name__, exc)
         elif isinstance(exc, Park):  # its connector is paused: out of the lane until resumed
-            await self.park(Claimed.of(message), exc.connector_id)
+            await self.park(Claimed.of(message), exc)
             await message.ack()
         elif isinstance(exc, Defer):
             await self.requeue_fresh(message)

@@ -142,7 +142,7 @@ class LongWork:
         try:
             await handler()
         except Park as exc:
-            await broker.park(claimed, exc.connector_id)
+            await broker.park(claimed, exc)
         except Defer:
             await broker.republish(claimed)
         except Exception as exc:

@@ -7,6 +7,7 @@ broker, so the broker can consume with claims without an import loop.
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,11 +22,17 @@ class Defer(Exception):
 
 class Park(Defer):
     """Move the message out of its lane until its connector is resumed (shared/messaging/
-    parking.py): a paused connector's work must neither be lost nor cycle through a lane."""
+    parking.py): a paused connector's work must neither be lost nor cycle through a lane.
 
-    def __init__(self, connector_id: str):
+    `noted`: notes the connector as having parked work; called again once the message is in its
+    parked queue (the raiser noted it before), so the scheduler finds it even if it forgot the
+    connector while this message was on its way there (shared/app/held_work.py)."""
+
+    def __init__(self, connector_id: str,
+                 noted: Callable[[], Awaitable[object]] | None = None):
         super().__init__(f"connector {connector_id} is held")
         self.connector_id = connector_id
+        self.noted = noted
 
 
 @dataclass
@@ -59,7 +66,7 @@ class Redelivery(Protocol):
 
     async def requeue_fresh(self, message: AbstractIncomingMessage) -> None: ...
 
-    async def park(self, m: Claimed, connector_id: str) -> None: ...
+    async def park(self, m: Claimed, park: Park) -> None: ...
 
     async def dead_letter_claimed(self, m: Claimed, error: str,
                                   error_class: str = "") -> None: ...

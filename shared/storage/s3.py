@@ -4,6 +4,8 @@ The minio client is synchronous (urllib3): callers run these methods in threads.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import urllib.parse
 from collections.abc import Iterator
 from typing import BinaryIO, Protocol, cast
@@ -34,6 +36,27 @@ def _etag(result: ObjectWriteResult) -> str:
     if result.etag is None:
         raise Transient(f"S3 answered no etag for {result.object_name}")
     return result.etag
+
+
+def content_etags(data: Readable, part_size: int) -> frozenset[str]:
+    """The etags `Storage.put` leaves on these bytes: one PUT's (their MD5) and, past
+    `part_size`, a multipart upload's in parts of `part_size` (the MD5 of the parts' MD5s and
+    "-N"), as S3 and MinIO make them (an encrypting bucket's are neither: no match, so the file
+    is sent again). Read a MiB at a time: memory stays bounded."""
+    whole, part, parts, in_part = hashlib.md5(), hashlib.md5(), [], 0
+    while chunk := data.read(min(1024 * 1024, part_size - in_part)):
+        whole.update(chunk)
+        part.update(chunk)
+        in_part += len(chunk)
+        if in_part == part_size:
+            parts.append(part.digest())
+            part, in_part = hashlib.md5(), 0
+    if in_part or not parts:
+        parts.append(part.digest())
+    etags = {whole.hexdigest()}
+    if len(parts) > 1:
+        etags.add(f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}")
+    return frozenset(etags)
 
 
 class Storage:
@@ -70,7 +93,8 @@ class Storage:
         return ((o.object_name, o.size) for o in self._objects(bucket, prefix))
 
     def etags(self, bucket: str, prefix: str) -> dict[str, str]:
-        """Every object key under `prefix` with its etag: the version a two-way scan compares."""
+        """Every object key under `prefix` with its etag: the version a two-way scan compares
+        (folder markers, keys ending in "/", included: the two-way scan tells them apart)."""
         return {o.object_name: o.etag for o in self._objects(bucket, prefix)}
 
     def _objects(self, bucket: str, prefix: str):
@@ -113,8 +137,31 @@ class Storage:
                                          metadata=metadata, metadata_directive=REPLACE)
         return _etag(result)
 
+    def copy_if(self, bucket: str, src: str, dst: str, metadata: dict, etag: str) -> str | None:
+        """`copy`, only while the source object is version `etag` (x-amz-copy-source-if-match:
+        S3 and MinIO check it, moto does not): the copy's etag, or None when the source object
+        is another version or gone (nothing copied)."""
+        try:
+            result = self.client.copy_object(bucket, dst, CopySource(bucket, src, match_etag=etag),
+                                             metadata=metadata, metadata_directive=REPLACE)
+        except S3Error as exc:
+            if exc.code == "PreconditionFailed" or exc.code in _ABSENT:
+                return None
+            raise
+        return _etag(result)
+
     def remove(self, bucket: str, key: str) -> None:
         self.client.remove_object(bucket, key)
+
+    def put_marker(self, bucket: str, key: str) -> str:
+        """A folder marker (two-way: an empty folder): a zero-byte object whose key ends in
+        "/", as S3 consoles and ScaiDrive make them."""
+        return self.put(bucket, key, io.BytesIO(b""), 0, {})
+
+    def holds_under(self, bucket: str, key: str) -> bool:
+        """Is there any object under the folder marker `key` ("a/b/") besides the marker?"""
+        return any(o.object_name != key for o in
+                   self.client.list_objects(bucket, prefix=key, recursive=True))
 
     def abort_uploads(self, bucket: str, key: str) -> int:
         """Abort incomplete multipart uploads left by a killed worker (minio keeps no resume)."""

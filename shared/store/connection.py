@@ -11,7 +11,9 @@ Each mode rides out a failover inside the call (~8-9 s for a cluster with a 5 s 
 ~5 s for sentinels that call a master down after 2 s): ConnectionError, TimeoutError,
 ClusterDownError and TryAgainError are retried with exponential backoff for about 20 s, so a run
 keeps going while a replica takes its dead master's place; a longer outage surfaces as the error
-(the broker then waits and puts the message back).
+(the broker then waits and puts the message back). A server that stops answering without
+closing the connection is such an outage too: a command waits `reply_timeout_s`
+(SCAIDRIVE_REDIS_TIMEOUT_S) at most for its reply (tests/state/test_redis_hang.py).
 
 In sentinel mode each attempt to connect asks the sentinels where the master is: redis-py's
 asyncio client asks only on a connection's first connect, then reconnects to the address it had,
@@ -22,9 +24,16 @@ READONLY answer is a ConnectionError too (redis-py's), so the next attempt finds
 In cluster mode `tag(r, cid)` is `{cid}`: every key named after a connector holds it braced, so
 Redis hashes only the connector id and all its keys (and every script or transaction on them)
 share one slot. In the other modes it is the id as is: keys stay byte for byte what they were.
+
+Every connection sends under `asyncio.timeout` (`TimelySend`), not redis-py's `asyncio.wait_for`:
+on Python 3.11 wait_for drops a cancellation that arrives as the send finishes (CPython
+gh-86296, fixed in 3.12), so a caller's deadline or a stopping service's cancel was lost and the
+caller went on as if never cancelled (a transfer job waited for good for a slot its own batch
+held; tests/state/test_store_cancellation.py).
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -32,6 +41,7 @@ from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 from redis.backoff import ExponentialBackoff, NoBackoff
@@ -40,6 +50,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 RedisMode = Literal["single", "cluster", "sentinel"]
+# A Redis that accepted a command and never answers (a hung server, a network path that drops
+# packets without a reset) must not hang a worker for good: the store sends no blocking command
+# and its longest script runs in milliseconds, so a reply this late is an outage.
+REPLY_TIMEOUT_S = 10.0
 SENTINEL_SCHEME = "redis+sentinel"
 # Transient while a master dies and its replica takes over (or a slot moves).
 FAILOVER_ERRORS: tuple[type[Exception], ...] = (
@@ -81,6 +95,50 @@ def parse_sentinel_url(url: str) -> SentinelURL:
                        unquote(user) or None, unquote(password) or None)
 
 
+class TimelySend:
+    """Sends a command within the connection's `socket_timeout` by `asyncio.timeout` (see the
+    module's doc); a send that overruns it is redis-py's TimeoutError, the connection dropped."""
+
+    socket_timeout: float | None
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        limit = self.socket_timeout
+        base = cast(Any, super())
+        if not limit:
+            await base.send_packed_command(command, check_health)
+            return
+        self.socket_timeout = None  # redis-py then sends without its wait_for
+        try:
+            async with asyncio.timeout(limit):
+                await base.send_packed_command(command, check_health)
+        except TimeoutError:
+            await cast(Any, self).disconnect(nowait=True)
+            raise RedisTimeoutError("Timeout writing to socket") from None
+        finally:
+            self.socket_timeout = limit
+
+
+class TimelyConnection(TimelySend, Connection):
+    pass
+
+
+class TimelySSLConnection(TimelySend, SSLConnection):
+    pass
+
+
+class TimelyUnixConnection(TimelySend, UnixDomainSocketConnection):
+    pass
+
+
+TIMELY: dict[type, type] = {Connection: TimelyConnection, SSLConnection: TimelySSLConnection,
+                            UnixDomainSocketConnection: TimelyUnixConnection}
+
+
+def timely(cls: Any) -> Any:
+    """The connection class that sends as `TimelySend` does, for redis-py's `cls`."""
+    return TIMELY.get(cls, cls)
+
+
 class FailoverCluster(RedisCluster):
     """RedisCluster whose commands wait out a failover: redis-py retries at once (re-reading the
     slots each time), which a dead master's ~9 s of absence exhausts; this backs off."""
@@ -88,6 +146,12 @@ class FailoverCluster(RedisCluster):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._failover = _backoff(14)
+        # RedisCluster takes no connection class: the nodes it makes from here on read it from
+        # these kwargs, the startup nodes (made already, no connection opened yet) from their own.
+        self.connection_kwargs["connection_class"] = timely(
+            self.connection_kwargs.get("connection_class", Connection))
+        for node in self.nodes_manager.startup_nodes.values():
+            node.connection_class = timely(node.connection_class)
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         async def attempt() -> Any:
@@ -99,7 +163,7 @@ async def _ignore(_error: Exception) -> None:
     return None
 
 
-class MasterConnection(SentinelManagedConnection):
+class MasterConnection(TimelySend, SentinelManagedConnection):
     """A connection to the master that the sentinels name at each attempt to connect."""
 
     async def _connect(self) -> None:
@@ -124,10 +188,13 @@ class SentinelRedis(aioredis.Redis):
             await pool.sentinel_manager.aclose()
 
 
-def connect(url: str, mode: RedisMode = "single") -> aioredis.Redis:
+def connect(url: str, mode: RedisMode = "single",
+            reply_timeout_s: float = REPLY_TIMEOUT_S) -> aioredis.Redis:
     """The client of a mode. A cluster client answers the commands the store sends like a
-    `Redis` (typed as one); what differs (slots) is the key builder's concern (`tag`)."""
-    common: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 5}
+    `Redis` (typed as one); what differs (slots) is the key builder's concern (`tag`).
+    `reply_timeout_s`: a command unanswered this long is a TimeoutError (retried as above)."""
+    common: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 5,
+                              "socket_timeout": reply_timeout_s}
     if mode == "cluster":
         # RedisCluster's own retry count also bounds its pipelines' retries (0.25 s apart).
         cluster = FailoverCluster.from_url(url, retry=Retry(ExponentialBackoff(), retries=60),
@@ -142,12 +209,22 @@ def connect(url: str, mode: RedisMode = "single") -> aioredis.Redis:
         # A sentinel that is down or hangs is given up at once for the next one.
         sentinel = Sentinel(s.sentinels, sentinel_kwargs={
             "socket_connect_timeout": 2, "socket_timeout": 2, "retry": Retry(NoBackoff(), 0)})
+        for asked in sentinel.sentinels:  # a new connection to the master asks them first
+            _send_timely(asked)
         return cast(aioredis.Redis, sentinel.master_for(
             s.service, redis_class=SentinelRedis, connection_class=MasterConnection, db=s.db,
             username=s.username, password=s.password, **common, **retry))
     if mode != "single":
         raise ValueError(f"unknown Redis mode {mode!r}")
-    return aioredis.from_url(url, **common, **retry)
+    return _send_timely(aioredis.from_url(url, **common, **retry))
+
+
+def _send_timely(client: aioredis.Redis) -> aioredis.Redis:
+    """`client` with connections that send as `TimelySend` does (redis-py's `Redis` takes no
+    connection class; its pool opens none before the first command)."""
+    pool = client.connection_pool
+    pool.connection_class = timely(pool.connection_class)
+    return client
 
 
 def is_cluster(r: object) -> bool:

@@ -26,7 +26,7 @@ from redis.typing import EncodableT
 from shared.contracts import RunCounts
 from shared.store.daily_counters import hourly_key
 from shared.store.replies import hset_mapping, text, text_hash
-from shared.store.scripts import CLAIM, RECORD_OUTCOME, RELEASE, RENEW, SCAN_DONE
+from shared.store.scripts import ACQUIRE, CLAIM, RECORD_OUTCOME, RELEASE, RENEW, SCAN_DONE
 from shared.store.state import Indexed, State
 
 DONE_SET_TTL_MS = 7 * 86400 * 1000
@@ -39,12 +39,15 @@ class RunState(State):
         super().__init__(redis, namespace)
         self._record = redis.register_script(RECORD_OUTCOME)
         self._scan_done = redis.register_script(SCAN_DONE)
+        self._acquire = redis.register_script(ACQUIRE)
         self._release = redis.register_script(RELEASE)
         self._renew = redis.register_script(RENEW)
         self._claim = redis.register_script(CLAIM)
 
     async def acquire_lease(self, cid: str, run_id: str, ttl_s: int) -> bool:
-        return bool(await self.r.set(self.key("lease", cid), run_id, nx=True, px=ttl_s * 1000))
+        """Free, or held by a finished run (a closer killed before it freed it: ACQUIRE)."""
+        return bool(await self._acquire(keys=[self.key("lease", cid), self.key("run", cid)],
+                                        args=[run_id, ttl_s * 1000]))
 
     async def lease_holder(self, cid: str) -> str | None:
         return text(await self.r.get(self.key("lease", cid)))

@@ -62,8 +62,9 @@ class ScanStore:
         return await self.r.hlen(self.index)
 
     async def vanished(self) -> dict[str, IndexRecord]:
-        """Index records whose path was not listed, read a chunk of the index at a time (keyed
-        by path: HSCAN may repeat one)."""
+        """Index records of files whose path was not listed, read a chunk of the index at a
+        time (keyed by path: HSCAN may repeat one). A two-way folder's entry (its path ends in
+        "/", shared/sync/folders.py) is no file: a connector made one-way again ignores it."""
         out: dict[str, IndexRecord] = {}
         cursor = 0
         while True:
@@ -72,8 +73,9 @@ class ScanStore:
             chunk = text_hash(page)
             paths = list(chunk)
             listed = await self.r.smismember(self.paths, paths) if paths else []
-            out.update(await self.codec.records(self.cid, {
-                p: chunk[p] for p, there in zip(paths, listed, strict=True) if not there}))
+            out.update(await self.codec.records(self.cid, {  # a folder's entry: two-way's
+                p: chunk[p] for p, there in zip(paths, listed, strict=True)
+                if not there and not p.endswith("/")}))
             if not cursor:
                 return out
 

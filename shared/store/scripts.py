@@ -70,6 +70,21 @@ return redis.call('HSETNX', KEYS[1], 'closing', 1)
 """
 
 # Compare-and-delete: a stale holder can never release (or extend) a newer run's lease.
+# Take a connector's lease for a new run. KEYS: lease, run; ARGV: run id, ttl ms. 1 if taken:
+# free, or held by a run whose record reads finished (its closer died between writing the end
+# and freeing the lease: nothing else would free it before its expiry, and every request in
+# between would be dropped as coalesced).
+ACQUIRE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+local holder = redis.call('GET', KEYS[1])
+if holder and redis.call('HGET', KEYS[2], 'run_id') == holder
+    and redis.call('HGET', KEYS[2], 'phase') == 'finished' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0

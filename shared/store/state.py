@@ -1,6 +1,7 @@
 """What the pipeline knows of connectors, shares and their files, in Redis, behind `State`: the
 client, the one `key` builder, and the records below. Runs and leases are `runs.RunState` (a
-`State`); the other families have their own module, each with its layout (shared/store/).
+`State`); the other families (deletions held for an admin, delta positions, ...) have their own
+module, each with its layout (shared/store/).
 
 Key layout (prefix = SCAIDRIVE_NAMESPACE):
 
@@ -12,11 +13,7 @@ Key layout (prefix = SCAIDRIVE_NAMESPACE):
                                  with {ns}:labels:{cid}, its owner labels (what the bucket holds)
   {ns}:status:{cid}              hash: paused, next_due, last_success_at, last_duration_s, last_run
   {ns}:failures:{cid}            list of JSON failure records, newest first, capped
-  {ns}:delta:{cid}               the saved delta position (SharePoint @odata.deltaLink)
-  {ns}:items:{cid}               hash item id -> JSON item known at that position
   {ns}:audit                     list of JSON audit events, newest first, capped
-  {ns}:held:{cid}                hash path -> side: two-way deletions held for an admin
-  {ns}:approved:{cid}            set of held deletions an admin approved (applied next run)
 
 In cluster mode (SCAIDRIVE_REDIS_MODE=cluster, shared/store/connection.py) `key` braces the
 part after the family, `{ns}:index:{<cid>}` with literal braces, so one connector's keys (and a
@@ -35,17 +32,16 @@ from redis.exceptions import RedisError
 
 from shared.config.connector_model import Connector
 from shared.observability import metrics
-from shared.store.connection import RedisMode, is_cluster
+from shared.store.connection import REPLY_TIMEOUT_S, RedisMode, is_cluster
 from shared.store.connection import connect as connect_client
 from shared.store.index_codec import IndexCodec
 from shared.store.index_codec import record_of as record_of  # re-exported: imported from here
 from shared.store.replies import hset_mapping, maybe_texts, text, text_hash, text_set
 from shared.store.scripts import JOB_CONTEXT
-from shared.sync.model import DeltaCursor, IndexRecord
+from shared.sync.model import IndexRecord
 
 FAILURES_KEPT = 10_000
 AUDIT_KEPT = 10_000
-CURSOR_BATCH = 1000
 INDEX_BATCH = 1000
 StoreError = RedisError  # what a caller outside the store catches when Redis fails
 
@@ -101,10 +97,11 @@ class State:
         self.index_codec = IndexCodec(redis, namespace)  # index values and their owner labels
 
     @classmethod
-    def connect(cls, url: str, namespace: str, mode: RedisMode = "single") -> Self:
+    def connect(cls, url: str, namespace: str, mode: RedisMode = "single",
+                reply_timeout_s: float = REPLY_TIMEOUT_S) -> Self:
         # Ride out a blip (a Redis restart, a failover) inside the call; a longer outage
         # surfaces as ConnectionError, which the broker treats as "wait and put back".
-        return cls(connect_client(url, mode), namespace)
+        return cls(connect_client(url, mode, reply_timeout_s), namespace)
 
     def key(self, *parts: str) -> str:
         if self.cluster and len(parts) > 1:
@@ -286,6 +283,20 @@ class State:
                                                              "auth_failed"))
         return held(paused, auth_failed)
 
+    async def connectors_held(self, cids: list[str]) -> list[tuple[Connector | None, bool]]:
+        """Each connector (None: deleted) with its held flag (`paused`), in one round trip."""
+        async with self.r.pipeline(transaction=False) as p:
+            for cid in cids:
+                p.get(self.key("connector", cid))
+                p.hmget(self.key("status", cid), "paused", "auth_failed")
+            flat = await p.execute()
+        return [(self.parse_connector(cid, text(flat[2 * i])), held(*maybe_texts(flat[2 * i + 1])))
+                for i, cid in enumerate(cids)]
+
+    async def connector_held(self, cid: str) -> tuple[Connector | None, bool]:
+        """The connector and whether its work is held, in one round trip (a message's start)."""
+        return (await self.connectors_held([cid]))[0]
+
     async def add_failure(self, cid: str, failure: Failure) -> None:
         await self.add_failures(cid, [failure])
 
@@ -304,35 +315,6 @@ class State:
 
     async def failures(self, cid: str, limit: int = 1000) -> list[dict]:
         return [json.loads(r) for r in await self.r.lrange(self.key("failures", cid), 0, limit - 1)]
-
-    # --- delta positions ----------------------------------------------------------------
-
-    async def cursor(self, cid: str) -> DeltaCursor:
-        link = text(await self.r.get(self.key("delta", cid)))
-        raw = text_hash(await self.r.hgetall(self.key("items", cid)))
-        return DeltaCursor(link, {k: json.loads(v) for k, v in raw.items()})
-
-    async def save_cursor(self, cid: str, old: DeltaCursor, new: DeltaCursor) -> None:
-        """Write only what changed since `old`, and the new position, in one transaction: an
-        incremental run costs as much as its changes, not as the library."""
-        changed = {k: json.dumps(v) for k, v in new.items.items() if old.items.get(k) != v}
-        removed = [k for k in old.items if k not in new.items]
-        items = self.key("items", cid)
-        async with self.r.pipeline(transaction=True) as p:
-            keys = list(changed)
-            for i in range(0, len(keys), CURSOR_BATCH):
-                p.hset(items, mapping={k: changed[k] for k in keys[i:i + CURSOR_BATCH]})
-            for i in range(0, len(removed), CURSOR_BATCH):
-                p.hdel(items, *removed[i:i + CURSOR_BATCH])
-            if new.link:
-                p.set(self.key("delta", cid), new.link)
-            else:
-                p.delete(self.key("delta", cid))
-            await p.execute()
-
-    async def forget_cursor(self, cid: str) -> None:
-        """The connector points at another library: its next run enumerates from scratch."""
-        await self.r.delete(self.key("delta", cid), self.key("items", cid))
 
     # --- credentials rejected, audit ----------------------------------------------------
 
@@ -361,47 +343,3 @@ class State:
 
     async def audit(self, limit: int = 1000) -> list[dict]:
         return [json.loads(r) for r in await self.r.lrange(self.key("audit"), 0, limit - 1)]
-
-    # --- deletions held for an admin (two-way) ------------------------------------------
-
-    async def hold_deletes(self, cid: str, held: dict[str, str]) -> bool:
-        """Replace the held set with this run's (path -> side); True if it changed (so the
-        admin is told once per new set, not on every run while it waits)."""
-        key = self.key("held", cid)
-        before = await self.r.hgetall(key)
-        if before == held:
-            return False
-        async with self.r.pipeline(transaction=True) as p:
-            p.delete(key)
-            if held:
-                p.hset(key, mapping=hset_mapping(held))
-            await p.execute()
-        return bool(held)
-
-    async def held_deletes(self, cid: str) -> dict[str, str]:
-        return text_hash(await self.r.hgetall(self.key("held", cid)))
-
-    async def held_delete_counts(self, cids: list[str]) -> list[int]:
-        async with self.r.pipeline(transaction=False) as p:
-            for cid in cids:
-                p.hlen(self.key("held", cid))
-            return await p.execute()
-
-    async def settle_deletes(self, cid: str, approve: bool) -> dict[str, str]:
-        """Take the held set away; approved paths are deleted by the next run, rejected ones
-        are returned so the caller can restore them."""
-        held_key, approved_key = self.key("held", cid), self.key("approved", cid)
-        async with self.r.pipeline(transaction=True) as p:
-            p.hgetall(held_key)
-            p.delete(held_key)
-            held, _ = await p.execute()
-        if approve and held:
-            await self.r.sadd(approved_key, *held)
-        return held
-
-    async def approved_deletes(self, cid: str) -> frozenset[str]:
-        return frozenset(text_set(await self.r.smembers(self.key("approved", cid))))
-
-    async def clear_approved(self, cid: str, paths: frozenset[str]) -> None:
-        if paths:
-            await self.r.srem(self.key("approved", cid), *paths)

@@ -20,6 +20,9 @@ module documenting its own key layout:
   usage              a share's recount and quota warning         (usage_records.UsageRecords)
   throttles          a connector's bandwidth bucket and transfer slots, across workers
                                                                  (throttle_records.ThrottleRecords)
+  delete_holds       deletions held for an admin, and those approved
+                                                                 (delete_holds.DeleteHolds)
+  delta_positions    where a delta listing resumes (SharePoint)  (delta_positions.DeltaPositions)
 
 A service never sees the client, the namespace or a key (tests/unit/test_store_boundary.py).
 """
@@ -34,6 +37,8 @@ from shared.store.batch_records import BatchRecords
 from shared.store.claim_records import ClaimRecords
 from shared.store.conflict_records import ConflictStore
 from shared.store.connector_pages import ConnectorPages
+from shared.store.delete_holds import DeleteHolds
+from shared.store.delta_positions import DeltaPositions
 from shared.store.owner_cache import OwnerCache
 from shared.store.runs import RunState
 from shared.store.scan_listing import ScanStore
@@ -57,12 +62,14 @@ class Store(RunState):
         self.alerts = AlertRecords(self)
         self.usage = UsageRecords(self)
         self.throttles = ThrottleRecords(self)
+        self.delete_holds = DeleteHolds(self)
+        self.delta_positions = DeltaPositions(self)
 
     @classmethod
     async def open(cls, settings: Settings) -> Store:
         """Connect with the service's settings and check that Redis answers."""
         store = cls.connect(settings.redis_url.get_secret_value(), settings.namespace,
-                            settings.redis_mode)
+                            settings.redis_mode, settings.redis_timeout_s)
         await store.ping()
         return store
 

@@ -2,7 +2,8 @@
 `Listing` with its failures and delta position), what the index keeps once the bucket holds it
 (`IndexRecord`: the same version, its owner labels and the object's etag), what both share
 (`Versioned`) and how two versions compare (`same_content`: the one rule, used by the scans,
-the transfer worker, the conditional writes and the tests alike), and the conditions a
+the transfer worker, the conditional writes and the tests alike; `racily_clean`: when an
+unchanged version does not prove unchanged bytes), and the conditions a
 conditional write is made on (`ABSENT`, `check_expected`).
 
 The wire's `contracts.FileVersion` is converted here and nowhere else: `wire_version` (any
@@ -91,6 +92,24 @@ def same_content(entry: Versioned, known: Versioned) -> bool:
         (a is None or b is None or a == b)
 
 
+# A version read this soon after its file's last write may hide another write of the same size
+# in the same timestamp tick (FAT keeps mtimes to 2 s; git calls such entries "racily clean"),
+# which no version can show where the server has no real change time (Samba answers ChangeTime
+# = mtime). The window is the coarsest tick and a second of clock skew between file server and
+# workers (NTP-synced, as Kerberos already needs them).
+RACY_WINDOW_NS = 3_000_000_000
+
+
+def racily_clean(known: IndexRecord) -> bool:
+    """Was the indexed version read within `RACY_WINDOW_NS` of its mtime (`synced_at` is when
+    its read began), so that an unchanged version does not prove unchanged bytes? Then the next
+    run compares the bytes (`ChangeKind.RECHECKED`). A content hash decides by itself, and an
+    empty file cannot hide an edit. An mtime in the future (a file server's clock ahead) stays
+    racy until the workers' clock passes it."""
+    return known.content_tag is None and known.size > 0 and \
+        known.mtime_ns >= known.synced_at * 1e9 - RACY_WINDOW_NS
+
+
 # --- conversions: the only ones -------------------------------------------------------------
 
 def wire_version(v: Versioned) -> FileVersion:
@@ -176,6 +195,9 @@ class Listing:
     complete: bool = True
     cursor: DeltaCursor | None = None  # set by delta-capable backends: the position to save
     resynced: bool = False  # the saved position had expired: this is a full enumeration
+    # Two-way folders: the folders that hold nothing at all (no file, no subfolder), as paths
+    # like the files'; None where the backend does not report folders (they do not travel).
+    empty_folders: set[str] | None = None
 
 
 def gather(parts: Iterable[Listing]) -> Listing:
@@ -193,3 +215,5 @@ def merge_flags(whole: Listing, part: Listing) -> None:
     whole.complete = whole.complete and part.complete
     whole.cursor = part.cursor if part.cursor is not None else whole.cursor
     whole.resynced = whole.resynced or part.resynced
+    if part.empty_folders is not None:
+        whole.empty_folders = (whole.empty_folders or set()) | part.empty_folders

@@ -6,7 +6,8 @@ is made for a listing read a chunk at a time, as the streaming scan reads it fro
 (services/scanner/one_way_scan.py), and `reconcile` is the same calls over one chunk:
 
 - `OneWayDecision.chunk`: listed files against their index records and bucket sizes:
-  unchanged, modified, repaired (missing or of the wrong size in the bucket), relabeled
+  unchanged, modified, repaired (missing or of the wrong size in the bucket), rechecked
+  (unchanged, but read within a tick of its last write: `racily_clean`), relabeled
   (unchanged, but labelled under an older identity mapping); a path the index does not hold
   waits, it may be a move, unless no move is possible (then it is created at once);
 - `OneWayDecision.finish`: the indexed paths no listed chunk held: moves (same file id and
@@ -20,12 +21,25 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from shared.contracts import ChangeKind
-from shared.sync.model import IndexRecord, Listing, SourceEntry, Versioned, same_content
-from shared.sync.rules import Action, deletable, hold_mass_deletes, under, unreadable
+from shared.sync.model import (
+    IndexRecord,
+    Listing,
+    SourceEntry,
+    Versioned,
+    racily_clean,
+    same_content,
+)
+from shared.sync.rules import (
+    Action,
+    MoveKey,
+    deletable,
+    hold_mass_deletes,
+    move_key,
+    under,
+    unreadable,
+)
 
 __all__ = ["Action", "OneWayDecision", "Plan", "reconcile", "same_content"]
-
-MoveKey = tuple[str | None, int, str | int]
 
 
 @dataclass
@@ -106,7 +120,11 @@ class OneWayDecision:
         if sizes is not None and sizes.get(path) != known.size:
             return Action(ChangeKind.REPAIRED, path, entry)
         if known.identity_version != self.identity_version:
-            return Action(ChangeKind.RELABELED, path, known)  # new owner, same bytes
+            # New owner, same bytes (a racily clean one is rechecked by the next run: the
+            # relabel keeps its read time).
+            return Action(ChangeKind.RELABELED, path, known)
+        if racily_clean(known):
+            return Action(ChangeKind.RECHECKED, path, entry)  # compare the bytes
         return None
 
     def finish(self, vanished: Mapping[str, Versioned], sizes: Mapping[str, int] | None,
@@ -134,7 +152,7 @@ class OneWayDecision:
         actions: list[Action] = []
         moved: set[str] = set()
         for entry in self.waiting:
-            old = movable.pop(_move_key(entry), None)
+            old = movable.pop(move_key(entry), None)
             if old is not None and (sizes is None or sizes.get(old) == entry.size):
                 actions.append(Action(ChangeKind.MOVED, entry.path, entry, from_path=old))
                 moved.add(old)
@@ -151,10 +169,6 @@ class OneWayDecision:
             return out
         for path, known in vanished.items():
             if known.file_id and not under(path, self.unreadable):
-                out.setdefault(_move_key(known), path)
+                out.setdefault(move_key(known), path)
         return out
-
-
-def _move_key(v: Versioned) -> MoveKey:
-    return (v.file_id, v.size, v.content_tag or v.mtime_ns)
 

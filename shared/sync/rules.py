@@ -1,6 +1,7 @@
 """What the one-way and the two-way decisions share: the change they decide (`Action`), where a
 listing is strong enough to delete on (`deletable`), the one mass-delete rule
-(`hold_mass_deletes`) and when an empty listing is suspicious (`looks_emptied`).
+(`hold_mass_deletes`), when an empty listing is suspicious (`looks_emptied`) and what makes a
+vanished file and a new one the same file moved at the source (`move_key`).
 
 Pure: the standard library, `shared.errors` and `shared.contracts` only.
 """
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 
 from shared.contracts import ChangeKind
 from shared.sync.model import ListFailure, Versioned
+
+MoveKey = tuple[str | None, int, str | int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +64,10 @@ def looks_emptied(complete: bool, n_listed: int, n_failed: int, n_indexed: int) 
     """A complete listing with no file and no failure where files were synced before: the
     connector is flagged `suspicious_empty` (its deletions are held by the mass-delete rule)."""
     return complete and not n_listed and not n_failed and n_indexed > 0
+
+
+def move_key(v: Versioned) -> MoveKey:
+    """What a file renamed at the source keeps: its file id and its content (size, and the
+    content hash where the backend has one, else the mtime; never the change time, which an
+    SMB rename moves on NTFS)."""
+    return (v.file_id, v.size, v.content_tag or v.mtime_ns)

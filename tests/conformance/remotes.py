@@ -32,6 +32,7 @@ class SmbRemote:
     owner_pattern = SID  # what owners() answers
     mtime_resolution_ns = 1000
     walks_by_folder = True  # Source.walk yields a folder at a time
+    syncs_folders = True  # empty folders listed, made, removed; delete/move remove emptied ones
     wrong_credentials = {"password": "not-the-password"}
 
     def __init__(self, samba) -> None:
@@ -149,6 +150,7 @@ class SharePointRemote:
     owner_pattern = EMAIL
     mtime_resolution_ns = 1_000_000_000  # lastModifiedDateTime has whole seconds
     walks_by_folder = False  # paths come from parent ids once every delta page is in
+    syncs_folders = True  # as SMB: from delta, made, removed with If-Match on the folder's eTag
     wrong_credentials = {"client_secret": "not-the-secret"}
     domain = "contoso.com"
 

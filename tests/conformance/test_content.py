@@ -161,4 +161,22 @@ def test_delete_removes_the_file(source, remote):
         source.stat("a/b.txt")
 
 
+def test_delete_removes_the_folders_it_empties_and_only_those(source, remote):
+    needs(remote, "syncs_folders", "keeps its folders (they do not travel)")
+    remote.put("a/b/c/last.txt", b"1")
+    remote.put("a/b/.~scaidrive-0123456789abcdef.tmp", b"unlisted")  # no scan sees it
+    remote.put("a/keep.txt", b"2")
+    remote.mkdir("a/empty")
+    remote.put("top.txt", b"3")
+
+    source.delete("a/b/c/last.txt")
+    assert not remote.exists("a/b/c") and remote.exists("a/b")  # a hidden file: not empty
+
+    source.delete("a/keep.txt")
+    assert remote.exists("a/empty")  # a folder it did not empty stays, and so its parent
+
+    source.delete("top.txt")
+    assert remote.exists("") and remote.exists("a")  # never the base
+
+
 # --- owners, credentials, reconnects ------------------------------------------------------

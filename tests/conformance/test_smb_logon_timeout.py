@@ -1,22 +1,33 @@
-"""A file server that stops answering during the logon (after its NEGOTIATE response) fails the
-logon within the limit, as a transient error, instead of holding the scan or job (and its slot)
-for good: smbprotocol itself waits for the SESSION_SETUP answer without a timeout."""
+"""A file server that stops answering during the logon (after its NEGOTIATE response, or after
+the session is set up, before the share's TREE_CONNECT answer) fails the logon within the
+limit, as a transient error, instead of holding the scan or job (and its slot, and its run's
+lease) for good: smbprotocol itself waits for those answers without a timeout. The second was
+found by the 2,000-connector bench: one first run scanned for good, its lease renewed."""
 from __future__ import annotations
 
 import time
+
+import pytest
 
 from shared import errors
 from shared.sources.smb import source as smb_source
 from shared.sources.smb.source import SmbSource
 from tests.fixtures.proxy import TcpProxy
 
+TREE_CONNECT = 0x0003  # MS-SMB2 2.2.1
 
-def test_an_unanswered_logon_fails_within_the_limit(samba, monkeypatch):
+
+@pytest.mark.parametrize("unanswered", ["session_setup", "tree_connect"])
+def test_an_unanswered_logon_fails_within_the_limit(samba, monkeypatch, unanswered):
     monkeypatch.setattr(smb_source, "LOGON_TIMEOUT_S", 2.0)
     proxy = TcpProxy(samba.port)
-    proxy.stall_after(1)  # the NEGOTIATE response passes; SESSION_SETUP's never comes
+    if unanswered == "session_setup":
+        proxy.stall_after(1)  # the NEGOTIATE response passes; SESSION_SETUP's never comes
+    else:
+        proxy.stall_on_smb2(TREE_CONNECT)  # logged on; the share's tree is never connected
     src = SmbSource("127.0.0.1", samba.share, port=proxy.port, username=samba.username,
-                    password=samba.password, connection_timeout=2)
+                    password=samba.password, connection_timeout=2,
+                    encryption="off")  # unsealed: the proxy reads which answer it is
     try:
         start = time.monotonic()
         listing = src.list()  # a listing reports its root's failure rather than raising
@@ -25,6 +36,7 @@ def test_an_unanswered_logon_fails_within_the_limit(samba, monkeypatch):
         assert root.cause == errors.Transient.cause, root
         assert "did not answer the logon" in root.message
         proxy.stall_after(10_000)  # answering again: the next attempt logs on and lists
+        proxy.stall_on_smb2(None)
         proxy.cut()
         proxy.restore()
         assert src.list().complete

@@ -1,7 +1,9 @@
-"""Building source trees on the Samba share, checking what reached the bucket, and grepping
-what the services left behind (logs, exports) for what must not be there."""
+"""Building source trees on the Samba share, following a run, checking what reached the bucket
+and the broker's queue depths, and grepping what the services left behind (logs, exports) for
+what must not be there."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -11,10 +13,11 @@ from pathlib import Path
 from minio import Minio
 
 
-def write(root: Path, rel: str, data: bytes) -> None:
+def write(root: Path, rel: str, data: bytes) -> Path:
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+    return path
 
 
 def write_random(root: Path, rel: str, size: int) -> None:
@@ -29,6 +32,35 @@ def write_random(root: Path, rel: str, size: int) -> None:
             left -= n
 
 
+def random_tree(samba, folder: str, files: int, *, size: int, dirs: int) -> Path:
+    """`files` files of `size` random bytes under share folder `folder`, spread over `dirs`
+    subfolders (d00/f0000.bin, d01/f0001.bin, ...): a share's existing files, last written an
+    hour before a connector first reads them (not racily clean: the next run reads none of
+    them again unless it changed)."""
+    root = samba.share_dir / folder
+    an_hour_ago = time.time_ns() - 3600 * 10**9
+    for i in range(files):
+        path = write(root, f"d{i % dirs:02d}/f{i:04d}.bin", os.urandom(size))
+        os.utime(path, ns=(an_hour_ago, an_hour_ago))
+    return root
+
+
+def run_of(api, cid: str) -> dict:
+    """The connector's current (or last) run, {} before its first."""
+    return api.get(f"/connectors/{cid}").json()["status"]["run"] or {}
+
+
+def wait_done(api, cid: str, at_least: int, timeout: float = 120) -> dict:
+    """Until the run has done `at_least` jobs, failing should it finish first (a fault or a
+    pause must land mid-run): the run as it then stood."""
+    deadline = time.monotonic() + timeout
+    while (run := run_of(api, cid)).get("jobs_done", 0) < at_least:
+        assert run.get("phase") != "finished", f"the run ended too soon: {run}"
+        assert time.monotonic() < deadline, run
+        time.sleep(0.05)
+    return run
+
+
 def disk_tree(root: Path) -> dict[str, str]:
     """relative path -> sha256 of every file under root."""
     out = {}
@@ -39,9 +71,24 @@ def disk_tree(root: Path) -> dict[str, str]:
     return out
 
 
+def empty_dirs(root: Path) -> set[str]:
+    """Relative paths of the folders under root that hold nothing at all."""
+    return {Path(d).relative_to(root).as_posix() for d, dirs, files in os.walk(root)
+            if not dirs and not files and Path(d) != root}
+
+
+def bucket_markers(client: Minio, bucket: str) -> set[str]:
+    """Folder markers in the bucket (two-way empty folders), without their trailing "/"."""
+    return {o.object_name.rstrip("/") for o in client.list_objects(bucket, recursive=True)
+            if o.object_name.endswith("/")}
+
+
 def bucket_tree(client: Minio, bucket: str, prefix: str = "") -> dict[str, str]:
+    """relative path -> sha256 of every object but folder markers (files, as `disk_tree`)."""
     out = {}
     for obj in client.list_objects(bucket, prefix=prefix or None, recursive=True):
+        if obj.object_name.endswith("/"):
+            continue
         resp = client.get_object(bucket, obj.object_name)
         try:
             out[obj.object_name[len(prefix):].lstrip("/")] = _sha(resp)
@@ -114,3 +161,24 @@ def owners_in_bucket(s3, bucket: str) -> dict[str, tuple[str, str, str]]:
                                 meta["x-amz-meta-scaidrive-owner-mapping"],
                                 meta["x-amz-meta-source-owner"])
     return out
+
+
+def queue_depths(ns: str, names: list[str]) -> dict[str, int | None]:
+    """Messages ready in each queue (None: no such queue)."""
+    import aio_pika
+
+    from tests.fixtures.stack import AMQP_URL
+
+    async def read() -> dict[str, int | None]:
+        conn = await aio_pika.connect(AMQP_URL)
+        depths: dict[str, int | None] = {}
+        async with conn:
+            for name in names:
+                ch = await conn.channel()
+                try:
+                    q = await ch.declare_queue(f"{ns}.{name}", passive=True)
+                    depths[name] = q.declaration_result.message_count
+                except aio_pika.exceptions.ChannelClosed:
+                    depths[name] = None
+        return depths
+    return asyncio.run(read())

@@ -17,7 +17,15 @@ from shared.contracts import ChangeKind, FileVersion, Owner, Transfer, TransferB
 from shared.store.store import Store
 from shared.sync.model import IndexRecord
 from shared.sync.rules import Action
-from tests.e2e.helpers import bucket_tree, disk_tree, new_connector, write
+from tests.e2e.helpers import (
+    bucket_tree,
+    disk_tree,
+    new_connector,
+    random_tree,
+    run_of,
+    wait_done,
+    write,
+)
 from tests.fixtures.proxy import slowed_s3
 from tests.fixtures.stack import AMQP_URL, LANES, REDIS_URL, Stack, sync_and_wait, wait_run
 
@@ -44,29 +52,9 @@ def slow_stack(slow_s3, graph, smtp, tmp_path_factory):
 
 def start(st: Stack, samba, name: str, files: int):
     """A tree of `files` files of 32 KiB and a connector syncing it: (root, api, cid)."""
-    root = tree(samba, name, files)
+    root = random_tree(samba, name, files, size=32 * KB, dirs=12)
     api = st.api()
     return root, api, new_connector(api, samba, name, name)["id"]
-
-
-def tree(samba, folder: str, files: int, size: int = 32 * KB):
-    root = samba.share_dir / folder
-    for i in range(files):
-        write(root, f"d{i % 12:02d}/f{i:04d}.bin", os.urandom(size))
-    return root
-
-
-def run_of(api, cid: str) -> dict:
-    return api.get(f"/connectors/{cid}").json()["status"]["run"] or {}
-
-
-def wait_done(api, cid: str, at_least: int, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while (run := run_of(api, cid)).get("jobs_done", 0) < at_least:
-        assert run.get("phase") != "finished", f"the run ended before the fault: {run}"
-        assert time.monotonic() < deadline, run
-        time.sleep(0.05)
-    return run
 
 
 def batch_lines(st: Stack) -> list[str]:
@@ -92,7 +80,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(slow_s
 
 
 def test_a_poisoned_file_is_one_failure_and_the_rest_of_its_batch_syncs(stack, samba, s3):
-    root = tree(samba, "batch-poison", 40, size=4 * KB)
+    root = random_tree(samba, "batch-poison", 40, size=4 * KB, dirs=12)
     denied = samba.write_file("batch-poison/d03/secret.bin", b"alice only", owner="alice")
     os.chmod(denied, 0o600)
     api = stack.api()
@@ -128,7 +116,7 @@ async def _index(ns: str, cid: str) -> dict[str, IndexRecord]:
 
 
 def test_a_batch_delivered_again_does_nothing_again(stack, samba, s3):
-    root = tree(samba, "batch-again", 30, size=4 * KB)
+    root = random_tree(samba, "batch-again", 30, size=4 * KB, dirs=12)
     api = stack.api()
     cid = new_connector(api, samba, "batch-again", "batch-again")["id"]
     view = wait_run(api, cid)
@@ -177,7 +165,7 @@ def test_pause_stops_a_batch_between_files(slow_stack, s3, samba):
 
 
 def test_one_batch_mixes_creates_modifies_moves_and_deletes(stack, samba, s3):
-    root = tree(samba, "batch-mixed", 40, size=4 * KB)
+    root = random_tree(samba, "batch-mixed", 40, size=4 * KB, dirs=12)
     api = stack.api()
     cid = new_connector(api, samba, "batch-mixed", "batch-mixed")["id"]
     assert wait_run(api, cid)["status"]["run"]["outcome"] == "success"

@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import subprocess
+import time
 import unicodedata
 import urllib.parse
 
@@ -196,11 +197,13 @@ def test_every_hostile_name_is_synced_or_reported(stack, samba, s3):
     root = os.path.join(bytes(samba.share_dir), b"hostile")
     os.makedirs(root)
     files = written_files(root)
+    an_hour_ago = time.time_ns() - 3600 * 10**9  # the share's files, written long before
     for dirpath, _dirs, names in os.walk(root):  # the service account may write there too
         os.chmod(dirpath, 0o777)
         for name in names:
             if not os.path.islink(os.path.join(dirpath, name)):
                 os.chmod(os.path.join(dirpath, name), 0o666)
+                os.utime(os.path.join(dirpath, name), ns=(an_hour_ago, an_hour_ago))
     api = stack.api()
     # What Samba hides it hides from every SMB client: the 3 names it cannot convert to
     # UTF-16, the links out of the share and the loop. Seen: the rest, empty.bin, link-in.

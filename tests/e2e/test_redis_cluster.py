@@ -9,12 +9,10 @@ import time
 import pytest
 import redis
 
-from tests.e2e.failover_helpers import assert_synced, jobs_done, tree
+from tests.e2e.failover_helpers import assert_synced, jobs_done, redis_stack, tree
 from tests.e2e.helpers import new_connector
 from tests.fixtures.net import wait_port
-from tests.fixtures.proxy import slowed_s3
 from tests.fixtures.redis_cluster import redis_cluster  # noqa: F401  (a fixture)
-from tests.fixtures.stack import Stack
 
 pytestmark = pytest.mark.e2e
 KB = 1024
@@ -25,12 +23,9 @@ FILES = 300
 @pytest.fixture(scope="module")
 def cluster_stack(redis_cluster, s3, graph, smtp, tmp_path_factory):  # noqa: F811
     """The services on the cluster, S3 behind a link of 3 MB/s (300 files of 32 KiB: ~3 s)."""
-    with slowed_s3(s3, 3 * MB) as slow:
-        st = Stack(slow, tmp_path_factory.mktemp("redis-cluster-stack"), graph, smtp,
-                   SCAIDRIVE_REDIS_MODE="cluster", SCAIDRIVE_REDIS_URL=redis_cluster.url).start(
-            transfer_workers=2)
+    with redis_stack("cluster", redis_cluster.url, s3, graph, smtp, tmp_path_factory,
+                     rate=3 * MB) as st:
         yield st
-        st.stop()
 
 
 def test_a_one_way_run_syncs_byte_for_byte_on_a_cluster(cluster_stack, s3, samba):

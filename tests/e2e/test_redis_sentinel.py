@@ -9,11 +9,9 @@ import time
 
 import pytest
 
-from tests.e2e.failover_helpers import assert_synced, jobs_done, tree
+from tests.e2e.failover_helpers import assert_synced, jobs_done, redis_stack, tree
 from tests.e2e.helpers import new_connector
-from tests.fixtures.proxy import slowed_s3
 from tests.fixtures.redis_sentinel import redis_sentinel  # noqa: F401  (a fixture)
-from tests.fixtures.stack import Stack
 
 pytestmark = pytest.mark.e2e
 KB = 1024
@@ -25,12 +23,9 @@ FILES = 300
 def sentinel_stack(redis_sentinel, s3, graph, smtp, tmp_path_factory):  # noqa: F811
     """The services on the sentinels, S3 behind a link of 1 MB/s a connection: 300 files of
     32 KiB last beyond the ~5 s of the failover."""
-    with slowed_s3(s3, 1 * MB) as slow:
-        st = Stack(slow, tmp_path_factory.mktemp("redis-sentinel-stack"), graph, smtp,
-                   SCAIDRIVE_REDIS_MODE="sentinel", SCAIDRIVE_REDIS_URL=redis_sentinel.url).start(
-            transfer_workers=2)
+    with redis_stack("sentinel", redis_sentinel.url, s3, graph, smtp, tmp_path_factory,
+                     rate=1 * MB) as st:
         yield st
-        st.stop()
 
 
 def test_a_master_killed_mid_run_loses_nothing_and_counts_nothing_twice(

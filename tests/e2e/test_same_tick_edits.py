@@ -1,28 +1,33 @@
-"""No missed edits on SMB: a file rewritten with other bytes of the same size, its mtime put back
-exactly as it was (os.utime: the same tick, or an editor that restores it), is an edit. The
-version holds SMB's ChangeTime beside the size, mtime and file id, so the next run sends it:
-one-way into the bucket, two-way too (and nothing echoes back). Real Samba, every service.
+"""No missed edits on SMB: a file rewritten with other bytes of the same size within the
+timestamp tick of its last write (FAT keeps mtimes to 2 s; here its mtime put back exactly,
+os.utime) is an edit. Against Samba no version shows it (Samba answers ChangeTime = the mtime:
+its get_change_timespec returns st_mtime), so a version read within a tick of its write is
+"racily clean" (git's rule, `shared.sync.model.racily_clean`): the next run compares its
+bytes, sends them if they differ (one-way into the bucket, two-way too, nothing echoing back)
+and sends nothing if not. A file written long before its read is never read again for it.
 
-KNOWN GAP, kept as a strict xfail: Samba (4.17, checked here) answers ChangeTime = the mtime
-(its get_change_timespec returns st_mtime; the inode's ctime is never shown over SMB, and a
-chmod or os.utime moves nothing but the mtime), so against Samba nothing an SMB client can
-see changes with such an edit. ChangeTime catches it on Windows file servers (NTFS keeps a
-real one); on Samba it needs another signal (a content check of files whose mtime was within
-a tick of their read, git's "racily clean" rule). This test turns green when that lands."""
+Such an edit can only go unseen if the read fell within the file's tick, so the test makes
+that certain: the files' mtimes are pinned 30 s ahead (a file server whose clock runs ahead,
+or a coarse tick), whatever the machine's load between writing and the first run's read.
+A push back over such a file checks its bytes before writing (the last test): a ScaiDrive edit
+never overwrites an unseen one at the share. Real Samba, every service."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.helpers import bucket_tree, disk_tree, new_connector
+from tests.e2e.test_two_way import put
 from tests.fixtures.stack import sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
 MB = 1024 * 1024
 FILES = {"small.txt": b"quarterly figures: 1,000 units\n" * 30,  # sent in a batch
          "big/ledger.bin": b"L" * (5 * MB)}  # sent on its own (>= 4 MiB)
+OLD = {"archive/2019.txt": b"closed books\n" * 10}  # written an hour before it is read
 
 
 def rewrite_in_the_same_tick(path: Path) -> bytes:
@@ -46,17 +51,22 @@ def counts(view: dict) -> dict:
                               "files_conflicted") if p[k]}
 
 
-@pytest.mark.xfail(strict=True, reason="Samba reports ChangeTime = mtime: see the docstring")
+def pin_mtime(path: Path, seconds_from_now: float) -> None:
+    when = time.time_ns() + int(seconds_from_now * 1e9)
+    os.utime(path, ns=(when, when))
+
+
 @pytest.mark.parametrize("mode", ["one_way", "two_way"])
 def test_a_same_size_edit_in_the_same_tick_is_sent(stack, samba, s3, mode):
     api, name = stack.api(), f"tick-{mode.replace('_', '-')}"
-    for rel, data in FILES.items():
+    root = samba.path(name)
+    for rel, data in (FILES | OLD).items():
         samba.write_file(f"{name}/{rel}", data)
+        pin_mtime(root / rel, -3600 if rel in OLD else 30)
     cid = new_connector(api, samba, name, name, sync_mode=mode)["id"]
     view = wait_run(api, cid)
     assert view["status"]["run"]["outcome"] == "success", api.get(
         f"/connectors/{cid}/failures").text
-    root = samba.path(name)
 
     edited = {rel: rewrite_in_the_same_tick(root / rel) for rel in FILES}
 
@@ -70,4 +80,29 @@ def test_a_same_size_edit_in_the_same_tick_is_sent(stack, samba, s3, mode):
             obj.close()
             obj.release_conn()
     assert bucket_tree(s3.client(), name) == disk_tree(root)
-    assert counts(sync_and_wait(api, cid)) == {}  # nothing more, nothing echoed back
+    view = sync_and_wait(api, cid)
+    assert counts(view) == {}  # nothing more, nothing echoed back
+    # Still within their tick (30 s ahead), the two were compared again and found unchanged;
+    # the old file was not read at all.
+    assert view["status"]["progress"]["files_skipped"] == len(FILES)
+
+
+def test_a_push_over_a_same_tick_edit_is_a_conflict_not_an_overwrite(stack, samba, s3):
+    """Two-way: the share's copy rewritten in the tick (unseen by its version) while ScaiDrive's
+    changed too. Pushing ScaiDrive's version would destroy the share's edit: the push checks
+    the bytes of a racily clean source first, finds the edit, and it is a conflict; the share
+    keeps its edit."""
+    api, name = stack.api(), "tick-push"
+    root = samba.path(name)
+    samba.write_file(f"{name}/plan.txt", b"plan: version one\n" * 20)
+    pin_mtime(root / "plan.txt", 30)
+    cid = new_connector(api, samba, name, name, sync_mode="two_way",
+                        admin_emails=["ops@example.com"])["id"]
+    assert wait_run(api, cid)["status"]["run"]["outcome"] == "success"
+
+    edited = rewrite_in_the_same_tick(root / "plan.txt")
+    put(s3, name, "plan.txt", b"ScaiDrive's own edit of the plan")
+
+    view = sync_and_wait(api, cid)
+    assert counts(view) == {"files_conflicted": 1}, api.get(f"/connectors/{cid}/failures").text
+    assert (root / "plan.txt").read_bytes() == edited  # the share's edit is still there

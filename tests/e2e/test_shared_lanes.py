@@ -4,16 +4,21 @@ and a paused connector's work is parked, neither lost nor going round the lane, 
 others sync; resumed, it comes back and its run ends with every file once."""
 from __future__ import annotations
 
-import asyncio
-import os
 import time
 
-import aio_pika
 import pytest
 
-from tests.e2e.helpers import bucket_tree, disk_tree, new_connector, write
+from tests.e2e.helpers import (
+    bucket_tree,
+    disk_tree,
+    new_connector,
+    queue_depths,
+    random_tree,
+    run_of,
+    wait_done,
+)
 from tests.fixtures.proxy import slowed_s3
-from tests.fixtures.stack import AMQP_URL, REDIS_URL, Stack, wait_run
+from tests.fixtures.stack import REDIS_URL, Stack, wait_run
 
 pytestmark = pytest.mark.e2e
 KB = 1024
@@ -31,42 +36,6 @@ def one_lane_stack(s3, graph, smtp, tmp_path_factory):
         st.stop()
 
 
-def tree(samba, folder: str, files: int, size: int = 16 * KB):
-    root = samba.share_dir / folder
-    for i in range(files):
-        write(root, f"d{i % 20:02d}/f{i:04d}.bin", os.urandom(size))
-    return root
-
-
-def run_of(api, cid: str) -> dict:
-    return api.get(f"/connectors/{cid}").json()["status"]["run"] or {}
-
-
-def wait_done(api, cid: str, at_least: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while (run := run_of(api, cid)).get("jobs_done", 0) < at_least:
-        assert run.get("phase") != "finished", f"the run ended too soon: {run}"
-        assert time.monotonic() < deadline, run
-        time.sleep(0.05)
-
-
-def queue_depths(ns: str, names: list[str]) -> dict[str, int | None]:
-    """Messages ready in each queue (None: no such queue)."""
-    async def read() -> dict[str, int | None]:
-        conn = await aio_pika.connect(AMQP_URL)
-        depths: dict[str, int | None] = {}
-        async with conn:
-            for name in names:
-                ch = await conn.channel()
-                try:
-                    q = await ch.declare_queue(f"{ns}.{name}", passive=True)
-                    depths[name] = q.declaration_result.message_count
-                except aio_pika.exceptions.ChannelClosed:
-                    depths[name] = None
-        return depths
-    return asyncio.run(read())
-
-
 def parked_set(ns: str) -> set[str]:
     import redis
     return {m.decode() for m in redis.Redis.from_url(REDIS_URL).smembers(f"{ns}:parked")}
@@ -75,8 +44,8 @@ def parked_set(ns: str) -> set[str]:
 def test_a_huge_sync_in_the_same_queues_does_not_starve_a_small_one(one_lane_stack, samba, s3):
     st = one_lane_stack
     api = st.api()
-    tree(samba, "lane-huge", 2000)
-    tree(samba, "lane-tiny", 3, size=100)
+    random_tree(samba, "lane-huge", 2000, size=16 * KB, dirs=20)
+    random_tree(samba, "lane-tiny", 3, size=100, dirs=20)
     huge = new_connector(api, samba, "lane-huge", "lane-huge")["id"]
     wait_done(api, huge, 50)  # its first batch is under way, the other three are queued
     tiny = new_connector(api, samba, "lane-tiny", "lane-tiny")["id"]
@@ -91,8 +60,8 @@ def test_a_huge_sync_in_the_same_queues_does_not_starve_a_small_one(one_lane_sta
 def test_paused_work_is_parked_and_comes_back_on_resume(one_lane_stack, samba, s3):
     st = one_lane_stack
     api = st.api()
-    root = tree(samba, "lane-paused", 1200)
-    tree(samba, "lane-other", 5, size=100)
+    root = random_tree(samba, "lane-paused", 1200, size=16 * KB, dirs=20)
+    random_tree(samba, "lane-other", 5, size=100, dirs=20)
     cid = new_connector(api, samba, "lane-paused", "lane-paused")["id"]
     wait_done(api, cid, 100)
     assert api.post(f"/connectors/{cid}/pause").status_code in (200, 202)

@@ -3,6 +3,8 @@ workers, S3 behind a link slowed per connection (so transfers in parallel would 
 in series one after another).
 
 - `bandwidth_limit: 2M`: 20 MiB in four files, taken by both workers, take ≥ 9 s;
+- `bandwidth_limit: 1M` on a two-way connector: 6 MiB written back to the file server take
+  ≥ 5 s (the write-back reads through the same limit as uploads);
 - `max_parallel_transfers: 1`: never two of its files in flight (the Redis semaphore watched
   throughout, and the time: four files one after another), though both workers take them;
 - `sync_windows`: a connector created outside its window does not run; it runs when the window
@@ -10,6 +12,8 @@ in series one after another).
 """
 from __future__ import annotations
 
+import io
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,7 +24,7 @@ import redis
 
 from tests.e2e.helpers import bucket_tree, disk_tree, new_connector, write_random
 from tests.fixtures.proxy import slowed_s3
-from tests.fixtures.stack import REDIS_URL, Stack, wait_run
+from tests.fixtures.stack import REDIS_URL, Stack, sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
 MB = 1024 * 1024
@@ -71,6 +75,22 @@ def test_a_bandwidth_limit_holds_across_two_workers(throttled_stack, samba, s3):
     assert took < 30, took
     assert workers_that_moved(st, cid) == set(st.workers())  # both took files
     assert bucket_tree(s3.client(), "bw-limit") == disk_tree(root)
+
+
+def test_a_bandwidth_limit_paces_writes_back_to_the_file_server(throttled_stack, samba, s3):
+    api = throttled_stack.api()
+    root = samba.write_file("bw-push/seed.txt", b"seed").parent  # writable by the account
+    cid = new_connector(api, samba, "bw-push", "bw-push", sync_mode="two_way",
+                        bandwidth_limit="1M")["id"]
+    assert wait_run(api, cid, timeout=90)["status"]["run"]["outcome"] == "success"
+    data = os.urandom(6 * MB)
+    s3.client().put_object("bw-push", "from-scaidrive.bin", io.BytesIO(data), len(data))
+    started = time.monotonic()
+    view = sync_and_wait(api, cid, timeout=90)
+    took = time.monotonic() - started
+    assert view["status"]["run"]["outcome"] == "success", view["status"]
+    assert (root / "from-scaidrive.bin").read_bytes() == data
+    assert took >= 5.0, took  # 6 MiB at 1 MiB/s less the first chunk; unpaced: < 1 s
 
 
 def test_one_file_in_flight_across_two_workers(throttled_stack, samba, s3):

@@ -4,6 +4,8 @@ a run that would delete most files holds the deletions for an admin."""
 from __future__ import annotations
 
 import io
+import os
+import time
 
 import pytest
 
@@ -20,8 +22,12 @@ def put(s3, bucket: str, key: str, data: bytes) -> None:
 
 
 def two_way(api, samba, name: str, files: dict[str, bytes], **extra) -> str:
+    """A two-way connector over the share's existing `files` (last written an hour before its
+    first run reads them: not racily clean), after its first run."""
+    an_hour_ago = time.time_ns() - 3600 * 10**9
     for rel, data in files.items():
-        samba.write_file(f"{name}/{rel}", data)
+        path = samba.write_file(f"{name}/{rel}", data)
+        os.utime(path, ns=(an_hour_ago, an_hour_ago))
     cid = new_connector(api, samba, name, name, sync_mode="two_way", **extra)["id"]
     view = wait_run(api, cid)
     assert view["status"]["run"]["outcome"] == "success", api.get(

@@ -56,6 +56,8 @@ class Emulator:
         self.download_throttle_left, self.download_retry_after_s = 0, 1
         self.corrupt_downloads = 0  # the next n downloads serve one flipped byte
         self.edit_before_commit: dict[tuple[str, str], bytes] = {}  # (drive, path) -> new bytes
+        # (drive, folder path) -> (name, bytes): a file saved into it as our DELETE of it arrives
+        self.put_before_delete: dict[tuple[str, str], tuple[str, bytes]] = {}
         # uploaded .docx/.xlsx/.pptx get bytes appended, as SharePoint does
         self.rewrite_office = False
         self.counts: Counter = Counter()  # by route (Graph), or kind (token, download, ...)

@@ -139,6 +139,13 @@ class Tenant:
         drive.seq += 1
         item.seq = drive.seq
 
+    def _children_changed(self, drive: Drive, folder_id: str | None) -> None:
+        """A child was added to, removed from or renamed in the folder: SharePoint gives the
+        folder a new eTag (an If-Match on the old one is a 412 from then on)."""
+        folder = drive.items.get(folder_id) if folder_id else None
+        if folder is not None:
+            folder.version += 1
+
     def resolve(self, drive: Drive, path: str, parent_id: str | None = None) -> Item | None:
         item = drive.items[parent_id or drive.root_id]
         for part in [p for p in path.split("/") if p]:
@@ -161,6 +168,7 @@ class Tenant:
                                user(email or self.default_user), modified=now)
                     drive.items[nxt.id] = nxt
                     self._touch(drive, nxt)
+                    self._children_changed(drive, folder.id)
                 folder = nxt
             return folder
 
@@ -179,6 +187,7 @@ class Tenant:
                 item = Item(new_item_id(), name, folder.id, False, now,
                             user(created_by_email or self.default_user))
                 drive.items[item.id] = item
+                self._children_changed(drive, folder.id)
             elif item.is_folder:
                 raise ValueError(f"{path} is a folder")
             else:
@@ -197,6 +206,7 @@ class Tenant:
             for victim in [item, *self.descendants(drive, item)]:
                 victim.deleted = True
                 self._touch(drive, victim)
+            self._children_changed(drive, item.parent_id)
 
     def remove_library(self, drive: Drive) -> None:
         with self.lock:
@@ -229,6 +239,8 @@ class Tenant:
             folder = self.ensure_folder(drive, folder_path)
             if self.resolve(drive, name, folder.id) not in (None, item):
                 raise FileExistsError(new)
+            for parent_id in {item.parent_id, folder.id}:  # the folder left, the one entered
+                self._children_changed(drive, parent_id)
             item.name, item.parent_id = name, folder.id
             item.version += 1
             item.modified = time.time()

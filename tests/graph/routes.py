@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from .item_updates import create_folder, patch_item
 from .model import Drive, check_name, iso
 
 NAME = r"[^/]+"
@@ -130,22 +131,26 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
                                  "nextExpectedRanges": ["0-"]})
     # children: /root/children, /items/{id}/children, /root:/{path}:/children, ...
     m = re.fullmatch(r"/(?:root|items/([^/:]+))(?::/(.+?):)?/children", rest)
-    if m and meth == "GET":
-        count("children")
+    if m and meth in ("GET", "POST"):
+        count("children" if meth == "GET" else "children_post")
         with t.lock:
             folder = _addressed(t, drive, m[1], m[2])
             if folder is None:
                 count("not_found")
                 return gerr(404, "itemNotFound", "The resource could not be found.")
+            if meth == "POST":
+                return create_folder(emu, drive, folder, raw_body)
             return _children(emu, req, drive, folder)
     # items: /root, /items/{id}, /items/root (the root's alias), each optionally :/{path}:
     m = re.fullmatch(r"/(?:root|items/([^/:]+))(?::/(.+?):?)?(/content)?", rest)
-    if m and meth in ("GET", "DELETE"):
+    if m and meth in ("GET", "DELETE", "PATCH"):
         with t.lock:
             item = _addressed(t, drive, m[1], m[2])
             if item is None:
                 count("not_found")
                 return gerr(404, "itemNotFound", "The resource could not be found.")
+            if meth == "PATCH" and not m[3]:
+                return patch_item(emu, req, drive, item, raw_body)
             if meth == "DELETE":
                 return _delete(emu, req, drive, item, bool(m[3]))
             if m[3]:
@@ -201,16 +206,21 @@ def _children(emu, req: Request, drive: Drive, folder) -> Response:
 
 
 def _delete(emu, req: Request, drive: Drive, item, content: bool) -> Response:
-    """DELETE a driveItem (to the recycle bin, with its subtree): 204; If-Match -> 412."""
+    """DELETE a driveItem (to the recycle bin, with its subtree): 204; If-Match -> 412 (a
+    folder's eTag changes when a child is added, removed or renamed: model.py)."""
     from .emulator import gerr
     emu.counts["delete"] += 1
     if content:
         return gerr(405, "invalidRequest", "DELETE is not supported on /content.")
     if item.id == drive.root_id:
         return gerr(403, "accessDenied", "The root of a document library cannot be deleted.")
+    path = emu.t.path_of(drive, item).lstrip("/")
+    if (arrival := emu.put_before_delete.pop((drive.id, path), None)) is not None:
+        # a user saves a file into the folder just before our DELETE (tests' race, made certain)
+        emu.t.put_file(drive, f"{path}/{arrival[0]}", arrival[1])
     if req.headers.get("if-match") and (r := _if_match(req, item)) is not None:
         return r
-    emu.t.delete(drive, emu.t.path_of(drive, item))
+    emu.t.delete(drive, path)
     return Response(status_code=204)
 
 

@@ -154,6 +154,11 @@ class GraphHandle:
         edit lands just before that upload commits."""
         self.emu.edit_before_commit[(drive.id, path)] = data
 
+    def put_during_next_delete(self, drive: Drive, folder: str, name: str, data: bytes) -> None:
+        """Someone saves `folder/name` just as our next DELETE of `folder` arrives: the file
+        lands between our read of the folder and the DELETE."""
+        self.emu.put_before_delete[(drive.id, folder)] = (name, data)
+
     def expire_delta_tokens(self) -> None:
         with self.tenant.lock:
             for d in self.tenant.drives.values():

@@ -137,6 +137,31 @@ async def test_delete_by_id_and_by_path(graph):
     assert graph.item(drive, "d") is not None
 
 
+async def test_a_folders_etag_follows_its_children_and_guards_its_delete(graph):
+    """A child added, renamed or removed gives the folder a new eTag; a DELETE If-Match an older
+    one is a 412 and the folder stays (its subtree would go with it)."""
+    _, drive = new_library(graph)
+    graph.mkdir(drive, "f")
+    seen = [graph.etag(drive, "f")]
+    graph.put_file(drive, "f/a.txt", b"a")
+    seen.append(graph.etag(drive, "f"))
+    graph.move(drive, "f/a.txt", "f/b.txt")
+    seen.append(graph.etag(drive, "f"))
+    graph.delete(drive, "f/b.txt")
+    seen.append(graph.etag(drive, "f"))
+    assert len(set(seen)) == 4
+    graph.put_file(drive, "f/late.txt", b"late")
+    async with graph.secret_credential() as cred:
+        folder = graph.graph_client(cred).drives.by_drive_id(drive.id).items \
+            .by_drive_item_id("root:/f:")
+        assert (await folder.get()).folder.child_count == 1
+        cfg = RequestConfiguration()
+        cfg.headers.add("If-Match", seen[-1])
+        with pytest.raises(APIError) as e:
+            await folder.delete(request_configuration=cfg)
+    assert e.value.response_status_code == 412 and graph.item(drive, "f/late.txt")
+
+
 async def test_download_shaping_throttles_and_corrupts(graph):
     _, drive = new_library(graph)
     data = os.urandom(1000)
@@ -191,3 +216,41 @@ async def test_conflict_behavior_fail_and_the_office_rewrite(graph):
                            headers={"Content-Range": f"bytes {CHUNK}-{len(data) - 1}/{len(data)}"})
         assert r.status_code == 409 and r.json()["error"]["code"] == "nameAlreadyExists"
     assert graph.item(drive, "late.docx").data == b"created while the session was open"
+
+
+async def test_patch_renames_and_moves_with_if_match_and_never_over_a_name(graph):
+    from msgraph.generated.models.drive_item import DriveItem
+    from msgraph.generated.models.folder import Folder
+    from msgraph.generated.models.item_reference import ItemReference
+
+    _, drive = new_library(graph)
+    graph.put_file(drive, "a/doc.txt", b"doc")
+    graph.put_file(drive, "b/taken.txt", b"taken")
+    before = graph.item(drive, "a/doc.txt")
+    ctag = f'"c:{{{before.etag_guid}}},{before.content_version}"'
+    async with graph.secret_credential() as cred:
+        items = graph.graph_client(cred).drives.by_drive_id(drive.id).items
+        fail = {"@microsoft.graph.conflictBehavior": "fail"}
+        folder = await items.by_drive_item_id("root").children.post(
+            DriveItem(name="c", folder=Folder(), additional_data=fail))
+        with pytest.raises(APIError) as e:  # the default conflict behaviour: fail
+            await items.by_drive_item_id("root").children.post(DriveItem(name="c", folder=Folder()))
+        assert e.value.response_status_code == 409
+        stale = RequestConfiguration()
+        stale.headers.add("If-Match", '"{00000000-0000-0000-0000-000000000000},1"')
+        move = DriveItem(name="new.txt", parent_reference=ItemReference(id=folder.id))
+        with pytest.raises(APIError) as e:
+            await items.by_drive_item_id(before.id).patch(move, request_configuration=stale)
+        assert e.value.response_status_code == 412
+        b = graph.item(drive, "b")
+        with pytest.raises(APIError) as e:
+            await items.by_drive_item_id(before.id).patch(
+                DriveItem(name="TAKEN.txt", parent_reference=ItemReference(id=b.id)))
+        assert e.value.response_status_code == 409
+        current = RequestConfiguration()
+        current.headers.add("If-Match", graph.etag(drive, "a/doc.txt"))
+        moved = await items.by_drive_item_id(before.id).patch(move, request_configuration=current)
+    assert moved.id == before.id and moved.name == "new.txt"
+    assert moved.c_tag == ctag  # same content: the cTag stays, the eTag moves on
+    assert graph.item(drive, "c/new.txt").data == b"doc" and graph.item(drive, "a/doc.txt") is None
+    assert graph.item(drive, "b/taken.txt").data == b"taken"

@@ -11,7 +11,6 @@ their `single_layout` tests too; test_sentinel_mode.py kills that master under t
 import secrets
 
 import pytest
-import redis.asyncio as aioredis
 
 from shared.store.connection import connect
 from shared.store.store import Store
@@ -22,8 +21,9 @@ from tests.fixtures.stack import REDIS_URL
 CLUSTER_MODULES = {"test_run_bookkeeping", "test_store_families", "test_claims",
                    "test_conflict_store", "test_job_context", "test_scan_store",
                    "test_key_rotation", "test_index_codec", "test_schedule_records",
-                   "test_throttle_records"}
-SENTINEL_MODULES = {"test_run_bookkeeping", "test_store_families", "test_job_context"}
+                   "test_throttle_records", "test_store_cancellation"}
+SENTINEL_MODULES = {"test_run_bookkeeping", "test_store_families", "test_job_context",
+                    "test_store_cancellation"}
 
 
 def pytest_configure(config):
@@ -57,7 +57,7 @@ async def state(request, redis_mode):
     elif redis_mode == "sentinel":
         st = Store.connect(request.getfixturevalue("redis_sentinel").url, ns, "sentinel")
     else:
-        st = Store(aioredis.from_url(REDIS_URL, decode_responses=True), ns)
+        st = Store(connect(REDIS_URL, "single"), ns)
     yield st
     keys = [k async for k in st.r.scan_iter(f"{ns}:*")]
     if keys:

@@ -96,16 +96,16 @@ async def test_an_approval_is_spent_only_by_a_run_that_succeeds(state):
     rt = runtime(state)
     c = Connector(name="held", target_share="share-held", schedule="1h")
     await state.save_connector(c)
-    await state.hold_deletes(c.id, {"a.txt": "scaidrive", "b.txt": "scaidrive"})
-    await state.settle_deletes(c.id, approve=True)
-    approved = await state.approved_deletes(c.id)
+    await state.delete_holds.hold(c.id, {"a.txt": "scaidrive", "b.txt": "scaidrive"})
+    await state.delete_holds.settle(c.id, approve=True)
+    approved = await state.delete_holds.approved(c.id)
     assert approved == {"a.txt", "b.txt"}
 
     await run(rt, c.id, "r1", approved, error="the listing failed")
-    assert await state.approved_deletes(c.id) == approved  # the next run uses it again
+    assert await state.delete_holds.approved(c.id) == approved  # the next run uses it again
 
-    await state.hold_deletes(c.id, {"c.txt": "scaidrive"})  # held, then approved while r2 runs
-    await state.settle_deletes(c.id, approve=True)
+    await state.delete_holds.hold(c.id, {"c.txt": "scaidrive"})  # held, then approved while r2 runs
+    await state.delete_holds.settle(c.id, approve=True)
     await run(rt, c.id, "r2", approved, error=None)
-    assert await state.approved_deletes(c.id) == {"c.txt"}  # r2 spent what it applied only
+    assert await state.delete_holds.approved(c.id) == {"c.txt"}  # r2 spent what it applied only
     assert json.loads((await state.run(c.id))["approved_deletes_used"]) == ["a.txt", "b.txt"]

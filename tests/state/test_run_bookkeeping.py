@@ -1,5 +1,6 @@
 """Run bookkeeping in a real Redis: redelivered jobs count once, a run closes exactly once,
-and a stale run can neither count nor touch a newer run's lease."""
+a stale run can neither count nor touch a newer run's lease, and a lease left behind by a
+finished run (its closer killed before freeing it) does not block the next run."""
 from __future__ import annotations
 
 import time
@@ -35,6 +36,17 @@ async def test_stale_run_cannot_count_or_release(state):
     assert await state.lease_holder("c") == "new"
     assert not await state.claim_close("c", "old")
     assert await state.claim_close("c", "new")
+
+
+async def test_a_lease_left_by_a_finished_run_is_taken_over_never_a_running_ones(state):
+    assert await state.acquire_lease("c", "r1", 60)
+    await state.begin_run("c", "r1", "manual")
+    assert not await state.acquire_lease("c", "r2", 60)  # r1 is running
+    await state.set_run_fields("c", phase="finished")  # its closer died before freeing it
+    assert await state.acquire_lease("c", "r2", 60)
+    assert await state.lease_holder("c") == "r2"
+    # r2 holds it before its record is written (the record still reads r1, finished): kept.
+    assert not await state.acquire_lease("c", "r3", 60)
 
 
 async def test_paused_lease_does_not_expire_and_resume_restores_expiry(state):

@@ -6,13 +6,16 @@ from shared.sync.keys import check_smb_name
 from shared.sync.model import IndexRecord, ListFailure, Listing, SourceEntry
 from shared.sync.two_way import Step, reconcile_two_way
 
+# When the indexed versions were read: long after their mtimes (not racily clean).
+READ_AT = 3600.0
+
 V1, V2 = SourceEntry("f", 10, 100), SourceEntry("f", 11, 200)
 
 
 def record(size, mtime, etag, labels=1):
     """The index's record of the last sync: the source's version, ScaiDrive's etag and the
     identity mapping version that labelled the object (the connector's is 1)."""
-    return IndexRecord(size, mtime, None, owner="u-1", principal=None, etag=etag, synced_at=0.0,
+    return IndexRecord(size, mtime, None, owner="u-1", principal=None, etag=etag, synced_at=READ_AT,
                        identity_version=labels)
 
 
@@ -142,3 +145,241 @@ def test_new_scaidrive_names_the_source_cannot_hold_are_not_pushed():
     assert plan.steps == [(Step.PULL, "A.txt"), (Step.PUSH, "ok.txt")]
     assert sorted(plan.unwritable) == ["a.txt", "bad:name"]
     assert {e.cause for e in plan.unwritable.values()} == {"name_collision", "invalid_name"}
+
+
+# --- renames: a deletion and a creation of the same file on one side are one move -------------
+
+def rec(path_etag, file_id="id-a", size=10, mtime=100):
+    return IndexRecord(size, mtime, file_id, owner="u-1", principal=None, etag=path_etag,
+                       synced_at=READ_AT)
+
+
+def at(path, file_id="id-a", size=10, mtime=100):
+    return SourceEntry(path, size, mtime, file_id)
+
+
+A_SYNCED = {"a": rec("e1")}
+
+RENAME_CASES = [
+    # (name, index, source, target, open conflicts, expected steps, expected moves)
+    ("renamed at the source: the object moves", A_SYNCED, src(at("b")), {"a": "e1"}, (),
+     [(Step.MOVE_TARGET, "b")], {"b": "a"}),
+    ("renamed in ScaiDrive: the file is renamed at the source", A_SYNCED, src(at("a")),
+     {"b": "e1"}, (), [(Step.MOVE_SOURCE, "b")], {"b": "a"}),
+    ("moved into a new folder at the source", A_SYNCED, src(at("x/y/a")), {"a": "e1"}, (),
+     [(Step.MOVE_TARGET, "x/y/a")], {"x/y/a": "a"}),
+    ("renamed and edited at the source: a delete and a create", A_SYNCED,
+     src(at("b", size=11, mtime=200)), {"a": "e1"}, (),
+     [(Step.DELETE_TARGET, "a"), (Step.PULL, "b")], {}),
+    ("renamed and edited in ScaiDrive: a delete and a push", A_SYNCED, src(at("a")),
+     {"b": "e2"}, (), [(Step.DELETE_SOURCE, "a"), (Step.PUSH, "b")], {}),
+    ("renamed at the source, edited in ScaiDrive: both kept", A_SYNCED, src(at("b")),
+     {"a": "e2"}, (), [(Step.PUSH, "a"), (Step.PULL, "b")], {}),
+    ("renamed in ScaiDrive, edited at the source: both kept", A_SYNCED,
+     src(at("a", size=11, mtime=200)), {"b": "e1"}, (), [(Step.PULL, "a"), (Step.PUSH, "b")],
+     {}),
+    ("no file id (a backend without one): a delete and a create", {"a": rec("e1", None)},
+     src(at("b", None)), {"a": "e1"}, (), [(Step.DELETE_TARGET, "a"), (Step.PULL, "b")], {}),
+    ("ambiguous at the source (two new paths, one file id): a delete and creates", A_SYNCED,
+     src(at("b"), at("c")), {"a": "e1"}, (),
+     [(Step.DELETE_TARGET, "a"), (Step.PULL, "b"), (Step.PULL, "c")], {}),
+    ("ambiguous in ScaiDrive (two copies of the content): a delete and pushes", A_SYNCED,
+     src(at("a")), {"b": "e1", "c": "e1"}, (),
+     [(Step.DELETE_SOURCE, "a"), (Step.PUSH, "b"), (Step.PUSH, "c")], {}),
+    ("ambiguous in ScaiDrive (two identical files gone, one new): deletes and a push",
+     {"a1": rec("e1", "id-1"), "a2": rec("e1", "id-2")}, src(at("a1", "id-1"), at("a2", "id-2")),
+     {"b": "e1"}, (), [(Step.DELETE_SOURCE, "a1"), (Step.DELETE_SOURCE, "a2"), (Step.PUSH, "b")],
+     {}),
+    ("renamed differently on both sides: old path forgotten, both names kept", A_SYNCED,
+     src(at("b")), {"c": "e1"}, (), [(Step.FORGET, "a"), (Step.PULL, "b"), (Step.PUSH, "c")],
+     {}),
+    ("renamed the same way on both sides: compared, nothing sent", A_SYNCED, src(at("b")),
+     {"b": "e1"}, (), [(Step.FORGET, "a"), (Step.BOTH_CHANGED, "b")], {}),
+    ("renamed in ScaiDrive onto a path in conflict: never moved onto it", A_SYNCED,
+     src(at("a")), {"b": "e1"}, ("b",), [(Step.DELETE_SOURCE, "a")], {}),
+    ("renamed at the source from a path in conflict: not moved", A_SYNCED, src(at("b")),
+     {"a": "e1"}, ("a",), [(Step.PULL, "b")], {}),
+    ("renamed by case only in ScaiDrive: the source's file takes the new spelling",
+     {"Report": rec("e1")}, src(at("Report")), {"report": "e1"}, (),
+     [(Step.MOVE_SOURCE, "report")], {"report": "Report"}),
+    ("renamed by case only at the source: the object takes the new spelling",
+     {"Report": rec("e1")}, src(at("report")), {"Report": "e1"}, (),
+     [(Step.MOVE_TARGET, "report")], {"report": "Report"}),
+    ("a ScaiDrive object already at the new source path: compared, not moved", A_SYNCED,
+     src(at("b")), {"a": "e1", "b": "e9"}, (),
+     [(Step.DELETE_TARGET, "a"), (Step.BOTH_CHANGED, "b")], {}),
+]
+
+
+@pytest.mark.parametrize("name,index,source,target,conflicts,expected,moves", RENAME_CASES,
+                         ids=[c[0] for c in RENAME_CASES])
+def test_renames_table(name, index, source, target, conflicts, expected, moves):
+    plan = reconcile_two_way(index, source, target, frozenset(conflicts), max_delete_share=1.0)
+    assert (plan.steps, plan.moves) == (expected, moves)
+
+
+def test_moves_carry_the_old_path_and_the_versions_they_are_conditional_on():
+    moved_object = reconcile_two_way(A_SYNCED, src(at("b")), {"a": "e1"}).actions
+    assert [(a.kind, a.path, a.from_path, a.target_etag) for a in moved_object] == \
+        [(K.MOVED, "b", "a", "e1")]  # the object expected at the old path
+    assert moved_object[0].version == at("b")  # the source's file at its new path
+    renamed_at_source = reconcile_two_way(A_SYNCED, src(at("a")), {"b": "e1"}).actions
+    assert [(a.kind, a.path, a.from_path, a.target_etag) for a in renamed_at_source] == \
+        [(K.MOVED_IN_SCAIDRIVE, "b", "a", "e1")]  # the renamed object
+    assert renamed_at_source[0].version == at("a")  # the file the source must still hold
+
+
+def test_a_rename_the_listing_cannot_vouch_for_is_no_move():
+    cut = src(at("b"), failures=[ListFailure("x", "transient", "cut")], complete=False)
+    plan = reconcile_two_way(A_SYNCED, cut, {"a": "e1"})
+    assert plan.steps == [(Step.PULL, "b")] and plan.deletes_withheld == ["a"]
+
+
+def test_a_case_only_rename_that_is_not_one_move_still_collides():
+    """Renamed by case with a copy beside it (no unique pair), or a folder ScaiDrive holds
+    under both spellings: the new spelling is refused as a case collision (a push beside the
+    delete could land on the old file), as before; the next run, with the old name gone,
+    pushes it."""
+    copied = reconcile_two_way({"Report": rec("e1")}, src(at("Report")),
+                               {"report": "e1", "copy": "e1"}, max_delete_share=1.0)
+    assert copied.steps == [(Step.DELETE_SOURCE, "Report"), (Step.PUSH, "copy")]
+    assert list(copied.unwritable) == ["report"] and copied.moves == {}
+    both = {"Docs/a": rec("e1", "id-a"), "Docs/b": rec("e2", "id-b")}
+    folder = reconcile_two_way(both, src(at("Docs/a", "id-a"), at("Docs/b", "id-b")),
+                               {"docs/a": "e1", "Docs/b": "e2"}, max_delete_share=1.0)
+    assert folder.steps == [(Step.DELETE_SOURCE, "Docs/a")]
+    assert list(folder.unwritable) == ["docs/a"]
+    assert not [a for a in folder.actions if a.path.endswith("/")]
+
+
+def test_a_folder_renamed_by_case_in_scaidrive_is_renamed_at_the_source():
+    """Every file of `Docs/` (and `Docs/Sub/`) now under `docs/` (`docs/sub/`) in ScaiDrive:
+    each file is one move (no collision with its own old spelling), and each folder whose
+    spelling changed is one folder job, renamed by its last name (in any order: a server that
+    ignores case finds the parents however they are spelled)."""
+    index = {"Docs/a": rec("e1", "id-a"), "Docs/Sub/b": rec("e2", "id-b"),
+             "Other/c": rec("e3", "id-c")}
+    source = src(at("Docs/a", "id-a"), at("Docs/Sub/b", "id-b"), at("Other/c", "id-c"))
+    plan = reconcile_two_way(index, source, {"docs/a": "e1", "docs/sub/b": "e2",
+                                             "Other/c": "e3"},
+                             max_delete_share=0.5, source_names=check_smb_name)
+    assert plan.unwritable == {} and plan.deletes_held == []
+    assert plan.moves == {"docs/a": "Docs/a", "docs/sub/b": "Docs/Sub/b"}
+    assert [(a.kind, a.path, a.from_path) for a in plan.actions] == [
+        (K.MOVED_IN_SCAIDRIVE, "docs/a", "Docs/a"),
+        (K.MOVED_IN_SCAIDRIVE, "docs/sub/b", "Docs/Sub/b"),
+        (K.MOVED_IN_SCAIDRIVE, "docs/", "Docs/"),
+        (K.MOVED_IN_SCAIDRIVE, "docs/sub/", "Docs/Sub/")]
+
+
+def test_a_scaidrive_rename_to_a_name_the_source_cannot_hold_is_no_move():
+    plan = reconcile_two_way(A_SYNCED, src(at("a")), {"bad:name": "e1"},
+                             max_delete_share=1.0, source_names=check_smb_name)
+    assert plan.steps == [(Step.DELETE_SOURCE, "a")] and list(plan.unwritable) == ["bad:name"]
+
+
+def _tree(n):
+    index = {f"d/f{i}": rec(f"e{i}", f"id{i}", size=i) for i in range(n)}
+    return index, {p: at(p, r.file_id, size=r.size) for p, r in index.items()}
+
+
+def test_a_mass_rename_on_either_side_is_moved_not_held():
+    index, entries = _tree(10)
+    target = {p: r.etag for p, r in index.items()}
+    renamed = {p: p.replace("d/", "e/") if p < "d/f6" else p for p in index}  # 60%
+    in_scaidrive = {renamed[p]: etag for p, etag in target.items()}
+    plan = reconcile_two_way(index, src(*entries.values()), in_scaidrive)
+    assert not plan.deletes_held and len(plan.moves) == 6
+    assert {s for s, _ in plan.steps} == {Step.MOVE_SOURCE}
+    at_source = src(*[at(renamed[p], e.file_id, size=e.size) for p, e in entries.items()])
+    plan = reconcile_two_way(index, at_source, target)
+    assert not plan.deletes_held and len(plan.steps) == 6
+    assert {s for s, _ in plan.steps} == {Step.MOVE_TARGET}
+    # Deletions beside the renames are counted against the hold without the moves: 6 moved
+    # and 4 deleted is 40% deleted (applied), 6 moved and 7 deleted of 13 is over half (held).
+    deleted = {p: e for p, e in in_scaidrive.items() if not p.startswith("d/f")}
+    plan = reconcile_two_way(index, src(*entries.values()), deleted)
+    assert len(plan.moves) == 6 and not plan.deletes_held
+    assert [s for s, _ in plan.steps].count(Step.DELETE_SOURCE) == 4
+    extra = [f"g{i}" for i in range(3)]
+    more = src(*entries.values(), *[at(p, p) for p in extra])
+    index |= {p: rec(p, p) for p in extra}
+    plan = reconcile_two_way(index, more, deleted)
+    assert len(plan.moves) == 6 and len(plan.deletes_held) == 7
+
+
+# --- empty folders (shared/sync/folders.py): paths ending in "/", markers in ScaiDrive --------
+
+FOLDER = {"d/": IndexRecord(0, 0, None, owner="u-1", principal=None, etag=None, synced_at=READ_AT)}
+MARKER = {"d/": "e-empty"}
+
+
+def dirs(*empty, files=(), failures=(), complete=True):
+    """A listing of a backend that reports folders: `empty` ones hold nothing at all."""
+    listing = src(*[SourceEntry(p, 1, 1) for p in files], failures=failures, complete=complete)
+    listing.empty_folders = set(empty)
+    return listing
+
+
+FOLDER_CASES = [
+    # (name, index, source, target, expected steps)
+    ("an empty folder new at the source: a marker in ScaiDrive", {}, dirs("d"), {},
+     [(Step.PULL, "d/")]),
+    ("a marker new in ScaiDrive: a folder at the source", {}, dirs(), MARKER,
+     [(Step.PUSH, "d/")]),
+    ("empty on both, not indexed: recorded", {}, dirs("d"), MARKER, [(Step.RECORD, "d/")]),
+    ("empty on both, indexed: nothing", FOLDER, dirs("d"), MARKER, []),
+    ("removed at the source: the marker goes", FOLDER, dirs(), MARKER,
+     [(Step.DELETE_TARGET, "d/")]),
+    ("marker removed in ScaiDrive: the folder goes if empty", FOLDER, dirs("d"), {},
+     [(Step.DELETE_SOURCE, "d/")]),
+    ("gone on both: forgotten", FOLDER, dirs(), {}, [(Step.FORGET, "d/")]),
+    ("marker removed, a file added at the source: it stays, travels with its file", FOLDER,
+     dirs(files=["d/new.txt"]), {}, [(Step.PULL, "d/new.txt"), (Step.FORGET, "d/")]),
+    ("removed at the source, a file added in ScaiDrive: it stays, travels with its file",
+     FOLDER, dirs(), MARKER | {"d/new.txt": "e9"},
+     [(Step.PUSH, "d/new.txt"), (Step.FORGET, "d/")]),
+    ("a folder holding a file travels with it: no marker", {}, dirs(files=["d/f"]), {},
+     [(Step.PULL, "d/f")]),
+    ("a folder holding an empty folder: only the inner one travels", {}, dirs("d/e"), {},
+     [(Step.PULL, "d/e/")]),
+    ("a marker beside files in ScaiDrive: nothing for the folder", {}, dirs(),
+     MARKER | {"d/f": "e9"}, [(Step.PUSH, "d/f")]),
+    ("a backend that does not report folders: markers are left alone", {}, src(), MARKER, []),
+]
+
+
+@pytest.mark.parametrize("name,index,source,target,expected", FOLDER_CASES,
+                         ids=[c[0] for c in FOLDER_CASES])
+def test_folders_table(name, index, source, target, expected):
+    assert reconcile_two_way(index, source, target, max_delete_share=1.0).steps == expected
+
+
+def test_a_folder_the_listing_cannot_vouch_for_is_not_removed():
+    for listing in (dirs(failures=[ListFailure("", "transient", "cut")], complete=False),
+                    dirs(failures=[ListFailure("d", "permission_denied", "denied")])):
+        plan = reconcile_two_way(FOLDER, listing, MARKER)
+        assert plan.steps == [] and plan.deletes_withheld == ["d/"]
+
+
+def test_folder_removals_count_toward_no_mass_delete_hold():
+    index, entries = _many(10)
+    index |= {f"empty{i}/": FOLDER["d/"] for i in range(30)}
+    target = {p: s.etag or "" for p, s in index.items() if not p.startswith("empty")} | \
+        {f"empty{i}/": "e-empty" for i in range(30)}
+    listing = dirs(files=[p for p in entries if p >= "f5"])  # 5 of 10 files, every folder gone
+    plan = reconcile_two_way(index, listing, target)  # 50% of the files: not held
+    assert plan.deletes_held == []
+    assert [k for k, _ in kinds(plan)].count(K.DELETED) == 5 + 30
+    listing = dirs(files=[p for p in entries if p >= "f6"])  # 6 of 10 files: held, folders not
+    plan = reconcile_two_way(index, listing, target)
+    assert len(plan.deletes_held) == 6
+    assert kinds(plan) == [(K.DELETED, f"empty{i}/") for i in sorted(range(30), key=str)]
+
+
+def test_folder_actions_carry_no_version_and_unwritable_names_are_failures():
+    plan = reconcile_two_way({}, dirs("a"), {"b/": "m", "bad:name/": "m"},
+                             source_names=check_smb_name)
+    assert [(a.kind, a.path, a.version) for a in plan.actions] == \
+        [(K.CREATED, "a/", None), (K.PUSHED, "b/", None)]
+    assert list(plan.unwritable) == ["bad:name/"]

@@ -5,6 +5,9 @@ from shared.contracts import ChangeKind as K
 from shared.sync.model import IndexRecord, ListFailure, Listing, SourceEntry
 from shared.sync.one_way import reconcile
 
+# When the indexed versions were read: long after their mtimes (not racily clean).
+READ_AT = 3600.0
+
 
 def src(path, size=10, mtime=100, fid=None, tag=None):
     return SourceEntry(path, size, mtime, fid, tag)
@@ -13,7 +16,7 @@ def src(path, size=10, mtime=100, fid=None, tag=None):
 def idx(size=10, mtime=100, fid=None, tag=None, labels=1):
     """An index record; `labels`: the identity mapping version that labelled the object (the
     connector's is 1 unless a test says otherwise)."""
-    return IndexRecord(size, mtime, fid, owner="u-1", principal=None, etag=None, synced_at=0.0,
+    return IndexRecord(size, mtime, fid, owner="u-1", principal=None, etag=None, synced_at=READ_AT,
                        identity_version=labels, content_tag=tag)
 
 

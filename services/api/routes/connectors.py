@@ -59,7 +59,7 @@ async def _views(rt: Runtime, connectors: list[Connector]) -> list[dict]:
     cids = [c.id for c in connectors]
     snapshots = await rt.state.snapshots(cids)
     waiting = zip(await rt.state.conflicts.held_counts(cids),
-                  await rt.state.held_delete_counts(cids), strict=True)
+                  await rt.state.delete_holds.counts(cids), strict=True)
     views = [_render(c, status, run)
              for c, (status, run, _lease) in zip(connectors, snapshots, strict=True)]
     errors = await errors_today(rt.state, cids)
@@ -319,7 +319,7 @@ async def update_connector(cid: str, body: ConnectorUpdate, request: Request) ->
     if updated.kind == "sharepoint" and source_changed:
         updated.site_id, updated.drive_id = await resolve_library(rt, updated)
         if updated.drive_id != c.drive_id:
-            await rt.state.forget_cursor(c.id)  # another library: enumerate it from scratch
+            await rt.state.delta_positions.forget(c.id)  # another library: from scratch
     await rt.state.save_connector(updated)
     await record(rt, "connector.updated", updated, fields=sorted(body.model_fields_set))
     if source_changed and await rt.state.clear_auth_failed(c.id):

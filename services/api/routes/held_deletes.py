@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1")
 async def held_deletes(cid: str, request: Request) -> dict:
     rt: Runtime = request.app.state.rt
     await connector_or_404(rt, cid)
-    held = await rt.state.held_deletes(cid)
+    held = await rt.state.delete_holds.held(cid)
     return {"count": len(held),
             "files": [{"path": p, "side": side} for p, side in sorted(held.items())]}
 
@@ -30,7 +30,7 @@ async def settle(cid: str, decision: str, request: Request) -> dict:
     c = await connector_or_404(rt, cid)
     if decision not in ("approve", "reject"):
         raise HTTPException(404, "use .../held-deletes/approve or .../held-deletes/reject")
-    held = await rt.state.settle_deletes(cid, approve=decision == "approve")
+    held = await rt.state.delete_holds.settle(cid, approve=decision == "approve")
     if not held:
         raise HTTPException(409, "no deletions are held for this connector")
     if decision == "reject":

@@ -14,6 +14,7 @@ from shared.config.active_directory import unowned_reason
 from shared.config.connector_model import IdentityMapping
 from shared.config.identity_mapping import User, parse_table
 from shared.store.users import StoredUsers
+from shared.sync.folders import is_folder
 
 router = APIRouter(prefix="/api/v1")
 _USERS = TypeAdapter(list[User])
@@ -81,7 +82,9 @@ async def identities(cid: str, request: Request) -> list[dict[str, Any]]:
         raise HTTPException(404, f"no connector {cid!r}")
     groups: defaultdict[tuple[str | None, str, str, float | None], dict[str, int]] = \
         defaultdict(lambda: {"files": 0, "bytes": 0})
-    for rec in (await rt.state.index(cid)).values():
+    for path, rec in (await rt.state.index(cid)).items():
+        if is_folder(path):
+            continue  # a two-way empty folder's entry: no file, nobody's
         key = (rec.principal, rec.owner, rec.method, rec.score)
         groups[key]["files"] += 1
         groups[key]["bytes"] += rec.size

@@ -6,15 +6,25 @@ Graph's delta never sends `parentReference.path`, and a renamed or moved folder 
 (its children are not re-sent), so paths can only come from the parent chain of each item.
 `DeltaCursor.items` holds one compact, JSON-serialisable dict per item (a drive can hold
 millions, and the scanner stores the cursor):
-    root:   {"r": 1}
-    folder: {"n": name, "p": parent id, "d": 1}  (packages, e.g. OneNote, too: never entries)
-    file:   {"n": name, "p": parent id, "s": size, "m": mtime ns, "t": content tag,
-             "o": owner email or None}
+    root:    {"r": 1}
+    folder:  {"n": name, "p": parent id, "f": 1}
+    package: {"n": name, "p": parent id, "k": 1}  (e.g. a OneNote notebook: neither a file nor
+             a folder that travels; never an entry, never an empty folder)
+    file:    {"n": name, "p": parent id, "s": size, "m": mtime ns, "t": content tag,
+              "o": owner email or None}
+Items saved before empty folders travelled have {"n", "p", "d": 1} for folders and packages
+alike (`is_legacy`): a position holding one cannot tell which, so it is enumerated afresh.
+
+Empty folders (two-way: they travel): a folder item that is no item's parent, whether the
+items came from a full enumeration or from a saved position and the changes since (a deleted
+child arrives as a `deleted` item and leaves the map), so the listing vouches for them either
+way.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from shared.sync.model import SourceEntry
 
@@ -59,8 +69,10 @@ def compact(item: dict) -> dict:
     if "root" in item:
         return {"r": 1}
     parent = (item.get("parentReference") or {}).get("id")
+    if "folder" in item:
+        return {"n": item.get("name"), "p": parent, "f": 1}
     if not is_file(item):
-        return {"n": item.get("name"), "p": parent, "d": 1}
+        return {"n": item.get("name"), "p": parent, "k": 1}
     return {"n": item.get("name"), "p": parent, "s": item.get("size") or 0,
             "m": mtime_ns(item.get("lastModifiedDateTime")), "t": content_tag(item),
             "o": owner_email(item)}
@@ -77,6 +89,11 @@ def apply(items: dict[str, dict], page: Iterable[dict]) -> None:
 
 def has_root(items: dict[str, dict]) -> bool:
     return any(v.get("r") for v in items.values())
+
+
+def is_legacy(items: dict[str, dict]) -> bool:
+    """Saved before folders were told from packages: such a position cannot list folders."""
+    return any("d" in v for v in items.values())
 
 
 def _paths(items: dict[str, dict]) -> dict[str, str | None]:
@@ -101,16 +118,29 @@ def _paths(items: dict[str, dict]) -> dict[str, str | None]:
     return memo
 
 
-def build(items: dict[str, dict]) -> tuple[dict[str, SourceEntry], dict[str, str | None]]:
-    """Entries and owners by path. Drops orphans from `items` (their subtree was deleted)."""
+class Tree(NamedTuple):
+    """What a listing takes from the items: files and their owners by path, and the folders
+    that hold nothing (no file, folder or package below them; never the root)."""
+
+    entries: dict[str, SourceEntry]
+    owners: dict[str, str | None]
+    empty_folders: set[str]
+
+
+def build(items: dict[str, dict]) -> Tree:
+    """The tree by path. Drops orphans from `items` (their subtree was deleted)."""
     paths = _paths(items)
-    entries: dict[str, SourceEntry] = {}
-    owners: dict[str, str | None] = {}
+    tree = Tree({}, {}, set())
+    parents: set[str | None] = set()
     for item_id, path in paths.items():
         v = items[item_id]
         if path is None:
             del items[item_id]
-        elif "s" in v:
-            entries[path] = SourceEntry(path, v["s"], v["m"], item_id, v["t"])
-            owners[path] = v["o"]
-    return entries, owners
+            continue
+        parents.add(v.get("p"))
+        if "s" in v:
+            tree.entries[path] = SourceEntry(path, v["s"], v["m"], item_id, v["t"])
+            tree.owners[path] = v["o"]
+    tree.empty_folders.update(path for item_id, path in paths.items()
+                              if path and item_id not in parents and "f" in items[item_id])
+    return tree

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import httpx
 from kiota_abstractions.api_error import APIError
+from kiota_abstractions.base_request_configuration import RequestConfiguration
 
 from shared import errors
 from shared.sources.sharepoint.graph_errors import (
@@ -43,6 +44,15 @@ THROTTLED = {429, 503, 504}
 TIMEOUT = httpx.Timeout(60.0, connect=15.0)
 RETIRE_AFTER_S = 120.0  # a replaced credential/client is closed once its requests are done
 T = TypeVar("T")
+
+
+def if_match(etag: str | None) -> RequestConfiguration[None] | None:
+    """A request's condition: only while the item is still at this eTag (else 412)."""
+    if etag is None:
+        return None
+    config: RequestConfiguration[None] = RequestConfiguration()
+    config.headers.add("If-Match", etag)
+    return config
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,13 @@ wiring).
   PUT in order without Authorization; nothing is committed unless every byte arrived;
 - conditional write/delete: the item is read and compared with the expected version, then its
   eTag goes along as If-Match, which Graph checks again when an upload commits (412: another
-  version landed meanwhile); "must not exist" is conflictBehavior "fail" (409).
+  version landed meanwhile); "must not exist" is conflictBehavior "fail" (409);
+- move(): a PATCH of the item's parent and name, If-Match, never over an existing name (moving);
+- folders (two-way: empty ones travel): the listing reports the folders that hold nothing
+  (delta), make_folder creates one with its parents, remove_folder_if_empty removes one only
+  while Graph says it holds nothing (If-Match on its eTag), respell_folder PATCHes a folder's
+  name to a new spelling (case only); a delete or a move removes the folders it leaves empty
+  (folders).
 Paths are library-relative, '/'-separated. Methods are blocking and thread-safe.
 """
 from __future__ import annotations
@@ -21,14 +27,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, BinaryIO
+from typing import Any
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 
 from shared import errors
+from shared.sources.base import ByteStream
 from shared.sources.sharepoint import delta, folder_cache
-from shared.sources.sharepoint.graph import GraphCredentials, GraphEndpoint, GraphSession
+from shared.sources.sharepoint.folders import SharePointFolders
+from shared.sources.sharepoint.graph import (
+    GraphCredentials,
+    GraphEndpoint,
+    GraphSession,
+    if_match,
+)
 from shared.sources.sharepoint.graph_errors import NameConflict, ResyncRequired, http_error
+from shared.sources.sharepoint.names import check_path
 from shared.sources.sharepoint.reading import DownloadReader
 from shared.sync.model import (
     Absent,
@@ -45,33 +59,7 @@ log = logging.getLogger(__name__)
 
 UPLOAD_UNIT = 327_680  # Graph: chunks are multiples of 320 KiB, each < 60 MiB
 UPLOAD_CHUNK = 16 * UPLOAD_UNIT  # 5 MiB in memory per write
-_INVALID_CHARS = set('"*:<>?\\|\0')
-_RESERVED = {".lock", "con", "prn", "aux", "nul", "desktop.ini",
-             *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
-MAX_PATH = 400  # decoded characters
-
-
-def check_path(path: str, for_write: bool = False) -> str:
-    """Refuse what is not a library-relative path SharePoint can hold (InvalidName)."""
-    parts = path.split("/") if isinstance(path, str) else [""]
-    for part in parts:
-        why = None
-        if part in ("", ".", ".."):
-            why = "not a relative '/'-separated path"
-        elif _INVALID_CHARS & set(part) or part != part.strip():
-            why = f"SharePoint names cannot hold {''.join(sorted(_INVALID_CHARS - {chr(0)}))}" \
-                  " or spaces at their ends"
-        elif for_write and (part.lower() in _RESERVED or part.split(".")[0].lower() in _RESERVED
-                            or part.startswith("~$") or "_vti_" in part.lower()):
-            why = f"{part!r} is a name SharePoint reserves"
-        if why:
-            raise errors.InvalidName(f"{why}: {path!r}", path)
-    if for_write and len(path) > MAX_PATH:
-        raise errors.InvalidName(f"SharePoint paths are at most {MAX_PATH} characters", path)
-    return path
-
-
-class SharePointSource:
+class SharePointSource(SharePointFolders):
     def __init__(self, endpoint: GraphEndpoint, creds: GraphCredentials, drive_id: str):
         self.drive_id = drive_id
         self.graph = GraphSession(endpoint, creds)  # tests replace graph.sleep
@@ -102,8 +90,10 @@ class SharePointSource:
             items, link, resynced = self.graph.run(self._delta(cursor))
         except errors.SyncError as exc:  # the library could not be read at all
             return Listing(failures=[ListFailure("", exc.cause, str(exc))], complete=False)
-        entries, self._owners = delta.build(items)  # here: the loop serves other threads
-        return Listing(entries=entries, cursor=DeltaCursor(link, items), resynced=resynced)
+        tree = delta.build(items)  # here: the loop serves other threads
+        self._owners = tree.owners
+        return Listing(entries=tree.entries, cursor=DeltaCursor(link, items), resynced=resynced,
+                       empty_folders=tree.empty_folders)
 
     async def _delta(self, cursor: DeltaCursor | None) -> tuple[dict[str, dict], str, bool]:
         """Items after every change since `cursor`, the new deltaLink, and whether the saved
@@ -114,6 +104,8 @@ class SharePointSource:
         try:
             if link and not delta.has_root(items):  # changes alone would not make a tree
                 raise ResyncRequired("the saved position has no items to apply changes to")
+            if link and delta.is_legacy(items):  # folders not told from packages: once
+                raise ResyncRequired("the saved position predates folders in listings")
             return items, await self._follow(link, items), False
         except ResyncRequired as exc:
             log.info("delta position of drive %s unusable (%s): full enumeration",
@@ -216,21 +208,32 @@ class SharePointSource:
 
     def delete(self, path: str, expect: SourceEntry | None = None) -> None:
         """Files only: a folder's delete would take its whole subtree to the recycle bin.
-        With `expect`, If-Match on the eTag read: an edit landing meanwhile makes it a 412."""
+        With `expect`, If-Match on the eTag read: an edit landing meanwhile makes it a 412.
+        Then the folder this left empty goes, and its parents while empty (folders)."""
         async def delete() -> None:
             self.listed.discard(path)
             item = await self._file(path)
             if expect is not None:
                 check_expected(path, delta.entry_of(path, item), expect)
-            config = _if_match(item["eTag"] if expect is not None else None)
+            config = if_match(item["eTag"] if expect is not None else None)
             await self.graph.call(lambda c: self._drive(c).items.by_drive_item_id(item["id"])
                                   .delete(request_configuration=config), path)
+            await self._remove_emptied(path.rpartition("/")[0])
 
         self.graph.run(delete())
 
     # --- writing ------------------------------------------------------------------------
 
-    def write(self, path: str, data: BinaryIO, size: int,
+    def move(self, old: str, new: str, expect: SourceEntry) -> SourceEntry:
+        """A PATCH (moving); the folder the move left empty goes then, and its parents while
+        empty (folders)."""
+        check_path(old)
+        check_path(new, for_write=True)
+        moved = self.graph.run(self._move(old, new, expect))
+        self.graph.run(self._remove_emptied(old.rpartition("/")[0]))
+        return moved
+
+    def write(self, path: str, data: ByteStream, size: int,
               expect: SourceEntry | Absent | None = None) -> SourceEntry:
         """Returns the version from Graph's answer: Office files are rewritten on upload."""
         check_path(path, for_write=True)
@@ -274,7 +277,7 @@ class SharePointSource:
 
     def _put_empty(self, client, path: str, etag: str | None, absent: bool):
         request = self._by_path(client, path).content.to_put_request_information(
-            b"", _if_match(etag))
+            b"", if_match(etag))
         if absent:  # a simple upload takes its conflict behaviour as a query parameter
             request.url_template = request.url_template.split("{?")[0] + \
                 "{?%40microsoft.graph.conflictBehavior}"
@@ -294,10 +297,10 @@ class SharePointSource:
         body = CreateUploadSessionPostRequestBody(item=DriveItemUploadableProperties(
             additional_data={"@microsoft.graph.conflictBehavior": behavior}))
         session = await self.graph.call(lambda c: self._by_path(c, path).create_upload_session
-                                        .post(body, request_configuration=_if_match(etag)), path)
+                                        .post(body, request_configuration=if_match(etag)), path)
         return session.upload_url
 
-    def _upload(self, path: str, url: str, data: BinaryIO, size: int):
+    def _upload(self, path: str, url: str, data: ByteStream, size: int):
         """Sequential ranged PUTs; the last answers with the driveItem."""
         offset, response = 0, None
         while offset < size:
@@ -346,16 +349,7 @@ def _reader(graph: GraphSession, path: str, item: dict, listed: bool) -> Downloa
                           hashes.get("quickXorHash"), listed=listed)
 
 
-def _if_match(etag: str | None) -> RequestConfiguration[None] | None:
-    """The request's condition: only while the item is still at this eTag (else 412)."""
-    if etag is None:
-        return None
-    config: RequestConfiguration[None] = RequestConfiguration()
-    config.headers.add("If-Match", etag)
-    return config
-
-
-def _read_exactly(data: BinaryIO, n: int, path: str, offset: int, size: int) -> bytes:
+def _read_exactly(data: ByteStream, n: int, path: str, offset: int, size: int) -> bytes:
     parts, got = [], 0
     while got < n:
         part = data.read(n - got)

@@ -10,6 +10,9 @@ What a name the server shows can become (see docs/RELIABILITY.md for the whole t
   followed back into the tree), are `unsupported` failures: never followed.
 Our own temporary files (an atomic write's, `smb_write`) are never listed; one older than
 `TEMP_STALE_S` (its writer died) is removed once its folder has been listed.
+A folder that holds nothing at all (no entry but "." and "..") is reported in its part's
+`empty_folders` (two-way: empty folders travel); every part carries the set, so a walk
+always reports folders.
 Samba itself leaves out names it cannot convert to UTF-16 (not valid in its `unix charset`)
 and links leading out of the share (`wide links = no`): no SMB client ever sees those.
 """
@@ -107,15 +110,16 @@ class SmbLister(SmbPlumbing):
         seen: set[int] = set()  # folder ids: Samba follows symlinks, so loops are possible
         while folders:
             folder = folders.pop()
-            part = Listing()
+            part = Listing(empty_folders=set())
             leftovers: list[str] = []
+            held = 0  # entries besides "." and "..": none, and the folder is empty
             try:
                 # The root goes through _call: it (re)connects and tells auth failures apart.
                 scan = self._call(folder, self._open_folder, folder) if not folder else \
                     self._open_folder(folder)
                 with scan as d:
                     for raw in self._entries(d):
-                        self._add(part, folders, seen, folder, raw, leftovers)
+                        held += self._add(part, folders, seen, folder, raw, leftovers)
             except Exception as exc:
                 error = self._fail(exc, folder)
                 part.failures.append(ListFailure(folder, error.cause, str(error)))
@@ -124,6 +128,8 @@ class SmbLister(SmbPlumbing):
                     yield part
                     return
             self._remove_leftovers(leftovers)
+            if folder and not held and not part.failures:
+                part.empty_folders = {folder}
             yield part
 
     def _open_folder(self, folder: str) -> SMBDirectoryIO:
@@ -157,22 +163,23 @@ class SmbLister(SmbPlumbing):
                 smbclient.remove(self._unc(path), **self._kw())
 
     def _add(self, listing: Listing, folders: builtins.list[str], seen: set[int], folder: str,
-             raw: RawEntry, leftovers: builtins.list[str]) -> None:
+             raw: RawEntry, leftovers: builtins.list[str]) -> bool:
+        """Add what the entry is to the listing; False for "." and ".." (nothing held)."""
         file_id = raw.file_id
         name, valid = decode_name(raw.name)
         if name in (".", ".."):
             if name == "." and file_id:
                 seen.add(file_id)
-            return
+            return False
         path = f"{folder}/{name}" if folder else name
         if is_write_temp(name):
             if raw.mtime_ns < (time.time() - TEMP_STALE_S) * 1e9:
                 leftovers.append(path)
-            return
+            return True
         problem = _name_problem(folder, name, valid)
         if problem is not None:
             listing.failures.append(problem)
-            return
+            return True
         attrs = raw.attrs
         # For reparse points the EA size field holds the reparse tag (MS-FSCC 2.4.17).
         if attrs & _REPARSE and raw.ea_size & _NAME_SURROGATE:
@@ -182,12 +189,13 @@ class SmbLister(SmbPlumbing):
             if file_id and file_id in seen:  # a link the server followed back into the tree
                 listing.failures.append(ListFailure(path, "unsupported",
                                                     "symlink or junction not followed"))
-                return
+                return True
             seen.add(file_id)
             folders.append(path)
         else:
             listing.entries[path] = SourceEntry(path, raw.size, raw.mtime_ns, str(file_id),
                                                 change_ns=raw.change_ns)
+        return True
 
 
 def _name_problem(folder: str, name: str, valid: bool) -> ListFailure | None:

@@ -1,9 +1,12 @@
-"""What the parts of `SmbSource` (listing, owners, writing) use of it, declared once: they are
-mixed into `source.SmbSource`, which defines every member below."""
+"""What the parts of `SmbSource` (listing, owners, writing, moving) use of it, declared once:
+they are mixed into `source.SmbSource`, which defines every member below but the one helper
+they share, `_remove_emptied` (a folder a delete or a move left empty goes too)."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+import smbclient
 
 from shared import errors
 from shared.sync.model import SourceEntry
@@ -33,3 +36,16 @@ class SmbPlumbing:
 
     def stat(self, path: str) -> SourceEntry:
         raise NotImplementedError
+
+    def _remove_emptied(self, folder: str) -> None:
+        """Remove `folder` and then its parents while they are empty (never the base: ""). The
+        server decides "empty" at that moment (an SMB rmdir refuses a folder holding anything,
+        hidden files and files no scan saw included). Best effort: a folder that is not empty,
+        or anything else, ends it."""
+        while folder:
+            try:
+                self._call(folder, smbclient.rmdir, self._unc(folder), retry=False,
+                           **self._kw())
+            except errors.SyncError:
+                return
+            folder = folder.rpartition("/")[0]

@@ -10,7 +10,7 @@ What it relies on (see shared/notes/library-facts.md):
 - files are opened with `share_access="rwd"`: the file server's users are never locked out;
 - a connection the server dropped is thrown away, so the next call connects again.
 Listing lives in smb_list, owner SIDs in smb_owners, pipelined reads in smb_read, writes and
-deletes in smb_write.
+deletes in smb_write, renames in moving, folders (made, removed, respelled) in folders.
 """
 from __future__ import annotations
 
@@ -24,14 +24,17 @@ import smbclient
 from smbclient._io import SMBFileIO, SMBFileTransaction, query_info
 from smbclient._pool import ClientConfig
 from smbprotocol.connection import Connection
-from smbprotocol.exceptions import SMBOSError
+from smbprotocol.exceptions import BadNetworkName, SMBOSError
 from smbprotocol.file_info import FileInternalInformation
 from smbprotocol.session import Session
+from smbprotocol.tree import TreeConnect
 
 from shared import errors
 from shared.config.active_directory import logon_name
 from shared.sources.smb.access_check import SmbAccessCheck
+from shared.sources.smb.folders import SmbFolders
 from shared.sources.smb.listing import _DIRECTORY, SmbLister
+from shared.sources.smb.moving import SmbMover
 from shared.sources.smb.ntstatus import END_OF_FILE, connection_lost, mtime_ns, to_sync_error
 from shared.sources.smb.owners import SmbOwners
 from shared.sources.smb.reading import PipelinedReader, WholeFile
@@ -64,7 +67,7 @@ def wants_encryption(mode: Encryption, offered: bool) -> bool:
     return mode == "required" or (mode == "auto" and offered)
 
 
-class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbAccessCheck):
+class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccessCheck):
     def __init__(self, host: str, share: str, base_path: str = "", *, port: int = 445,
                  username: str, password: str, domain: str = "", encryption: Encryption = "auto",
                  connection_cache: dict | None = None, chunk_size: int = READ_CHUNK,
@@ -126,8 +129,10 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbAccessCheck):
             conn.disconnect(close=False)
             raise
         self._cache[self._key] = conn  # in place before the session: a failure drops both
-        # smbprotocol waits for the SESSION_SETUP answer without a timeout: a server that
-        # never answers would hold this scan or job (and its slot) for good. Past the limit the
+        # smbprotocol waits for the SESSION_SETUP and TREE_CONNECT answers without a timeout:
+        # a server that never answers would hold this scan or job (and its slot, and its run's
+        # lease, renewed meanwhile) for good. The share's tree is connected here, not on
+        # smbclient's first open, so both waits are under the watchdog: past the limit the
         # transport is closed, which wakes the wait with an error (a transient failure).
         fired = threading.Event()
 
@@ -138,8 +143,13 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbAccessCheck):
         watchdog = threading.Timer(max(self._timeout, LOGON_TIMEOUT_S), give_up)
         watchdog.start()
         try:
-            Session(conn, username=self._user, password=self._password,
-                    require_encryption=seal).connect()
+            session = Session(conn, username=self._user, password=self._password,
+                              require_encryption=seal)
+            session.connect()
+            # smbclient finds this tree in the session by name and uses it for every open.
+            with contextlib.suppress(BadNetworkName):  # no such share, or a DFS root: the
+                TreeConnect(session, f"\\\\{self.host}\\{self.share}").connect(  # open tells
+                    require_secure_negotiate=ClientConfig().require_secure_negotiate)
         except Exception as exc:
             if fired.is_set():
                 raise errors.Transient(f"the file server did not answer the logon within "

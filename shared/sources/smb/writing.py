@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from typing import BinaryIO
 
 import smbclient
 from smbclient._io import SMBFileIO, SMBFileTransaction, set_info
@@ -34,6 +33,7 @@ from smbprotocol.open import (
 )
 
 from shared import errors
+from shared.sources.base import ByteStream
 from shared.sources.smb.plumbing import SmbPlumbing
 from shared.sync.model import Absent, SourceEntry, check_expected
 
@@ -66,7 +66,7 @@ def temp_path_for(path: str) -> str:
 class SmbWriter(SmbPlumbing):
     """Mixed into SmbSource: uses its `_call`, `_unc`, `_kw`, `base`, `stat` and `chunk_size`."""
 
-    def write(self, path: str, data: BinaryIO, size: int,
+    def write(self, path: str, data: ByteStream, size: int,
               expect: SourceEntry | Absent | None = None) -> SourceEntry:
         """Replace atomically, streaming `size` bytes; the new file keeps the old one's owner
         and ACL where the account may set them."""
@@ -88,9 +88,12 @@ class SmbWriter(SmbPlumbing):
         return self.stat(path)
 
     def delete(self, path: str, expect: SourceEntry | None = None) -> None:
+        """Delete the file, then its folder if that left it empty (and its parents while
+        empty): ScaiDrive deleting a folder's files leaves no empty shell at the source."""
         if expect is not None:
             check_expected(path, self.stat(path), expect)  # gone already: NotFound
         self._call(path, smbclient.remove, self._unc(path), **self._kw())
+        self._remove_emptied(path.rpartition("/")[0])
 
     def _check(self, path: str, expect: SourceEntry | Absent | None) -> None:
         if expect is not None:
@@ -112,7 +115,7 @@ class SmbWriter(SmbPlumbing):
         f.open()
         return f
 
-    def _copy_in(self, f: SMBFileIO, data: BinaryIO, size: int) -> None:
+    def _copy_in(self, f: SMBFileIO, data: ByteStream, size: int) -> None:
         step = min(self.chunk_size, f.fd.connection.max_write_size)
         written = 0
         while written < size:
