@@ -76,11 +76,16 @@ class FolderJobs:
 
     async def _folder_respelled(self, c: Connector, old: str, new: str) -> None:
         """Renamed by case only in ScaiDrive (its files' moves are jobs of their own): the
-        folder takes the new spelling at the source. Gone meanwhile: nothing to do."""
+        folder takes the new spelling at the source. Gone meanwhile: nothing to do. An empty
+        folder's index entry (it has one if it was synced empty) takes the new spelling too."""
         try:
             await self.t._thread(lambda: self.t.sources.get(c).respell_folder(old, new))
         except NotFound:
             pass
+        state = self.rt.state
+        if await state.index_record(c.id, old + "/") is not None:
+            await self._record(c, new)
+            await state.drop_index(c.id, old + "/")
 
     async def _record(self, c: Connector, folder: str) -> None:
         """Both sides hold the empty folder now: its index entry (shared/sync/folders.py)."""

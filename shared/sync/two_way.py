@@ -18,8 +18,8 @@ an admin instead of applied (`rules.hold_mass_deletes`, the one-way rule too), s
 folder is never held as a mass deletion. A file renamed differently on both sides is gone
 from its old path on both: the old path is forgotten and both new names are copied across
 (the file ends under both names on both sides; nothing is lost). A folder ScaiDrive renamed by
-case only is renamed at the source too (a folder job beside its files' moves), once ScaiDrive
-holds nothing under the old spelling. Empty folders travel too
+case only is renamed at the source too (a folder job beside its files' moves, or alone for an
+empty folder), once ScaiDrive holds nothing under the old spelling. Empty folders travel too
 (`folders`: paths ending in "/", a marker object in ScaiDrive), decided after the hold: they
 only ever remove a folder that is empty, so they count toward no side's total or hold.
 """
@@ -157,7 +157,7 @@ def reconcile_two_way(index: Mapping[str, IndexRecord], source: Listing,
                      for new, old in sorted(_respelled_folders(plan).items())]
     plan.actions += [Action(ChangeKind.RELABELED, p, index[p], target_etag=target.get(p))
                      for p in plan.relabels]
-    _add_folders(plan, decide_folders(index, source, target), source, source_names)
+    _add_folders(plan, decide_folders(index, source, target), source, target, source_names)
     return plan
 
 
@@ -167,10 +167,12 @@ _FOLDER_STEP = {ChangeKind.CREATED: Step.PULL, ChangeKind.PUSHED: Step.PUSH,
 
 
 def _add_folders(plan: TwoWayPlan, folders: FolderPlan, source: Listing,
-                 check: NameCheck) -> None:
+                 target: Mapping[str, str], check: NameCheck) -> None:
     """The empty folders' steps (`shared.sync.folders`), after the files' mass-delete hold:
     they only ever remove an empty folder, so they count toward no hold. A folder ScaiDrive
-    made whose name the source cannot hold is a failure, as a file's would be."""
+    made whose name the source cannot hold is a failure, as a file's would be; an empty one
+    ScaiDrive renamed by case only is renamed at the source (`_respell_empty_folders`)."""
+    _respell_empty_folders(plan, folders, target)
     pushed = [a.path.rstrip("/") for a in folders.actions if a.kind is ChangeKind.PUSHED]
     problems = _name_problems(pushed, source, check)
     for action in folders.actions:
@@ -183,6 +185,37 @@ def _add_folders(plan: TwoWayPlan, folders: FolderPlan, source: Listing,
     plan.steps += [(Step.FORGET, p) for p in folders.forgotten]
     plan.deletes_withheld += folders.withheld
     plan.unchanged += folders.unchanged
+
+
+def _respell_empty_folders(plan: TwoWayPlan, folders: FolderPlan,
+                           target: Mapping[str, str]) -> None:
+    """An empty folder ScaiDrive renamed by case only (its marker gone under the old spelling,
+    one under the new): one rename at the source, not a removal beside a creation that would
+    collide with it. Every level whose spelling changed is renamed by its last name, as for a
+    folder of files (`_respelled_folders`), if ScaiDrive holds nothing under its old spelling.
+    Taken out of `folders.actions`; the respelled levels are added to the plan's actions."""
+    removed = {a.path.casefold(): a.path for a in folders.actions
+               if a.kind is ChangeKind.DELETED_IN_SCAIDRIVE}
+    pairs = {a.path: removed[a.path.casefold()] for a in folders.actions
+             if a.kind is ChangeKind.PUSHED and a.path.casefold() in removed}
+    if not pairs:
+        return
+    held = _folders_of(target)
+    taken = {a.path for a in plan.actions if a.kind is ChangeKind.MOVED_IN_SCAIDRIVE}
+    paired: set[str] = set()
+    for new, old in sorted(pairs.items()):
+        levels = _folder_respellings(old, new)
+        if any(was in held for was in levels.values()):
+            continue  # ScaiDrive holds the old spelling too: a collision, as before
+        paired |= {new, old}
+        plan.steps.append((Step.MOVE_SOURCE, new))
+        plan.moves[new] = old
+        for now, was in sorted(levels.items()):
+            if now + "/" not in taken:
+                taken.add(now + "/")
+                plan.actions.append(Action(ChangeKind.MOVED_IN_SCAIDRIVE, now + "/",
+                                           from_path=was + "/"))
+    folders.actions = [a for a in folders.actions if a.path not in paired]
 
 
 def _unchanged(plan: TwoWayPlan, path: str, known: IndexRecord | None,

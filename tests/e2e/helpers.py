@@ -38,10 +38,18 @@ def random_tree(samba, folder: str, files: int, *, size: int, dirs: int) -> Path
     hour before a connector first reads them (not racily clean: the next run reads none of
     them again unless it changed)."""
     root = samba.share_dir / folder
-    an_hour_ago = time.time_ns() - 3600 * 10**9
     for i in range(files):
-        path = write(root, f"d{i % dirs:02d}/f{i:04d}.bin", os.urandom(size))
-        os.utime(path, ns=(an_hour_ago, an_hour_ago))
+        write(root, f"d{i % dirs:02d}/f{i:04d}.bin", os.urandom(size))
+    return dated_back(root)
+
+
+def dated_back(root: Path) -> Path:
+    """Every file under `root` last written an hour ago, as a share's existing files are: not
+    racily clean (shared/sync/model.py), so a later run does not read them again to compare."""
+    an_hour_ago = time.time_ns() - 3600 * 10**9
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            os.utime(os.path.join(dirpath, name), ns=(an_hour_ago, an_hour_ago))
     return root
 
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.e2e.helpers import new_connector, write
+from tests.e2e.helpers import dated_back, new_connector, write
 from tests.fixtures.stack import wait_run
 
 pytestmark = pytest.mark.e2e
@@ -28,6 +28,7 @@ def test_a_paused_scan_stops_within_a_second_and_finishes_after_resume(stack, sa
     root = samba.share_dir / "pause-scan"
     for i in range(FILES):
         write(root, f"d{i // 20:04d}/f{i:05d}.txt", b"%05d" % i)
+    dated_back(root)
     api = stack.api()
     cid = new_connector(api, samba, "pause-scan", "pause-scan")["id"]
     deadline = time.monotonic() + 120

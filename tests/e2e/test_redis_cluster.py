@@ -5,12 +5,13 @@ over (~8-9 s). S3 is reached through a slowed link so the kill lands mid-run."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import pytest
 import redis
 
 from tests.e2e.failover_helpers import assert_synced, jobs_done, redis_stack, tree
-from tests.e2e.helpers import new_connector
+from tests.e2e.helpers import new_connector, run_of
 from tests.fixtures.net import wait_port
 from tests.fixtures.redis_cluster import redis_cluster  # noqa: F401  (a fixture)
 
@@ -49,7 +50,10 @@ def test_a_master_killed_mid_run_loses_nothing_and_counts_nothing_twice(cluster_
     port = int(rc.get_node_from_key("{" + cid + "}").port)
     rc.close()
     redis_cluster.kill(port)  # mid-run: jobs_done() saw the run still open just before
+    killed_at = time.time()
     assert_synced(cluster_stack, api, s3, cid, "rc-kill", root, FILES)
+    # The run was open when the master died: it ended after the kill.
+    assert datetime.fromisoformat(run_of(api, cid)["finished_at"]).timestamp() > killed_at
     redis_cluster.wait_ok(timeout=30, quorum=3)  # a replica took over
     redis_cluster.start(port)  # back, as a replica (the stack's URL names the first node)
     wait_port(port, proc=redis_cluster.procs[port])

@@ -10,7 +10,14 @@ from types import SimpleNamespace
 import pytest
 import redis
 
-from tests.e2e.helpers import bucket_tree, disk_tree, new_connector, open_uploads, write
+from tests.e2e.helpers import (
+    bucket_tree,
+    dated_back,
+    disk_tree,
+    new_connector,
+    open_uploads,
+    write,
+)
 from tests.fixtures.net import free_port, wait_port
 from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.stack import Stack, sync_and_wait, wait_run
@@ -51,7 +58,7 @@ def tree(samba, folder: str, folders: int, each: int):
     for d in range(folders):
         for i in range(each):
             write(root, f"d{d:03d}/f{i:03d}.txt", b"%d-%d" % (d, i))
-    return root
+    return dated_back(root)
 
 
 def test_redis_restarted_mid_run_the_run_completes(s3, samba, graph, smtp, tmp_path_factory):

@@ -8,7 +8,7 @@ import os
 import pytest
 import redis
 
-from tests.e2e.helpers import bucket_tree, disk_tree, new_connector, write
+from tests.e2e.helpers import bucket_tree, dated_back, disk_tree, new_connector, write
 from tests.fixtures.stack import REDIS_URL, sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
@@ -20,6 +20,7 @@ def test_changes_spread_over_several_chunks(stack, samba, s3):
         write(root, f"moving/d{i % 13}/f{i:04d}.txt", f"moving {i}\n".encode())
     for i in range(1000):
         write(root, f"staying/f{i:04d}.txt", f"staying {i}\n".encode())
+    dated_back(root)
     api = stack.api()
     cid = new_connector(api, samba, "chunks", "chunks")["id"]
     view = wait_run(api, cid)

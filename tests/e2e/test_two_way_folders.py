@@ -6,6 +6,8 @@ zero-byte object whose key ends in "/"), and one removed on one side is removed 
 if it is empty there, else it stays with what it holds."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.e2e.helpers import bucket_markers, bucket_tree, disk_tree, empty_dirs
@@ -92,3 +94,30 @@ def test_an_empty_folder_removed_on_one_side_goes_on_the_other_unless_filled(sta
     assert counts(view) == {} and view["status"]["run"]["jobs_total"] == \
         view["status"]["progress"]["files_skipped"] <= 2, view["status"]
     assert not (root / "a").exists() and bucket_markers(s3.client(), bucket) == {"c"}
+
+
+def test_an_empty_folder_renamed_by_case_in_scaidrive_is_renamed_at_the_share(stack, samba, s3):
+    """Its marker `Empty/Inner/` becomes `empty/inner/` in ScaiDrive: the share's folders take
+    the new spelling (the same directories: renamed, not removed and made again), no failure
+    (before: a case collision recorded, the folder removed, then made again a run later)."""
+    api, root, bucket = stack.api(), samba.path("tw-fold-case"), "tw-fold-case"
+    cid = two_way(api, samba, bucket, {"f.txt": b"f"})
+    samba.mkdir(f"{bucket}/Empty/Inner")
+    sync_and_wait(api, cid)
+    assert bucket_markers(s3.client(), bucket) == {"Empty/Inner"}, failures(api, cid)
+    inode = (root / "Empty/Inner").stat().st_ino
+
+    put(s3, bucket, "empty/inner/", b"")
+    s3.client().remove_object(bucket, "Empty/Inner/")
+    view = sync_and_wait(api, cid)
+
+    assert counts(view) == {}, failures(api, cid)
+    assert api.get(f"/connectors/{cid}/failures").json() == []
+    assert "empty" in os.listdir(root) and "Empty" not in os.listdir(root)
+    assert os.listdir(root / "empty") == ["inner"]
+    assert (root / "empty/inner").stat().st_ino == inode
+    assert bucket_markers(s3.client(), bucket) == empty_dirs(root) == {"empty/inner"}
+
+    view = sync_and_wait(api, cid)  # settled: nothing to do either way
+    assert view["status"]["run"]["jobs_total"] == 0, view["status"]["run"]
+    assert bucket_markers(s3.client(), bucket) == {"empty/inner"}

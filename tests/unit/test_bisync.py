@@ -383,3 +383,20 @@ def test_folder_actions_carry_no_version_and_unwritable_names_are_failures():
     assert [(a.kind, a.path, a.version) for a in plan.actions] == \
         [(K.CREATED, "a/", None), (K.PUSHED, "b/", None)]
     assert list(plan.unwritable) == ["bad:name/"]
+
+
+def test_an_empty_folder_renamed_by_case_in_scaidrive_is_renamed_at_the_source():
+    """Its marker `Docs/Sub/` is now `docs/sub/`: one rename at the source per level whose
+    spelling changed, not a removal beside a creation that collides with it (before: the new
+    spelling refused as a case collision, the folder removed, made again a run later)."""
+    index = {"Docs/Sub/": FOLDER["d/"]}
+    plan = reconcile_two_way(index, dirs("Docs/Sub"), {"docs/sub/": "m"},
+                             source_names=check_smb_name)
+    assert plan.unwritable == {} and plan.moves == {"docs/sub/": "Docs/Sub/"}
+    assert [(a.kind, a.path, a.from_path) for a in plan.actions] == [
+        (K.MOVED_IN_SCAIDRIVE, "docs/", "Docs/"), (K.MOVED_IN_SCAIDRIVE, "docs/sub/", "Docs/Sub/")]
+    # ScaiDrive holding something under the old spelling as well: the collision, as before.
+    plan = reconcile_two_way(index, dirs("Docs/Sub"), {"docs/sub/": "m", "Docs/x": "e"},
+                             source_names=check_smb_name)
+    assert list(plan.unwritable) == ["docs/sub/"] and plan.moves == {}
+    assert (K.DELETED_IN_SCAIDRIVE, "Docs/Sub/") in kinds(plan)
