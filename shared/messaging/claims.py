@@ -14,7 +14,11 @@ then is it acked. The claim is what keeps it alive from there on:
                                                           reaper republishes it (`reap`).
 
 A worker holds at most `room` claims at once, so one worker cannot hoard every long job of a
-queue (the others would take them): over its share, it puts the message back after a pause.
+queue (the others would take them): over its share, a message waits up to FULL_WAIT_S for a
+claim of this worker to end and takes its place at once; if none ends, it is put back. (An acked
+claim frees its prefetch slot, so the broker keeps delivering beyond `room`: before, each such
+message slept the whole pause and went back, and a freed place stayed idle until one of them
+woke; a worker scanning many small shares did one scan per place every ~3 s.)
 
 The claims are kept by the store (shared/store/claim_records.py: keys and scripts), seen here
 through `ClaimKeeper`; the broker through `Redelivery` (shared/messaging/redelivery.py).
@@ -99,15 +103,14 @@ class LongWork:
         self.wants = wants
         self.room = room
         self.held = 0
+        self._freed = asyncio.Event()  # set whenever a claim ends
         self._tasks: set[asyncio.Task[None]] = set()  # claimed work in progress (strong refs)
 
     async def handle(self, broker: Redelivery, message: AbstractIncomingMessage, msg: Contract,
                      handler: Callable[[], Awaitable[None]]) -> None:
-        if self.held >= self.room:
-            await asyncio.sleep(FULL_WAIT_S)  # leave it to a worker with room, without a hot loop
-            await broker.requeue_fresh(message)
+        if not await self._take_place():
+            await broker.requeue_fresh(message)  # leave it to a worker with room
             return
-        self.held += 1  # taken before any await: messages arriving together see it
         try:
             claimed = Claimed.of(message)
             claim_id = ":".join((claimed.routing_key, getattr(msg, "run_id", ""),
@@ -115,7 +118,7 @@ class LongWork:
             token = await self.claims.take(claim_id, claimed)  # before the ack: never neither
             await message.ack()
         except BaseException:
-            self.held -= 1
+            self._free_place()
             raise
         # Acked and claimed, the work no longer depends on the channel: if the channel closes
         # (a broker blip), the consumer's callback is cancelled but the transfer goes on.
@@ -134,7 +137,29 @@ class LongWork:
                 await self.claims.release(claim_id, token)
         finally:
             beat.cancel()
-            self.held -= 1
+            self._free_place()
+
+    async def _take_place(self) -> bool:
+        """A place among the `room` claims, waiting up to FULL_WAIT_S for one to free up;
+        False if none did. The check and the taking have no await between them: messages
+        arriving together, or woken together, never take one place twice."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FULL_WAIT_S
+        while self.held >= self.room:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            self._freed.clear()
+            try:
+                await asyncio.wait_for(self._freed.wait(), left)
+            except TimeoutError:
+                return False
+        self.held += 1
+        return True
+
+    def _free_place(self) -> None:
+        self.held -= 1
+        self._freed.set()
 
     async def _run(self, broker: Redelivery, claimed: Claimed,
                    handler: Callable[[], Awaitable[None]]) -> None:
