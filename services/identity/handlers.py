@@ -156,6 +156,9 @@ class Identities:
                 return None
             return Owner(user_id=user.id, source_principal=principal, method="email")
         user, score = match_name(name, users, mapping.name_threshold, mapping.name_margin)
+        if user is None:  # a miss re-reads the directory, as for an e-mail (see `by_email`)
+            user, score = match_name(name, await self.users(MISS_REFRESH_S),
+                                     mapping.name_threshold, mapping.name_margin)
         if user is None:
             return None
         return Owner(user_id=user.id, source_principal=principal, method="name", score=score)
