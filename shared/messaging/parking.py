@@ -29,6 +29,7 @@ from aio_pika.abc import AbstractChannel
 from shared.messaging.redelivery import Claimed
 
 log = logging.getLogger(__name__)
+PARK_ATTEMPTS = 5
 FROM_EXCHANGE = "x-original-exchange"
 FROM_KEY = "x-original-routing-key"
 
@@ -54,12 +55,25 @@ def queue_name(broker: Broker, connector_id: str) -> str:
 
 
 async def park(broker: Broker, m: Claimed, connector_id: str) -> None:
+    """Publish `m` to the connector's parked queue, confirmed and routed. The scheduler's
+    `unpark` deletes the queue once it is empty, which may fall between our declare and our
+    publish: the (mandatory) publish then comes back unroutable; declare again, publish again.
+    Before, that error escaped the consumer and left the message unacked in the worker: the
+    resumed run stalled until its lease ran out (seen in CI)."""
     name = queue_name(broker, connector_id)
     channel = broker.control_channel()
-    await channel.declare_queue(name, durable=True)  # classic: see the module's docstring
     headers = m.headers | {FROM_EXCHANGE: m.exchange, FROM_KEY: m.routing_key}
     message = broker.as_message(m, headers)
-    await broker.confirmed(lambda: channel.default_exchange.publish(message, name))
+    for attempt in range(1, PARK_ATTEMPTS + 1):
+        await channel.declare_queue(name, durable=True)  # classic: see the module's docstring
+        try:
+            await broker.confirmed(
+                lambda: channel.default_exchange.publish(message, name, mandatory=True))
+            return
+        except aio_pika.exceptions.DeliveryError:
+            if attempt == PARK_ATTEMPTS:
+                raise
+            log.info("parked queue %s deleted meanwhile: declared again", name)
 
 
 async def unpark(broker: Broker, connector_id: str) -> tuple[int, bool]:

@@ -77,3 +77,31 @@ async def test_work_parked_while_the_scheduler_forgets_the_connector_is_still_un
     assert await held_work.unpark_resumed(rt) == 1
     assert await lane_depth(rt, c) == 2
     assert await rt.state.schedule.parked() == []
+
+
+async def test_work_parked_while_the_scheduler_deletes_the_emptied_queue_is_not_dropped(
+        rt, monkeypatch):
+    """The worker declares the parked queue; the scheduler's unpark finds it empty and deletes
+    it; the worker's publish then has no queue and comes back unroutable. Before, that error
+    escaped the consumer, the message stayed unacked in the worker and the resumed run ended
+    `failed` when its lease ran out (seen in CI: 358 of 1,200 files unsent)."""
+    c = Connector(name="parked", target_share="parked", schedule="1h")
+    await rt.state.save_connector(c)
+    channel = rt.broker.control_channel()
+    real_declare, deleted = channel.declare_queue, []
+
+    async def declared_then_deleted(name, **kwargs):
+        queue = await real_declare(name, **kwargs)
+        if not deleted:  # the scheduler, between the worker's declare and its publish
+            deleted.append(await rt.broker.unpark(c.id))
+        return queue
+
+    monkeypatch.setattr(channel, "declare_queue", declared_then_deleted)
+    with pytest.raises(Park) as parked:
+        await held_work.park(rt, c.id)
+    await rt.broker.park(a_transfer(c, rt), parked.value)
+    assert deleted == [(0, True)]  # the queue was emptied and deleted under the worker
+    monkeypatch.setattr(channel, "declare_queue", real_declare)
+    assert (await rt.broker.depths([f"parked.{c.id}"]))[f"parked.{c.id}"] == 1  # not dropped
+    assert await held_work.unpark_resumed(rt) == 1
+    assert await lane_depth(rt, c) == 1
