@@ -121,8 +121,7 @@ async def sweep(rt: Runtime) -> dict[str, int]:
     for c, (status, run, lease) in zip(connectors, snapshots, strict=True):
         waiting[c.id] = rt.state.files_waiting(run)
         if run and run.get("phase") != "finished" and lease != run["run_id"]:
-            await close_run(rt, c.id, run["run_id"],
-                            error="run abandoned: no progress before its lease expired")
+            await _close_abandoned(rt, c.id, run["run_id"])
         if status.get("paused") == "1" or status.get("auth_failed") == "1":
             continue  # held by an admin, or until its credentials are updated
         if status.get("stale") != "1" and is_stale(c, status, now):
@@ -132,6 +131,18 @@ async def sweep(rt: Runtime) -> dict[str, int]:
                 c.id, float(status.get("next_due") or c.created_at.timestamp()))
     await _keep_queued_runs(rt, waiting, snapshots, connectors)
     return waiting
+
+
+async def _close_abandoned(rt: Runtime, cid: str, run_id: str) -> None:
+    """A run whose lease ran out without an end. Every job counted: its closer died after it
+    took the closing token and before it wrote the end, so the run ends as its counts say.
+    Otherwise its workers died or stalled: it failed."""
+    if not await rt.state.take_abandoned(cid, run_id, rt.settings.lease_ttl_s):
+        return  # finished meanwhile, replaced, or another sweep closes it
+    run = await rt.state.run(cid)
+    total, done = int(run.get("jobs_total", -1)), int(run.get("jobs_done", 0))
+    error = None if 0 <= total <= done else "run abandoned: no progress before its lease expired"
+    await close_run(rt, cid, run_id, error=error, claimed=True)
 
 
 async def _keep_queued_runs(rt: Runtime, waiting: dict[str, int], snapshots: list,

@@ -13,7 +13,8 @@ on the other, no bytes sent, and its index record moves to the new path with its
   only while ScaiDrive still holds the renamed object the scan saw and nothing at the old path.
 
 Both are idempotent: a redelivered job finds the move done (the index at the new path, or the
-source's file already there with its file id) and finishes what is left.
+source's file already there with its file id) and finishes what is left (the folder the
+move emptied is removed then too).
 """
 from __future__ import annotations
 
@@ -128,7 +129,10 @@ class Moves:
             except NotFound:
                 there = None
             if there is not None and expect.file_id and move_key(there) == move_key(expect):
-                return there  # the same file (its id, its content): moved already
+                # The same file (its id, its content): moved already, by a worker that may
+                # have died before it removed the folder the move emptied.
+                source.remove_folder_if_empty(old.rpartition("/")[0])
+                return there
             if isinstance(exc, NotFound):
                 return None
             raise

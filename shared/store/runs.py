@@ -26,7 +26,15 @@ from redis.typing import EncodableT
 from shared.contracts import RunCounts
 from shared.store.daily_counters import hourly_key
 from shared.store.replies import hset_mapping, text, text_hash
-from shared.store.scripts import ACQUIRE, CLAIM, RECORD_OUTCOME, RELEASE, RENEW, SCAN_DONE
+from shared.store.scripts import (
+    ACQUIRE,
+    CLAIM,
+    RECORD_OUTCOME,
+    RELEASE,
+    RENEW,
+    SCAN_DONE,
+    TAKE_ABANDONED,
+)
 from shared.store.state import Indexed, State
 
 DONE_SET_TTL_MS = 7 * 86400 * 1000
@@ -43,6 +51,7 @@ class RunState(State):
         self._release = redis.register_script(RELEASE)
         self._renew = redis.register_script(RENEW)
         self._claim = redis.register_script(CLAIM)
+        self._take_abandoned = redis.register_script(TAKE_ABANDONED)
 
     async def acquire_lease(self, cid: str, run_id: str, ttl_s: int) -> bool:
         """Free, or held by a finished run (a closer killed before it freed it: ACQUIRE)."""
@@ -137,6 +146,12 @@ class RunState(State):
     async def claim_close(self, cid: str, run_id: str) -> bool:
         """Take the run's closing token (the one the job-counting scripts hand out) if unclaimed."""
         return int(await self._claim(keys=[self.key("run", cid)], args=[run_id])) == 1
+
+    async def take_abandoned(self, cid: str, run_id: str, ttl_s: int) -> bool:
+        """The run's lease ran out before it ended: take it (and the closing token, even one a
+        closer that died had taken) to close the run. False: finished, replaced, or taken."""
+        keys = [self.key("run", cid), self.key("lease", cid)]
+        return int(await self._take_abandoned(keys=keys, args=[run_id, ttl_s * 1000])) == 1
 
     async def forget_done(self, run_id: str, cid: str | None = None) -> None:
         """The run closed: its done set is not needed any more (a job of it arriving late is

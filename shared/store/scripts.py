@@ -69,6 +69,17 @@ if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[1] then return 0 end
 return redis.call('HSETNX', KEYS[1], 'closing', 1)
 """
 
+# A run whose lease ran out without an end (its workers, or the closer that took its 'closing'
+# token, died): the sweep takes the lease for it (once: another sweep finds it held) and closes
+# it. KEYS: run, lease; ARGV: run id, ttl ms. 1 if taken.
+TAKE_ABANDONED = """
+if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'phase') == 'finished' then return 0 end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'closing', 1)
+return 1
+"""
+
 # Compare-and-delete: a stale holder can never release (or extend) a newer run's lease.
 # Take a connector's lease for a new run. KEYS: lease, run; ARGV: run id, ttl ms. 1 if taken:
 # free, or held by a run whose record reads finished (its closer died between writing the end

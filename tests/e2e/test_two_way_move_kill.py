@@ -36,7 +36,8 @@ def test_a_worker_killed_mid_rename_moves_the_file_once(s3, samba, graph, smtp,
         cid = new_connector(api, via_proxy, "move-kill", "move-kill", sync_mode="two_way",
                             admin_emails=["ops@example.com"],
                             smb_encryption="off")["id"]  # unsealed: the proxy reads commands
-        assert wait_run(api, cid)["status"]["run"]["outcome"] == "success"
+        first = wait_run(api, cid)["status"]["run"]
+        assert first["outcome"] == "success"
         inode = (folder / "drafts/report.bin").stat().st_ino
 
         rename_in_scaidrive(s3, "move-kill", "drafts/report.bin", "final/report.bin")
@@ -50,7 +51,7 @@ def test_a_worker_killed_mid_rename_moves_the_file_once(s3, samba, graph, smtp,
         proxy.stall_on_smb2(None)
 
         st.spawn("transfer")  # the unacked job is redelivered to it
-        view = wait_run(api, cid, timeout=240)
+        view = wait_run(api, cid, after=first["run_id"], timeout=240)
         assert view["status"]["run"]["outcome"] == "success", (view["status"], st.logs()[-3000:])
         assert progress(view) == {"files_moved": 1}, api.get(f"/connectors/{cid}/failures").text
         moved = folder / "final/report.bin"

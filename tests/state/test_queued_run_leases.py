@@ -75,3 +75,24 @@ async def test_with_nothing_queued_anywhere_the_lease_runs_out_as_before(rt):
     await sweep(rt)
     run = await rt.state.run(cid)
     assert run["phase"] == "finished" and "abandoned" in run["error"]
+
+
+async def test_a_run_whose_closer_died_after_its_last_job_is_closed_as_its_counts_say(rt):
+    """A worker counted the run's last job (the closing token is its) and was killed before it
+    wrote the end: once the lease runs out the sweep closes the run, a success, counts kept;
+    before, the token it could not take left the run open for good."""
+    cid, run_id = await queued_run(rt)
+    for job in range(2, 21):
+        result = await rt.state.record_outcome(cid, run_id, f"j{job}", LEASE_S,
+                                               files_transferred=1)
+    assert result == 2  # the last one: its worker holds the closing token, and dies here
+    await sweep(rt)
+    assert (await rt.state.run(cid))["phase"] == "transferring"  # its lease still runs
+    await rt.state.r.delete(rt.state.key("lease", cid))  # ... and it runs out
+    await sweep(rt)
+    run = await rt.state.run(cid)
+    assert (run["phase"], run["outcome"], run["error"]) == ("finished", "success", "")
+    assert int(run["files_transferred"]) == 20
+    assert await rt.state.lease_holder(cid) is None  # free for the next run
+    await sweep(rt)  # closed once: nothing more to do
+    assert (await rt.state.run(cid))["finished_at"] == run["finished_at"]
