@@ -2,16 +2,20 @@
 scanner's peak RSS for trees of different shapes.
 
     python bench/bench_memory.py [--large-mib 4096] [--files 20000] [--only large|scanner]
+                                 [--mode one_way|two_way]
 
 Large: one file through 2 fresh transfer workers; the highest VmHWM among them (goal < 150 MiB).
 Scanner: a fresh scanner process before each run, so its VmHWM is that run's: an idle scanner,
 a small tree (folders of 10), a deep tree of `--files` files (folders of 10, three levels), and
 a wide tree of as many files in one folder; each for the initial sync and a no-change re-sync.
 Goal: memory grows with folder width, not with tree size (deep ~ small, wide above both).
+`--mode two_way`: the scanner cases with two-way connectors (the re-sync then also compares
+ScaiDrive's side, every object's etag).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 from common import (
@@ -37,9 +41,20 @@ def make_deep(root, folder: str, count: int) -> None:
         path.write_bytes(b"")
 
 
-def scanner_case(srv: Servers, stack, label: str, folder: str) -> list:
+def writable(root) -> None:
+    """A two-way connector's account must write into its folder (the save-time check)."""
+    for dirpath, _dirs, files in os.walk(root):
+        os.chmod(dirpath, 0o777)
+        for name in files:
+            os.chmod(os.path.join(dirpath, name), 0o666)
+
+
+def scanner_case(srv: Servers, stack, label: str, folder: str, mode: str) -> list:
+    if mode == "two_way":
+        writable(srv.share / folder)
     pid = fresh_scanner(stack)
-    initial, cid, _ = first_sync(stack.api(), srv, f"mem-{folder}", folder)
+    extra = {} if mode == "one_way" else {"sync_mode": mode, "admin_emails": ["ops@example.com"]}
+    initial, cid, _ = first_sync(stack.api(), srv, f"mem-{folder}", folder, **extra)
     first = vmhwm_mib(pid)
     pid = fresh_scanner(stack)
     again, _ = resync(stack.api(), cid)
@@ -54,6 +69,7 @@ def main() -> None:
     ap.add_argument("--large-mib", type=int, default=4096)
     ap.add_argument("--files", type=int, default=20_000)
     ap.add_argument("--only", choices=("large", "scanner"))
+    ap.add_argument("--mode", choices=("one_way", "two_way"), default="one_way")
     args = ap.parse_args()
     srv = Servers("bench-memory-")
     stack = srv.stack(2)
@@ -73,12 +89,12 @@ def main() -> None:
             make_deep(srv.share, "deep", args.files)
             make_files(srv.share, "wide", args.files, 0)
             rows = [["idle scanner", round(idle, 1), "-"],
-                    scanner_case(srv, stack, "1,000 files, folders of 10", "small"),
+                    scanner_case(srv, stack, "1,000 files, folders of 10", "small", args.mode),
                     scanner_case(srv, stack, f"{args.files:,} files, folders of 10 (deep)",
-                                 "deep"),
+                                 "deep", args.mode),
                     scanner_case(srv, stack, f"{args.files:,} files in one folder (wide)",
-                                 "wide")]
-            print("\n" + table(["tree", "scanner VmHWM MiB, initial sync",
+                                 "wide", args.mode)]
+            print(f"\n{args.mode}:\n" + table(["tree", "scanner VmHWM MiB, initial sync",
                                 "scanner VmHWM MiB, no-change re-sync"], rows))
     finally:
         stack.stop()

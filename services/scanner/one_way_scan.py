@@ -1,8 +1,8 @@
 """The one-way scan, streamed so that the scanner's memory follows a folder's width and the
 run's changes, not the tree (docs/PERFORMANCE.md, target 6):
 
-1. walk the source a folder at a time into Redis (`ScanStore`), while the bucket's sizes go
-   there too;
+1. walk the source a folder at a time into Redis (`walk.walk_into`, `ScanStore`), while the
+   bucket's sizes go there too;
 2. read the listing back a chunk at a time with its index records and bucket sizes, have the
    pure decision decide it (`shared.sync.one_way.OneWayDecision.chunk`) and publish; new paths
    wait inside the decision (they may be moves);
@@ -15,27 +15,18 @@ What is held is a folder's width, a chunk, and the run's changes; nothing is dec
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
 from services.scanner.delete_guard import check_empty, hold_deletes
-from services.scanner.publish import ChangePublisher, ScanOutcome, list_failures, settle
-from shared.app.held_work import PauseGate
+from services.scanner.publish import ChangePublisher, ScanOutcome, settle
+from services.scanner.walk import Walked, walk_into
 from shared.app.run_lifecycle import approvals_used
 from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector
-from shared.errors import ListingFailed
 from shared.sources.base import Source
 from shared.store.scan_listing import CHUNK, ScanStore
 from shared.sync.keys import path_of_key
-from shared.sync.model import DeltaCursor, Listing, SourceEntry, merge_flags
+from shared.sync.model import DeltaCursor
 from shared.sync.one_way import OneWayDecision
-
-
-@dataclass
-class Walked:
-    listing: Listing = field(default_factory=Listing)  # flags and failures; entries in Redis
-    listed: int = 0
-    errors: int = 0
 
 
 async def scan_one_way(rt: Runtime, c: Connector, run_id: str, source: Source,
@@ -46,59 +37,12 @@ async def scan_one_way(rt: Runtime, c: Connector, run_id: str, source: Source,
     # of a big tree takes the longer of the two, not their sum.
     bucket = asyncio.ensure_future(_list_bucket(rt, c, store))
     try:
-        walked = await _walk(rt, c, run_id, source, cursor, store)
+        walked = await walk_into(rt, c, run_id, source, cursor, store)
         await bucket
         return await _decide(rt, c, run_id, source, store, walked)
     finally:
         settle(bucket)
         await store.drop()
-
-
-async def _walk(rt: Runtime, c: Connector, run_id: str, source: Source,
-                cursor: DeltaCursor | None, store: ScanStore) -> Walked:
-    walked = Walked()
-    parts = source.walk(cursor)
-    batch: list[SourceEntry] = []
-    gate = PauseGate(rt, c.id)  # paused: the walk waits at the next folder
-    try:
-        while (part := await asyncio.to_thread(next, parts, None)) is not None:
-            root = next((f for f in part.failures if f.path == ""), None)
-            if root is not None:  # wrong password, share gone, server down: the run fails
-                raise ListingFailed(root.cause, root.message)
-            merge_flags(walked.listing, part)
-            kept, failures = list_failures(c, part, run_id)
-            await rt.state.add_failures(c.id, failures)
-            walked.errors += len(failures)
-            walked.listed += len(kept)
-            batch += kept
-            if len(batch) >= CHUNK:  # folders are often small: one round trip per CHUNK
-                await _listed(rt, c, run_id, store, batch)
-                batch = []
-            if await gate.held():  # the progress shows what was listed; the next folder waits
-                await _listed(rt, c, run_id, store, batch)
-                batch = []
-                await gate.until_resumed()
-        await _listed(rt, c, run_id, store, batch)
-    finally:
-        _close(parts)
-    return walked
-
-
-async def _listed(rt: Runtime, c: Connector, run_id: str, store: ScanStore,
-                  batch: list[SourceEntry]) -> None:
-    """Keep a chunk of the listing, and show it in the run's progress while the walk goes on
-    (an initial sync's listing can take long: the admin sees it grow)."""
-    await store.add_listed(batch)
-    if batch:
-        await rt.state.add_to_run(c.id, "files_listed", len(batch),
-                                  bytes_listed=sum(e.size for e in batch))
-
-
-def _close(parts) -> None:
-    try:
-        parts.close()
-    except ValueError:
-        pass  # still running in its thread (the scan was cancelled): it ends on its own
 
 
 async def _list_bucket(rt: Runtime, c: Connector, store: ScanStore) -> None:

@@ -92,10 +92,11 @@ class Storage:
         """(key, size) of every object under `prefix`, as the listing's pages arrive."""
         return ((o.object_name, o.size) for o in self._objects(bucket, prefix))
 
-    def etags(self, bucket: str, prefix: str) -> dict[str, str]:
-        """Every object key under `prefix` with its etag: the version a two-way scan compares
-        (folder markers, keys ending in "/", included: the two-way scan tells them apart)."""
-        return {o.object_name: o.etag for o in self._objects(bucket, prefix)}
+    def object_etags(self, bucket: str, prefix: str) -> Iterator[tuple[str, str]]:
+        """(key, etag) of every object under `prefix`, as the listing's pages arrive: the
+        version a two-way scan compares (folder markers, keys ending in "/", included: the
+        two-way scan tells them apart)."""
+        return ((o.object_name, o.etag) for o in self._objects(bucket, prefix))
 
     def _objects(self, bucket: str, prefix: str):
         start = prefix + "/" if prefix else None

@@ -8,7 +8,9 @@ expiring anyway (in cluster mode {cid} is braced, as in state.py):
   {ns}:scan:{cid}:listed       list of JSON [path, size, mtime_ns, file_id, content_tag,
                                change_ns] (SourceEntry's fields in order), walk order
   {ns}:scan:{cid}:paths        set of the listed paths (is an indexed path still there?)
-  {ns}:scan:{cid}:target       hash path -> size of the object in the bucket
+  {ns}:scan:{cid}:target       hash path -> size of the object in the bucket (one-way)
+  {ns}:scan:{cid}:etags        hash path -> etag of the file's object (two-way; folder markers
+                               stay with the scan: they are few)
 """
 from __future__ import annotations
 
@@ -33,12 +35,13 @@ class ScanStore:
         self.listed = f"{ns}:scan:{tag}:listed"
         self.paths = f"{ns}:scan:{tag}:paths"
         self.target = f"{ns}:scan:{tag}:target"
+        self.etags = f"{ns}:scan:{tag}:etags"
         self.index = f"{ns}:index:{tag}"
         self.cid = cid
         self.codec = IndexCodec(r, ns)  # the index's values and owner labels
 
     async def drop(self) -> None:
-        await self.r.delete(self.listed, self.paths, self.target)
+        await self.r.delete(self.listed, self.paths, self.target, self.etags)
 
     async def add_listed(self, entries: list[SourceEntry]) -> None:
         if not entries:
@@ -56,6 +59,13 @@ class ScanStore:
             async with self.r.pipeline(transaction=False) as p:
                 p.hset(self.target, mapping=hset_mapping(sizes))
                 p.expire(self.target, TTL_S)
+                await p.execute()
+
+    async def add_etags(self, etags: dict[str, str]) -> None:
+        if etags:
+            async with self.r.pipeline(transaction=False) as p:
+                p.hset(self.etags, mapping=hset_mapping(etags))
+                p.expire(self.etags, TTL_S)
                 await p.execute()
 
     async def indexed(self) -> int:
@@ -89,14 +99,21 @@ class ScanStore:
         """The index records and bucket sizes of these paths, in one round trip."""
         if not paths:
             return {}, {}
-        async with self.r.pipeline(transaction=False) as p:
-            p.hmget(self.index, paths)
-            p.hmget(self.target, paths)
-            records, sizes = await p.execute()
-        found = await self.codec.records(self.cid, {
-            path: raw for path, raw in zip(paths, records, strict=True) if raw})
+        found, sizes = await self.beside_index(paths, self.target)
         return found, {path: int(size) for path, size in zip(paths, sizes, strict=True)
                        if size is not None}
+
+    async def beside_index(self, paths: list[str],
+                           key: str) -> tuple[dict[str, IndexRecord], list[str | None]]:
+        """The index records of these paths (those it holds) and their values in the hash
+        `key`, in one round trip."""
+        async with self.r.pipeline(transaction=False) as p:
+            p.hmget(self.index, paths)
+            p.hmget(key, paths)
+            records, values = await p.execute()
+        found = await self.codec.records(self.cid, {
+            path: raw for path, raw in zip(paths, records, strict=True) if raw})
+        return found, values
 
     async def target_sizes(self, paths: Iterable[str]) -> dict[str, int]:
         paths = list(paths)

@@ -5,6 +5,7 @@ module documenting its own key layout:
 
   conflicts          two-way conflicts and their held paths      (conflict_records.ConflictStore)
   scan_listing(cid)  a streaming one-way scan's working set      (scan_listing.ScanStore)
+  two_way_scan(cid)  the same, read back as a two-way scan's rows (scan_sides.TwoWayScanStore)
   claim_records      claims of long work                         (claim_records.ClaimRecords)
   users              the imported ScaiDrive users                (users.StoredUsers)
   owners             the identity service's directory answers    (owner_cache.OwnerCache)
@@ -42,6 +43,7 @@ from shared.store.delta_positions import DeltaPositions
 from shared.store.owner_cache import OwnerCache
 from shared.store.runs import RunState
 from shared.store.scan_listing import ScanStore
+from shared.store.scan_sides import TwoWayScanStore
 from shared.store.schedule_records import ScheduleRecords
 from shared.store.throttle_records import ThrottleRecords
 from shared.store.usage_records import UsageRecords
@@ -76,3 +78,7 @@ class Store(RunState):
     def scan_listing(self, cid: str) -> ScanStore:
         """The working set of the connector's scan (one scan at a time: its lease)."""
         return ScanStore(self.r, self.ns, cid)
+
+    def two_way_scan(self, cid: str) -> TwoWayScanStore:
+        """A two-way scan's working set (one scan at a time: its lease)."""
+        return TwoWayScanStore(self.r, self.ns, cid)

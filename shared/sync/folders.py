@@ -58,14 +58,10 @@ class FolderPlan:
     unchanged: int = 0
 
 
-def _ancestors(paths: Iterable[str]) -> set[str]:
-    """Every folder ("a/", "a/b/") that holds something of `paths` (files or folders)."""
-    out: set[str] = set()
-    for path in paths:
-        parts = path.rstrip("/").split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            out.add("/".join(parts[:i]) + "/")
-    return out
+def _ancestors(path: str) -> list[str]:
+    """Every folder ("a/", "a/b/") that holds `path` (a file or a folder)."""
+    parts = path.rstrip("/").split("/")[:-1]
+    return ["/".join(parts[:i]) + "/" for i in range(1, len(parts) + 1)]
 
 
 def _state(folder: str, empty: set[str], holding: set[str]) -> str:
@@ -74,21 +70,41 @@ def _state(folder: str, empty: set[str], holding: set[str]) -> str:
     return "empty" if folder in empty else "absent"
 
 
-def decide_folders(index: Mapping[str, IndexRecord], source: Listing,
-                   target: Mapping[str, str]) -> FolderPlan:
-    """The folder steps of a two-way run (none where the backend does not report folders)."""
+class FolderFill:
+    """Which of the folders that may travel (empty at the source, or a marker in ScaiDrive)
+    hold something on each side, fed each side's paths a chunk at a time: it holds those
+    folders, not the trees."""
+
+    def __init__(self, source: Listing, markers: Iterable[str]):
+        self.at_source = {f + "/" for f in source.empty_folders or ()}
+        self.markers = set(markers)
+        self.watched = self.at_source | self.markers
+        self.full_source: set[str] = set()
+        self.full_target: set[str] = set()
+        self.at_sources(self.at_source)
+        self.in_scaidrive(self.markers)
+
+    def at_sources(self, paths: Iterable[str]) -> None:
+        if self.watched:
+            self.full_source.update(f for p in paths for f in _ancestors(p) if f in self.watched)
+
+    def in_scaidrive(self, paths: Iterable[str]) -> None:
+        if self.watched:
+            self.full_target.update(f for p in paths for f in _ancestors(p) if f in self.watched)
+
+
+def decide_folders(indexed: Iterable[str], source: Listing, fill: FolderFill) -> FolderPlan:
+    """The folder steps of a two-way run (none where the backend does not report folders).
+    `indexed`: the index's folder entries; `fill` has seen every path of both sides."""
     plan = FolderPlan()
     if source.empty_folders is None:
         return plan
-    at_source = {f + "/" for f in source.empty_folders}
-    markers = {p for p in target if is_folder(p)}
-    full_source = _ancestors([*source.entries, *at_source])
-    full_target = _ancestors(target)
+    indexed = set(indexed)
     cannot_read = unreadable(source.failures)
-    for folder in sorted({p for p in index if is_folder(p)} | at_source | markers):
-        s = _state(folder, at_source, full_source)
-        t = _state(folder, markers, full_target)
-        _decide(plan, folder, folder in index, s, t,
+    for folder in sorted(indexed | fill.watched):
+        s = _state(folder, fill.at_source, fill.full_source)
+        t = _state(folder, fill.markers, fill.full_target)
+        _decide(plan, folder, folder in indexed, s, t,
                 deletable(folder.rstrip("/"), source.complete, cannot_read))
     return plan
 

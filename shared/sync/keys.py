@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections import Counter
+from collections.abc import Iterable
 
 from shared.errors import EncodingIssue, InvalidName
 
@@ -89,26 +91,59 @@ def check_smb_name(path: str) -> None:
             raise InvalidName(f"{part!r} is a reserved device name on Windows", path)
 
 
-def case_collisions(pushed: list[str], existing: list[str]) -> dict[str, NameCollision]:
+def _names(path: str) -> list[str]:
+    """The path and every folder above it: "a/b/c" -> "a", "a/b", "a/b/c"."""
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+class CaseSpellings:
+    """`case_collisions` fed the existing paths a chunk at a time: only the spellings of the
+    names a pushed path could collide with are kept (memory follows the pushed paths, not the
+    tree). `collisions` takes pushed paths among those given here."""
+
+    def __init__(self, pushed: Iterable[str]):
+        self.keys = {name.casefold() for path in pushed for name in _names(path)}
+        self.spelled: dict[str, Counter[str]] = {}  # casefold -> spelling -> existing paths
+
+    def add(self, existing: Iterable[str]) -> None:
+        for path in existing:
+            for name in _names(path):
+                key = name.casefold()
+                if key in self.keys:
+                    self.spelled.setdefault(key, Counter())[name] += 1
+
+    def collisions(self, pushed: list[str],
+                   spared: Iterable[str] = ()) -> dict[str, NameCollision]:
+        """Pushed paths that differ only in case from an existing file or folder (the
+        `spared` existing paths aside) or from another pushed path."""
+        counts = {key: Counter(c) for key, c in self.spelled.items()}
+        for path in spared:
+            for name in _names(path):
+                if name.casefold() in counts:
+                    counts[name.casefold()][name] -= 1
+        spelled = {key: {name for name, n in c.items() if n > 0} for key, c in counts.items()}
+        for path in pushed:
+            for name in _names(path):
+                spelled.setdefault(name.casefold(), set()).add(name)
+        out = {}
+        for path in pushed:
+            for name in _names(path):
+                others = spelled[name.casefold()] - {name}
+                if others:
+                    out[path] = NameCollision(
+                        f"{path!r} differs only in case from {sorted(others)[0]!r}, which the "
+                        "source cannot hold beside it", path)
+                    break
+        return out
+
+
+def case_collisions(pushed: list[str], existing: Iterable[str]) -> dict[str, NameCollision]:
     """Pushed paths that differ only in case from another file or folder (SMB and SharePoint
     are both case-insensitive: `a.txt` would overwrite `A.txt`, `docs/x` would land in `Docs/`)."""
-    spelled: dict[str, set[str]] = {}
-    for path in [*existing, *pushed]:
-        parts = path.split("/")
-        for i in range(1, len(parts) + 1):
-            name = "/".join(parts[:i])
-            spelled.setdefault(name.casefold(), set()).add(name)
-    out = {}
-    for path in pushed:
-        parts = path.split("/")
-        for i in range(1, len(parts) + 1):
-            others = spelled[("/".join(parts[:i])).casefold()] - {"/".join(parts[:i])}
-            if others:
-                out[path] = NameCollision(
-                    f"{path!r} differs only in case from {sorted(others)[0]!r}, which the "
-                    "source cannot hold beside it", path)
-                break
-    return out
+    spellings = CaseSpellings(pushed)
+    spellings.add(existing)
+    return spellings.collisions(pushed)
 
 
 def conflict_name(path: str, conflict_id: str) -> str:

@@ -44,3 +44,30 @@ async def test_lookup_gives_records_and_sizes_where_they_exist(state):
     await store.drop()
     assert await state.r.exists(store.listed, store.paths, store.target) == 0
     assert await state.r.exists(store.index) == 1  # the index is not the scan's to drop
+
+
+async def test_a_two_way_scan_reads_back_each_path_once_in_its_kind_of_row(state):
+    """Files only ScaiDrive holds, listed files (with their records and etags), and indexed
+    paths neither side holds: each path in exactly one kind of row, across several chunks."""
+    store = state.two_way_scan("c1")
+    n = 2 * CHUNK + 300
+    indexed = {f"p{i:05d}": _record(i) for i in range(n)} | {"empty/": _record(0)}
+    await state.r.hset(store.index, mapping={p: json.dumps(asdict(r))
+                                             for p, r in indexed.items()})
+    listed = [SourceEntry(f"p{i:05d}", 1, 1) for i in range(0, n, 2)] + [SourceEntry("new", 1, 1)]
+    await store.add_listed(listed)
+    etags = {f"p{i:05d}": f"e{i}" for i in range(0, n, 3)} | {"made-in-scaidrive": "m"}
+    await store.add_etags(etags)
+    only = [row async for rows in store.scaidrive_only() for row in rows]
+    rows = [row async for chunk in store.listed_rows(len(listed)) for row in chunk]
+    neither = [row async for chunk in store.neither() for row in chunk]
+    listed_paths = {e.path for e in listed}
+    assert sorted(only) == sorted((p, indexed.get(p), e) for p, e in etags.items()
+                                  if p not in listed_paths)
+    assert rows == [(e, indexed.get(e.path), etags.get(e.path)) for e in listed]
+    assert sorted(neither) == sorted((p, r) for p, r in indexed.items()
+                                     if p not in listed_paths and p not in etags)
+    assert await store.n_etags() == len(etags)
+    assert await store.records(["empty/", "nothing/"]) == {"empty/": _record(0)}
+    await store.drop()
+    assert await state.r.exists(store.etags) == 0

@@ -100,3 +100,12 @@ def test_an_empty_folder_renamed_by_case_in_scaidrive_is_renamed_at_the_source()
                              source_names=check_smb_name)
     assert list(plan.unwritable) == ["docs/sub/"] and plan.moves == {}
     assert (K.DELETED_IN_SCAIDRIVE, "Docs/Sub/") in kinds(plan)
+
+
+def test_a_name_a_case_apart_from_an_empty_folder_at_the_source_is_not_pushed():
+    """The source holds the empty folder `docs`: ScaiDrive's new `Docs/new.txt` would land in
+    it under another spelling; a per-file failure, not a push (the folder's marker is made)."""
+    plan = reconcile_two_way({}, dirs("docs"), {"Docs/new.txt": "e"},
+                             source_names=check_smb_name)
+    assert list(plan.unwritable) == ["Docs/new.txt"] and (Step.PUSH, "Docs/new.txt") \
+        not in plan.steps
