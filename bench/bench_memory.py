@@ -2,15 +2,16 @@
 scanner's peak RSS for trees of different shapes.
 
     python bench/bench_memory.py [--large-mib 4096] [--files 20000] [--only large|scanner]
-                                 [--mode one_way|two_way]
+                                 [--mode one_way|two_way] [--trees small,deep,wide]
 
 Large: one file through 2 fresh transfer workers; the highest VmHWM among them (goal < 150 MiB).
 Scanner: a fresh scanner process before each run, so its VmHWM is that run's: an idle scanner,
 a small tree (folders of 10), a deep tree of `--files` files (folders of 10, three levels), and
 a wide tree of as many files in one folder; each for the initial sync and a no-change re-sync.
 Goal: memory grows with folder width, not with tree size (deep ~ small, wide above both).
-`--mode two_way`: the scanner cases with two-way connectors (the re-sync then also compares
-ScaiDrive's side, every object's etag).
+`--mode two_way`: the scanner's no-change re-sync of each tree by a two-way connector (filled by
+a one-way first sync, then made two-way: the re-sync compares the listing, the index and every
+object's etag).
 """
 from __future__ import annotations
 
@@ -51,10 +52,9 @@ def writable(root) -> None:
 
 def scanner_case(srv: Servers, stack, label: str, folder: str, mode: str) -> list:
     if mode == "two_way":
-        writable(srv.share / folder)
+        return two_way_case(srv, stack, label, folder)
     pid = fresh_scanner(stack)
-    extra = {} if mode == "one_way" else {"sync_mode": mode, "admin_emails": ["ops@example.com"]}
-    initial, cid, _ = first_sync(stack.api(), srv, f"mem-{folder}", folder, **extra)
+    initial, cid, _ = first_sync(stack.api(), srv, f"mem-{folder}", folder)
     first = vmhwm_mib(pid)
     pid = fresh_scanner(stack)
     again, _ = resync(stack.api(), cid)
@@ -64,12 +64,33 @@ def scanner_case(srv: Servers, stack, label: str, folder: str, mode: str) -> lis
     return [label, round(first, 1), round(second, 1)]
 
 
+def two_way_case(srv: Servers, stack, label: str, folder: str) -> list:
+    """Both sides and the index filled by a one-way first sync (a two-way first sync of a
+    big tree spends its time in the transfers, not the scan), then the connector made two-way:
+    its no-change re-sync decides over the three whole trees (listing, index, etags)."""
+    writable(srv.share / folder)
+    api = stack.api()
+    initial, cid, _ = first_sync(api, srv, f"mem-{folder}", folder)
+    resp = api.patch(f"/connectors/{cid}", json={"sync_mode": "two_way",
+                                                 "admin_emails": ["ops@example.com"]})
+    assert resp.status_code == 200, resp.text
+    pid = fresh_scanner(stack)
+    again, view = resync(api, cid)
+    progress = view["status"]["progress"]
+    assert progress["files_transferred"] == progress["files_moved"] == 0, progress
+    second = vmhwm_mib(pid)
+    print(f"{label}: one-way fill {initial:.1f} s, two-way re-sync {again:.1f} s "
+          f"{second:.0f} MiB", flush=True)
+    return [label, "-", round(second, 1)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--large-mib", type=int, default=4096)
     ap.add_argument("--files", type=int, default=20_000)
     ap.add_argument("--only", choices=("large", "scanner"))
     ap.add_argument("--mode", choices=("one_way", "two_way"), default="one_way")
+    ap.add_argument("--trees", default="small,deep,wide", help="which scanner trees")
     args = ap.parse_args()
     srv = Servers("bench-memory-")
     stack = srv.stack(2)
@@ -85,15 +106,18 @@ def main() -> None:
         if args.only != "large":
             idle = vmhwm_mib(fresh_scanner(stack))
             time.sleep(2)
-            make_deep(srv.share, "small", 1000)
-            make_deep(srv.share, "deep", args.files)
-            make_files(srv.share, "wide", args.files, 0)
-            rows = [["idle scanner", round(idle, 1), "-"],
-                    scanner_case(srv, stack, "1,000 files, folders of 10", "small", args.mode),
-                    scanner_case(srv, stack, f"{args.files:,} files, folders of 10 (deep)",
-                                 "deep", args.mode),
-                    scanner_case(srv, stack, f"{args.files:,} files in one folder (wide)",
-                                 "wide", args.mode)]
+            trees = args.trees.split(",")
+            cases = {"small": ("1,000 files, folders of 10", lambda: make_deep(srv.share, "small",
+                                                                              1000)),
+                     "deep": (f"{args.files:,} files, folders of 10 (deep)",
+                              lambda: make_deep(srv.share, "deep", args.files)),
+                     "wide": (f"{args.files:,} files in one folder (wide)",
+                              lambda: make_files(srv.share, "wide", args.files, 0))}
+            rows = [["idle scanner", round(idle, 1), "-"]]
+            for tree in trees:
+                label, make = cases[tree]
+                make()
+                rows.append(scanner_case(srv, stack, label, tree, args.mode))
             print(f"\n{args.mode}:\n" + table(["tree", "scanner VmHWM MiB, initial sync",
                                 "scanner VmHWM MiB, no-change re-sync"], rows))
     finally:
