@@ -49,13 +49,19 @@ redis.call('HSET', KEYS[1], ARGV[1], raw)
 return raw
 """
 
-# KEYS: the connector's alerts; ARGV: condition, marker. Mailed, unless the record went or
-# became another incident meanwhile (that one still needs its mail). Returns 1 if marked.
+# KEYS: the connector's alerts; ARGV: condition, marker, since. Mailed, unless the record went
+# or became another incident meanwhile (that one still needs its mail). A marked incident is
+# its marker; one the sweep opened without a marker is the record opened then (its `since`),
+# also once it adopted an event's marker. Returns 1 if marked.
 _MAILED = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
 local rec = cjson.decode(raw)
-if (rec['marker'] or '') ~= ARGV[2] then return 0 end
+if ARGV[2] == '' then
+  if rec['since'] ~= tonumber(ARGV[3]) then return 0 end
+elseif (rec['marker'] or '') ~= ARGV[2] then
+  return 0
+end
 rec['mailed'] = true
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
 return 1
@@ -99,8 +105,8 @@ class AlertRecords:
         return _alert(condition, text(raw))
 
     async def mark_mailed(self, cid: str, alert: Alert) -> bool:
-        return bool(await self._mailed(keys=[self._key(cid)], args=[alert.condition,
-                                                                   alert.marker]))
+        return bool(await self._mailed(keys=[self._key(cid)], args=[
+            alert.condition, alert.marker, repr(alert.since)]))
 
     async def clear(self, cid: str, condition: str) -> bool:
         """The condition no longer holds: True if it had a record (its next return mails)."""

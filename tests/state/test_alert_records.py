@@ -2,6 +2,8 @@
 (shared/store/usage_records.py) against the real Redis."""
 from __future__ import annotations
 
+import asyncio
+
 from shared.store.alert_records import AlertRecords
 from shared.store.usage_records import UsageRecords
 
@@ -53,3 +55,20 @@ async def test_usage_is_set_only_if_unchanged_and_a_crossing_is_seen_once(state)
     assert await usage.quota_crossed("s", 5.5) and not await usage.quota_crossed("s", 6.0)
     assert await usage.quota_warned("s") == 5.5
     assert await usage.quota_cleared("s") and await usage.quota_warned("s") is None
+
+
+async def test_a_mail_the_sweep_sent_counts_for_the_incident_that_adopted_a_marker_meanwhile(
+        state):
+    """The sweep opens the record (no marker) and mails; while its mail is on its way the
+    event comes, and the record adopts the event's marker: the same incident. The sweep's mark
+    must still land (before: refused as another incident's, so the next sweep mailed again)."""
+    alerts = AlertRecords(state)
+    swept = await alerts.open("c1", "auth_failed")
+    assert not (await alerts.open("c1", "auth_failed", "100.000")).mailed  # the event, meanwhile
+    assert await alerts.mark_mailed("c1", swept)
+    assert (await alerts.open("c1", "auth_failed")).mailed  # the next sweep: nothing to send
+    assert (await alerts.open("c1", "auth_failed", "100.000")).mailed
+    await alerts.clear("c1", "auth_failed")  # a new incident opened since: its mail still due
+    await asyncio.sleep(0.01)  # later (a record's `since` is kept to 0.1 ms)
+    again = await alerts.open("c1", "auth_failed")
+    assert not await alerts.mark_mailed("c1", swept) and not again.mailed
