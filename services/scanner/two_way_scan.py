@@ -77,8 +77,7 @@ def _page(objects, prefix: str, run_id: str) -> tuple[dict[str, str], list[Failu
         try:
             check_path(path[:-1] if is_folder(path) else path)
         except SyncError as exc:
-            failures.append(Failure(path=path, stage="name", cause=exc.cause, message=str(exc),
-                                    run_id=run_id))
+            failures.append(_name_failure(path, exc, run_id))
             continue
         etags[path] = etag
         if len(etags) + len(failures) >= CHUNK:
@@ -114,8 +113,7 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source,
         async for gone in store.neither():
             await run.add(decision.neither(gone), dict(gone))
     plan = decision.finish()
-    failures = [Failure(path=p, stage="name", cause=e.cause, message=str(e), run_id=run_id)
-                for p, e in plan.unwritable.items()]
+    failures = [_name_failure(p, e, run_id) for p, e in plan.unwritable.items()]
     await rt.state.add_failures(c.id, failures)
     await run.forget(plan.forgotten())
     for folder in plan.recorded():  # an empty folder on both sides: remember it was synced
@@ -134,6 +132,11 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source,
                        bytes_to_send=run.publisher.bytes_to_send)
 
 
+def _name_failure(path: str, exc: SyncError, run_id: str) -> Failure:
+    """A name one side holds that the other cannot: a per-file failure, never a rename."""
+    return Failure(path=path, stage="name", cause=exc.cause, message=str(exc), run_id=run_id)
+
+
 class _Publishing:
     """What the decision gives back as it goes: published, or (gone from both sides)
     forgotten."""
@@ -148,8 +151,8 @@ class _Publishing:
         await self.forget([p for step, p in decided.steps if step is Step.FORGET])
 
     async def forget(self, paths: list[str]) -> None:
-        for path in paths:  # gone from both sides: nothing to do but forget
-            await self.rt.state.drop_index(self.c.id, path)
+        """Gone from both sides: nothing to do but forget them (one round trip)."""
+        await self.rt.state.drop_index(self.c.id, *paths)
 
 
 def _name_rule(c: Connector) -> NameCheck:

@@ -15,7 +15,7 @@ expiring anyway (in cluster mode {cid} is braced, as in state.py):
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 from redis.asyncio import Redis
 
@@ -55,17 +55,16 @@ class ScanStore:
             await p.execute()
 
     async def add_target(self, sizes: dict[str, int]) -> None:
-        if sizes:
-            async with self.r.pipeline(transaction=False) as p:
-                p.hset(self.target, mapping=hset_mapping(sizes))
-                p.expire(self.target, TTL_S)
-                await p.execute()
+        await self._add_to_hash(self.target, sizes)
 
     async def add_etags(self, etags: dict[str, str]) -> None:
-        if etags:
+        await self._add_to_hash(self.etags, etags)
+
+    async def _add_to_hash(self, key: str, values: Mapping[str, int | str]) -> None:
+        if values:
             async with self.r.pipeline(transaction=False) as p:
-                p.hset(self.etags, mapping=hset_mapping(etags))
-                p.expire(self.etags, TTL_S)
+                p.hset(key, mapping=hset_mapping(values))
+                p.expire(key, TTL_S)
                 await p.execute()
 
     async def indexed(self) -> int:

@@ -239,8 +239,10 @@ class State:
         value, = await self.index_codec.values(cid, [rec])
         await self.r.hset(self.key("index", cid), path, value)
 
-    async def drop_index(self, cid: str, path: str) -> None:
-        await self.r.hdel(self.key("index", cid), path)
+    async def drop_index(self, cid: str, *paths: str) -> None:
+        """Forget the index entries of these paths, in one round trip."""
+        if paths:
+            await self.r.hdel(self.key("index", cid), *paths)
 
     # --- status, pause, failures --------------------------------------------------------
 
