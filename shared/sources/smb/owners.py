@@ -23,20 +23,15 @@ from smbprotocol.open import (
     CreateDisposition,
     FilePipePrinterAccessMask,
     ImpersonationLevel,
-    Open,
-    ShareAccess,
     SMB2QueryInfoRequest,
 )
 
 from shared import errors
 from shared.sources.smb.ntstatus import connection_lost
-from shared.sources.smb.plumbing import SmbPlumbing
+from shared.sources.smb.plumbing import REPLY_TIMEOUT_S, SHARE_ALL, SmbPlumbing, open_on
 
 log = logging.getLogger(__name__)
 OWNERS_IN_FLIGHT = 32  # x 3 credits: well inside the window SmbSource asks for
-REPLY_TIMEOUT_S = 60
-_SHARE_ALL = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | \
-    ShareAccess.FILE_SHARE_DELETE  # never lock the file server's users out
 _QUERY_INFO = struct.Struct("<2xHI")  # MS-SMB2 2.2.38: size, buffer offset, buffer length
 _SD_OWNER = struct.Struct("<4xI")  # MS-DTYP 2.4.6: revision, sbz1, control, OffsetOwner
 
@@ -76,11 +71,10 @@ class SmbOwners(SmbPlumbing):
         return {p: out.get(p) for p in paths}
 
     def _send_owner_query(self, tree, path: str) -> tuple:
-        split = self._unc(path).lstrip("\\").split("\\")
-        fd = Open(tree, "\\".join(split if tree.is_dfs_share else split[2:]))
+        fd = open_on(tree, self._unc(path))
         create, _ = fd.create(
             ImpersonationLevel.Impersonation, FilePipePrinterAccessMask.READ_CONTROL,
-            FileAttributes.FILE_ATTRIBUTE_NORMAL, _SHARE_ALL, CreateDisposition.FILE_OPEN, 0,
+            FileAttributes.FILE_ATTRIBUTE_NORMAL, SHARE_ALL, CreateDisposition.FILE_OPEN, 0,
             send=False)
         query = SMB2QueryInfoRequest()
         query["info_type"] = 3  # SMB2_0_INFO_SECURITY

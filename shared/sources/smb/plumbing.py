@@ -1,17 +1,28 @@
 """What the parts of `SmbSource` (listing, owners, writing, moving) use of it, declared once:
 they are mixed into `source.SmbSource`, which defines every member below but the one helper
-they share, `_remove_emptied` (a folder a delete or a move left empty goes too)."""
+they share, `_remove_emptied` (a folder a delete or a move left empty goes too); and what the
+compounds sent without smbclient's file objects share (owners, small_reads)."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import smbclient
+from smbprotocol.open import Open, ShareAccess
 
 from shared import errors
 from shared.sync.model import SourceEntry
 
 T = TypeVar("T")
+REPLY_TIMEOUT_S = 60  # a compound's reply left unanswered this long: the connection is lost
+SHARE_ALL = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | \
+    ShareAccess.FILE_SHARE_DELETE  # never lock the file server's users out
+
+
+def open_on(tree, unc: str) -> Open:
+    """An Open of `unc` (a path smbclient's `get_smb_tree` gave `tree` for), not yet sent."""
+    split = unc.lstrip("\\").split("\\")
+    return Open(tree, "\\".join(split if tree.is_dfs_share else split[2:]))
 
 
 class SmbPlumbing:

@@ -9,8 +9,9 @@ What it relies on (see shared/notes/library-facts.md):
   asks for none (a server or share that demands it still gets it);
 - files are opened with `share_access="rwd"`: the file server's users are never locked out;
 - a connection the server dropped is thrown away, so the next call connects again.
-Listing lives in smb_list, owner SIDs in smb_owners, pipelined reads in smb_read, writes and
-deletes in smb_write, renames in moving, folders (made, removed, respelled) in folders.
+Listing lives in listing, owner SIDs in owners, pipelined reads in reading, small files whole
+in small_reads, writes and deletes in writing, renames in moving, folders (made, removed,
+respelled) in folders.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import smbclient
 from smbclient._io import SMBFileIO, SMBFileTransaction, query_info
 from smbclient._pool import ClientConfig
 from smbprotocol.connection import Connection
-from smbprotocol.exceptions import BadNetworkName, SMBOSError
+from smbprotocol.exceptions import BadNetworkName
 from smbprotocol.file_info import FileInternalInformation
 from smbprotocol.session import Session
 from smbprotocol.tree import TreeConnect
@@ -35,9 +36,10 @@ from shared.sources.smb.access_check import SmbAccessCheck
 from shared.sources.smb.folders import SmbFolders
 from shared.sources.smb.listing import _DIRECTORY, SmbLister
 from shared.sources.smb.moving import SmbMover
-from shared.sources.smb.ntstatus import END_OF_FILE, connection_lost, mtime_ns, to_sync_error
+from shared.sources.smb.ntstatus import connection_lost, mtime_ns, to_sync_error
 from shared.sources.smb.owners import SmbOwners
 from shared.sources.smb.reading import PipelinedReader, WholeFile
+from shared.sources.smb.small_reads import NotWhole, read_whole
 from shared.sources.smb.writing import SmbWriter
 from shared.sync.model import SourceEntry, Versioned
 
@@ -229,28 +231,12 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
         return raw, str(tx.results[1]["index_number"].get_value())
 
     def _read_small(self, path: str, hint: int) -> WholeFile | None:
-        """Open + file id + READ + close in one compound: one round trip instead of three.
-        None when the file no longer fits the hint (it is streamed instead)."""
-        raw = SMBFileIO(self._unc(path), mode="r", share_access="rwd", **self._kw())
-        if hint >= raw.fd.connection.max_read_size:
-            return None
-        tx = SMBFileTransaction(raw)
-        raw.open(transaction=tx)
-        query_info(tx, FileInternalInformation)
-        if hint:
-            tx += raw.fd.read(0, hint + 1, send=False)  # +1 tells a file that grew apart
-        raw.close(transaction=tx)
+        """Open + file id + READ + close in one compound (small_reads): one round trip instead
+        of three. None when the file no longer fits the hint (it is streamed instead)."""
         try:
-            tx.commit()
-        except SMBOSError as exc:
-            if exc.ntstatus == END_OF_FILE:
-                return None  # emptied since it was listed
-            raise
-        fd, data = raw.fd, tx.results[2] if hint else b""
-        if len(data) != fd.end_of_file:
+            return WholeFile(*read_whole(self._unc(path), path, hint, self._kw()))
+        except NotWhole:
             return None
-        file_id = str(tx.results[1]["index_number"].get_value())
-        return WholeFile(_opened(path, fd, file_id), data)
 
     def close(self) -> None:
         self._drop(log_off=True)

@@ -1,0 +1,111 @@
+"""A small file whole, in one compound: CREATE + QUERY_INFO (its file id) + READ + CLOSE, one
+round trip. Sent with smbprotocol's `send_compound` (signed or sealed as the session is) and its
+replies read with `struct` (MS-SMB2 2.2.14, 2.2.38, 2.2.20): smbclient's file transaction
+parsed every reply into smbprotocol's per-field Structures and kept the handle's state for a
+handle the same compound closes, ~⅓ of the read's CPU (py-spy, docs/PERFORMANCE.md §11), as the
+owner lookups' replies were (owners.py).
+
+The open asks what smbclient's "r" mode asks (read data, attributes and extended attributes,
+never a folder) and shares read, write and delete: the file server's users are never locked
+out. Errors are smbprotocol's (`SMBResponseException` with the NTSTATUS); the caller maps them.
+"""
+from __future__ import annotations
+
+import struct
+
+import smbclient
+from smbprotocol.exceptions import SMBResponseException
+from smbprotocol.file_info import FileAttributes, FileInformationClass, InfoType
+from smbprotocol.open import (
+    CreateDisposition,
+    CreateOptions,
+    FilePipePrinterAccessMask,
+    ImpersonationLevel,
+    SMB2QueryInfoRequest,
+)
+
+from shared.sources.smb.ntstatus import END_OF_FILE, connection_lost
+from shared.sources.smb.plumbing import REPLY_TIMEOUT_S, SHARE_ALL, open_on
+from shared.sync.model import SourceEntry
+
+PATH_NOT_COVERED = 0xC0000257  # a DFS link below the share: smbclient's own open follows it
+_READ = FilePipePrinterAccessMask.FILE_READ_DATA | \
+    FilePipePrinterAccessMask.FILE_READ_ATTRIBUTES | FilePipePrinterAccessMask.FILE_READ_EA
+_CREATED = struct.Struct("<24xQQ8xQ")  # 2.2.14: LastWriteTime, ChangeTime, (Allocation), EndofFile
+_INFO = struct.Struct("<2xHI")  # 2.2.38: OutputBufferOffset, OutputBufferLength
+_FILE_ID = struct.Struct("<Q")  # FileInternalInformation: IndexNumber
+_READ_REPLY = struct.Struct("<2xB1xI")  # 2.2.20: DataOffset, (Reserved), DataLength
+_HEADER = 64  # reply offsets count from the SMB2 header
+_EPOCH_FILETIME = 116444736000000000  # 1970-01-01 in 100 ns since 1601
+
+
+class NotWhole(Exception):
+    """The file is not what the listing said (grew, emptied) or lies behind a DFS link: read
+    it by streaming instead."""
+
+
+def filetime_ns(value: int) -> int:
+    """A FILETIME in ns since 1970, whole microseconds as smbprotocol's datetimes give it (the
+    same value the listing and stat record)."""
+    return (value - _EPOCH_FILETIME) // 10 * 1000
+
+
+def read_whole(unc: str, path: str, hint: int, kw: dict) -> tuple[SourceEntry, bytes]:
+    """`path`'s version and bytes, asking for `hint` + 1 bytes (a file that grew reads apart).
+    Raises NotWhole when it must be streamed instead, smbprotocol's errors otherwise."""
+    tree, _ = smbclient._pool.get_smb_tree(unc, **kw)
+    connection = tree.session.connection
+    if hint >= connection.max_read_size:
+        raise NotWhole(path)
+    fd = open_on(tree, unc)
+    create, _ = fd.create(ImpersonationLevel.Impersonation, _READ,
+                          FileAttributes.FILE_ATTRIBUTE_NORMAL, SHARE_ALL,
+                          CreateDisposition.FILE_OPEN, CreateOptions.FILE_NON_DIRECTORY_FILE,
+                          send=False)
+    query = SMB2QueryInfoRequest()
+    query["info_type"] = InfoType.SMB2_0_INFO_FILE
+    query["file_info_class"] = FileInformationClass.FILE_INTERNAL_INFORMATION
+    query["output_buffer_length"] = 8
+    query["file_id"] = fd.file_id  # the related-compound id: the CREATE's handle
+    requests = [create, query]
+    if hint:
+        requests.append(fd.read(0, hint + 1, send=False)[0])
+    requests.append(fd.close(send=False)[0])
+    sent = connection.send_compound(requests, tree.session.session_id, tree.tree_connect_id,
+                                    related=True)
+    replies = _receive_all(connection, sent)
+    created = _CREATED.unpack_from(replies[0])
+    offset, length = _INFO.unpack_from(replies[1])
+    (file_id,) = _FILE_ID.unpack_from(replies[1], offset - _HEADER)
+    data = b""
+    if hint:
+        offset, length = _READ_REPLY.unpack_from(replies[2])
+        data = replies[2][offset - _HEADER:offset - _HEADER + length]
+    mtime, change, size = created
+    if len(data) != size:
+        raise NotWhole(path)
+    return SourceEntry(path, size, filetime_ns(mtime), str(file_id),
+                       change_ns=filetime_ns(change)), data
+
+
+def _receive_all(connection, sent: list) -> list[bytes]:
+    """Every reply's body, each received (smbprotocol keeps a reply until it is). A failed
+    CREATE fails the rest of the compound with it: the first error is raised, once all are in;
+    a short file's READ (END_OF_FILE: emptied since it was listed) and a DFS link are NotWhole."""
+    bodies: list[bytes] = []
+    first: BaseException | None = None
+    for request in sent:
+        try:
+            bodies.append(connection.receive(request, timeout=REPLY_TIMEOUT_S)["data"]
+                          .get_value())
+        except SMBResponseException as exc:
+            first = first or exc
+        except Exception as exc:
+            if connection_lost(exc):
+                raise
+            first = first or exc
+    if first is not None:
+        if getattr(first, "status", None) in (END_OF_FILE, PATH_NOT_COVERED):
+            raise NotWhole() from first
+        raise first
+    return bodies
