@@ -12,6 +12,10 @@ field costs in either form, and µs to decode a record (json.loads + IndexRecord
 against record_of; best of 5 over the whole tree). The packed form's label table
 ({ns}:labels:{cid}) is shown apart: it holds one entry per label, not per file.
 Goal: at most 200 bytes a file, decoding no slower than JSON.
+
+A SharePoint connector also keeps its delta position's items ({ns}:items:{cid}: one per file
+and folder, shared/store/delta_positions.py), whatever the index holds: for the SharePoint tree
+they are written too, as JSON (before) and packed, and shown per file, beside the index.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from dataclasses import asdict, fields
 
 from common import table
 
+from shared.store.delta_positions import pack_item, short_id
 from shared.store.index_codec import IndexCodec, encode_record, record_of
 from shared.sync.model import IndexRecord
 from tests.state.test_index_codec import realistic_records
@@ -82,6 +87,41 @@ async def case(r, ns: str, label: str, recs: dict[str, IndexRecord]) -> list:
             round(json_us, 2), round(packed_us, 2)]
 
 
+def delta_items(recs: dict[str, IndexRecord]) -> dict[str, dict]:
+    """The delta items of the SharePoint tree: its folders and files as Graph's delta gives them
+    (compact form; ids like Graph's, 34 characters; mtimes in whole seconds)."""
+    def new_id(n: int) -> str:
+        return "01" + f"{n:032d}".translate(str.maketrans("0123456789", "ABCDEFGH23"))
+
+    folders: dict[str, str] = {"": new_id(0)}
+    items: dict[str, dict] = {folders[""]: {"r": 1}}
+    for path, rec in recs.items():
+        parent = ""
+        for name in path.split("/")[:-1]:
+            here = f"{parent}/{name}".lstrip("/")
+            if here not in folders:
+                folders[here] = new_id(len(folders))
+                items[folders[here]] = {"n": name, "p": folders[parent], "f": 1}
+            parent = here
+        items[rec.file_id or path] = {
+            "n": path.rsplit("/", 1)[-1], "p": folders[parent], "s": rec.size, "m": rec.mtime_ns,
+            "t": rec.content_tag, "o": rec.principal}
+    return items
+
+
+async def items_case(r, ns: str, recs: dict[str, IndexRecord]) -> list:
+    items = delta_items(recs)
+    json_b = await memory_per_file(r, f"{ns}:items:json", {k: json.dumps(v)
+                                                           for k, v in items.items()})
+    packed = {short_id(k): pack_item(v) for k, v in items.items()}  # as the store keeps them
+    packed_b = await memory_per_file(r, f"{ns}:items:packed", packed)
+    per_file = len(items) / len(recs)  # the folders' entries, shared among the files
+    return [len(recs), len(items) - len(recs),
+            round(sum(len(json.dumps(v)) for v in items.values()) / len(items), 1),
+            round(sum(map(len, packed.values())) / len(items), 1),
+            round(json_b * per_file, 1), round(packed_b * per_file, 1)]
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=20_000)
@@ -91,8 +131,10 @@ async def main() -> None:
                           decode_responses=True)
     ns = "bench-index-" + secrets.token_hex(4)
     try:
+        sharepoint = realistic_records(args.files, sharepoint=True)
         rows = [await case(r, ns, "SMB", realistic_records(args.files)),
-                await case(r, ns, "SharePoint", realistic_records(args.files, sharepoint=True))]
+                await case(r, ns, "SharePoint", sharepoint)]
+        items = await items_case(r, ns, sharepoint)
     finally:
         keys = [k async for k in r.scan_iter(f"{ns}:*")]
         if keys:
@@ -101,6 +143,9 @@ async def main() -> None:
     print(table(["tree", "files", "path chars", "JSON chars", "packed chars",
                  "packed, label inline", "JSON B/file", "packed B/file", "label table",
                  "JSON decode µs", "packed decode µs"], rows))
+    print("SharePoint delta items ({ns}:items:{cid}), beside the index:")
+    print(table(["files", "folders", "JSON chars", "packed chars", "JSON B/file",
+                 "packed B/file"], [items]))
 
 
 if __name__ == "__main__":

@@ -126,9 +126,10 @@ def _parse_label(raw: str) -> Label:
     return cast(Label, tuple(json.loads(raw)))
 
 
-def _b36(n: int) -> str:
+def b36(n: int) -> str:
+    """`n` in base 36 ("-" before a negative one): `int(text, 36)` reads it back."""
     if n < 0:
-        return "-" + _b36(-n)
+        return "-" + b36(-n)
     digits = ""
     while True:
         n, d = divmod(n, 36)
@@ -141,7 +142,7 @@ def _file_id(fid: str | None) -> str:
     if fid is None:
         return ""
     if fid.isascii() and fid.isdigit() and (fid == "0" or fid[0] != "0"):
-        return _b36(int(fid))
+        return b36(int(fid))
     return "~" + fid
 
 
@@ -156,9 +157,9 @@ def _etag(etag: str | None) -> str:
 def encode_record(rec: IndexRecord, label_id: str | None = None) -> str:
     """The index value of `rec`. `label_id`: its label's id in the connector's table
     (`IndexCodec.values` gives it); without one, the label is written out in the value."""
-    fields = (_b36(rec.size), _times(rec.mtime_ns, rec.change_ns), _file_id(rec.file_id),
+    fields = (b36(rec.size), _times(rec.mtime_ns, rec.change_ns), _file_id(rec.file_id),
               _etag(rec.etag),
-              _b36(int.from_bytes(_FLOAT.pack(rec.synced_at), "big")), rec.content_tag or "")
+              b36(int.from_bytes(_FLOAT.pack(rec.synced_at), "big")), rec.content_tag or "")
     if rec.content_tag == "" or any("," in f for f in fields):
         return json.dumps(asdict(rec))
     return ",".join((*fields, label_id or label_json(label_of(rec))))
@@ -191,10 +192,10 @@ def record_of(raw: str, strings: Strings | None = None) -> IndexRecord:
 
 def _times(mtime_ns: int, change_ns: int | None) -> str:
     if change_ns is None:
-        return _b36(mtime_ns)
+        return b36(mtime_ns)
     us, ns = divmod(change_ns - mtime_ns, 1000)
-    return f"{_b36(mtime_ns)}.{_b36(us)}" if not ns else \
-        f"{_b36(mtime_ns)}:{_b36(change_ns - mtime_ns)}"
+    return f"{b36(mtime_ns)}.{b36(us)}" if not ns else \
+        f"{b36(mtime_ns)}:{b36(change_ns - mtime_ns)}"
 
 
 def _split_times(field: str) -> tuple[int, int | None]:

@@ -1,0 +1,97 @@
+"""A SharePoint connector's saved delta position and items, against the real Redis: what the
+scanner saves is what its next run reads back, whatever the items hold, and positions saved
+before items were packed still read."""
+import json
+from base64 import b32encode
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.store.delta_positions import pack_item, unpack_item
+from shared.sync.model import DeltaCursor
+
+
+def graph_id(n: int) -> str:
+    """An id as Graph gives SharePoint's: "01" and 32 base-32 characters."""
+    return "01" + b32encode(n.to_bytes(20, "big")).decode()
+
+
+ROOT, FOLDER = graph_id(1), graph_id(2)
+F1, F2, F3, F4 = (graph_id(n) for n in (3, 4, 5, 6))
+ITEMS: dict[str, dict] = {
+    ROOT: {"r": 1},
+    FOLDER: {"n": "Finance | 2026", "p": ROOT, "f": 1},
+    graph_id(7): {"n": "Notes", "p": FOLDER, "k": 1},
+    F1: {
+        "n": "Q3 report.docx", "p": FOLDER, "s": 48213, "m": 1_764_000_000 * 10**9,
+        "t": "aGVsbG8gd29ybGQhISEhISEhISEhISE=", "o": "alice@contoso.com"},
+    F2: {  # a fraction of a second, no hash, no owner
+        "n": "näme, with | bars.txt", "p": FOLDER, "s": 0, "m": 1_764_000_000_123_456_000,
+        "t": None, "o": None},
+    F3: {  # before 1970; an orphan (no parent id)
+        "n": "old.txt", "p": None, "s": 7, "m": -86_400 * 10**9 - 5, "t": "c:{X},1",
+        "o": "bob@contoso.com"},
+    F4: {  # fields that cannot be packed: kept as JSON
+        "n": "odd.txt", "p": "a|b", "s": 1, "m": 0, "t": "", "o": "x|y@contoso.com"},
+    "01LEGACY00000000000000000000000005": {"n": "Old folder", "p": ROOT, "d": 1},
+    "D4648F06C91D9D3D!54927": {  # other ids are kept as they are
+        "n": "personal.txt", "p": "*odd", "s": 3, "m": 10**9, "t": None, "o": None},
+    "*odd": {"n": "Odd", "p": ROOT, "f": 1},
+}
+
+
+async def test_saved_items_read_back_as_they_were(state):
+    positions = state.delta_positions
+    await positions.save("c1", DeltaCursor(), DeltaCursor("https://graph/delta?token=1", ITEMS))
+
+    back = await positions.cursor("c1")
+    assert back.link == "https://graph/delta?token=1"
+    assert back.items == ITEMS
+
+    changed = dict(ITEMS)
+    changed[F1] = dict(
+        ITEMS[F1], s=50000, n="Q3 report v2.docx")
+    del changed[F2]
+    await positions.save("c1", back, DeltaCursor("https://graph/delta?token=2", changed))
+    again = await positions.cursor("c1")
+    assert (again.link, again.items) == ("https://graph/delta?token=2", changed)
+
+
+async def test_items_saved_as_json_before_still_read(state):
+    items = state.key("items", "c1")
+    await state.r.hset(items, mapping={k: json.dumps(v) for k, v in ITEMS.items()})
+    await state.r.set(state.key("delta", "c1"), "https://graph/delta?token=old")
+
+    back = await state.delta_positions.cursor("c1")
+    assert back.items == ITEMS
+
+
+_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+_opt = st.none() | _text
+_file = st.fixed_dictionaries({"n": _text, "p": _opt, "s": st.integers(-1, 2**63),
+                               "m": st.integers(-2**62, 2**62), "t": _opt, "o": _opt})
+_folder = st.fixed_dictionaries({"n": _text, "p": _opt}).flatmap(
+    lambda d: st.sampled_from(("f", "k", "d")).map(lambda k: {**d, k: 1}))
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_file, _folder, st.just({"r": 1})))
+def test_every_item_packs_and_reads_back_equal(item):
+    assert unpack_item(pack_item(item)) == item
+
+
+async def test_a_position_saved_with_full_ids_moves_to_short_ones_as_items_change(state):
+    """Keys written before ids were shortened: an item written again or removed leaves no
+    second copy under its old key (which would bring back its old name or a deleted item)."""
+    items = state.key("items", "c1")
+    await state.r.hset(items, mapping={k: json.dumps(v) for k, v in ITEMS.items()})
+    positions = state.delta_positions
+    before = await positions.cursor("c1")
+
+    renamed = F1
+    after = {k: v for k, v in ITEMS.items() if k != F2}
+    after[renamed] = dict(ITEMS[renamed], n="renamed.docx")
+    await positions.save("c1", before, DeltaCursor("https://graph/delta?token=2", after))
+
+    assert (await positions.cursor("c1")).items == after
+    assert await state.r.hlen(items) == len(after)
