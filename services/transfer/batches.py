@@ -52,6 +52,7 @@ class Worker(Protocol):
     rt: Runtime
     shares: dict[str, str]
     throttle: Throttle
+    held_read: Callable[[str, bool], None]  # a held flag this batch read (HeldWatch.note)
 
     async def apply(self, c: Connector, job: TransferJob, ctx: JobContext) -> tuple: ...
 
@@ -88,6 +89,7 @@ class BatchRun:
         c = ctx.connector
         if c is None:
             return  # connector deleted: its queued work is dropped
+        self.t.held_read(c.id, ctx.held)
         if ctx.held:
             await park(rt, c.id)
         share = ctx.share
@@ -187,6 +189,7 @@ class BatchRun:
         await rt.state.add_failures(cid, [f for _, f in taken if f])
         got = await rt.state.batches.record(cid, run_id, rt.settings.lease_ttl_s, share,
                                             [o for o, _ in taken])
+        self.t.held_read(cid, got.held)
         if got.held:
             self.stop = True
         for name, n in got.counts.items():

@@ -53,6 +53,8 @@ class Transfers:
         self.shares: dict[str, str] = {}  # connector -> its target share, read with each job
         # Is this connector's work still wanted (not paused)? Set by main.py (HeldWatch).
         self.still_wanted: Callable[[str], bool] = lambda _cid: True
+        # A held flag read with a batch's own round trips (context, flushes): told to HeldWatch.
+        self.held_read: Callable[[str, bool], None] = lambda _cid, _held: None
         # Its windows, transfer slots and bandwidth, across every worker (throttle.py).
         self.throttle = Throttle(rt)
 

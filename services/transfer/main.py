@@ -50,6 +50,7 @@ async def start(rt: Runtime) -> None:
     watch = HeldWatch(rt)
     watch.start()
     transfers.still_wanted = lambda cid: not watch.held(cid)  # pause stops a batch
+    transfers.held_read = watch.note
     handle = expecting((TransferJob, TransferBatch), on_message)
     # Main lane: as many messages as files in flight; bulk: batches of 500 files each, two are
     # enough to keep the threads busy without holding the main lane's work behind them.

@@ -7,7 +7,9 @@ share lanes (shared/messaging/lanes.py): consumers park it, the scheduler moves 
   scheduler's `unpark_resumed` may forget the connector (its parked queue empty and deleted)
   between the first note and the message's arrival in a new parked queue.
 - `HeldWatch`: the held flag of each connector a worker is busy with, refreshed in one round trip
-  every `REFRESH_S`, so a batch in progress stops between files within a second of a pause.
+  every `REFRESH_S`, so a batch in progress stops between files within a second of a pause. A
+  flag read with other work (a batch's context, its flushes: `note`) is not read again until it
+  is REFRESH_S old: a worker busy with small files polls nothing more.
 - `PauseGate`: long work of one connector that is not a message per step (a scan's walk and
   its owner lookups) waits at its next boundary (a folder, a chunk) while the connector is
   held, keeping its lease and its place; it goes on where it stopped once resumed.
@@ -42,6 +44,7 @@ class HeldWatch:
         self.rt = rt
         self.flags: dict[str, bool] = {}
         self.asked: dict[str, float] = {}
+        self.read_at: dict[str, float] = {}  # when each flag was last read
 
     def held(self, connector_id: str) -> bool:
         """As last read (within REFRESH_S); a connector first asked about counts as not held
@@ -49,13 +52,27 @@ class HeldWatch:
         self.asked[connector_id] = time.monotonic()
         return self.flags.get(connector_id, False)
 
+    def note(self, connector_id: str, held: bool) -> None:
+        """The connector's held flag as just read with other work."""
+        self.flags[connector_id] = held
+        self.read_at[connector_id] = time.monotonic()
+
     async def refresh(self) -> None:
         now = time.monotonic()
         for cid in [c for c, at in self.asked.items() if now - at > FORGET_S]:
             self.asked.pop(cid, None)
+        for cid in [c for c, at in self.read_at.items()
+                    if c not in self.asked and now - at > FORGET_S]:
             self.flags.pop(cid, None)
-        if self.asked:
-            self.flags = await self.rt.state.schedule.held_many(sorted(self.asked))
+            self.read_at.pop(cid, None)
+        due = sorted(c for c in self.asked
+                     if now - self.read_at.get(c, float("-inf")) >= REFRESH_S)
+        if not due:
+            return
+        for cid, held in (await self.rt.state.schedule.held_many(due)).items():
+            if self.read_at.get(cid, float("-inf")) <= now:  # not noted since: ours is newer
+                self.flags[cid] = held
+                self.read_at[cid] = now
 
     async def run(self) -> None:
         while True:
