@@ -4,8 +4,8 @@ import pytest
 from smbprotocol.file_info import FileIdFullDirectoryInformation
 from smbprotocol.structure import DateTimeField
 
-from shared.sources.smb.listing import filetime_ns, parse_entries
-from shared.sources.smb.ntstatus import mtime_ns
+from shared.sources.smb.listing import parse_entries
+from shared.sources.smb.ntstatus import filetime_ns, mtime_ns
 
 EPOCH = 116444736000000000
 

@@ -33,7 +33,7 @@ from smbprotocol.file_info import FileAttributes, FileInformationClass
 from smbprotocol.open import QueryDirectoryFlags, SMB2QueryDirectoryResponse
 
 from shared import errors
-from shared.sources.smb.ntstatus import connection_lost
+from shared.sources.smb.ntstatus import connection_lost, filetime_ns
 from shared.sources.smb.plumbing import SmbPlumbing
 from shared.sources.smb.writing import is_write_temp
 from shared.sync.model import DeltaCursor, ListFailure, Listing, SourceEntry, gather
@@ -47,9 +47,7 @@ _UNADDRESSABLE = re.compile(r'[\x00-\x1f"*:<>?\\|]')
 # smbprotocol's per-field Structure objects took ~3/4 of a walk's CPU (100,000 files: 22 s -> 5 s).
 # next, index, (creation, access,) mtime, change time, eof, alloc, attrs, name length, ea, id
 _ENTRY = struct.Struct("<II16xQQQQIII4xQ")
-_EPOCH_FILETIME = 116444736000000000  # 1970-01-01 as a FILETIME (100 ns ticks since 1601)
 TEMP_STALE_S = 3600  # a write temp this old has no live writer: a write refreshes its mtime
-_US_RANGE = (-62135596800 * 10**6, 253402300799 * 10**6 + 999999)  # years 1-9999, as datetime
 
 
 class RawEntry(NamedTuple):
@@ -60,15 +58,6 @@ class RawEntry(NamedTuple):
     mtime_ns: int
     name: bytes
     change_ns: int = 0  # ChangeTime: moves with any change, even where the mtime does not
-
-
-def filetime_ns(ticks: int) -> int:
-    """What smbprotocol's datetime gives through `mtime_ns` (whole microseconds), without the
-    datetime: the index holds these values, so they must not change."""
-    us = (ticks - _EPOCH_FILETIME) // 10
-    if not _US_RANGE[0] <= us <= _US_RANGE[1]:
-        us = _US_RANGE[1]  # smbprotocol maps what datetime cannot hold to datetime.max
-    return us * 1000
 
 
 def parse_entries(buffer: bytes) -> Iterator[RawEntry]:

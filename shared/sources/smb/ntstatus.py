@@ -1,4 +1,6 @@
-"""smbprotocol's errors mapped to our failure classes (`shared.errors`), in one place."""
+"""smbprotocol's errors mapped to our failure classes (`shared.errors`), in one place; and the
+one reading of the server's times (`mtime_ns` of smbprotocol's datetimes, `filetime_ns` of the
+FILETIMEs the replies read with `struct` hold), which the index keeps and must never change."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -61,11 +63,22 @@ _DEAD_SESSION = {0xC00000C9, 0xC0000203, 0xC000035C}  # NETWORK_NAME_DELETED, US
 # NETWORK_SESSION_EXPIRED
 _DEAD = (SMBConnectionClosed, ConnectionError, TimeoutError, EOFError)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_FILETIME = 116444736000000000  # 1970-01-01 as a FILETIME (100 ns ticks since 1601)
+_US_RANGE = (-62135596800 * 10**6, 253402300799 * 10**6 + 999999)  # years 1-9999, as datetime
 
 
 def mtime_ns(when: datetime) -> int:
     """smbprotocol gives datetimes (whole microseconds): the same value from list, stat and open."""
     return (when - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def filetime_ns(ticks: int) -> int:
+    """What smbprotocol's datetime gives through `mtime_ns` (whole microseconds), without the
+    datetime."""
+    us = (ticks - _EPOCH_FILETIME) // 10
+    if not _US_RANGE[0] <= us <= _US_RANGE[1]:
+        us = _US_RANGE[1]  # smbprotocol maps what datetime cannot hold to datetime.max
+    return us * 1000
 
 
 def _status(exc: BaseException) -> int | None:

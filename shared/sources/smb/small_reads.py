@@ -2,8 +2,8 @@
 round trip. Sent with smbprotocol's `send_compound` (signed or sealed as the session is) and its
 replies read with `struct` (MS-SMB2 2.2.14, 2.2.38, 2.2.20): smbclient's file transaction
 parsed every reply into smbprotocol's per-field Structures and kept the handle's state for a
-handle the same compound closes, ~⅓ of the read's CPU (py-spy, docs/PERFORMANCE.md §11), as the
-owner lookups' replies were (owners.py).
+handle the same compound closes: a fifth of the read's instructions (callgrind,
+docs/PERFORMANCE.md §12). The owner lookups' replies are read the same way (owners.py).
 
 The open asks what smbclient's "r" mode asks (read data, attributes and extended attributes,
 never a folder) and shares read, write and delete: the file server's users are never locked
@@ -24,7 +24,7 @@ from smbprotocol.open import (
     SMB2QueryInfoRequest,
 )
 
-from shared.sources.smb.ntstatus import END_OF_FILE, connection_lost
+from shared.sources.smb.ntstatus import END_OF_FILE, connection_lost, filetime_ns
 from shared.sources.smb.plumbing import REPLY_TIMEOUT_S, SHARE_ALL, open_on
 from shared.sync.model import SourceEntry
 
@@ -36,18 +36,11 @@ _INFO = struct.Struct("<2xHI")  # 2.2.38: OutputBufferOffset, OutputBufferLength
 _FILE_ID = struct.Struct("<Q")  # FileInternalInformation: IndexNumber
 _READ_REPLY = struct.Struct("<2xB1xI")  # 2.2.20: DataOffset, (Reserved), DataLength
 _HEADER = 64  # reply offsets count from the SMB2 header
-_EPOCH_FILETIME = 116444736000000000  # 1970-01-01 in 100 ns since 1601
 
 
 class NotWhole(Exception):
     """The file is not what the listing said (grew, emptied) or lies behind a DFS link: read
     it by streaming instead."""
-
-
-def filetime_ns(value: int) -> int:
-    """A FILETIME in ns since 1970, whole microseconds as smbprotocol's datetimes give it (the
-    same value the listing and stat record)."""
-    return (value - _EPOCH_FILETIME) // 10 * 1000
 
 
 def read_whole(unc: str, path: str, hint: int, kw: dict) -> tuple[SourceEntry, bytes]:
