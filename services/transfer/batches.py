@@ -23,13 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import Protocol
 
 from opentelemetry import trace
 
 from services.transfer.throttle import OutsideWindow, Throttle
-from shared.app.held_work import park
+from shared.app.held_work import HeldWatch, park
 from shared.app.run_lifecycle import OUTCOMES, close_run, lease_kept, stop_on_auth_failure
 from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector
@@ -52,7 +51,7 @@ class Worker(Protocol):
     rt: Runtime
     shares: dict[str, str]
     throttle: Throttle
-    held_read: Callable[[str, bool], None]  # a held flag this batch read (HeldWatch.note)
+    watch: HeldWatch  # the held flags of the connectors with a batch in progress here
 
     async def apply(self, c: Connector, job: TransferJob, ctx: JobContext) -> tuple: ...
 
@@ -69,12 +68,10 @@ def already_done(t: Transfer, known: IndexRecord | None) -> bool:
 class BatchRun:
     """One delivery of one batch."""
 
-    def __init__(self, transfers: Worker, batch: TransferBatch,
-                 still_wanted: Callable[[str], bool]):
+    def __init__(self, transfers: Worker, batch: TransferBatch):
         self.t = transfers
         self.rt = transfers.rt
         self.batch = batch
-        self.still_wanted = still_wanted
         self.pending: list[tuple[FileOutcome, Failure | None]] = []
         self.flushed_at = time.monotonic()
         self.lock = asyncio.Lock()
@@ -89,7 +86,6 @@ class BatchRun:
         c = ctx.connector
         if c is None:
             return  # connector deleted: its queued work is dropped
-        self.t.held_read(c.id, ctx.held)
         if ctx.held:
             await park(rt, c.id)
         share = ctx.share
@@ -109,7 +105,7 @@ class BatchRun:
 
             async def one(x: Transfer) -> None:
                 async with gate:
-                    if self.stop or not self.still_wanted(c.id):
+                    if self.stop or self.t.watch.held(c.id):
                         self.stop = True
                         return
                     try:
@@ -120,8 +116,10 @@ class BatchRun:
                     except Exception as exc:  # Redis down: the batch is tried again
                         self.retry = self.retry or exc
 
-            async with lease_kept(rt, c.id, b.run_id):
-                await asyncio.gather(*(one(x) for x in todo))
+            with self.t.watch.watching(c.id):
+                self.t.watch.note(c.id, ctx.held)
+                async with lease_kept(rt, c.id, b.run_id):
+                    await asyncio.gather(*(one(x) for x in todo))
             await self.flush(c.id, c.target_share)
         log.debug("batch done", extra={"connector_id": c.id, "run_id": b.run_id,
                                        "files": len(b.transfers)})
@@ -189,7 +187,7 @@ class BatchRun:
         await rt.state.add_failures(cid, [f for _, f in taken if f])
         got = await rt.state.batches.record(cid, run_id, rt.settings.lease_ttl_s, share,
                                             [o for o, _ in taken])
-        self.t.held_read(cid, got.held)
+        self.t.watch.note(cid, got.held)
         if got.held:
             self.stop = True
         for name, n in got.counts.items():

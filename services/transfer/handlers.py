@@ -10,7 +10,6 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from opentelemetry import trace
@@ -22,7 +21,7 @@ from services.transfer.object_metadata import object_metadata
 from services.transfer.rechecks import bytes_as_indexed
 from services.transfer.source_writes import TwoWay, labels
 from services.transfer.throttle import Pace, Throttle
-from shared.app.held_work import park
+from shared.app.held_work import HeldWatch, park
 from shared.app.run_lifecycle import fail_job, finish_job, lease_kept, stop_on_auth_failure
 from shared.app.runtime import Runtime
 from shared.app.source_pool import Sources
@@ -51,10 +50,9 @@ class Transfers:
         self.moves = Moves(self)  # two-way renames, either way
         self.folders = FolderJobs(self)  # two-way empty folders, either way
         self.shares: dict[str, str] = {}  # connector -> its target share, read with each job
-        # Is this connector's work still wanted (not paused)? Set by main.py (HeldWatch).
-        self.still_wanted: Callable[[str], bool] = lambda _cid: True
-        # A held flag read with a batch's own round trips (context, flushes): told to HeldWatch.
-        self.held_read: Callable[[str, bool], None] = lambda _cid, _held: None
+        # The held flags of the connectors with a batch in progress: a pause stops a batch
+        # between files (its polling started by main.py).
+        self.watch = HeldWatch(rt)
         # Its windows, transfer slots and bandwidth, across every worker (throttle.py).
         self.throttle = Throttle(rt)
 
@@ -62,7 +60,7 @@ class Transfers:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     async def on_batch(self, batch: TransferBatch) -> None:
-        await BatchRun(self, batch, self.still_wanted).run()
+        await BatchRun(self, batch).run()
 
     async def on_job(self, job: TransferJob) -> None:
         rt = self.rt

@@ -13,7 +13,6 @@ from typing import cast
 
 from services.transfer.handlers import Transfers
 from shared.app import hot_loop
-from shared.app.held_work import HeldWatch
 from shared.app.runtime import Runtime, serve
 from shared.app.source_pool import Sources
 from shared.contracts import Contract, TransferBatch, TransferJob
@@ -47,10 +46,7 @@ async def start(rt: Runtime) -> None:
         else:
             await transfers.on_job(cast(TransferJob, msg))
 
-    watch = HeldWatch(rt)
-    watch.start()
-    transfers.still_wanted = lambda cid: not watch.held(cid)  # pause stops a batch
-    transfers.held_read = watch.note
+    transfers.watch.start()  # pause stops a batch between files
     handle = expecting((TransferJob, TransferBatch), on_message)
     # Main lane: as many messages as files in flight; bulk: batches of 500 files each, two are
     # enough to keep the threads busy without holding the main lane's work behind them.

@@ -6,10 +6,11 @@ share lanes (shared/messaging/lanes.py): consumers park it, the scheduler moves 
   first, so a parked message is always found again even after a crash; noted after, because the
   scheduler's `unpark_resumed` may forget the connector (its parked queue empty and deleted)
   between the first note and the message's arrival in a new parked queue.
-- `HeldWatch`: the held flag of each connector a worker is busy with, refreshed in one round trip
-  every `REFRESH_S`, so a batch in progress stops between files within a second of a pause. A
-  flag read with other work (a batch's context, its flushes: `note`) is not read again until it
-  is REFRESH_S old: a worker busy with small files polls nothing more.
+- `HeldWatch`: the held flag of each connector a worker has a batch of in progress (`watching`),
+  refreshed in one round trip every `REFRESH_S`, so the batch stops between files within a
+  second of a pause. A flag read with other work (a batch's context, its flushes: `note`) is
+  not read again until it is REFRESH_S old: a worker busy with small files polls nothing more,
+  and an idle worker polls nothing at all.
 - `PauseGate`: long work of one connector that is not a message per step (a scan's walk and
   its owner lookups) waits at its next boundary (a folder, a chunk) while the connector is
   held, keeping its lease and its place; it goes on where it stopped once resumed.
@@ -19,8 +20,11 @@ share lanes (shared/messaging/lanes.py): consumers park it, the scheduler moves 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import NoReturn
 
@@ -30,7 +34,6 @@ from shared.messaging.redelivery import Park
 
 log = logging.getLogger(__name__)
 REFRESH_S = 0.5
-FORGET_S = 60.0  # a connector not asked about for this long is no longer watched
 UNPARK_TIMEOUT_S = 30.0  # a stalled broker call must not stop the scheduler's tick for good
 
 
@@ -43,35 +46,42 @@ class HeldWatch:
     def __init__(self, rt: Runtime):
         self.rt = rt
         self.flags: dict[str, bool] = {}
-        self.asked: dict[str, float] = {}
         self.read_at: dict[str, float] = {}  # when each flag was last read
+        self.batches: Counter[str] = Counter()  # batches in progress, by connector
+
+    @contextlib.contextmanager
+    def watching(self, connector_id: str) -> Iterator[None]:
+        """While a batch of the connector is in progress here: its flag is kept fresh."""
+        self.batches[connector_id] += 1
+        try:
+            yield
+        finally:
+            self.batches[connector_id] -= 1
+            if not self.batches[connector_id]:
+                del self.batches[connector_id]
+                self.flags.pop(connector_id, None)
+                self.read_at.pop(connector_id, None)
 
     def held(self, connector_id: str) -> bool:
-        """As last read (within REFRESH_S); a connector first asked about counts as not held
-        (its message was checked when it arrived)."""
-        self.asked[connector_id] = time.monotonic()
+        """As last read (within REFRESH_S or two); False until first read (the batch's message
+        was checked when it arrived)."""
         return self.flags.get(connector_id, False)
 
     def note(self, connector_id: str, held: bool) -> None:
         """The connector's held flag as just read with other work."""
-        self.flags[connector_id] = held
-        self.read_at[connector_id] = time.monotonic()
+        if connector_id in self.batches:
+            self.flags[connector_id] = held
+            self.read_at[connector_id] = time.monotonic()
 
     async def refresh(self) -> None:
         now = time.monotonic()
-        for cid in [c for c, at in self.asked.items() if now - at > FORGET_S]:
-            self.asked.pop(cid, None)
-        for cid in [c for c, at in self.read_at.items()
-                    if c not in self.asked and now - at > FORGET_S]:
-            self.flags.pop(cid, None)
-            self.read_at.pop(cid, None)
-        due = sorted(c for c in self.asked
+        due = sorted(c for c in self.batches
                      if now - self.read_at.get(c, float("-inf")) >= REFRESH_S)
         if not due:
             return
         for cid, held in (await self.rt.state.schedule.held_many(due)).items():
-            if self.read_at.get(cid, float("-inf")) <= now:  # not noted since: ours is newer
-                self.flags[cid] = held
+            if cid in self.batches and self.read_at.get(cid, float("-inf")) <= now:
+                self.flags[cid] = held  # neither ended nor noted meanwhile: ours is newest
                 self.read_at[cid] = now
 
     async def run(self) -> None:
