@@ -29,7 +29,7 @@ from dataclasses import asdict, fields
 
 from common import table
 
-from shared.store.delta_positions import pack_item, short_id
+from shared.store.delta_positions import pack_item
 from shared.store.index_codec import IndexCodec, encode_record, record_of
 from shared.sync.model import IndexRecord
 from tests.state.test_index_codec import realistic_records
@@ -113,7 +113,7 @@ async def items_case(r, ns: str, recs: dict[str, IndexRecord]) -> list:
     items = delta_items(recs)
     json_b = await memory_per_file(r, f"{ns}:items:json", {k: json.dumps(v)
                                                            for k, v in items.items()})
-    packed = {short_id(k): pack_item(v) for k, v in items.items()}  # as the store keeps them
+    packed = {k: pack_item(v) for k, v in items.items()}
     packed_b = await memory_per_file(r, f"{ns}:items:packed", packed)
     per_file = len(items) / len(recs)  # the folders' entries, shared among the files
     return [len(recs), len(items) - len(recs),

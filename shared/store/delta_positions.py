@@ -4,26 +4,26 @@
 Key layout (prefix = SCAIDRIVE_NAMESPACE; one connector's keys, tagged by it in cluster mode):
 
   {ns}:delta:{cid}       the saved delta position (a URL)
-  {ns}:items:{cid}       hash item id -> item known at that position, packed (`pack_item`);
-                         an id as Graph gives SharePoint's ("01" + 32 base-32 characters: 20
-                         bytes) is kept as "*" + those bytes in url-safe base 64 (28
-                         characters), an id that begins with "*" as "*" + itself, others as is
+  {ns}:items:{cid}       hash item id -> item known at that position, packed (`pack_item`)
 
 An item (shared/sources/sharepoint/delta.py's compact dict) is kept in fields joined by "|", a
 character SharePoint refuses in names, the name last (it may hold anything):
 
   root      "."
-  folder    "/" parent id "|" name
-  package   "+" parent id "|" name
-  file      size (base 36) "|" mtime "|" content tag "|" owner e-mail "|" parent id "|" name
-            (parent ids kept as the keys are)
+  folder    "/" parent "|" name
+  package   "+" parent "|" name
+  file      size (base 36) "|" mtime "|" content tag "|" owner e-mail "|" parent "|" name
             the mtime in seconds, base 36, when whole (Graph's are), else ns in base 36 + "n";
             "" = None for the tag, the owner and the parent
 
 and as its JSON when it does not fit that (a "|" in another field, an empty string, a key not
-listed above), like every value written before (both read). A file of a real library costs
-about 110 characters instead of the JSON's 175, and its key 28 instead of 34: a size class less
-for each in Redis's allocator, ~197 bytes an item instead of ~277 (bench/bench_index_memory.py).
+listed above), like every value written before (both read). The parent is its id as Graph
+gives SharePoint's ("01" + 32 base-32 characters: 20 bytes) as "*" + those bytes in url-safe
+base 64 (28 characters; `short_id`), an id that begins with "*" as "*" + itself, others as
+they are. The keys stay whole ids: shortening them would cost a base-32 conversion per item on
+every read of the position (a library's every item, each run), where a parent's is done once
+per folder. A file of a real library costs about 110 characters instead of the JSON's 175: a
+size class less in Redis's allocator (bench/bench_index_memory.py).
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ _SHORT_ID = re.compile(r"\*[A-Za-z0-9_-]{27}")
 
 
 def short_id(item_id: str) -> str:
-    """How an item id is kept (a hash field, a parent field); `long_id` reads it back."""
+    """How a parent id is kept; `long_id` reads it back."""
     if _GRAPH_ID.fullmatch(item_id):
         return "*" + urlsafe_b64encode(b32decode(item_id[2:])).decode()[:27]
     return "*" + item_id if item_id[:1] == "*" else item_id
@@ -61,8 +61,9 @@ def long_id(kept: str) -> str:
     return kept  # an id of its own beginning with "*", kept in full before ids were shortened
 
 
-def pack_item(item: dict) -> str:
-    """The stored form of one compact item (`unpack_item` reads it back equal)."""
+def pack_item(item: dict, kept: dict[str, str] | None = None) -> str:
+    """The stored form of one compact item (`unpack_item` reads it back equal). `kept`: the
+    parents' stored forms so far (one conversion per folder, not per item)."""
     keys = item.keys()
     if keys == {"r"} and item["r"] == 1:
         return "."
@@ -70,32 +71,49 @@ def pack_item(item: dict) -> str:
         kind = next(iter(keys - {"n", "p"}))
         if kind in _FOLDER_KINDS and item[kind] == 1 and _fits(item["p"]) and \
                 isinstance(item["n"], str):
-            return f"{_FOLDER_KINDS[kind]}{_parent(item['p'])}|{item['n']}"
+            return f"{_FOLDER_KINDS[kind]}{_parent(item['p'], kept)}|{item['n']}"
     elif keys == _FILE_KEYS and _is_int(item["s"]) and _is_int(item["m"]) and \
             all(_fits(item[k]) for k in "top") and isinstance(item["n"], str):
         secs, ns = divmod(item["m"], 10**9)
         mtime = b36(secs) if not ns else b36(item["m"]) + "n"
         return "|".join((b36(item["s"]), mtime, item["t"] or "", item["o"] or "",
-                         _parent(item["p"]), item["n"]))
+                         _parent(item["p"], kept), item["n"]))
     return json.dumps(item)
 
 
-def unpack_item(raw: str) -> dict:
+def unpack_item(raw: str, parents: dict[str, str | None] | None = None) -> dict:
+    """`parents`: the parent ids read so far (one conversion per folder, not per item)."""
     if raw[0] == "{":
         return json.loads(raw)
     if raw == ".":
         return {"r": 1}
     if raw[0] in _KIND_OF:
         parent, name = raw[1:].split("|", 1)
-        return {"n": name, "p": long_id(parent) if parent else None, _KIND_OF[raw[0]]: 1}
+        return {"n": name, "p": _parent_id(parent, parents), _KIND_OF[raw[0]]: 1}
     size, mtime, tag, owner, parent, name = raw.split("|", 5)
-    return {"n": name, "p": long_id(parent) if parent else None, "s": int(size, 36),
+    return {"n": name, "p": _parent_id(parent, parents), "s": int(size, 36),
             "m": int(mtime[:-1], 36) if mtime[-1] == "n" else int(mtime, 36) * 10**9,
             "t": tag or None, "o": owner or None}
 
 
-def _parent(item_id: str | None) -> str:
-    return short_id(item_id) if item_id else ""
+def _parent_id(kept: str, parents: dict[str, str | None] | None) -> str | None:
+    if parents is None:
+        return long_id(kept) if kept else None
+    found = parents.get(kept, "")
+    if found == "":
+        found = parents[kept] = long_id(kept) if kept else None
+    return found
+
+
+def _parent(item_id: str | None, kept: dict[str, str] | None) -> str:
+    if not item_id:
+        return ""
+    if kept is None:
+        return short_id(item_id)
+    found = kept.get(item_id)
+    if found is None:
+        found = kept[item_id] = short_id(item_id)
+    return found
 
 
 def _fits(value: object) -> bool:
@@ -115,17 +133,15 @@ class DeltaPositions:
     async def cursor(self, cid: str) -> DeltaCursor:
         link = text(await self.r.get(self.state.key("delta", cid)))
         raw = text_hash(await self.r.hgetall(self.state.key("items", cid)))
-        return DeltaCursor(link, {long_id(k): unpack_item(v) for k, v in raw.items()})
+        parents: dict[str, str | None] = {}
+        return DeltaCursor(link, {k: unpack_item(v, parents) for k, v in raw.items()})
 
     async def save(self, cid: str, old: DeltaCursor, new: DeltaCursor) -> None:
         """Write only what changed since `old`, and the new position, in one transaction: an
         incremental run costs as much as its changes, not as the library."""
-        ids = [k for k, v in new.items.items() if old.items.get(k) != v]
-        changed = {short_id(k): pack_item(new.items[k]) for k in ids}
-        # An id kept in full by a version before ids were shortened goes when it is written
-        # again (one form of an id at most) or removed (both forms).
-        gone = [k for k in old.items if k not in new.items]
-        removed = [short_id(k) for k in gone] + [k for k in ids + gone if short_id(k) != k]
+        kept: dict[str, str] = {}
+        changed = {k: pack_item(v, kept) for k, v in new.items.items() if old.items.get(k) != v}
+        removed = [k for k in old.items if k not in new.items]
         items = self.state.key("items", cid)
         async with self.r.pipeline(transaction=True) as p:
             keys = list(changed)

@@ -78,20 +78,5 @@ _folder = st.fixed_dictionaries({"n": _text, "p": _opt}).flatmap(
 @given(st.one_of(_file, _folder, st.just({"r": 1})))
 def test_every_item_packs_and_reads_back_equal(item):
     assert unpack_item(pack_item(item)) == item
+    assert unpack_item(pack_item(item, {}), {}) == item  # with the parents converted so far
 
-
-async def test_a_position_saved_with_full_ids_moves_to_short_ones_as_items_change(state):
-    """Keys written before ids were shortened: an item written again or removed leaves no
-    second copy under its old key (which would bring back its old name or a deleted item)."""
-    items = state.key("items", "c1")
-    await state.r.hset(items, mapping={k: json.dumps(v) for k, v in ITEMS.items()})
-    positions = state.delta_positions
-    before = await positions.cursor("c1")
-
-    renamed = F1
-    after = {k: v for k, v in ITEMS.items() if k != F2}
-    after[renamed] = dict(ITEMS[renamed], n="renamed.docx")
-    await positions.save("c1", before, DeltaCursor("https://graph/delta?token=2", after))
-
-    assert (await positions.cursor("c1")).items == after
-    assert await state.r.hlen(items) == len(after)
