@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import re
 from base64 import b32decode, b32encode, urlsafe_b64decode, urlsafe_b64encode
+from collections.abc import Callable
 
 from shared.store.index_codec import b36
 from shared.store.replies import text, text_hash
@@ -41,7 +42,6 @@ _FILE_KEYS = frozenset("npsmto")
 _FOLDER_KINDS = {"f": "/", "k": "+"}
 _KIND_OF = {"/": "f", "+": "k"}
 _GRAPH_ID = re.compile(r"01[A-Z2-7]{32}")
-_SHORT_ID = re.compile(r"\*[A-Za-z0-9_-]{27}")
 
 
 def short_id(item_id: str) -> str:
@@ -56,9 +56,7 @@ def long_id(kept: str) -> str:
         return kept
     if kept[1:2] == "*":
         return kept[1:]
-    if _SHORT_ID.fullmatch(kept):
-        return "01" + b32encode(urlsafe_b64decode(kept[1:] + "=")).decode()
-    return kept  # an id of its own beginning with "*", kept in full before ids were shortened
+    return "01" + b32encode(urlsafe_b64decode(kept[1:] + "=")).decode()
 
 
 def pack_item(item: dict, kept: dict[str, str] | None = None) -> str:
@@ -97,23 +95,20 @@ def unpack_item(raw: str, parents: dict[str, str | None] | None = None) -> dict:
 
 
 def _parent_id(kept: str, parents: dict[str, str | None] | None) -> str | None:
-    if parents is None:
-        return long_id(kept) if kept else None
-    found = parents.get(kept, "")
-    if found == "":
-        found = parents[kept] = long_id(kept) if kept else None
-    return found
+    return _converted(kept, parents, long_id) if kept else None
 
 
 def _parent(item_id: str | None, kept: dict[str, str] | None) -> str:
-    if not item_id:
-        return ""
-    if kept is None:
-        return short_id(item_id)
-    found = kept.get(item_id)
-    if found is None:
-        found = kept[item_id] = short_id(item_id)
-    return found
+    return _converted(item_id, kept, short_id) if item_id else ""
+
+
+def _converted(item_id: str, done: dict | None, convert: Callable[[str], str]) -> str:
+    """`convert(item_id)`, remembered in `done` (a folder's id is every child's parent)."""
+    if done is None:
+        return convert(item_id)
+    if item_id not in done:
+        done[item_id] = convert(item_id)
+    return done[item_id]
 
 
 def _fits(value: object) -> bool:
