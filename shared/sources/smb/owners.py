@@ -8,7 +8,9 @@ the connection as busy with one thread, at about half the CPU per file.
 Of the three replies only the status of the CREATE and CLOSE matters and only the owner SID of
 the QUERY_INFO: they are read with `struct` (`sid_of`), not smbprotocol's per-field Structures
 (which also re-parsed the CLOSE request and registered the handle for nothing): the replies'
-parsing was ~30% of a first scan's CPU (py-spy, docs/PERFORMANCE.md §11).
+parsing was ~30% of a first scan's CPU (py-spy, docs/PERFORMANCE.md §11). The requests are
+packed with `struct` too (packed_requests.py). A path that became a symbolic link since it was
+listed (the listing never follows one) is not followed: owner unknown.
 """
 from __future__ import annotations
 
@@ -18,17 +20,12 @@ from collections import deque
 
 import smbclient
 from smbprotocol.exceptions import SMBException
-from smbprotocol.file_info import FileAttributes
-from smbprotocol.open import (
-    CreateDisposition,
-    FilePipePrinterAccessMask,
-    ImpersonationLevel,
-    SMB2QueryInfoRequest,
-)
+from smbprotocol.open import FilePipePrinterAccessMask
 
 from shared import errors
+from shared.sources.smb import packed_requests as packed
 from shared.sources.smb.ntstatus import connection_lost
-from shared.sources.smb.plumbing import REPLY_TIMEOUT_S, SHARE_ALL, SmbPlumbing, open_on
+from shared.sources.smb.plumbing import REPLY_TIMEOUT_S, SHARE_ALL, SmbPlumbing, name_on
 
 log = logging.getLogger(__name__)
 OWNERS_IN_FLIGHT = 32  # x 3 credits: well inside the window SmbSource asks for
@@ -71,20 +68,13 @@ class SmbOwners(SmbPlumbing):
         return {p: out.get(p) for p in paths}
 
     def _send_owner_query(self, tree, path: str) -> tuple:
-        fd = open_on(tree, self._unc(path))
-        create, _ = fd.create(
-            ImpersonationLevel.Impersonation, FilePipePrinterAccessMask.READ_CONTROL,
-            FileAttributes.FILE_ATTRIBUTE_NORMAL, SHARE_ALL, CreateDisposition.FILE_OPEN, 0,
-            send=False)
-        query = SMB2QueryInfoRequest()
-        query["info_type"] = 3  # SMB2_0_INFO_SECURITY
-        query["output_buffer_length"] = 4096
-        query["additional_information"] = 0x1  # OWNER_SECURITY_INFORMATION
-        query["file_id"] = fd.file_id  # the related-compound id: the CREATE's handle
-        close, _ = fd.close(send=False)
-        requests = fd.connection.send_compound(
-            [create, query, close], tree.session.session_id, tree.tree_connect_id, related=True)
-        return path, fd.connection, requests
+        connection = tree.session.connection
+        requests = connection.send_compound([
+            packed.create(name_on(tree, self._unc(path)), FilePipePrinterAccessMask.READ_CONTROL,
+                          SHARE_ALL),
+            packed.query_info(3, 0, 4096, 0x1),  # SMB2_0_INFO_SECURITY, OWNER_SECURITY_INFORMATION
+            packed.close()], tree.session.session_id, tree.tree_connect_id, related=True)
+        return path, connection, requests
 
 
 def sid_of(sd: bytes) -> str | None:
@@ -112,7 +102,7 @@ def _collect(out: dict, path: str, connection, requests: list) -> None:
     owner = None
     for i, request in enumerate(requests):
         try:
-            reply = connection.receive(request, timeout=REPLY_TIMEOUT_S)
+            reply = connection.receive(request, timeout=REPLY_TIMEOUT_S, resolve_symlinks=False)
             if i == 1:
                 owner = _owner_in(reply)
         except Exception as exc:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import smbclient
-from smbprotocol.open import Open, ShareAccess
+from smbprotocol.open import ShareAccess
 
 from shared import errors
 from shared.sync.model import SourceEntry
@@ -19,10 +19,11 @@ SHARE_ALL = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | \
     ShareAccess.FILE_SHARE_DELETE  # never lock the file server's users out
 
 
-def open_on(tree, unc: str) -> Open:
-    """An Open of `unc` (a path smbclient's `get_smb_tree` gave `tree` for), not yet sent."""
+def name_on(tree, unc: str) -> str:
+    """The name a CREATE on `tree` gives `unc` (a path smbclient's `get_smb_tree` gave `tree`
+    for): share-relative, or whole on a DFS share (as smbclient's own opens name it)."""
     split = unc.lstrip("\\").split("\\")
-    return Open(tree, "\\".join(split if tree.is_dfs_share else split[2:]))
+    return "\\".join(split if tree.is_dfs_share else split[2:])
 
 
 class SmbPlumbing:

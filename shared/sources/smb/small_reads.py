@@ -3,7 +3,8 @@ round trip. Sent with smbprotocol's `send_compound` (signed or sealed as the ses
 replies read with `struct` (MS-SMB2 2.2.14, 2.2.38, 2.2.20): smbclient's file transaction
 parsed every reply into smbprotocol's per-field Structures and kept the handle's state for a
 handle the same compound closes: a fifth of the read's instructions (callgrind,
-docs/PERFORMANCE.md §12). The owner lookups' replies are read the same way (owners.py).
+docs/PERFORMANCE.md §12). The owner lookups' replies are read the same way (owners.py), and
+both pack their requests with `struct` (packed_requests.py).
 
 The open asks what smbclient's "r" mode asks (read data, attributes and extended attributes,
 never a folder) and shares read, write and delete: the file server's users are never locked
@@ -15,17 +16,12 @@ import struct
 
 import smbclient
 from smbprotocol.exceptions import SMBResponseException
-from smbprotocol.file_info import FileAttributes, FileInformationClass, InfoType
-from smbprotocol.open import (
-    CreateDisposition,
-    CreateOptions,
-    FilePipePrinterAccessMask,
-    ImpersonationLevel,
-    SMB2QueryInfoRequest,
-)
+from smbprotocol.file_info import FileInformationClass, InfoType
+from smbprotocol.open import CreateOptions, FilePipePrinterAccessMask
 
+from shared.sources.smb import packed_requests as packed
 from shared.sources.smb.ntstatus import END_OF_FILE, connection_lost, filetime_ns
-from shared.sources.smb.plumbing import REPLY_TIMEOUT_S, SHARE_ALL, open_on
+from shared.sources.smb.plumbing import REPLY_TIMEOUT_S, SHARE_ALL, name_on
 from shared.sync.model import SourceEntry
 
 PATH_NOT_COVERED = 0xC0000257  # a DFS link below the share: smbclient's own open follows it
@@ -39,8 +35,8 @@ _HEADER = 64  # reply offsets count from the SMB2 header
 
 
 class NotWhole(Exception):
-    """The file is not what the listing said (grew, emptied) or lies behind a DFS link: read
-    it by streaming instead."""
+    """The file is not what the listing said (grew, emptied) or lies behind a DFS or symbolic
+    link: read it by streaming instead (smbclient's open follows links)."""
 
 
 def read_whole(unc: str, path: str, hint: int, kw: dict) -> tuple[SourceEntry, bytes]:
@@ -50,20 +46,13 @@ def read_whole(unc: str, path: str, hint: int, kw: dict) -> tuple[SourceEntry, b
     connection = tree.session.connection
     if hint >= connection.max_read_size:
         raise NotWhole(path)
-    fd = open_on(tree, unc)
-    create, _ = fd.create(ImpersonationLevel.Impersonation, _READ,
-                          FileAttributes.FILE_ATTRIBUTE_NORMAL, SHARE_ALL,
-                          CreateDisposition.FILE_OPEN, CreateOptions.FILE_NON_DIRECTORY_FILE,
-                          send=False)
-    query = SMB2QueryInfoRequest()
-    query["info_type"] = InfoType.SMB2_0_INFO_FILE
-    query["file_info_class"] = FileInformationClass.FILE_INTERNAL_INFORMATION
-    query["output_buffer_length"] = 8
-    query["file_id"] = fd.file_id  # the related-compound id: the CREATE's handle
-    requests = [create, query]
+    requests = [
+        packed.create(name_on(tree, unc), _READ, SHARE_ALL, CreateOptions.FILE_NON_DIRECTORY_FILE),
+        packed.query_info(InfoType.SMB2_0_INFO_FILE,
+                          FileInformationClass.FILE_INTERNAL_INFORMATION, 8)]
     if hint:
-        requests.append(fd.read(0, hint + 1, send=False)[0])
-    requests.append(fd.close(send=False)[0])
+        requests.append(packed.read(hint + 1))
+    requests.append(packed.close())
     sent = connection.send_compound(requests, tree.session.session_id, tree.tree_connect_id,
                                     related=True)
     replies = _receive_all(connection, sent)
@@ -84,13 +73,14 @@ def read_whole(unc: str, path: str, hint: int, kw: dict) -> tuple[SourceEntry, b
 def _receive_all(connection, sent: list) -> list[bytes]:
     """Every reply's body, each received (smbprotocol keeps a reply until it is). A failed
     CREATE fails the rest of the compound with it: the first error is raised, once all are in;
-    a short file's READ (END_OF_FILE: emptied since it was listed) and a DFS link are NotWhole."""
+    a short file's READ (END_OF_FILE: emptied since it was listed) and a DFS or symbolic link
+    are NotWhole."""
     bodies: list[bytes] = []
     first: BaseException | None = None
     for request in sent:
         try:
-            bodies.append(connection.receive(request, timeout=REPLY_TIMEOUT_S)["data"]
-                          .get_value())
+            bodies.append(connection.receive(request, timeout=REPLY_TIMEOUT_S,
+                                             resolve_symlinks=False)["data"].get_value())
         except SMBResponseException as exc:
             first = first or exc
         except Exception as exc:
@@ -98,7 +88,7 @@ def _receive_all(connection, sent: list) -> list[bytes]:
                 raise
             first = first or exc
     if first is not None:
-        if getattr(first, "status", None) in (END_OF_FILE, PATH_NOT_COVERED):
+        if getattr(first, "status", None) in (END_OF_FILE, PATH_NOT_COVERED, packed.SYMLINK_STOP):
             raise NotWhole() from first
         raise first
     return bodies
