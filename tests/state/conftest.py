@@ -1,7 +1,8 @@
 """The store against the real Redis: each test gets its own namespace, removed afterwards.
 
 The modules of CLUSTER_MODULES run twice, against the single server and against a Redis
-Cluster of six nodes (tests/fixtures/redis_cluster.py, one per module): the keys of one
+Cluster of six nodes (tests/fixtures/redis_cluster.py, one for all of them: none stops a node,
+and each test has its own namespace; ~6 s saved per module): the keys of one
 connector share a slot there, and no script or transaction may span two. A test that reads
 the single-mode layout itself (raw key names) is marked `single_layout` and runs once there.
 The modules of SENTINEL_MODULES also run through sentinels (a master, its replica, three
@@ -14,7 +15,7 @@ import pytest
 
 from shared.store.connection import connect
 from shared.store.store import Store
-from tests.fixtures.redis_cluster import redis_cluster  # noqa: F401  (a fixture)
+from tests.fixtures.redis_cluster import start_cluster, stop_cluster
 from tests.fixtures.redis_sentinel import redis_sentinel  # noqa: F401  (a fixture)
 from tests.fixtures.stack import REDIS_URL
 
@@ -43,6 +44,15 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("redis_mode", modes, indirect=True, scope="module")
 
 
+@pytest.fixture(scope="session")
+def state_cluster(tmp_path_factory):
+    """The cluster every module of CLUSTER_MODULES runs against (the e2e failover tests kill
+    nodes of their own cluster, `redis_cluster`)."""
+    nodes = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    yield nodes
+    stop_cluster(nodes)
+
+
 @pytest.fixture(scope="module")
 def redis_mode(request):
     return getattr(request, "param", "single")
@@ -52,7 +62,7 @@ def redis_mode(request):
 async def state(request, redis_mode):
     ns = "u" + secrets.token_hex(4)
     if redis_mode == "cluster":
-        nodes = request.getfixturevalue("redis_cluster")
+        nodes = request.getfixturevalue("state_cluster")
         st = Store(connect(nodes.url, "cluster"), ns)
     elif redis_mode == "sentinel":
         st = Store.connect(request.getfixturevalue("redis_sentinel").url, ns, "sentinel")
