@@ -2,7 +2,7 @@
 (issue 17, targets 1 to 4).
 
     python bench/bench_batches.py [--files 3000] [--small 5000] [--workers 2] [--skip-rclone]
-                                  [--batch-files N] [--batch-file-max-mb M]
+                                  [--batch-files N] [--batch-file-max-mb M] [--rounds R]
 
 Two trees: a realistic mixed one (`mixed_tree`: log-normal sizes, median 16 KiB, ~90 KiB mean,
 ~30 files a folder under dept/project folders; seeded) and `--small` files of 4 KiB. For each:
@@ -13,6 +13,10 @@ scanner, scheduler, API: /proc/<pid>/stat) against rclone's (its rusage); broker
 those a script runs: an upper bound on round trips, a pipeline counting each of its commands);
 Redis bytes per indexed file (MEMORY USAGE of the connector's index / its entries). RabbitMQ,
 Redis, smbd and moto are not counted on our side, nor the SMB and S3 servers on rclone's.
+
+`--rounds R` copies the mixed tree R times each way (rclone, then a new connector of ours, into
+new buckets) and ends with the median of the rounds' ratios: on this 2-core machine one
+version's ratio moves by ±0.1 from one run to the next with the load of the moment.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import argparse
 import math
 import random
 import resource
+import statistics
 import subprocess
 import threading
 import time
@@ -156,6 +161,16 @@ def measure(srv: Servers, stack, name: str, folder: str, files: int, redis_url: 
     return rows
 
 
+def median_ratios(rows: list) -> str:
+    """Ours against rclone, round by round (rows in pairs: rclone's, then ours)."""
+    pairs = list(zip(rows[::2], rows[1::2], strict=True))
+    wall = sorted(ours[1] / theirs[1] for theirs, ours in pairs)
+    cpu = sorted(ours[2] / theirs[2] for theirs, ours in pairs)
+    return (f"rounds: {len(pairs)}; wall-time ratios {[round(w, 2) for w in wall]}, median "
+            f"{statistics.median(wall):.2f}; CPU-per-file ratios {[round(c, 2) for c in cpu]}, "
+            f"median {statistics.median(cpu):.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=3000)
@@ -164,6 +179,7 @@ def main() -> None:
     ap.add_argument("--skip-rclone", action="store_true")
     ap.add_argument("--batch-files", type=int, help="SCAIDRIVE_BATCH_FILES (0: no batches)")
     ap.add_argument("--batch-file-max-mb", type=int, help="SCAIDRIVE_BATCH_FILE_MAX_MB")
+    ap.add_argument("--rounds", type=int, default=1, help="mixed tree copies each way")
     args = ap.parse_args()
     import os
     srv = Servers("bench-batches-", redis=True)
@@ -176,7 +192,10 @@ def main() -> None:
         time.sleep(3)  # consumers up, imports done: not counted
         mixed = mixed_tree(srv.share, "mixed", args.files)
         print(f"mixed tree: {args.files} files, {mixed / 2**20:.0f} MiB", flush=True)
-        rows = measure(srv, stack, "mixed", "mixed", args.files, redis_url, args.skip_rclone)
+        rows = []
+        for i in range(args.rounds):
+            name = "mixed" if i == 0 else f"mixed{i + 1}"
+            rows += measure(srv, stack, name, "mixed", args.files, redis_url, args.skip_rclone)
         if args.small:
             small_tree(srv.share, "small", args.small)
             rows += measure(srv, stack, "small", "small", args.small, redis_url,
@@ -184,6 +203,8 @@ def main() -> None:
         print(table(["run", "wall s", "CPU ms/file", "broker msgs/file",
                      "Redis requests/file (beyond idle polling)",
                      "Redis B/indexed file"], rows))
+        if args.rounds > 1 and not args.skip_rclone:
+            print(median_ratios(rows[:2 * args.rounds]))
         print(f"work folder: {srv.work}")
     finally:
         stack.stop()
