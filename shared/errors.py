@@ -52,6 +52,12 @@ class ChangedAtSource(SyncError):
     cause = "changed_at_source"
 
 
+class ScaiDriveChanged(Exception):
+    """ScaiDrive's object is not the version a write was based on any more (or there is one
+    where none was expected): nothing was written; the caller decides (a conflict, or a
+    decision superseded). Control flow between storage and the transfer, never recorded."""
+
+
 class Transient(SyncError):
     cause = "transient"
     permanent = False

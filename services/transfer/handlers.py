@@ -27,8 +27,9 @@ from shared.app.runtime import Runtime
 from shared.app.source_pool import Sources
 from shared.config.connector_model import Connector
 from shared.contracts import ChangeKind, Owner, TransferBatch, TransferJob
-from shared.errors import NotFound, QuotaExceeded, SyncError
+from shared.errors import NotFound, QuotaExceeded, ScaiDriveChanged, SyncError
 from shared.observability import metrics, telemetry
+from shared.storage.s3 import Expected
 from shared.store.state import Failure, Indexed, IndexRecord, JobContext
 from shared.sync.folders import is_folder
 from shared.sync.keys import object_key
@@ -155,7 +156,17 @@ class Transfers:
             return "skipped", 0
         self._check_quota(job, known, ctx.share)
         started = time.monotonic()
-        result = await self._thread(self._stream, c, job, key, known, self.throttle.pace(c))
+        # Two-way: the object must still be the version the scan saw when the PUT lands, not
+        # only when it was checked above (S3's conditional write: an edit made in ScaiDrive
+        # while this file was read is not overwritten).
+        expected = Expected(job.target_etag) if c.sync_mode == "two_way" else None
+        try:
+            result = await self._thread(self._stream, c, job, key, known,
+                                        self.throttle.pace(c), expected)
+        except ScaiDriveChanged:
+            if checked:
+                raise  # a decision applied: superseded (source_writes.TwoWay.resolve)
+            return await self.two_way.both_changed(c, job), 0  # edited during the upload
         if result is None:
             return "skipped", 0
         entry, etag = result
@@ -173,9 +184,10 @@ class Transfers:
         return "transferred", entry.size
 
     def _stream(self, c: Connector, job: TransferJob, key: str, known: IndexRecord | None,
-                pace: Pace | None = None) -> tuple[SourceEntry, str] | None:
+                pace: Pace | None = None, expected: Expected | None = None
+                ) -> tuple[SourceEntry, str] | None:
         """In a thread: the source's bytes into the bucket (through the connector's bandwidth
-        limit, `pace`)."""
+        limit, `pace`), over the object version `expected` only (two-way)."""
         storage = self.rt.storage
         hint = job.version.size if job.version else None
         with self.sources.get(c).open_read(job.path, size_hint=hint,
@@ -186,7 +198,7 @@ class Transfers:
             if entry.size > storage.part_size:
                 storage.abort_uploads(c.target_share, key)  # leftovers of a killed worker
             etag = storage.put(c.target_share, key, pace.reader(reader) if pace else reader,
-                               entry.size, object_metadata(job, entry))
+                               entry.size, object_metadata(job, entry), expected)
         return entry, etag
 
     def _bytes_as_indexed(self, c: Connector, job: TransferJob, key: str, known: IndexRecord,

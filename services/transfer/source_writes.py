@@ -36,7 +36,7 @@ from shared.app.runtime import Runtime
 from shared.app.source_pool import Sources
 from shared.config.connector_model import Connector
 from shared.contracts import ChangeKind, ConflictDetected, Owner, SideVersion, TransferJob
-from shared.errors import ChangedAtSource, NotFound
+from shared.errors import ChangedAtSource, NotFound, ScaiDriveChanged
 from shared.store.state import IndexRecord, JobContext
 from shared.sync.keys import conflict_name, metadata_value, object_key
 from shared.sync.model import (
@@ -63,10 +63,6 @@ class Worker(Protocol):
 
     def _bytes_as_indexed(self, c: Connector, job: TransferJob, key: str, known: IndexRecord,
                           pace: Pace | None) -> bool | None: ...
-
-
-class ScaiDriveChanged(Exception):
-    """The object is not the version a decision was made on any more (raised before writing)."""
 
 
 class TwoWay:

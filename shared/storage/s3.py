@@ -1,13 +1,24 @@
 """ScaiDrive storage: one share = one S3 bucket (MinIO in production, any S3 API in tests).
 
 The minio client is synchronous (urllib3): callers run these methods in threads.
+
+Conditional writes (`put` with `expected`): a single-part PUT carries If-Match (the object is
+still that version) or If-None-Match: * (there is still no object), which S3 (since 2024),
+MinIO and moto check as they write: an edit made in ScaiDrive after the caller's own check and
+before the write lands is refused, not overwritten. minio's `put_object` sends no such header,
+so the PUT is minio's own `_put_object` with the headers `put_object` would build. A server
+that answers 501 (no conditional writes) is written to without them from then on (the
+caller's check stays); a multipart upload (past the part size) carries none: for those the
+caller's check is the only one.
 """
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import urllib.parse
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import BinaryIO, Protocol, cast
 
 import urllib3
@@ -15,12 +26,25 @@ from minio import Minio
 from minio.commonconfig import REPLACE, CopySource
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
-from minio.helpers import ObjectWriteResult
+from minio.helpers import ObjectWriteResult, genheaders, read_part_data
 
 from shared.config.settings import Settings
-from shared.errors import Transient
+from shared.errors import ScaiDriveChanged, Transient
 
+log = logging.getLogger(__name__)
 _ABSENT = ("NoSuchKey", "NoSuchObject", "NotFound")
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a write expects to replace: the object's version `etag`, or None for no object."""
+
+    etag: str | None
+
+    def headers(self) -> dict[str, str]:
+        if self.etag is None:
+            return {"If-None-Match": "*"}
+        return {"If-Match": '"' + self.etag.strip('"') + '"'}
 
 
 class Readable(Protocol):
@@ -71,6 +95,7 @@ class Storage:
                             secure=url.scheme == "https", region=settings.s3_region,
                             http_client=http)
         self.part_size = settings.part_size_mb * 1024 * 1024
+        self.conditional_writes = True  # until the server answers 501 to one
 
     def create_bucket(self, bucket: str) -> None:
         if not self.client.bucket_exists(bucket):
@@ -122,15 +147,42 @@ class Storage:
                 return None
             raise
 
-    def put(self, bucket: str, key: str, data: Readable, size: int, metadata: dict) -> str:
+    def put(self, bucket: str, key: str, data: Readable, size: int, metadata: dict,
+            expected: Expected | None = None) -> str:
         """Stream `size` bytes from `data`; multipart above the part size, memory bounded by
-        (parallel parts + 1) x part size. A failed multipart upload is aborted by minio."""
+        (parallel parts + 1) x part size. A failed multipart upload is aborted by minio.
+        `expected`: write only over that version (ScaiDriveChanged, nothing written,
+        otherwise), where the PUT is a single part and the server checks conditions."""
+        if expected is not None and size <= self.part_size and self.conditional_writes:
+            return self._put_if(bucket, key, data, size, metadata, expected)
         # minio only ever calls data.read(n) (minio.helpers.read_part_data), though it types
         # the argument as a whole BinaryIO.
         result = self.client.put_object(bucket, key, cast(BinaryIO, data), size,
                                         metadata=metadata, part_size=self.part_size,
                                         num_parallel_uploads=3)
         return _etag(result)
+
+    def _put_if(self, bucket: str, key: str, data: Readable, size: int, metadata: dict,
+                expected: Expected) -> str:
+        """One PUT with `expected`'s condition; the body read whole first, as minio reads a
+        single part (at most the part size)."""
+        body = read_part_data(cast(BinaryIO, data), size)
+        if len(body) != size:
+            raise OSError(f"stream having not enough data; expected: {size}, got: {len(body)}")
+        headers = genheaders(metadata, None, None, None, False)
+        headers["Content-Type"] = "application/octet-stream"
+        try:
+            return _etag(self.client._put_object(bucket, key, body,
+                                                 headers | expected.headers()))
+        except S3Error as exc:
+            if exc.code == "PreconditionFailed" or \
+                    (expected.etag is not None and exc.code in _ABSENT):
+                raise ScaiDriveChanged(key) from exc
+            if exc.response.status != 501:
+                raise
+        self.conditional_writes = False  # NotImplemented: this server checks no conditions
+        log.warning("S3 server refuses conditional writes: writing without them")
+        return _etag(self.client._put_object(bucket, key, body, headers))
 
     def copy(self, bucket: str, src: str, dst: str, metadata: dict) -> str:
         """Server-side copy (a rename at the source moves no bytes)."""
