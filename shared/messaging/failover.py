@@ -2,7 +2,9 @@
 when the node it uses dies, and publishes that wait for it instead of failing.
 
 SCAIDRIVE_AMQP_URL lists the nodes (shared/config/settings.py `split_amqp_urls`). `connect` opens
-the first that answers. aio-pika's robust connection reconnects to its own URL only; here, when
+the first that answers, trying the list again until one does within `STARTUP_WAIT_S`: a service
+started while the broker is down (a host booting, a broker restart) waits for it instead of
+exiting. aio-pika's robust connection reconnects to its own URL only; here, when
 the connection is lost and its node has not answered again within `GRACE_S`, the connection's URL
 is switched to the next node of the list (round robin, `GRACE_S` per node), and aio-pika's own
 recovery does the rest on that node: the channels reopen (publisher confirms included) and
@@ -35,6 +37,7 @@ GRACE_S = 3.0  # how long a lost node may take to come back before the next one 
 RECONNECT_INTERVAL_S = 1.0  # between two connection attempts
 CONNECT_TIMEOUT_S = 5.0  # one connection attempt (a node that does not answer at all)
 PUBLISH_WAIT_S = 60.0  # how long a publish waits for the connection to come back
+STARTUP_WAIT_S = 120.0  # how long a starting service waits for a node to answer
 WATCH_STEP_S = 0.25
 
 
@@ -117,9 +120,23 @@ class FailoverConnection(RobustConnection):
         await super().close(exc)
 
 
-async def connect(urls: list[str], name: str, grace_s: float = GRACE_S) -> FailoverConnection:
-    """A failover connection to the first node of `urls` that answers (each tried once);
-    the last node's error if none does."""
+async def connect(urls: list[str], name: str, grace_s: float = GRACE_S,
+                  wait_s: float = STARTUP_WAIT_S) -> FailoverConnection:
+    """A failover connection to the first node of `urls` that answers, the list tried again
+    every RECONNECT_INTERVAL_S until `wait_s` has passed; then the last node's error."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return await _first_answering(urls, name, grace_s)
+        except Exception:
+            if time.monotonic() + RECONNECT_INTERVAL_S >= deadline:
+                raise
+            log.warning("no broker node answers yet; trying again")
+        await asyncio.sleep(RECONNECT_INTERVAL_S)
+
+
+async def _first_answering(urls: list[str], name: str, grace_s: float) -> FailoverConnection:
+    """Each node of `urls` tried once, in order; the last one's error if none answers."""
     error: Exception | None = None
     for start, url in enumerate(urls):
         conn = FailoverConnection(NodeOrder(urls, grace_s, start),
