@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import aio_pika
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, DeliveryError
 from aio_pika.robust_connection import RobustConnection
+from tenacity import AsyncRetrying, RetryCallState, stop_after_delay, wait_fixed
 from yarl import URL
 
 log = logging.getLogger(__name__)
@@ -124,15 +125,13 @@ async def connect(urls: list[str], name: str, grace_s: float = GRACE_S,
                   wait_s: float = STARTUP_WAIT_S) -> FailoverConnection:
     """A failover connection to the first node of `urls` that answers, the list tried again
     every RECONNECT_INTERVAL_S until `wait_s` has passed; then the last node's error."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            return await _first_answering(urls, name, grace_s)
-        except Exception:
-            if time.monotonic() + RECONNECT_INTERVAL_S >= deadline:
-                raise
-            log.warning("no broker node answers yet; trying again")
-        await asyncio.sleep(RECONNECT_INTERVAL_S)
+    retrying = AsyncRetrying(stop=stop_after_delay(wait_s), wait=wait_fixed(RECONNECT_INTERVAL_S),
+                             reraise=True, before_sleep=_waiting)
+    return await retrying(_first_answering, urls, name, grace_s)
+
+
+def _waiting(_state: RetryCallState) -> None:
+    log.warning("no broker node answers yet; trying again")
 
 
 async def _first_answering(urls: list[str], name: str, grace_s: float) -> FailoverConnection:

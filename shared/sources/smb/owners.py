@@ -20,6 +20,7 @@ from collections import deque
 
 import smbclient
 from smbprotocol.exceptions import SMBException
+from smbprotocol.file_info import InfoType
 from smbprotocol.open import FilePipePrinterAccessMask
 
 from shared import errors
@@ -72,7 +73,7 @@ class SmbOwners(SmbPlumbing):
         requests = connection.send_compound([
             packed.create(name_on(tree, self._unc(path)), FilePipePrinterAccessMask.READ_CONTROL,
                           SHARE_ALL),
-            packed.query_info(3, 0, 4096, 0x1),  # SMB2_0_INFO_SECURITY, OWNER_SECURITY_INFORMATION
+            packed.query_info(InfoType.SMB2_0_INFO_SECURITY, 0, 4096, 0x1),  # the owner only
             packed.close()], tree.session.session_id, tree.tree_connect_id, related=True)
         return path, connection, requests
 

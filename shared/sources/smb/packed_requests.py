@@ -12,7 +12,7 @@ does to follow a symbolic link (STATUS_STOPPED_ON_SYMLINK), so replies to these 
 received with `resolve_symlinks=False` and a link is left to smbclient's own open
 (`SYMLINK_STOP`).
 
-Imports smbprotocol's command numbers only.
+Imports smbprotocol's command numbers and enums only.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import struct
 from typing import NamedTuple
 
 from smbprotocol.header import Commands
+from smbprotocol.open import CreateDisposition, ImpersonationLevel
 
 SYMLINK_STOP = 0x8000002D  # STATUS_STOPPED_ON_SYMLINK: the path holds a link; not followed here
 RELATED_FILE_ID = b"\xff" * 16  # a related compound's later requests name the CREATE's handle
@@ -28,8 +29,6 @@ _QUERY_INFO = struct.Struct("<HBBIHHIII16s")  # 40 bytes, no buffer (as smbproto
 _READ = struct.Struct("<HBBIQ16sIIIHH")  # 48 bytes, then one byte of empty buffer
 _CLOSE = struct.Struct("<HHI16s")
 _HEADER = 64
-IMPERSONATION = 2  # ImpersonationLevel.Impersonation
-FILE_OPEN = 1  # CreateDisposition.FILE_OPEN
 
 
 class _Value(NamedTuple):
@@ -68,7 +67,8 @@ def create(name: str, access: int, share: int, options: int = 0,
     no create contexts."""
     path = name.encode("utf-16-le")
     return PackedRequest(Commands.SMB2_CREATE, _CREATE.pack(
-        57, 0, 0, IMPERSONATION, 0, 0, access, attributes, share, FILE_OPEN, options,
+        57, 0, 0, ImpersonationLevel.Impersonation, 0, 0, access, attributes, share,
+        CreateDisposition.FILE_OPEN, options,
         _HEADER + 56, len(path), 0, 0) + path)
 
 
