@@ -261,11 +261,12 @@ class Transfers:
         await self.rt.state.put_index(c.id, job.path, dataclasses.replace(known, **fields))
         return "relabeled" if "etag" in fields else "skipped"
 
-    async def _forget(self, c: Connector, path: str) -> None:
-        """Remove a path's object and index entry (the old name of a moved file)."""
+    async def _forget(self, c: Connector, path: str, expected: Expected | None = None) -> None:
+        """Remove a path's object and index entry (the old name of a moved file); with
+        `expected`, only while the object is that version (ScaiDriveChanged: both kept)."""
         known = await self.rt.state.index_record(c.id, path)
         await self._thread(self.rt.storage.remove, c.target_share,
-                           object_key(c.target_prefix, path))
+                           object_key(c.target_prefix, path), expected)
         await self.rt.state.drop_index(c.id, path)
         if known:
             await self.rt.state.add_usage(c.target_share, -known.size)
@@ -284,7 +285,14 @@ class Transfers:
             return "skipped"  # the file is back at the source since the scan: keep it
         except NotFound:
             pass
-        await self._forget(c, job.path)
+        # Two-way: deleted only while still the version the scan saw (S3's conditional
+        # DELETE: an edit made in ScaiDrive since the check above is kept, and the next run
+        # pushes it back to the source, where a change wins over a deletion).
+        expected = Expected(job.target_etag) if c.sync_mode == "two_way" else None
+        try:
+            await self._forget(c, job.path, expected)
+        except ScaiDriveChanged:
+            return "skipped"
         return "deleted"
 
 

@@ -6,7 +6,9 @@ on the other, no bytes sent, and its index record moves to the new path with its
   scan saw (its etag; the copy carries it as x-amz-copy-source-if-match, and a single-part
   copy's etag is checked against it after) and nothing is at the new key: otherwise nothing is
   moved and the next run decides with the sides as they are then (a ScaiDrive edit of the old
-  path is pushed back to it, the new path pulled: both kept).
+  path is pushed back to it, the new path pulled: both kept). The old object's DELETE is
+  conditional on that etag too: an edit landing after the copy keeps the old object and its
+  index record, and the next run pushes it back the same way.
 - Renamed in ScaiDrive (MOVED_IN_SCAIDRIVE): `Source.move` renames the file at the source, only
   while it is still the version the scan saw and nothing holds the new name (ChangedAtSource
   otherwise: nothing moved; the next run decides, as for a refused delete at the source), and
@@ -28,7 +30,8 @@ from shared.app.runtime import Runtime
 from shared.app.source_pool import Sources
 from shared.config.connector_model import Connector
 from shared.contracts import Owner, TransferJob
-from shared.errors import ChangedAtSource, NotFound
+from shared.errors import ChangedAtSource, NotFound, ScaiDriveChanged
+from shared.storage.s3 import Expected
 from shared.store.state import IndexRecord
 from shared.sync.keys import object_key
 from shared.sync.model import SourceEntry, Versioned, listed_at
@@ -67,7 +70,15 @@ class Moves:
         if etag is None:
             return "skipped"
         await self.rt.state.put_index(c.id, job.path, _moved(old, job.version, etag))
-        await self.t._thread(self.rt.storage.remove, c.target_share, src)
+        try:
+            await self.t._thread(self.rt.storage.remove, c.target_share, src, Expected(want))
+        except ScaiDriveChanged:
+            # Edited in ScaiDrive since the copy: kept, with its index record, so that the
+            # next run pushes the edit back to the old path (a change wins over a deletion).
+            log.info("old object changed while it was moved: kept",
+                     extra={"connector_id": c.id})
+            await self.rt.state.add_usage(c.target_share, old.size)  # both objects count
+            return "moved"
         await self.rt.state.drop_index(c.id, old_path)  # same bytes: the share's usage holds
         return "moved"
 
@@ -85,7 +96,11 @@ class Moves:
         if etag != want and "-" not in want:  # a single-part copy keeps its MD5 etag
             log.info("object changed while it was moved: move undone",
                      extra={"connector_id": c.id})
-            await self.t._thread(self.rt.storage.remove, c.target_share, dst)
+            try:  # our copy, unless a ScaiDrive edit replaced it meanwhile (then kept)
+                await self.t._thread(self.rt.storage.remove, c.target_share, dst,
+                                     Expected(etag))
+            except ScaiDriveChanged:
+                pass
             return None
         return etag
 

@@ -2,14 +2,15 @@
 
 The minio client is synchronous (urllib3): callers run these methods in threads.
 
-Conditional writes (`put` with `expected`): a single-part PUT carries If-Match (the object is
-still that version) or If-None-Match: * (there is still no object), which S3 (since 2024),
-MinIO and moto check as they write: an edit made in ScaiDrive after the caller's own check and
-before the write lands is refused, not overwritten. minio's `put_object` sends no such header,
-so the PUT is minio's own `_put_object` with the headers `put_object` would build. A server
-that answers 501 (no conditional writes) is written to without them from then on (the
-caller's check stays); a multipart upload (past the part size) carries none: for those the
-caller's check is the only one.
+Conditional writes (`put` and `remove` with `expected`): the PUT, a multipart upload's
+completion (`multipart`) or the DELETE carries If-Match (the object is still that version) or,
+for a write, If-None-Match: * (there is still no object), which S3 (since 2024), MinIO and moto
+check as they write (moto: not If-Match on a completion): an edit made in ScaiDrive after the
+caller's own check and before the request lands is refused (ScaiDriveChanged), not overwritten
+or deleted. minio's `put_object` and `remove_object` send no such header: the single PUT is
+minio's own `_put_object` with the headers `put_object` would build, the DELETE minio's
+`_execute`. A server that answers 501 to a condition on one kind of request is sent that kind
+without conditions from then on (the caller's check stays; logged once).
 """
 from __future__ import annotations
 
@@ -19,17 +20,21 @@ import logging
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol, cast
+from typing import BinaryIO, cast
 
 import urllib3
 from minio import Minio
 from minio.commonconfig import REPLACE, CopySource
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
-from minio.helpers import ObjectWriteResult, genheaders, read_part_data
+from minio.helpers import DictType, ObjectWriteResult, genheaders, read_part_data
 
 from shared.config.settings import Settings
 from shared.errors import ScaiDriveChanged, Transient
+from shared.storage import multipart
+from shared.storage.multipart import Readable
+
+__all__ = ["Expected", "Readable", "Storage", "content_etags"]
 
 log = logging.getLogger(__name__)
 _ABSENT = ("NoSuchKey", "NoSuchObject", "NotFound")
@@ -41,17 +46,10 @@ class Expected:
 
     etag: str | None
 
-    def headers(self) -> dict[str, str]:
+    def headers(self) -> DictType:
         if self.etag is None:
             return {"If-None-Match": "*"}
         return {"If-Match": '"' + self.etag.strip('"') + '"'}
-
-
-class Readable(Protocol):
-    """What an upload reads from: `read(n)` up to n bytes, b"" at the end (a source's reader,
-    an open file)."""
-
-    def read(self, size: int, /) -> bytes: ...
 
 
 def _etag(result: ObjectWriteResult) -> str:
@@ -83,6 +81,20 @@ def content_etags(data: Readable, part_size: int) -> frozenset[str]:
     return frozenset(etags)
 
 
+def _object_headers(metadata: dict) -> DictType:
+    """The headers minio's `put_object` sends with an object's metadata."""
+    headers = genheaders(metadata, None, None, None, False)
+    headers["Content-Type"] = "application/octet-stream"
+    return headers
+
+
+def _raise_if_changed(exc: S3Error, expected: Expected, key: str) -> None:
+    """ScaiDriveChanged where `exc` is the server refusing `expected`'s condition: another
+    version there (412), or none where one was expected."""
+    if exc.code == "PreconditionFailed" or (expected.etag is not None and exc.code in _ABSENT):
+        raise ScaiDriveChanged(key) from exc
+
+
 class Storage:
     def __init__(self, settings: Settings, pool_size: int = 16):
         url = urllib.parse.urlsplit(settings.s3_endpoint)
@@ -95,7 +107,7 @@ class Storage:
                             secure=url.scheme == "https", region=settings.s3_region,
                             http_client=http)
         self.part_size = settings.part_size_mb * 1024 * 1024
-        self.conditional_writes = True  # until the server answers 501 to one
+        self.unconditional: set[str] = set()  # requests the server answered 501 to conditions
 
     def create_bucket(self, bucket: str) -> None:
         if not self.client.bucket_exists(bucket):
@@ -150,16 +162,19 @@ class Storage:
     def put(self, bucket: str, key: str, data: Readable, size: int, metadata: dict,
             expected: Expected | None = None) -> str:
         """Stream `size` bytes from `data`; multipart above the part size, memory bounded by
-        (parallel parts + 1) x part size. A failed multipart upload is aborted by minio.
+        (parallel parts + 1) x part size. A failed multipart upload is aborted.
         `expected`: write only over that version (ScaiDriveChanged, nothing written,
-        otherwise), where the PUT is a single part and the server checks conditions."""
-        if expected is not None and size <= self.part_size and self.conditional_writes:
-            return self._put_if(bucket, key, data, size, metadata, expected)
+        otherwise), where the server checks conditions."""
+        if expected is not None:
+            if size <= self.part_size and "put" not in self.unconditional:
+                return self._put_if(bucket, key, data, size, metadata, expected)
+            if size > self.part_size and "complete" not in self.unconditional:
+                return self._upload_if(bucket, key, data, size, metadata, expected)
         # minio only ever calls data.read(n) (minio.helpers.read_part_data), though it types
         # the argument as a whole BinaryIO.
         result = self.client.put_object(bucket, key, cast(BinaryIO, data), size,
                                         metadata=metadata, part_size=self.part_size,
-                                        num_parallel_uploads=3)
+                                        num_parallel_uploads=multipart.PARALLEL)
         return _etag(result)
 
     def _put_if(self, bucket: str, key: str, data: Readable, size: int, metadata: dict,
@@ -169,20 +184,43 @@ class Storage:
         body = read_part_data(cast(BinaryIO, data), size)
         if len(body) != size:
             raise OSError(f"stream having not enough data; expected: {size}, got: {len(body)}")
-        headers = genheaders(metadata, None, None, None, False)
-        headers["Content-Type"] = "application/octet-stream"
+        headers = _object_headers(metadata)
         try:
             return _etag(self.client._put_object(bucket, key, body,
                                                  headers | expected.headers()))
         except S3Error as exc:
-            if exc.code == "PreconditionFailed" or \
-                    (expected.etag is not None and exc.code in _ABSENT):
-                raise ScaiDriveChanged(key) from exc
-            if exc.response.status != 501:
+            if not self._conditions_refused(exc, expected, key, "put"):
                 raise
-        self.conditional_writes = False  # NotImplemented: this server checks no conditions
-        log.warning("S3 server refuses conditional writes: writing without them")
         return _etag(self.client._put_object(bucket, key, body, headers))
+
+    def _upload_if(self, bucket: str, key: str, data: Readable, size: int, metadata: dict,
+                   expected: Expected) -> str:
+        """A multipart upload completed under `expected`'s condition (`multipart.upload`)."""
+        try:
+            etag, checked = multipart.upload(self.client, bucket, key, data, size,
+                                             self.part_size, _object_headers(metadata),
+                                             expected.headers())
+        except S3Error as exc:
+            _raise_if_changed(exc, expected, key)
+            raise
+        if not checked:
+            self._refused("complete")
+        return etag
+
+    def _conditions_refused(self, exc: S3Error, expected: Expected, key: str,
+                            request: str) -> bool:
+        """ScaiDriveChanged for a refused condition; True when the server answered 501 (it
+        checks no conditions on `request`: sent without them from now on)."""
+        _raise_if_changed(exc, expected, key)
+        if exc.response.status != 501:
+            return False
+        self._refused(request)
+        return True
+
+    def _refused(self, request: str) -> None:
+        self.unconditional.add(request)
+        log.warning("S3 server checks no conditions on %s requests: sending them without",
+                    request)
 
     def copy(self, bucket: str, src: str, dst: str, metadata: dict) -> str:
         """Server-side copy (a rename at the source moves no bytes)."""
@@ -203,7 +241,20 @@ class Storage:
             raise
         return _etag(result)
 
-    def remove(self, bucket: str, key: str) -> None:
+    def remove(self, bucket: str, key: str, expected: Expected | None = None) -> None:
+        """Delete the object; with `expected` (a version), only while it is that version
+        (ScaiDriveChanged, nothing deleted, otherwise; already gone: nothing to do)."""
+        if expected is None or expected.etag is None or "delete" in self.unconditional:
+            self.client.remove_object(bucket, key)
+            return
+        try:
+            self.client._execute("DELETE", bucket, key, headers=expected.headers())
+            return
+        except S3Error as exc:
+            if exc.code in _ABSENT:
+                return  # deleted meanwhile: as asked
+            if not self._conditions_refused(exc, expected, key, "delete"):
+                raise
         self.client.remove_object(bucket, key)
 
     def put_marker(self, bucket: str, key: str) -> str:

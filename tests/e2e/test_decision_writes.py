@@ -10,70 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import io
-import secrets
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
-import redis.asyncio as aioredis
-from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from services.conflicts.decisions import transfer_job
 from services.transfer import conflict_decisions
 from services.transfer.handlers import Transfers
-from shared.app.runtime import Runtime
-from shared.app.source_pool import Sources
 from shared.config.connector_model import Connector
-from shared.config.secrets import SecretBox
-from shared.config.settings import Settings
 from shared.contracts import ConflictDetected, SideVersion
-from shared.store.store import Store
 from shared.sync.model import wire_version
-from tests.fixtures.stack import REDIS_URL
 
 pytestmark = pytest.mark.e2e
 SOURCE = b"the source's version, as detected\n"
 SCAIDRIVE = b"ScaiDrive's version, as detected: a different length\n"
 USER_EDIT = b"a user's edit at the file server, made just after the check\n"
 SCAIDRIVE_EDIT = b"an edit in ScaiDrive, made just after the check\n"
-
-
-class Recorder:
-    """The broker as the worker sees it: what it published, in order."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, dict]] = []
-
-    async def publish(self, exchange: str, routing_key: str, msg, **_kw) -> None:
-        self.sent.append((exchange, routing_key, msg.model_dump(mode="json")))
-
-    def events(self, conflict_id: str) -> list[str]:
-        return [rk for ex, rk, body in self.sent
-                if ex == "events" and body.get("conflict_id") == conflict_id]
-
-
-@pytest.fixture
-async def worker(samba, s3):
-    ns = "d" + secrets.token_hex(4)
-    key = Fernet.generate_key().decode()
-    settings = Settings(s3_endpoint=s3.endpoint, s3_access_key=SecretStr(s3.access_key),
-                        s3_secret_key=SecretStr(s3.secret_key), secret_key=SecretStr(key),
-                        namespace=ns)
-    store = Store(aioredis.from_url(REDIS_URL, decode_responses=True), ns)
-    broker = Recorder()
-    rt = Runtime(settings, store, broker, SecretBox(settings.secret_key))  # type: ignore[arg-type]
-    pool = ThreadPoolExecutor(4)
-    t = Transfers(rt, Sources(rt.box, settings), pool)
-    yield t
-    for cid in t.sources.ids():
-        t.sources.drop(cid)
-    pool.shutdown()
-    keys = [k async for k in store.r.scan_iter(f"{ns}:*")]
-    if keys:
-        await store.r.delete(*keys)
-    await store.close()
 
 
 async def conflict(worker: Transfers, samba, s3, winner: str):

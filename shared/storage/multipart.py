@@ -1,0 +1,111 @@
+"""A multipart upload whose completion carries a condition (If-Match / If-None-Match: *).
+
+S3 (since 2024) and MinIO check a CompleteMultipartUpload's conditions as the object is made
+(moto checks If-None-Match there): a two-way upload of a large file then replaces only the
+object version the scan saw, however long its parts took. minio's `put_object` has no place
+for a condition, so this is its multipart loop written out with minio's own requests
+(`_create_multipart_upload`, `_upload_part`, `_abort_multipart_upload`) and a completion that
+adds the condition's headers to minio's. Memory stays bounded as in minio: at most `PARALLEL`
+parts in flight and one being read. Any failure (a refused condition too) aborts the upload:
+nothing is left behind and the object is untouched.
+
+May import: minio, `shared.errors`.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import BinaryIO, Protocol, cast
+
+from minio import Minio
+from minio.datatypes import CompleteMultipartUploadResult
+from minio.error import S3Error
+from minio.helpers import DictType, md5sum_hash, read_part_data
+from minio.xml import Element, SubElement, getbytes
+
+from shared.errors import Transient
+
+PARALLEL = 3  # parts in flight, as minio's put_object uploads them
+
+
+class Readable(Protocol):
+    """What an upload reads from: `read(n)` up to n bytes, b"" at the end (a source's reader,
+    an open file)."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+def upload(client: Minio, bucket: str, key: str, data: Readable, size: int, part_size: int,
+           headers: DictType, condition: DictType) -> tuple[str, bool]:
+    """Stream `size` bytes from `data` in parts of `part_size` and complete the upload under
+    `condition`: (the object's etag, whether the server checked the condition). A server
+    answering 501 to the condition completes the same parts without it (checked: False);
+    a refused condition raises minio's S3Error (PreconditionFailed) after the abort."""
+    upload_id = client._create_multipart_upload(bucket, key, dict(headers))
+    try:
+        etags = _send_parts(client, bucket, key, upload_id, data, size, part_size)
+        try:
+            return _complete(client, bucket, key, upload_id, etags, condition), True
+        except S3Error as exc:
+            if exc.response.status != 501 or not condition:
+                raise
+        return _complete(client, bucket, key, upload_id, etags, {}), False
+    except BaseException:
+        client._abort_multipart_upload(bucket, key, upload_id)
+        raise
+
+
+def _part_sizes(size: int, part_size: int) -> Iterator[int]:
+    while size > 0:
+        yield min(part_size, size)
+        size -= part_size
+
+
+def _send_parts(client: Minio, bucket: str, key: str, upload_id: str, data: Readable,
+                size: int, part_size: int) -> list[str]:
+    """Each part's etag, in order; a part is read only once fewer than PARALLEL are in
+    flight."""
+    done: dict[int, str] = {}
+    with ThreadPoolExecutor(PARALLEL, thread_name_prefix="s3-part") as pool:
+        pending: dict[Future[str], int] = {}
+        try:
+            for number, length in enumerate(_part_sizes(size, part_size), start=1):
+                while len(pending) >= PARALLEL:
+                    _collect(pending, done, wait(pending, return_when=FIRST_COMPLETED).done)
+                part = read_part_data(cast(BinaryIO, data), length)
+                if len(part) != length:
+                    raise OSError(f"stream having not enough data; expected: {length}, "
+                                  f"got: {len(part)}")
+                pending[pool.submit(client._upload_part, bucket, key, part, None, upload_id,
+                                    number)] = number
+            _collect(pending, done, wait(pending).done)
+        finally:
+            for future in pending:
+                future.cancel()
+    return [done[n] for n in sorted(done)]
+
+
+def _collect(pending: dict[Future[str], int], done: dict[int, str],
+             finished: set[Future[str]]) -> None:
+    for future in finished:
+        done[pending.pop(future)] = future.result()  # a failed part raises here
+
+
+def _complete(client: Minio, bucket: str, key: str, upload_id: str, etags: list[str],
+              condition: DictType) -> str:
+    """minio's CompleteMultipartUpload (`Minio._complete_multipart_upload`) with `condition`'s
+    headers added."""
+    element = Element("CompleteMultipartUpload")
+    for number, etag in enumerate(etags, start=1):
+        tag = SubElement(element, "Part")
+        SubElement(tag, "PartNumber", str(number))
+        SubElement(tag, "ETag", '"' + etag + '"')
+    body = getbytes(element)
+    headers: DictType = {"Content-Type": "application/xml",
+                         "Content-MD5": cast(str, md5sum_hash(body))}
+    response = client._execute("POST", bucket, key, body=body, headers=headers | condition,
+                               query_params={"uploadId": upload_id})
+    made = CompleteMultipartUploadResult(response).etag
+    if made is None:
+        raise Transient(f"S3 answered no etag for {key}")
+    return made
