@@ -23,7 +23,7 @@ from shared.app.run_lifecycle import approvals_used
 from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector
 from shared.sources.base import Source
-from shared.store.scan_listing import CHUNK, ScanStore
+from shared.store.scan_listing import ScanStore
 from shared.sync.keys import path_of_key
 from shared.sync.model import DeltaCursor
 from shared.sync.one_way import OneWayDecision
@@ -31,7 +31,7 @@ from shared.sync.one_way import OneWayDecision
 
 async def scan_one_way(rt: Runtime, c: Connector, run_id: str, source: Source,
                        cursor: DeltaCursor | None) -> ScanOutcome:
-    store = rt.state.scan_listing(c.id)
+    store = rt.state.scan_listing(c.id, rt.settings.scan_chunk)
     await store.drop()  # a redelivered scan starts over
     # The bucket's sizes do not depend on the walk: both at once, so that a no-change re-sync
     # of a big tree takes the longer of the two, not their sum.
@@ -47,17 +47,17 @@ async def scan_one_way(rt: Runtime, c: Connector, run_id: str, source: Source,
 
 async def _list_bucket(rt: Runtime, c: Connector, store: ScanStore) -> None:
     objects = rt.storage.object_sizes(c.target_share, c.target_prefix)
-    while page := await asyncio.to_thread(_page, objects, c.target_prefix):
+    while page := await asyncio.to_thread(_page, objects, c.target_prefix, store.chunk):
         await store.add_target(page)
 
 
-def _page(objects, prefix: str) -> dict[str, int]:
+def _page(objects, prefix: str, chunk: int) -> dict[str, int]:
     page: dict[str, int] = {}
     for key, size in objects:
         path = path_of_key(prefix, key)
         if path is not None:
             page[path] = size
-        if len(page) >= CHUNK:
+        if len(page) >= chunk:
             break
     return page
 

@@ -27,7 +27,6 @@ from shared.config.connector_model import Connector
 from shared.errors import SyncError
 from shared.sources.base import Source
 from shared.sources.sharepoint.source import check_path as check_sharepoint_path
-from shared.store.scan_listing import CHUNK
 from shared.store.scan_sides import TwoWayScanStore
 from shared.store.state import Failure
 from shared.sync.folders import folder_record, is_folder
@@ -38,7 +37,7 @@ from shared.sync.two_way import Decided, NameCheck, Step, TwoWayDecision
 
 async def scan_two_way(rt: Runtime, c: Connector, run_id: str, source: Source,
                        cursor: DeltaCursor | None) -> ScanOutcome:
-    store = rt.state.two_way_scan(c.id)
+    store = rt.state.two_way_scan(c.id, rt.settings.scan_chunk)
     await store.drop()  # a redelivered scan starts over
     markers: list[str] = []
     bucket = asyncio.ensure_future(_list_bucket(rt, c, run_id, store, markers))
@@ -58,7 +57,7 @@ async def _list_bucket(rt: Runtime, c: Connector, run_id: str, store: TwoWayScan
     could write back (made by other S3 clients) are failures, not pushes: how many."""
     objects = rt.storage.object_etags(c.target_share, c.target_prefix)
     failures = 0
-    while page := await asyncio.to_thread(_page, objects, c.target_prefix, run_id):
+    while page := await asyncio.to_thread(_page, objects, c.target_prefix, run_id, store.chunk):
         etags, bad = page
         markers += [p for p in etags if is_folder(p)]
         await store.add_etags({p: e for p, e in etags.items() if not is_folder(p)})
@@ -67,7 +66,8 @@ async def _list_bucket(rt: Runtime, c: Connector, run_id: str, store: TwoWayScan
     return failures
 
 
-def _page(objects, prefix: str, run_id: str) -> tuple[dict[str, str], list[Failure]] | None:
+def _page(objects, prefix: str, run_id: str,
+          chunk: int) -> tuple[dict[str, str], list[Failure]] | None:
     etags: dict[str, str] = {}
     failures: list[Failure] = []
     for key, etag in objects:
@@ -80,7 +80,7 @@ def _page(objects, prefix: str, run_id: str) -> tuple[dict[str, str], list[Failu
             failures.append(_name_failure(path, exc, run_id))
             continue
         etags[path] = etag
-        if len(etags) + len(failures) >= CHUNK:
+        if len(etags) + len(failures) >= chunk:
             break
     return (etags, failures) if etags or failures else None
 

@@ -14,7 +14,7 @@ from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector
 from shared.errors import ListingFailed
 from shared.sources.base import Source
-from shared.store.scan_listing import CHUNK, ScanStore
+from shared.store.scan_listing import ScanStore
 from shared.sync.model import DeltaCursor, Listing, SourceEntry, merge_flags
 
 
@@ -42,7 +42,7 @@ async def walk_into(rt: Runtime, c: Connector, run_id: str, source: Source,
             walked.errors += len(failures)
             walked.listed += len(kept)
             batch += kept
-            if len(batch) >= CHUNK:  # folders are often small: one round trip per CHUNK
+            if len(batch) >= store.chunk:  # folders are often small: a round trip per chunk
                 await _listed(rt, c, run_id, store, batch)
                 batch = []
             if await gate.held():  # the progress shows what was listed; the next folder waits

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # while this many wait (the rest stay due, oldest first), so a run never outlives its lease
     # queued behind the scans of thousands of connectors due together.
     scans_waiting_max: int = Field(default=16, ge=1, le=10_000)
+    # A scan's working set in Redis moves this many entries per round trip, and its decision
+    # reads the listing this many at a time (memory: a chunk of entries, not the tree).
+    scan_chunk: int = Field(default=1000, ge=10, le=100_000)
     part_size_mb: int = Field(default=8, ge=5, le=512)
     # Small files travel in batches (one message, one Redis script per flush) of up to
     # batch_files files or batch_mb of content; files bigger than batch_file_max_mb, and two-way

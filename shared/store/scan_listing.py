@@ -24,13 +24,14 @@ from shared.store.index_codec import IndexCodec
 from shared.store.replies import hset_mapping, text_hash
 from shared.sync.model import IndexRecord, SourceEntry
 
-CHUNK = 1000  # entries per round trip
+CHUNK = 1000  # entries per round trip, unless the scan asks for another (settings.scan_chunk)
 TTL_S = 24 * 3600  # a scanner killed mid-scan leaves nothing for good
 
 
 class ScanStore:
-    def __init__(self, r: Redis, ns: str, cid: str):
+    def __init__(self, r: Redis, ns: str, cid: str, chunk: int = CHUNK):
         self.r = r
+        self.chunk = chunk
         tag = tagger(r)(cid)  # {cid} in cluster mode: the connector's slot, like state.py's keys
         self.listed = f"{ns}:scan:{tag}:listed"
         self.paths = f"{ns}:scan:{tag}:paths"
@@ -77,7 +78,7 @@ class ScanStore:
         out: dict[str, IndexRecord] = {}
         cursor = 0
         while True:
-            cursor, page = await self.r.hscan(self.index, cursor, count=CHUNK)
+            cursor, page = await self.r.hscan(self.index, cursor, count=self.chunk)
             assert isinstance(page, dict)  # path -> record: a list only with NOVALUES
             chunk = text_hash(page)
             paths = list(chunk)
@@ -89,9 +90,9 @@ class ScanStore:
                 return out
 
     async def listed_chunks(self, n: int) -> AsyncIterator[list[SourceEntry]]:
-        """The listed entries in walk order, CHUNK at a time."""
-        for start in range(0, n, CHUNK):
-            rows = await self.r.lrange(self.listed, start, start + CHUNK - 1)
+        """The listed entries in walk order, a chunk at a time."""
+        for start in range(0, n, self.chunk):
+            rows = await self.r.lrange(self.listed, start, start + self.chunk - 1)
             yield [SourceEntry(*json.loads(row)) for row in rows]
 
     async def lookup(self, paths: list[str]) -> tuple[dict[str, IndexRecord], dict[str, int]]:
@@ -117,8 +118,8 @@ class ScanStore:
     async def target_sizes(self, paths: Iterable[str]) -> dict[str, int]:
         paths = list(paths)
         out: dict[str, int] = {}
-        for start in range(0, len(paths), CHUNK):
-            part = paths[start:start + CHUNK]
+        for start in range(0, len(paths), self.chunk):
+            part = paths[start:start + self.chunk]
             sizes = await self.r.hmget(self.target, part)
             out.update({p: int(s) for p, s in zip(part, sizes, strict=True) if s is not None})
         return out

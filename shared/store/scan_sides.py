@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from shared.store.replies import text, text_hash
-from shared.store.scan_listing import CHUNK, ScanStore
+from shared.store.scan_listing import ScanStore
 from shared.sync.model import IndexRecord, SourceEntry
 
 
@@ -32,7 +32,7 @@ class TwoWayScanStore(ScanStore):
         done: set[str] = set()  # the rows given: the run's changes, not the tree
         cursor = 0
         while True:
-            cursor, page = await self.r.hscan(self.etags, cursor, count=CHUNK)
+            cursor, page = await self.r.hscan(self.etags, cursor, count=self.chunk)
             assert isinstance(page, dict)
             etags = text_hash(page)
             paths = [p for p in etags if p not in done]
@@ -47,7 +47,7 @@ class TwoWayScanStore(ScanStore):
 
     async def listed_rows(self, n: int) -> AsyncIterator[
             list[tuple[SourceEntry, IndexRecord | None, str | None]]]:
-        """The listed entries in walk order with their index records and etags, CHUNK at a
+        """The listed entries in walk order with their index records and etags, a chunk at a
         time (one round trip for both lookups)."""
         async for entries in self.listed_chunks(n):
             records, etags = await self.beside_index([e.path for e in entries], self.etags)
@@ -60,7 +60,7 @@ class TwoWayScanStore(ScanStore):
         done: set[str] = set()
         cursor = 0
         while True:
-            cursor, page = await self.r.hscan(self.index, cursor, count=CHUNK)
+            cursor, page = await self.r.hscan(self.index, cursor, count=self.chunk)
             assert isinstance(page, dict)
             chunk = {p: v for p, v in text_hash(page).items() if p not in done}
             paths = list(chunk)

@@ -42,7 +42,7 @@ from shared.store.delete_holds import DeleteHolds
 from shared.store.delta_positions import DeltaPositions
 from shared.store.owner_cache import OwnerCache
 from shared.store.runs import RunState
-from shared.store.scan_listing import ScanStore
+from shared.store.scan_listing import CHUNK, ScanStore
 from shared.store.scan_sides import TwoWayScanStore
 from shared.store.schedule_records import ScheduleRecords
 from shared.store.throttle_records import ThrottleRecords
@@ -75,10 +75,11 @@ class Store(RunState):
         await store.ping()
         return store
 
-    def scan_listing(self, cid: str) -> ScanStore:
-        """The working set of the connector's scan (one scan at a time: its lease)."""
-        return ScanStore(self.r, self.ns, cid)
+    def scan_listing(self, cid: str, chunk: int = CHUNK) -> ScanStore:
+        """The working set of the connector's scan (one scan at a time: its lease), moved
+        `chunk` entries per round trip."""
+        return ScanStore(self.r, self.ns, cid, chunk)
 
-    def two_way_scan(self, cid: str) -> TwoWayScanStore:
-        """A two-way scan's working set (one scan at a time: its lease)."""
-        return TwoWayScanStore(self.r, self.ns, cid)
+    def two_way_scan(self, cid: str, chunk: int = CHUNK) -> TwoWayScanStore:
+        """A two-way scan's working set (one scan at a time: its lease), `chunk` at a time."""
+        return TwoWayScanStore(self.r, self.ns, cid, chunk)

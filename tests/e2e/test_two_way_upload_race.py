@@ -73,7 +73,7 @@ def test_a_file_created_in_scaidrive_during_a_large_upload_is_a_conflict_not_ove
     api, root = stack.api(), samba.path("tw-race-big")
     cid = two_way(api, samba, "tw-race-big", {"readme.txt": b"as synced"},
                   bandwidth_limit="2M")
-    share_new = os.urandom(9 * MiB)  # past the 8 MiB part size: two parts, ~4.5 s to read
+    share_new = os.urandom(9 * MiB)  # past the stack's 5 MiB part size: ~4.5 s to read
     samba.write_file("tw-race-big/video.bin", share_new)
     made = b"made in ScaiDrive during the upload"
     # The file is made once the multipart upload has begun (its parts then under way).

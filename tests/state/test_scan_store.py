@@ -23,6 +23,16 @@ async def test_listing_comes_back_in_walk_order_across_chunks(state):
     assert 0 < await state.r.ttl(store.listed) <= TTL_S
 
 
+async def test_a_scan_reads_its_listing_in_the_chunk_it_asks_for(state):
+    """settings.scan_chunk: the e2e stacks use a small one, so that their trees span chunks."""
+    store = state.scan_listing("c1", chunk=7)
+    entries = [SourceEntry(f"d/{i:02d}", i, i) for i in range(20)]
+    await store.add_listed(entries)
+    chunks = [chunk async for chunk in store.listed_chunks(len(entries))]
+    assert [len(chunk) for chunk in chunks] == [7, 7, 6]
+    assert [e for chunk in chunks for e in chunk] == entries
+
+
 async def test_vanished_is_every_indexed_path_not_listed(state):
     store = state.scan_listing("c1")
     indexed = {f"p{i}": _record(i) for i in range(2 * CHUNK + 300)}
