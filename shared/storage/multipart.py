@@ -13,7 +13,6 @@ May import: minio, `shared.errors`.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import BinaryIO, Protocol, cast
 
@@ -47,18 +46,12 @@ def upload(client: Minio, bucket: str, key: str, data: Readable, size: int, part
         try:
             return _complete(client, bucket, key, upload_id, etags, condition), True
         except S3Error as exc:
-            if exc.response.status != 501 or not condition:
+            if exc.response.status != 501:
                 raise
         return _complete(client, bucket, key, upload_id, etags, {}), False
     except BaseException:
         client._abort_multipart_upload(bucket, key, upload_id)
         raise
-
-
-def _part_sizes(size: int, part_size: int) -> Iterator[int]:
-    while size > 0:
-        yield min(part_size, size)
-        size -= part_size
 
 
 def _send_parts(client: Minio, bucket: str, key: str, upload_id: str, data: Readable,
@@ -69,7 +62,8 @@ def _send_parts(client: Minio, bucket: str, key: str, upload_id: str, data: Read
     with ThreadPoolExecutor(PARALLEL, thread_name_prefix="s3-part") as pool:
         pending: dict[Future[str], int] = {}
         try:
-            for number, length in enumerate(_part_sizes(size, part_size), start=1):
+            for number, start in enumerate(range(0, size, part_size), start=1):
+                length = min(part_size, size - start)
                 while len(pending) >= PARALLEL:
                     _collect(pending, done, wait(pending, return_when=FIRST_COMPLETED).done)
                 part = read_part_data(cast(BinaryIO, data), length)
