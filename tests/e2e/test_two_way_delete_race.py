@@ -16,6 +16,7 @@ import time
 import uuid
 
 import pytest
+from minio.error import S3Error
 from pydantic import SecretStr
 
 from services.transfer.handlers import Transfers
@@ -66,8 +67,10 @@ def edit_after(monkeypatch, owner, name: str, edit) -> None:
 def content(s3, bucket: str, key: str) -> bytes | None:
     try:
         obj = s3.client().get_object(bucket, key)
-    except Exception:
-        return None
+    except S3Error as exc:
+        if exc.code == "NoSuchKey":
+            return None
+        raise
     try:
         return obj.read()
     finally:
