@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 from opentelemetry import trace
@@ -19,9 +20,11 @@ from shared.observability import telemetry
 from shared.sources.base import Source
 from shared.store.daily_counters import add_daily
 from shared.store.state import Failure
+from shared.sync.model import DeltaCursor
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.scanner")
+DAY_S = 86_400.0
 
 
 @dataclass
@@ -63,8 +66,9 @@ async def on_scan(rt: Runtime, msg: ScanRequested, sources: ScanSources) -> None
 async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) -> None:
     # Delta-capable sources (SharePoint) resume from the position the last run saved.
     cursor = await rt.state.delta_positions.cursor(c.id) if c.kind == "sharepoint" else None
+    listed_from, full = _listing_start(rt, c, run_id, cursor)
     scan = scan_one_way if c.sync_mode == "one_way" else scan_two_way
-    out = await scan(rt, c, run_id, source, cursor)
+    out = await scan(rt, c, run_id, source, listed_from)
     if out.cursor is not None and cursor is not None:
         # Saved only now: a scan that dies before this point replays the same changes.
         await rt.state.delta_positions.save(c.id, cursor, out.cursor)
@@ -73,7 +77,8 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
         log.warning("%d deletions withheld: their folders could not be listed", out.withheld,
                     extra=where)
     span.set_attributes({"files.listed": out.listed, "jobs": out.jobs,
-                         "deletes.withheld": out.withheld, "listing.resynced": out.resynced})
+                         "deletes.withheld": out.withheld, "listing.resynced": out.resynced,
+                         "listing.full_reconcile": full})
     if out.resynced:
         log.warning("delta position expired: full enumeration reconciled against the index",
                     extra=where)
@@ -86,3 +91,18 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
         bytes_total=out.bytes_to_send)
     if closing == 2:
         await close_run(rt, c.id, run_id, claimed=True)
+
+
+def _listing_start(rt: Runtime, c: Connector, run_id: str,
+                   cursor: DeltaCursor | None) -> tuple[DeltaCursor | None, bool]:
+    """Where the listing starts: the saved position, or the whole library when its last full
+    listing is `full_listing_days` old (what the change feed missed is then reconciled: a
+    file it never reported deleted leaves ScaiDrive, one it never reported arrives). The
+    position saved afterwards is diffed against `cursor` either way."""
+    now = time.time()
+    if cursor is None or not cursor.full_listing_due(rt.settings.full_listing_days * DAY_S, now):
+        return cursor, False
+    log.info("full listing: the last was %.1f days ago; reconciling the change feed",
+             (now - (cursor.full_at or now)) / DAY_S,
+             extra={"connector_id": c.id, "run_id": run_id})
+    return DeltaCursor(), True

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     # A scan's working set in Redis moves this many entries per round trip, and its decision
     # reads the listing this many at a time (memory: a chunk of entries, not the tree).
     scan_chunk: int = Field(default=1000, ge=10, le=100_000)
+    # A SharePoint connector lists its whole library again, instead of the changes since its
+    # saved delta position, when its last full listing is this old (0: never): what the change
+    # feed missed is reconciled.
+    full_listing_days: float = Field(default=7.0, ge=0)
     part_size_mb: int = Field(default=8, ge=5, le=512)
     # Small files travel in batches (one message, one Redis script per flush) of up to
     # batch_files files or batch_mb of content; files bigger than batch_file_max_mb, and two-way

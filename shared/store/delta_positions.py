@@ -4,6 +4,9 @@
 Key layout (prefix = SCAIDRIVE_NAMESPACE; one connector's keys, tagged by it in cluster mode):
 
   {ns}:delta:{cid}       the saved delta position (a URL)
+  {ns}:delta_full:{cid}  when the position's items were last enumerated in full (seconds since
+                         1970, as text); a position saved before it was kept reads as listed
+                         in full at its first read, and is saved so (the clock starts then)
   {ns}:items:{cid}       hash item id -> item known at that position, packed (`pack_item`)
 
 An item (shared/sources/sharepoint/delta.py's compact dict) is kept in fields joined by "|", a
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from base64 import b32decode, b32encode, urlsafe_b64decode, urlsafe_b64encode
 from collections.abc import Callable
 
@@ -126,10 +130,16 @@ class DeltaPositions:
         self.r = state.r
 
     async def cursor(self, cid: str) -> DeltaCursor:
-        link = text(await self.r.get(self.state.key("delta", cid)))
-        raw = text_hash(await self.r.hgetall(self.state.key("items", cid)))
+        async with self.r.pipeline(transaction=False) as p:  # one connector: one slot
+            p.get(self.state.key("delta", cid))
+            p.get(self.state.key("delta_full", cid))
+            p.hgetall(self.state.key("items", cid))
+            link, full_at, items = await p.execute()
+        raw = text_hash(items)
         parents: dict[str, str | None] = {}
-        return DeltaCursor(link, {k: unpack_item(v, parents) for k, v in raw.items()})
+        return DeltaCursor(text(link), {k: unpack_item(v, parents) for k, v in raw.items()},
+                           float(full_at) if full_at is not None else
+                           time.time() if link is not None else None)
 
     async def save(self, cid: str, old: DeltaCursor, new: DeltaCursor) -> None:
         """Write only what changed since `old`, and the new position, in one transaction: an
@@ -148,8 +158,11 @@ class DeltaPositions:
                 p.set(self.state.key("delta", cid), new.link)
             else:
                 p.delete(self.state.key("delta", cid))
+            if new.full_at is not None:
+                p.set(self.state.key("delta_full", cid), repr(new.full_at))
             await p.execute()
 
     async def forget(self, cid: str) -> None:
         """The connector points at another library: its next run enumerates from scratch."""
-        await self.r.delete(self.state.key("delta", cid), self.state.key("items", cid))
+        await self.r.delete(self.state.key("delta", cid), self.state.key("delta_full", cid),
+                            self.state.key("items", cid))

@@ -185,6 +185,16 @@ class DeltaCursor:
 
     link: str | None = None  # None: enumerate everything
     items: dict[str, DeltaItem] = field(default_factory=dict)
+    # When `items` were last enumerated in full (seconds since 1970), not only patched with
+    # changes; None: not known.
+    full_at: float | None = None
+
+    def full_listing_due(self, every_s: float, now: float) -> bool:
+        """Enumerate everything again instead of the changes since `link`: a change feed can
+        miss a change (a deletion it never reports stays in ScaiDrive for good), so its items
+        are checked against the whole library every `every_s` (0: never)."""
+        return bool(self.link) and every_s > 0 and self.full_at is not None and \
+            now - self.full_at >= every_s
 
 
 @dataclass

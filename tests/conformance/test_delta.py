@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 
 from shared.sync.model import DeltaCursor
 
@@ -110,6 +111,28 @@ def test_expired_delta_token_resyncs_to_the_same_listing(graph, sp):
     assert second.entries == sp.make_source().list().entries
     third = source.list(second.cursor)  # and the new position works
     assert not third.resynced and third.entries == second.entries
+
+
+def test_a_full_enumeration_dates_its_items_and_sees_what_the_feed_missed(graph, sp):
+    """The scanner's periodic full listing (SCAIDRIVE_FULL_LISTING_DAYS) rests on this: changes
+    keep the age of the last full enumeration; one from scratch finds what they missed."""
+    sp.put("a/keep.txt", b"keep")
+    gone = sp.put("a/gone.txt", b"gone")
+    source = sp.make_source()
+    before = time.time()
+    first = source.list()
+    assert before <= first.cursor.full_at <= time.time()
+
+    graph.delete(sp.drive, "a/gone.txt")
+    graph.hide_from_delta(gone, graph.put_file(sp.drive, "a/unseen.txt", b"unseen"))
+    sp.put("a/seen.txt", b"seen")
+    second = source.list(first.cursor)
+    assert set(second.entries) == {"a/keep.txt", "a/gone.txt", "a/seen.txt"}  # the feed missed
+    assert second.cursor.full_at == first.cursor.full_at
+
+    third = source.list(DeltaCursor())
+    assert set(third.entries) == {"a/keep.txt", "a/unseen.txt", "a/seen.txt"}
+    assert third.cursor.full_at > first.cursor.full_at and not third.resynced
 
 
 def test_missing_library_fails_the_root_with_not_found(graph, sp):

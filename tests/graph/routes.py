@@ -302,7 +302,7 @@ def _delta(emu, drive: Drive, token: str | None) -> Response:
             return gerr(410, "resyncRequired", "Resync required.")
         if items is None:
             changed = [i for i in drive.items.values()
-                       if i.seq > since and (since or not i.deleted)]
+                       if (i.seq > since if since else not i.deleted)]
             changed.sort(key=lambda i: (t.path_of(drive, i).count("/") if not i.deleted else 0,
                                         i.seq))
             items = [emu.item_json(drive, i, for_delta=True) for i in changed]

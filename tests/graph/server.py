@@ -159,6 +159,15 @@ class GraphHandle:
         lands between our read of the folder and the DELETE."""
         self.emu.put_before_delete[(drive.id, folder)] = (name, data)
 
+    def hide_from_delta(self, *items) -> None:
+        """The items' last changes (`put_file`, `delete`, `move`: pass the item they touched) are
+        never reported to a delta link, as Graph's change feed has been seen to miss changes
+        (users of Elastic's connectors: #1822, #3994); a full enumeration still lists the
+        library as it is."""
+        with self.tenant.lock:
+            for item in items:
+                item.seq = 0
+
     def expire_delta_tokens(self) -> None:
         with self.tenant.lock:
             for d in self.tenant.drives.values():

@@ -57,6 +57,30 @@ async def test_saved_items_read_back_as_they_were(state):
     assert (again.link, again.items) == ("https://graph/delta?token=2", changed)
 
 
+async def test_when_the_items_were_last_listed_in_full_is_kept(state):
+    positions = state.delta_positions
+    listed = 1_764_000_000.25
+    await positions.save("c1", DeltaCursor(), DeltaCursor("https://graph/delta?token=1", ITEMS,
+                                                          listed))
+    back = await positions.cursor("c1")
+    assert back.full_at == listed
+    await positions.save("c1", back, DeltaCursor("https://graph/delta?token=2", ITEMS, listed))
+    assert (await positions.cursor("c1")).full_at == listed  # changes since: the same age
+
+    await positions.forget("c1")  # another library: from scratch, no age
+    assert await positions.cursor("c1") == DeltaCursor()
+
+
+async def test_a_position_saved_before_its_age_was_kept_starts_the_clock(state, monkeypatch):
+    await state.r.set(state.key("delta", "c1"), "https://graph/delta?token=old")
+    monkeypatch.setattr("shared.store.delta_positions.time.time", lambda: 1_764_000_000.0)
+    back = await state.delta_positions.cursor("c1")
+    assert back.full_at == 1_764_000_000.0  # not due at once: every such library together
+    await state.delta_positions.save("c1", back, back)
+    monkeypatch.undo()
+    assert (await state.delta_positions.cursor("c1")).full_at == 1_764_000_000.0
+
+
 async def test_items_saved_as_json_before_still_read(state):
     items = state.key("items", "c1")
     await state.r.hset(items, mapping={k: json.dumps(v) for k, v in ITEMS.items()})

@@ -23,6 +23,7 @@ def run(service: str, env: dict) -> subprocess.CompletedProcess:
      "SCAIDRIVE_SECRET_KEY"),
     ("transfer", GOOD | {"SCAIDRIVE_SECRET_KEY": "not-a-fernet-key"}, "SCAIDRIVE_SECRET_KEY"),
     ("scheduler", GOOD | {"SCAIDRIVE_S3_ENDPOINT": "ftp://x"}, "SCAIDRIVE_S3_ENDPOINT"),
+    ("scanner", GOOD | {"SCAIDRIVE_FULL_LISTING_DAYS": "-1"}, "SCAIDRIVE_FULL_LISTING_DAYS"),
     ("api", GOOD | {"SCAIDRIVE_API_PORT": "eighty"}, "SCAIDRIVE_API_PORT"),
     ("api", {k: v for k, v in GOOD.items() if k != "SCAIDRIVE_API_TOKEN"}, "SCAIDRIVE_API_TOKEN"),
 ])

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -86,13 +87,18 @@ class SharePointSource(SharePointFolders):
         yield self.list(cursor)
 
     def list(self, cursor: DeltaCursor | None = None) -> Listing:
+        started = time.time()
         try:
             items, link, resynced = self.graph.run(self._delta(cursor))
         except errors.SyncError as exc:  # the library could not be read at all
             return Listing(failures=[ListFailure("", exc.cause, str(exc))], complete=False)
         tree = delta.build(items)  # here: the loop serves other threads
         self._owners = tree.owners
-        return Listing(entries=tree.entries, cursor=DeltaCursor(link, items), resynced=resynced,
+        # Enumerated in full (no position, or one given up): the items are the library's as of
+        # when the listing began; else they are as old as the position's last full listing.
+        full = cursor is None or cursor.link is None or resynced
+        new = DeltaCursor(link, items, started if full or cursor is None else cursor.full_at)
+        return Listing(entries=tree.entries, cursor=new, resynced=resynced,
                        empty_folders=tree.empty_folders)
 
     async def _delta(self, cursor: DeltaCursor | None) -> tuple[dict[str, dict], str, bool]:
