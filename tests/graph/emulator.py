@@ -62,6 +62,8 @@ class Emulator:
         self.rewrite_office = False
         self.counts: Counter = Counter()  # by route (Graph), or kind (token, download, ...)
         self.api_requests = 0  # every request to the Graph API (/v1.0), refused ones too
+        # User-Agent headers seen, by host kind (graph, download, upload, token)
+        self.user_agents: dict[str, set[str]] = {}
         # page token -> (epoch, items json, seq)
         self.cursors: dict[str, tuple[int, list, int]] = {}
         self.downloads: dict[str, tuple[bytes, float]] = {}
@@ -142,6 +144,9 @@ class Emulator:
     async def dispatch(self, req: Request) -> Response:
         raw = req.scope.get("raw_path", req.url.path.encode()).decode().split("?", 1)[0]
         path = urllib.parse.unquote(raw)
+        kind = "graph" if path.startswith("/v1.0/") else "download" if \
+            path.startswith("/_layouts/") else "upload" if path.startswith("/_upload/") else "token"
+        self.user_agents.setdefault(kind, set()).add(req.headers.get("user-agent", ""))
         m = re.fullmatch(r"/([^/]+)/(v2\.0/\.well-known/openid-configuration|oauth2/v2\.0/token)",
                          path)
         if m:

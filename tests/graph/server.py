@@ -193,6 +193,11 @@ class GraphHandle:
                 "upload": c["upload_chunk"],
                 "token": c["token"] + c["openid"] + c["aad_bad_tenant"]}
 
+    def user_agents(self) -> dict[str, set[str]]:
+        """The User-Agent headers seen so far, by host kind (as `request_counts`)."""
+        with self.tenant.lock:
+            return {kind: set(agents) for kind, agents in self.emu.user_agents.items()}
+
     @property
     def page_size(self) -> int:
         return self.emu.page_size

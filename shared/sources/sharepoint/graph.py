@@ -11,10 +11,14 @@ submit coroutines with `run()`. Wiring follows shared/notes/library-facts.md:
 - plain httpx (no Authorization) for pre-authenticated download URLs and upload-session PUTs.
 The SDK retries 429/503/504 itself but hands a 429 back at once when Retry-After >= 180 s
 (SharePoint has sent 315 s): `call()`/`fetch()` wait those out, within `max_wait_s`.
+Every request is decorated as Microsoft asks of applications that call SharePoint Online
+(`USER_AGENT`: "ISV|CompanyName|AppName/Version"): SharePoint throttles undecorated traffic
+first.
 """
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import logging
 import ssl
@@ -38,6 +42,16 @@ from shared.sources.sharepoint.graph_errors import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("scaidrive-connectors")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout not installed
+        return "0"
+
+
+USER_AGENT = f"ISV|ScaiDrive|ScaiDrive Connectors/{_version()}"
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 THROTTLED = {429, 503, 504}
@@ -88,6 +102,13 @@ def _verify(endpoint: GraphEndpoint) -> ssl.SSLContext | bool:
     return ssl.create_default_context(cafile=endpoint.ca_bundle) if endpoint.ca_bundle else True
 
 
+def _http_client(endpoint: GraphEndpoint) -> httpx.AsyncClient:
+    """An httpx client for Graph or for its download and upload URLs, our traffic decorated
+    (the SDK's middleware appends its own product after ours)."""
+    return httpx.AsyncClient(verify=_verify(endpoint), timeout=TIMEOUT,
+                             headers={"User-Agent": USER_AGENT})
+
+
 def make_credential(endpoint: GraphEndpoint, creds: GraphCredentials) -> Any:
     """azure-identity's async credential for the app (must be built on the session's loop)."""
     from azure.identity.aio import CertificateCredential, ClientSecretCredential
@@ -123,7 +144,7 @@ def make_client(endpoint: GraphEndpoint, credential: Any) -> tuple[Any, httpx.As
     base = endpoint.graph_base.rstrip("/")
     auth = AzureIdentityAuthenticationProvider(credential, scopes=[GRAPH_SCOPE],
                                                allowed_hosts=[httpx.URL(base).host])
-    http = httpx.AsyncClient(verify=_verify(endpoint), timeout=TIMEOUT)
+    http = _http_client(endpoint)
     adapter = GraphRequestAdapter(
         auth, client=GraphClientFactory.create_with_default_middleware(client=http))
     adapter.base_url = base  # the constructor ignores it; httpx's own would add a slash
@@ -185,7 +206,7 @@ class GraphSession:
 
     async def _open(self) -> None:
         self.slots = asyncio.Semaphore(max(1, self.endpoint.concurrency))
-        self.http = httpx.AsyncClient(verify=_verify(self.endpoint), timeout=TIMEOUT)
+        self.http = _http_client(self.endpoint)
         self._owned.append(self.http)
         self._connect()
 
