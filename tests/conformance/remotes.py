@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -280,15 +281,20 @@ def in_threads(fn, args: list) -> None:
 
 
 def recorded_waits(source, really: bool = False) -> list[float]:
-    """Our own throttling waits (not the SDK's), recorded; skipped unless `really`."""
+    """Our own throttling waits (not the SDK's), recorded; skipped unless `really` (the
+    session's clock then moves by what it skipped, as if it had waited)."""
     waits: list[float] = []
     real = source.graph.sleep
+    skipped = [0.0]
 
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
         if really:
             await real(seconds)
+        else:
+            skipped[0] += seconds
 
     source.graph.sleep = sleep
+    source.graph.clock = lambda: time.monotonic() + skipped[0]
     return waits
 

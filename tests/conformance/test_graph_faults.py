@@ -3,6 +3,7 @@ and refused, revoked or replaced credentials."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -40,6 +41,33 @@ def test_throttled_list_and_read_still_succeed(graph, sp):
     graph.throttle_downloads(2, retry_after_s=1)  # the download URL (we wait)
     assert sha(read_all(source, "t/big.bin", step=MiB)) == sha(data)
     assert graph.counts()["download_throttled"] == 2 and waits == [1.0, 1.0, 1.0]
+
+
+def test_a_retry_after_holds_back_the_sources_other_requests(graph, sp):
+    """Requests sent while throttled still count against the tenant's limits: once one
+    download is told to wait, another starting meanwhile waits for the same moment instead of
+    being refused in turn."""
+    sp.put("h/a.txt", b"a")
+    sp.put("h/b.txt", b"b")
+    source = sp.make_source()
+    assert set(source.list().entries) >= {"h/a.txt", "h/b.txt"}
+    graph.emu.download_log.clear()
+    before = graph.counts().get("download_throttled", 0)
+    graph.throttle_downloads(1, retry_after_s=2)
+    first = threading.Thread(target=read_all, args=(source, "h/a.txt"))
+    first.start()
+    deadline = time.monotonic() + 10
+    while graph.counts().get("download_throttled", 0) == before:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    assert read_all(source, "h/b.txt") == b"b"
+    first.join(10)
+    log = list(graph.emu.download_log)
+    refused = next(t for t, status in log if status == 429)
+    served = [t for t, status in log if status == 200 and t > refused]
+    assert len(served) == 2, log
+    assert all(t - refused >= 1.5 for t in served), [t - refused for t in served]
 
 
 def test_retry_after_beyond_the_sdks_cap_is_waited_out(graph, sp):

@@ -62,6 +62,7 @@ class Emulator:
         self.rewrite_office = False
         self.counts: Counter = Counter()  # by route (Graph), or kind (token, download, ...)
         self.api_requests = 0  # every request to the Graph API (/v1.0), refused ones too
+        self.download_log: list[tuple[float, int]] = []  # (time.monotonic(), status) each
         # User-Agent headers seen, by host kind (graph, download, upload, token)
         self.user_agents: dict[str, set[str]] = {}
         # page token -> (epoch, items json, seq)
@@ -167,7 +168,9 @@ class Emulator:
                 return await self.token(req)
         if path.startswith("/_layouts/15/download.aspx") and req.method == "GET":
             self.counts["download"] += 1
-            return self.download(req)
+            answer = self.download(req)
+            self.download_log.append((time.monotonic(), answer.status_code))
+            return answer
         if path.startswith("/_upload/"):
             self.counts["upload_chunk"] += 1
             return await self.upload_chunk(req, path[len("/_upload/"):])

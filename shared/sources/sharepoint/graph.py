@@ -153,10 +153,21 @@ def make_client(endpoint: GraphEndpoint, credential: Any) -> tuple[Any, httpx.As
 
 class _Budget:
     """The throttling one call may wait out in total before it gives up as Transient: our own
-    waits plus the time attempts took that ended throttled (the SDK's retries wait in there)."""
+    waits plus the time attempts took that ended throttled (the SDK's retries wait in there).
+    A Retry-After holds back the session's other calls too (`GraphSession.resume_at`):
+    requests sent while throttled still count against the tenant's limits."""
 
     def __init__(self, session: GraphSession, path: str | None):
         self.session, self.path, self.waited, self.attempt = session, path, 0.0, 0
+        self.until = 0.0  # monotonic: the end of this call's own last wait
+
+    async def gate(self) -> None:
+        """Wait out a Retry-After another call of the session was given (not this call's
+        own: it waited already)."""
+        if self.session.resume_at > self.until:
+            self.until = self.session.resume_at
+            if (delay := self.until - self.session.clock()) > 0:
+                await self.session.sleep(delay)
 
     async def wait(self, headers: Mapping[str, str] | None, status: int,
                    attempt_s: float = 0.0) -> None:
@@ -170,6 +181,8 @@ class _Budget:
                 f"{limit:.0f} s this call may wait", self.path)
         log.info("Graph throttled (%s): waiting %.1f s", status, delay)
         self.waited += delay
+        self.until = self.session.clock() + delay
+        self.session.resume_at = max(self.session.resume_at, self.until)
         await self.session.sleep(delay)
 
 
@@ -180,13 +193,16 @@ class GraphSession:
 
     def __init__(self, endpoint: GraphEndpoint, creds: GraphCredentials):
         self.endpoint, self.creds = endpoint, creds
-        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests inject a fake
+        # tests inject a fake sleep, and a clock it moves
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.clock: Callable[[], float] = time.monotonic
         self.client: Any = None
         self.http: httpx.AsyncClient | None = None  # no auth: download and upload URLs
         self._broken: errors.SyncError | None = None  # credentials that cannot even be built
         self._owned: list[Any] = []  # the http client, the credential and its Graph client
         self._retired: list[Any] = []  # replaced ones, closed a while after (or at close())
         self._closed = False
+        self.resume_at = 0.0  # monotonic: no new request before (the last Retry-After given)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="graph-loop",
                                         daemon=True)
@@ -237,6 +253,7 @@ class GraphSession:
         while True:
             if self._broken is not None:  # a fresh error each time: threads set its path
                 raise type(self._broken)(str(self._broken), path)
+            await budget.gate()
             client, started = self.client, time.monotonic()
             try:
                 async with self.slots:
@@ -277,6 +294,7 @@ class GraphSession:
         budget, http = _Budget(self, path), self.http
         assert http is not None  # opened with the session
         while True:
+            await budget.gate()
             await self.slots.acquire()
             try:
                 response = await http.send(http.build_request(method, url, **kwargs),
