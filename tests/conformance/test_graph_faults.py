@@ -70,6 +70,21 @@ def test_a_retry_after_holds_back_the_sources_other_requests(graph, sp):
     assert all(t - refused >= 1.5 for t in served), [t - refused for t in served]
 
 
+def test_a_retry_after_of_zero_backs_off_instead_of_asking_again_at_once(graph, sp):
+    """A download URL throttled with "Retry-After: 0" over and over: asked again after 2, 4,
+    8 ... s, not at once (before, the waits were 0 and the throttling budget, never used up by
+    them, would have let a server repeating it be asked again at once for 15 minutes)."""
+    sp.put("z/f.txt", b"data")
+    source = sp.make_source()
+    waits = recorded_waits(source)
+    graph.throttle_downloads(4, retry_after_s=0)
+
+    assert read_all(source, "z/f.txt") == b"data"
+
+    assert waits == [2.0, 4.0, 8.0, 16.0]
+    graph.throttle_downloads(0)
+
+
 def test_retry_after_beyond_the_sdks_cap_is_waited_out(graph, sp):
     """The SDK hands back a 429 at once when Retry-After >= 180 s; we wait it out."""
     sp.put("f.txt", b"data")

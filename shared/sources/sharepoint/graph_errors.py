@@ -124,7 +124,10 @@ def http_error(response: httpx.Response, path: str) -> errors.SyncError:
 
 
 def retry_after(headers: Mapping[str, str] | None, attempt: int) -> float:
-    """Seconds to wait before trying again: Retry-After (seconds or a date), else backoff."""
+    """Seconds to wait before trying again: Retry-After (seconds or a date), else backoff. A
+    Retry-After of 0 (or a date past) is no wait at all, so it counts as absent, as the SDK
+    takes it: else a server repeating it would be asked again at once, for as long as the
+    throttling budget lasts (which such waits never use up)."""
     value: str | None = None
     for key, val in (headers or {}).items():
         if key.lower() == "retry-after":
@@ -133,10 +136,10 @@ def retry_after(headers: Mapping[str, str] | None, attempt: int) -> float:
     if value is None:
         return backoff
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return backoff
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return backoff
+    return seconds if seconds > 0 else backoff
