@@ -9,8 +9,10 @@ submit coroutines with `run()`. Wiring follows shared/notes/library-facts.md:
 - kiota's AzureIdentityAuthenticationProvider (msgraph_core's host check rejects custom hosts),
   a GraphRequestAdapter with the default middleware, `base_url` set by hand without a slash;
 - plain httpx (no Authorization) for pre-authenticated download URLs and upload-session PUTs.
-The SDK retries 429/503/504 itself but hands a 429 back at once when Retry-After >= 180 s
-(SharePoint has sent 315 s): `call()`/`fetch()` wait those out, within `max_wait_s`.
+The SDK's own retries are off (they wait inside a call, unseen, while the session's other
+calls go on asking; and they hand a 429 back at once when Retry-After >= 180 s, which
+SharePoint has sent): every 429/503/504 reaches `call()`/`fetch()`, which wait it out within
+`max_wait_s`, log it, and hold the session's other calls back until then.
 Every request is decorated as Microsoft asks of applications that call SharePoint Online
 (`USER_AGENT`: "ISV|CompanyName|AppName/Version"): SharePoint throttles undecorated traffic
 first.
@@ -137,6 +139,7 @@ def make_client(endpoint: GraphEndpoint, credential: Any) -> tuple[Any, httpx.As
     from kiota_authentication_azure.azure_identity_authentication_provider import (
         AzureIdentityAuthenticationProvider,
     )
+    from kiota_http.middleware.options import RetryHandlerOption
     from msgraph.graph_request_adapter import GraphRequestAdapter
     from msgraph.graph_service_client import GraphServiceClient
     from msgraph_core import GraphClientFactory
@@ -145,8 +148,9 @@ def make_client(endpoint: GraphEndpoint, credential: Any) -> tuple[Any, httpx.As
     auth = AzureIdentityAuthenticationProvider(credential, scopes=[GRAPH_SCOPE],
                                                allowed_hosts=[httpx.URL(base).host])
     http = _http_client(endpoint)
-    adapter = GraphRequestAdapter(
-        auth, client=GraphClientFactory.create_with_default_middleware(client=http))
+    no_retries = {RetryHandlerOption.get_key(): RetryHandlerOption(should_retry=False)}
+    adapter = GraphRequestAdapter(auth, client=GraphClientFactory.create_with_default_middleware(
+        client=http, options=no_retries))
     adapter.base_url = base  # the constructor ignores it; httpx's own would add a slash
     return GraphServiceClient(request_adapter=adapter), http
 
