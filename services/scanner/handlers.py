@@ -96,11 +96,12 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
 def _listing_start(rt: Runtime, c: Connector, run_id: str,
                    cursor: DeltaCursor | None) -> tuple[DeltaCursor | None, bool]:
     """Where the listing starts: the saved position, or the whole library when its last full
-    listing is `full_listing_days` old (what the change feed missed is then reconciled: a
+    listing is about `full_listing_days` old (what the change feed missed is then reconciled: a
     file it never reported deleted leaves ScaiDrive, one it never reported arrives). The
     position saved afterwards is diffed against `cursor` either way."""
     now = time.time()
-    if cursor is None or not cursor.full_listing_due(rt.settings.full_listing_days * DAY_S, now):
+    every_s = rt.settings.full_listing_days * DAY_S
+    if cursor is None or not cursor.full_listing_due(every_s, now, c.id):
         return cursor, False
     log.info("full listing: the last was %.1f days ago; reconciling the change feed",
              (now - (cursor.full_at or now)) / DAY_S,
