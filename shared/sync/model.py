@@ -15,7 +15,7 @@ Pure: the standard library, `shared.errors` and `shared.contracts` only.
 """
 from __future__ import annotations
 
-import hashlib
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -203,8 +203,8 @@ class DeltaCursor:
         together by their tenant."""
         if not self.link or every_s <= 0 or self.full_at is None:
             return False
-        share = int.from_bytes(hashlib.sha256(connector_id.encode()).digest()[:4], "big")
-        return now - self.full_at >= every_s * (1 - FULL_LISTING_SPREAD * share / 2**32)
+        share = zlib.crc32(connector_id.encode()) / 2**32  # in [0, 1), fixed per connector
+        return now - self.full_at >= every_s * (1 - FULL_LISTING_SPREAD * share)
 
 
 @dataclass
