@@ -27,7 +27,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -36,12 +36,8 @@ from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 
 from shared import errors
-from shared.sources.sharepoint.graph_errors import (
-    BadRequest,
-    http_error,
-    retry_after,
-    to_sync_error,
-)
+from shared.sources.sharepoint.graph_errors import BadRequest, http_error, to_sync_error
+from shared.sources.sharepoint.throttling import THROTTLED, CallBudget
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +52,6 @@ def _version() -> str:
 USER_AGENT = f"ISV|ScaiDrive|ScaiDrive Connectors/{_version()}"
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
-THROTTLED = {429, 503, 504}
 TIMEOUT = httpx.Timeout(60.0, connect=15.0)
 RETIRE_AFTER_S = 120.0  # a replaced credential/client is closed once its requests are done
 T = TypeVar("T")
@@ -155,41 +150,6 @@ def make_client(endpoint: GraphEndpoint, credential: Any) -> tuple[Any, httpx.As
     return GraphServiceClient(request_adapter=adapter), http
 
 
-class _Budget:
-    """The throttling one call may wait out in total before it gives up as Transient: our own
-    waits plus the time attempts took that ended throttled (the SDK's retries wait in there).
-    A Retry-After holds back the session's other calls too (`GraphSession.resume_at`):
-    requests sent while throttled still count against the tenant's limits."""
-
-    def __init__(self, session: GraphSession, path: str | None):
-        self.session, self.path, self.waited, self.attempt = session, path, 0.0, 0
-        self.until = 0.0  # monotonic: the end of this call's own last wait
-
-    async def gate(self) -> None:
-        """Wait out a Retry-After another call of the session was given (not this call's
-        own: it waited already)."""
-        if self.session.resume_at > self.until:
-            self.until = self.session.resume_at
-            if (delay := self.until - self.session.clock()) > 0:
-                await self.session.sleep(delay)
-
-    async def wait(self, headers: Mapping[str, str] | None, status: int,
-                   attempt_s: float = 0.0) -> None:
-        self.attempt += 1
-        self.waited += attempt_s
-        delay = retry_after(headers, self.attempt)
-        limit = self.session.endpoint.max_wait_s
-        if self.waited + delay > limit:
-            raise errors.Transient(
-                f"Microsoft 365 is throttling ({status}, Retry-After {delay:.0f} s) beyond the "
-                f"{limit:.0f} s this call may wait", self.path)
-        log.info("Graph throttled (%s): waiting %.1f s", status, delay)
-        self.waited += delay
-        self.until = self.session.clock() + delay
-        self.session.resume_at = max(self.session.resume_at, self.until)
-        await self.session.sleep(delay)
-
-
 # --- the session -------------------------------------------------------------------------
 
 class GraphSession:
@@ -253,7 +213,7 @@ class GraphSession:
     async def call(self, op: Callable[[Any], Awaitable[T]], path: str | None = None) -> T:
         """`op(client)` through the SDK, at most `concurrency` at once, throttling waited out,
         failures mapped. A 401 from Graph (token revoked) gets one retry with a fresh token."""
-        budget, renewed = _Budget(self, path), False
+        budget, renewed = CallBudget(self, path, self.endpoint.max_wait_s), False
         while True:
             if self._broken is not None:  # a fresh error each time: threads set its path
                 raise type(self._broken)(str(self._broken), path)
@@ -295,7 +255,7 @@ class GraphSession:
                     **kwargs: Any) -> httpx.Response:
         """A plain request to a pre-authenticated URL, throttling waited out. Non-2xx raises.
         With stream=True the caller holds a concurrency slot until it calls `finish()`."""
-        budget, http = _Budget(self, path), self.http
+        budget, http = CallBudget(self, path, self.endpoint.max_wait_s), self.http
         assert http is not None  # opened with the session
         while True:
             await budget.gate()
