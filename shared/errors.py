@@ -69,6 +69,21 @@ class FileInUse(Transient):
     cause = "file_in_use"
 
 
+class LinkUnreachable(Transient):
+    """A DFS link whose target (a share, maybe on another file server) could not be reached."""
+    cause = "link_unreachable"
+
+    @classmethod
+    def at(cls, path: str, error: SyncError, targets: list[str]) -> SyncError:
+        """`error`, met following the DFS link at `path` to `targets`, as this failure (the
+        account refused stays what it is)."""
+        if isinstance(error, (AuthFailed, PermissionDenied)):
+            return error
+        where = " or ".join(targets) or "a share"
+        return cls(f"the DFS link '{path}' leads to {where}, which could not be reached "
+                   f"({error})", path)
+
+
 class ListingFailed(SyncError):
     """The source's root could not be listed: the whole run fails, with the listing's cause."""
 
@@ -123,6 +138,9 @@ PLAIN = {
                    "is tried again.",
     "name_collision": "Another item of the source maps to the same name in ScaiDrive (names "
                       "that differ only in case or form); rename one of them.",
+    "link_unreachable": "It is a DFS link (or lies behind one) whose target share could not be "
+                        "reached; nothing synced from behind it is deleted meanwhile, and the "
+                        "next run tries again.",
     "dead_lettered": "It failed every attempt (see the detail); the next run tries it again.",
 }
 

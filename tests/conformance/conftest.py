@@ -4,12 +4,13 @@ from __future__ import annotations
 import pytest
 
 from shared.sources.base import Source
-from tests.conformance.remotes import SharePointRemote, SmbRemote
+from tests.conformance.remotes import SharePointRemote, SmbDfsRemote, SmbRemote
 
 
-@pytest.fixture(params=["smb", "sharepoint"])
+@pytest.fixture(params=["smb", "smb-dfs", "sharepoint"])
 def remote(request):
     remote = {"smb": lambda: SmbRemote(request.getfixturevalue("samba")),
+              "smb-dfs": lambda: SmbDfsRemote(request.getfixturevalue("samba")),
               "sharepoint": lambda: SharePointRemote(request.getfixturevalue("graph")),
               }[request.param]()
     yield remote

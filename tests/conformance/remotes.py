@@ -41,13 +41,14 @@ class SmbRemote:
         self.base = f"conf-{uuid.uuid4().hex[:10]}"
         self.root: Path = samba.mkdir(self.base)
         self.sources: list[Source] = []
+        self.source_at = (samba.share, self.base)  # the share and folder sources are made on
 
     def make_source(self, **overrides) -> Source:
         from shared.sources.smb.source import SmbSource
 
         s = self.samba
         kw = {"port": s.port, "username": s.username, "password": s.password, **overrides}
-        source = SmbSource(s.host, s.share, self.base, **kw)
+        source = SmbSource(s.host, *self.source_at, **kw)
         self.sources.append(source)
         return source
 
@@ -138,6 +139,22 @@ class SmbRemote:
             for d in dirs:
                 os.chmod(os.path.join(path, d), 0o755)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class SmbDfsRemote(SmbRemote):
+    """An SmbSource on the DFS root `dfs` whose folder is a DFS link (named apart from its
+    target) leading to the test's folder of `data` on "another server" (this one, by the name
+    `localhost`: a connection and a session of its own): every call goes by referral to another
+    share, where the names the share knows differ from the connector's."""
+
+    def __init__(self, samba) -> None:
+        super().__init__(samba)
+        self.link = samba.dfs_link(f"via-{self.base}", self.base, host="localhost")
+        self.source_at = (samba.dfs_share, self.link)
+
+    def cleanup(self) -> None:
+        super().cleanup()
+        (self.samba.dfs_dir / self.link).unlink(missing_ok=True)
 
 
 class SharePointRemote:

@@ -31,7 +31,7 @@ from smbprotocol.open import (
 )
 
 from shared import errors
-from shared.sources.smb.plumbing import SmbPlumbing
+from shared.sources.smb.plumbing import SmbPlumbing, resolved
 
 # What writing back into the folder needs: create files and folders, delete what it replaces.
 WRITE_RIGHTS = {"create files": DirectoryAccessMask.FILE_ADD_FILE,
@@ -60,7 +60,7 @@ class SmbAccessCheck(SmbPlumbing):
     def check_access(self, write: bool) -> list[Check]:
         """The checks in order, stopping at the first that fails."""
         try:
-            tree, _ = self._call("", smbclient._pool.get_smb_tree, self._unc(), **self._kw())
+            self._call("", resolved, self._unc(), self._kw())
         except errors.SyncError as exc:
             return [_logon_failure(self.host, self.share, exc)]
         checks = [Check("logon", True, f"logged on to {self.host} and opened the share "
@@ -72,12 +72,12 @@ class SmbAccessCheck(SmbPlumbing):
             return checks + [_folder_failure(folder, self.share, exc)]
         checks.append(Check("folder", True, f"listed {folder}"))
         if write:
-            checks.append(self._write_access(tree, folder))
+            checks.append(self._write_access(folder))
         return checks
 
-    def _write_access(self, tree, folder: str) -> Check:
+    def _write_access(self, folder: str) -> Check:
         try:
-            granted = self._call("", _maximal_access, tree, self._unc())
+            granted = self._call("", _maximal_access, self._unc(), self._kw())
         except errors.SyncError as exc:
             return Check("write access", False, "could not ask the file server which rights "
                          "the account holds on the folder", "username", str(exc))
@@ -93,10 +93,10 @@ def _first_entry(unc: str, **kw) -> None:
         next(iter(entries), None)
 
 
-def _maximal_access(tree, unc: str) -> int:
-    """The access mask the server would grant the account on the folder (no write made)."""
-    split = unc.lstrip("\\").split("\\")
-    fd = Open(tree, "\\".join(split if tree.is_dfs_share else split[2:]))
+def _maximal_access(unc: str, kw: dict) -> int:
+    """The access mask the server would grant the account on the folder (no write made): on
+    the share the folder is on (a DFS link's target, once the listing has followed it)."""
+    fd = Open(*resolved(unc, kw))
     context = SMB2CreateContextRequest()
     context["buffer_name"] = CreateContextName.SMB2_CREATE_QUERY_MAXIMAL_ACCESS_REQUEST
     context["buffer_data"] = SMB2CreateQueryMaximalAccessRequest()

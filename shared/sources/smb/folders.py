@@ -5,7 +5,8 @@ while they are empty (`SmbPlumbing._remove_emptied`, the helper a delete and a m
 
 "Empty" is the server's answer at that moment, not a listing's: an SMB rmdir refuses a folder
 holding anything (DIRECTORY_NOT_EMPTY), hidden files and files no scan saw included. The base
-folder (the connector's root, "") is never removed, nor respelled.
+folder (the connector's root, "") is never removed, nor respelled; nor is a DFS link (that
+would remove or rename the folder it leads to; `SmbPlumbing._is_link`).
 
 A respelling is one rename of the folder itself, whatever it holds: the directory is opened
 (DELETE access, the directory create option, sharing everything) and asked, in the same round
@@ -51,7 +52,7 @@ class SmbFolders(SmbPlumbing):
         if not path:
             return False  # the base: never
         try:
-            if not self._call(path, self._rmdir_if_empty, path):
+            if self._is_link(path) or not self._call(path, self._rmdir_if_empty, path):
                 return False
         except errors.NotFound:
             pass
@@ -72,6 +73,9 @@ class SmbFolders(SmbPlumbing):
         of its last component; already spelled so: nothing to do. NotFound: no such folder."""
         name = check_respelling(old, new)
         self._unc(new)  # a path that escapes the base is refused before anything is done
+        if self._is_link(old):
+            raise errors.SyncError("the folder is a DFS link: its name is the namespace's, "
+                                   "set by its admin; not renamed at the file server", old)
         self._call(old, self._respell, old, name)
 
     def _respell(self, old: str, name: str) -> None:

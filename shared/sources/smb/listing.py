@@ -7,7 +7,12 @@ What a name the server shows can become (see docs/RELIABILITY.md for the whole t
 - a name that is not valid UTF-16 (a lone surrogate, from a Windows server) is an `encoding`
   failure naming the folder and the escaped name;
 - symlinks and junctions the server marks as such, and folders met twice (a link the server
-  followed back into the tree), are `unsupported` failures: never followed.
+  followed back into the tree), are `unsupported` failures: never followed;
+- a DFS link (on a DFS namespace root) is followed: its folder is listed on the share it leads
+  to (smbclient follows the referral) and its files keep the link's path. A link whose target
+  cannot be reached is a `link_unreachable` failure at the link, and the walk goes on (a lost
+  connection elsewhere breaks a walk off: not one to a link's target). Folders are told apart
+  by share as well as id: two shares' ids may coincide.
 Our own temporary files (an atomic write's, `smb_write`) are never listed; one older than
 `TEMP_STALE_S` (its writer died) is removed once its folder has been listed.
 A folder that holds nothing at all (no entry but "." and "..") is reported in its part's
@@ -24,6 +29,7 @@ import re
 import struct
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import smbclient
@@ -34,12 +40,13 @@ from smbprotocol.open import QueryDirectoryFlags, SMB2QueryDirectoryResponse
 
 from shared import errors
 from shared.sources.smb.ntstatus import connection_lost, filetime_ns
-from shared.sources.smb.plumbing import SmbPlumbing
+from shared.sources.smb.plumbing import SmbPlumbing, link_targets
 from shared.sources.smb.writing import is_write_temp
 from shared.sync.model import DeltaCursor, ListFailure, Listing, SourceEntry, gather
 
 DIR_BUFFER = 1024 * 1024  # QUERY_DIRECTORY reply size: ~10,000 names per round trip
 _NAME_SURROGATE = 0x20000000  # reparse tag bit of symlinks, junctions, mount points
+_DFS_LINK = 0x8000000A  # IO_REPARSE_TAG_DFS: a DFS namespace's link (MS-FSCC 2.1.2.1)
 _REPARSE = FileAttributes.FILE_ATTRIBUTE_REPARSE_POINT
 _DIRECTORY = FileAttributes.FILE_ATTRIBUTE_DIRECTORY
 _UNADDRESSABLE = re.compile(r'[\x00-\x1f"*:<>?\\|]')
@@ -95,8 +102,8 @@ class SmbLister(SmbPlumbing):
 
     def walk(self, cursor: DeltaCursor | None = None) -> Iterator[Listing]:
         """One part per folder: a scan holds a folder's width, not the tree."""
-        folders = [""]  # to walk; depth-first keeps this to about width x depth
-        seen: set[int] = set()  # folder ids: Samba follows symlinks, so loops are possible
+        walk = _Walk([""])
+        folders = walk.folders
         while folders:
             folder = folders.pop()
             part = Listing(empty_folders=set())
@@ -107,12 +114,17 @@ class SmbLister(SmbPlumbing):
                 scan = self._call(folder, self._open_folder, folder) if not folder else \
                     self._open_folder(folder)
                 with scan as d:
+                    share = d.fd.tree_connect.share_name.lower()
                     for raw in self._entries(d):
-                        held += self._add(part, folders, seen, folder, raw, leftovers)
+                        held += self._add(part, walk, share, folder, raw, leftovers)
             except Exception as exc:
                 error = self._fail(exc, folder)
+                if folder in walk.links:
+                    error = errors.LinkUnreachable.at(folder, error,
+                                                      link_targets(self._unc(folder)))
                 part.failures.append(ListFailure(folder, error.cause, str(error)))
-                if not folder or connection_lost(exc.__cause__ or exc):
+                if not folder or (folder not in walk.links and
+                                  connection_lost(exc.__cause__ or exc)):
                     part.complete = False  # the walk broke off: its silence proves nothing
                     yield part
                     return
@@ -151,14 +163,16 @@ class SmbLister(SmbPlumbing):
             with contextlib.suppress(Exception):
                 smbclient.remove(self._unc(path), **self._kw())
 
-    def _add(self, listing: Listing, folders: builtins.list[str], seen: set[int], folder: str,
-             raw: RawEntry, leftovers: builtins.list[str]) -> bool:
-        """Add what the entry is to the listing; False for "." and ".." (nothing held)."""
+    def _add(self, listing: Listing, walk: _Walk, share: str, folder: str, raw: RawEntry,
+             leftovers: builtins.list[str]) -> bool:
+        """Add what the entry (listed on `share`) is to the listing; False for "." and ".."
+        (nothing held)."""
         file_id = raw.file_id
         name, valid = decode_name(raw.name)
+        seen = walk.seen
         if name in (".", ".."):
             if name == "." and file_id:
-                seen.add(file_id)
+                seen.add((share, file_id))
             return False
         path = f"{folder}/{name}" if folder else name
         if is_write_temp(name):
@@ -175,16 +189,28 @@ class SmbLister(SmbPlumbing):
             listing.failures.append(ListFailure(path, "unsupported",
                                                 "symlink or junction not followed"))
         elif attrs & _DIRECTORY:
-            if file_id and file_id in seen:  # a link the server followed back into the tree
+            if file_id and (share, file_id) in seen:  # a link followed back into the tree
                 listing.failures.append(ListFailure(path, "unsupported",
                                                     "symlink or junction not followed"))
                 return True
-            seen.add(file_id)
-            folders.append(path)
+            seen.add((share, file_id))
+            if attrs & _REPARSE and raw.ea_size == _DFS_LINK:
+                walk.links.add(path)
+            walk.folders.append(path)
         else:
             listing.entries[path] = SourceEntry(path, raw.size, raw.mtime_ns, str(file_id),
                                                 change_ns=raw.change_ns)
         return True
+
+
+@dataclass
+class _Walk:
+    """A walk's state: folders still to list (depth first keeps them to about width x depth),
+    the (share, id) of folders met (Samba follows symlinks: loops are possible) and the
+    folders that are DFS links."""
+    folders: builtins.list[str]
+    seen: set[tuple[str, int]] = field(default_factory=set)
+    links: set[str] = field(default_factory=set)
 
 
 def _name_problem(folder: str, name: str, valid: bool) -> ListFailure | None:

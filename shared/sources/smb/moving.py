@@ -10,6 +10,11 @@ server that ignores case) renames the file to its new spelling. Parent folders o
 are created first. Once the file is out, its old folder is removed if that left it empty (and
 its parents, while empty; `SmbPlumbing._remove_emptied`): a folder renamed in ScaiDrive leaves
 no empty shell behind.
+
+A rename cannot leave the share its handle is on. Where the old and the new path lie on
+different shares (a DFS link leads one of them elsewhere), the file is copied to the new path
+(a write that must find nothing there) and the old one deleted if it is still the version
+expected: the content moves, the file id does not.
 """
 from __future__ import annotations
 
@@ -23,16 +28,21 @@ from smbprotocol.open import FilePipePrinterAccessMask
 
 from shared import errors
 from shared.sources.smb.ntstatus import mtime_ns
-from shared.sources.smb.plumbing import SmbPlumbing
-from shared.sync.model import SourceEntry, check_expected
+from shared.sources.smb.plumbing import SmbPlumbing, resolved, same_share, share_relative
+from shared.sync.model import ABSENT, SourceEntry, check_expected
 
 _NAME_COLLISION = 0xC0000035  # OBJECT_NAME_COLLISION: something holds the new name
 _MOVE_ACCESS = (FilePipePrinterAccessMask.DELETE | FilePipePrinterAccessMask.FILE_READ_ATTRIBUTES
                 | FilePipePrinterAccessMask.SYNCHRONIZE)
 
 
+class _AcrossShares(errors.SyncError):
+    """The new path is on another share than the old one's handle: no rename can get there."""
+
+
 class SmbMover(SmbPlumbing):
-    """Mixed into SmbSource: uses its `_call`, `_unc`, `_kw`, `base` and `stat`."""
+    """Mixed into SmbSource: uses its `_call`, `_unc`, `_kw`, `stat`, `open_read`, `write` and
+    `delete`."""
 
     def move(self, old: str, new: str, expect: SourceEntry) -> SourceEntry:
         """Rename `old` to `new` if `old` is still `expect` and nothing is at `new`."""
@@ -42,8 +52,20 @@ class SmbMover(SmbPlumbing):
         if holder is not None and (holder != expect.file_id or
                                    old.casefold() != new.casefold()):
             raise errors.ChangedAtSource("a file was created at the source meanwhile", new)
-        self._call(old, self._rename, old, new, expect, retry=False)
+        try:
+            self._call(old, self._rename, old, new, expect, retry=False)
+        except _AcrossShares:
+            return self._copy_across(old, new, expect)
         self._remove_emptied(old.rpartition("/")[0])
+        return self.stat(new)
+
+    def _copy_across(self, old: str, new: str, expect: SourceEntry) -> SourceEntry:
+        """Copy `old` to `new` (which must be free), then delete `old` if it is still `expect`
+        (it and the folders it empties): a move between two shares."""
+        with self.open_read(old, expect.size) as reader:
+            check_expected(old, reader.entry, expect)
+            self.write(new, reader, reader.entry.size, ABSENT)
+        self.delete(old, expect)
         return self.stat(new)
 
     def _file_id_at(self, path: str) -> str | None:
@@ -71,15 +93,19 @@ class SmbMover(SmbPlumbing):
                                   str(tx.results[1]["index_number"].get_value()),
                                   change_ns=mtime_ns(fd.change_time))
             check_expected(old, current, expect)  # on the handle that is renamed next
-            self._rename_handle(raw, new)
+            tree, name = resolved(self._unc(new), self._kw())  # its folder is made: a DFS
+            if not same_share(tree, fd.tree_connect):  # link on the way is known by now
+                raise _AcrossShares(new)
+            self._rename_handle(raw, new, share_relative(tree, name))
         finally:
             with contextlib.suppress(Exception):
                 raw.close()
 
-    def _rename_handle(self, raw: SMBFileIO, new: str) -> None:
+    def _rename_handle(self, raw: SMBFileIO, new: str, name: str) -> None:
+        """`raw`'s file becomes `name` (share-relative: `new` on the handle's share)."""
         rename = FileRenameInformation()
         rename["replace_if_exists"] = False
-        rename["file_name"] = "\\".join(filter(None, [self.base, *new.split("/")]))
+        rename["file_name"] = name
         tx = SMBFileTransaction(raw)
         set_info(tx, rename)
         try:

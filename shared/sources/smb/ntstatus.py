@@ -40,6 +40,7 @@ _STATUS: dict[int, type[errors.SyncError]] = {
     0xC000007F: errors.QuotaExceeded,  # DISK_FULL
     0xC0000044: errors.QuotaExceeded,  # QUOTA_EXCEEDED
     END_OF_FILE: errors.SourceChanged,  # shorter than when opened
+    0xC0000257: errors.LinkUnreachable,  # PATH_NOT_COVERED: no target of a DFS link answered
     0xC0000043: errors.Transient,  # SHARING_VIOLATION: someone holds it exclusively, for now
     0xC000009A: errors.Transient,  # INSUFFICIENT_RESOURCES
     0xC00000B5: errors.Transient,  # IO_TIMEOUT

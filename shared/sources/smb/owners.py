@@ -10,7 +10,9 @@ the QUERY_INFO: they are read with `struct` (`sid_of`), not smbprotocol's per-fi
 (which also re-parsed the CLOSE request and registered the handle for nothing): the replies'
 parsing was ~30% of a first scan's CPU (py-spy, docs/PERFORMANCE.md §11). The requests are
 packed with `struct` too (packed_requests.py). A path that became a symbolic link since it was
-listed (the listing never follows one) is not followed: owner unknown.
+listed (the listing never follows one) is not followed: owner unknown. On a DFS root a path
+behind a link is asked of the link's target (plumbing.resolved); a link no open has followed
+yet answers PATH_NOT_COVERED, and its referral is asked for once before asking again.
 """
 from __future__ import annotations
 
@@ -18,7 +20,6 @@ import logging
 import struct
 from collections import deque
 
-import smbclient
 from smbprotocol.exceptions import SMBException
 from smbprotocol.file_info import InfoType
 from smbprotocol.open import FilePipePrinterAccessMask
@@ -26,7 +27,14 @@ from smbprotocol.open import FilePipePrinterAccessMask
 from shared import errors
 from shared.sources.smb import packed_requests as packed
 from shared.sources.smb.ntstatus import connection_lost
-from shared.sources.smb.plumbing import REPLY_TIMEOUT_S, SHARE_ALL, SmbPlumbing, name_on
+from shared.sources.smb.plumbing import (
+    PATH_NOT_COVERED,
+    REPLY_TIMEOUT_S,
+    SHARE_ALL,
+    SmbPlumbing,
+    learn_link,
+    resolved,
+)
 
 log = logging.getLogger(__name__)
 OWNERS_IN_FLIGHT = 32  # x 3 credits: well inside the window SmbSource asks for
@@ -43,39 +51,69 @@ class SmbOwners(SmbPlumbing):
         if not paths:
             return {}
         try:
-            tree, _ = self._call("", smbclient._pool.get_smb_tree, self._unc(), **self._kw())
+            root, base = self._call("", resolved, self._unc(), self._kw())
         except errors.SyncError:
             return dict.fromkeys(paths)
         out: dict[str, str | None] = {}
-        window: deque = deque()
         try:
-            for path in paths:
-                while True:
-                    try:
-                        window.append(self._send_owner_query(tree, path))
-                        break
-                    except SMBException as exc:
-                        if "credits" not in str(exc) or not window:
-                            raise
-                        _collect(out, *window.popleft())  # its reply hands credits back
-                if len(window) >= OWNERS_IN_FLIGHT:
-                    _collect(out, *window.popleft())
-            while window:
-                _collect(out, *window.popleft())
+            behind_links = self._query(root, base, paths, out)
+            if behind_links:  # DFS links no open had followed yet: learned, then asked again
+                self._query(root, base, [p for p in behind_links if self._learn(root, p)], out)
         except Exception as exc:
             log.debug("owner lookups stopped: %s", exc)
             if connection_lost(exc):
                 self._drop()
         return {p: out.get(p) for p in paths}
 
-    def _send_owner_query(self, tree, path: str) -> tuple:
+    def _query(self, root, base: str, paths: list[str], out: dict[str, str | None]) -> list[str]:
+        """Owners of `paths` into `out`, OWNERS_IN_FLIGHT compounds at a time; the paths that
+        lie behind a DFS link whose referral is not known yet (their owner is left out)."""
+        window: deque = deque()
+        behind_links: list[str] = []
+
+        def collect() -> None:
+            path, connection, requests = window.popleft()
+            if _collect(out, path, connection, requests):
+                behind_links.append(path)
+
+        for path in paths:
+            while True:
+                try:
+                    window.append(self._send_owner_query(root, base, path))
+                    break
+                except SMBException as exc:
+                    if "credits" not in str(exc) or not window:
+                        raise
+                    collect()  # its reply hands credits back
+            if len(window) >= OWNERS_IN_FLIGHT:
+                collect()
+        while window:
+            collect()
+        return behind_links
+
+    def _send_owner_query(self, root, base: str, path: str) -> tuple:
+        unc = self._unc(path)
+        if root.is_dfs_share:  # a DFS root: the path may lie behind a link, on another share
+            tree, name = resolved(unc, self._kw())
+        else:
+            tree, name = root, "\\".join(filter(None, [base, *path.split("/")]))
         connection = tree.session.connection
         requests = connection.send_compound([
-            packed.create(name_on(tree, self._unc(path)), FilePipePrinterAccessMask.READ_CONTROL,
-                          SHARE_ALL),
+            packed.create(name, FilePipePrinterAccessMask.READ_CONTROL, SHARE_ALL),
             packed.query_info(InfoType.SMB2_0_INFO_SECURITY, 0, 4096, 0x1),  # the owner only
             packed.close()], tree.session.session_id, tree.tree_connect_id, related=True)
         return path, connection, requests
+
+    def _learn(self, root, path: str) -> bool:
+        """Whether a DFS referral now covers `path` (asked for unless one already does)."""
+        unc = self._unc(path)
+        if resolved(unc, self._kw())[0] is not root:
+            return True  # learned already, for another path behind the same link
+        try:
+            return learn_link(root, unc)
+        except Exception as exc:
+            log.debug("no DFS referral for %s: %s", path, exc)
+            return False
 
 
 def sid_of(sd: bytes) -> str | None:
@@ -96,11 +134,11 @@ def _owner_in(reply) -> str | None:
     return sid_of(data[offset - 64:offset - 64 + length])  # the offset counts the SMB2 header
 
 
-def _collect(out: dict, path: str, connection, requests: list) -> None:
+def _collect(out: dict, path: str, connection, requests: list) -> bool:
     """Receive all three replies (smbprotocol keeps each until received; a reply that is an
     error raises); the owner from the second. A file gone or unreadable meanwhile answers
-    errors to all three: owner unknown."""
-    owner = None
+    errors to all three: owner unknown. True when the path crosses a DFS link (not in `out`)."""
+    owner, behind_link = None, False
     for i, request in enumerate(requests):
         try:
             reply = connection.receive(request, timeout=REPLY_TIMEOUT_S, resolve_symlinks=False)
@@ -109,4 +147,7 @@ def _collect(out: dict, path: str, connection, requests: list) -> None:
         except Exception as exc:
             if connection_lost(exc):
                 raise
-    out[path] = owner
+            behind_link = behind_link or getattr(exc, "status", None) == PATH_NOT_COVERED
+    if not behind_link:
+        out[path] = owner
+    return behind_link

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import struct
 
-import smbclient
 from smbprotocol.exceptions import SMBResponseException
 from smbprotocol.file_info import FileInformationClass, InfoType
 from smbprotocol.open import CreateOptions, FilePipePrinterAccessMask
 
 from shared.sources.smb import packed_requests as packed
 from shared.sources.smb.ntstatus import END_OF_FILE, connection_lost, filetime_ns
-from shared.sources.smb.plumbing import REPLY_TIMEOUT_S, SHARE_ALL, name_on
+from shared.sources.smb.plumbing import PATH_NOT_COVERED, REPLY_TIMEOUT_S, SHARE_ALL, resolved
 from shared.sync.model import SourceEntry
 
-PATH_NOT_COVERED = 0xC0000257  # a DFS link below the share: smbclient's own open follows it
 _READ = FilePipePrinterAccessMask.FILE_READ_DATA | \
     FilePipePrinterAccessMask.FILE_READ_ATTRIBUTES | FilePipePrinterAccessMask.FILE_READ_EA
 _CREATED = struct.Struct("<24xQQ8xQ")  # 2.2.14: LastWriteTime, ChangeTime, (Allocation), EndofFile
@@ -36,18 +34,19 @@ _HEADER = 64  # reply offsets count from the SMB2 header
 
 class NotWhole(Exception):
     """The file is not what the listing said (grew, emptied) or lies behind a DFS or symbolic
-    link: read it by streaming instead (smbclient's open follows links)."""
+    link no open has followed yet: read it by streaming instead (smbclient's open follows
+    links, and a DFS link's referral is known from then on)."""
 
 
 def read_whole(unc: str, path: str, hint: int, kw: dict) -> tuple[SourceEntry, bytes]:
     """`path`'s version and bytes, asking for `hint` + 1 bytes (a file that grew reads apart).
     Raises NotWhole when it must be streamed instead, smbprotocol's errors otherwise."""
-    tree, _ = smbclient._pool.get_smb_tree(unc, **kw)
+    tree, name = resolved(unc, kw)  # through a DFS link smbclient's opens have followed
     connection = tree.session.connection
     if hint >= connection.max_read_size:
         raise NotWhole(path)
     requests = [
-        packed.create(name_on(tree, unc), _READ, SHARE_ALL, CreateOptions.FILE_NON_DIRECTORY_FILE),
+        packed.create(name, _READ, SHARE_ALL, CreateOptions.FILE_NON_DIRECTORY_FILE),
         packed.query_info(InfoType.SMB2_0_INFO_FILE,
                           FileInformationClass.FILE_INTERNAL_INFORMATION, 8)]
     if hint:

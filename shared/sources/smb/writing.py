@@ -34,7 +34,7 @@ from smbprotocol.open import (
 
 from shared import errors
 from shared.sources.base import ByteStream
-from shared.sources.smb.plumbing import SmbPlumbing
+from shared.sources.smb.plumbing import SmbPlumbing, share_relative
 from shared.sync.model import Absent, SourceEntry, check_expected
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ class SmbWriter(SmbPlumbing):
         """The temp file becomes `path` in one step (MS-FSCC FileRenameInformation)."""
         rename = FileRenameInformation()
         rename["replace_if_exists"] = replace
-        rename["file_name"] = "\\".join(filter(None, [self.base, *path.split("/")]))
+        rename["file_name"] = beside(f.fd, path.rpartition("/")[2])
         tx = SMBFileTransaction(f)
         set_info(tx, rename)
         try:
@@ -202,6 +202,14 @@ class SmbWriter(SmbPlumbing):
             f.close()
         with contextlib.suppress(Exception):
             smbclient.remove(self._unc(temp), **self._kw())
+
+
+def beside(fd, name: str) -> str:
+    """The share-relative name of `name` in the folder of the open `fd`: where the rename puts
+    it, on the share the handle is on (also behind a DFS link, whose target names the folder
+    otherwise than the connector's path does)."""
+    folder = share_relative(fd.tree_connect, fd.file_name).rpartition("\\")[0]
+    return f"{folder}\\{name}" if folder else name
 
 
 def _set_security(f: SMBFileIO, sd: bytes | None, info: int) -> None:
