@@ -18,6 +18,10 @@ command -v winbindd >/dev/null || apt_needs+=(winbind)
 [ -x /usr/bin/chromium ] || apt_needs+=(chromium)  # the console's browser tests (no download)
 command -v python3 >/dev/null || apt_needs+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_needs+=(python3-venv python3-pip)
+# gssapi and krb5 (Kerberos logons) build against MIT Kerberos' headers.
+dpkg -s libkrb5-dev >/dev/null 2>&1 || apt_needs+=(libkrb5-dev)
+command -v gcc >/dev/null || apt_needs+=(gcc)
+dpkg -s python3-dev >/dev/null 2>&1 || apt_needs+=(python3-dev)
 if [ ${#apt_needs[@]} -gt 0 ]; then
   echo "apt: installing ${apt_needs[*]}"
   apt-get update -q >/dev/null

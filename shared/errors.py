@@ -39,6 +39,10 @@ class AuthFailed(SyncError):
     cause = "auth_failed"
 
 
+class NtlmRefused(AuthFailed):
+    """The domain refuses NTLM logons (STATUS_NTLM_BLOCKED): the connector must use Kerberos."""
+
+
 class SourceChanged(SyncError):
     """The file changed while being read: stored nothing, the next run picks it up."""
 
@@ -67,6 +71,11 @@ class FileInUse(Transient):
     """Someone holds the file open at the source, so it cannot be replaced now: retried."""
 
     cause = "file_in_use"
+
+
+class KerberosUnavailable(Transient):
+    """Kerberos could not be used for now: no KDC of the realm found or answering, clocks
+    apart. Retried; the connector's credentials are not blamed."""
 
 
 class LinkUnreachable(Transient):

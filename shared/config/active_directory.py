@@ -2,8 +2,10 @@
 
 What a Windows admin types is taken as typed: `svc-scaidrive` with the Domain field `CORP`,
 `CORP\\svc-scaidrive`, or `svc-scaidrive@corp.example.com` (a UPN). `logon_name` turns those
-into the one name NTLM is given; `domain_conflict` finds a username naming another domain than
-the Domain field (refused on save rather than failing at the first run).
+into the one name NTLM is given, `kerberos_principal` into the principal Kerberos asks a
+ticket for (`svc-scaidrive@CORP.EXAMPLE.COM`: the realm is the domain's DNS name);
+`domain_conflict` finds a username naming another domain than the Domain field (refused on
+save rather than failing at the first run).
 
 Owners of files on an AD file server are often not people: `BUILTIN\\Administrators` (what
 Windows sets when an administrator creates a file), `NT AUTHORITY\\SYSTEM`, `CREATOR OWNER`,
@@ -66,6 +68,18 @@ def domain_conflict(username: str, domain: str) -> str | None:
         return (f"the username names the domain {named!r} but the Domain field says "
                 f"{domain!r}: give the domain once")
     return None
+
+
+def kerberos_principal(username: str, domain: str = "") -> str:
+    """`user@REALM` for Kerberos: the realm is the DNS name of the domain the username or the
+    Domain field names, in capitals. A NetBIOS name alone (`CORP`) names no realm: ValueError
+    saying what to give instead."""
+    named, user = split_logon(username.strip())
+    for candidate in (named, domain.strip()):
+        if "." in candidate:
+            return f"{user}@{candidate.upper()}"
+    raise ValueError("Kerberos needs the domain's DNS name (the realm): give the Domain as "
+                     "corp.example.com, or the username as user@corp.example.com")
 
 
 def logon_name(username: str, domain: str = "") -> str:

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.config.active_directory import DOMAIN_NAME, domain_conflict
+from shared.config.active_directory import DOMAIN_NAME, domain_conflict, kerberos_principal
 from shared.config.identity_mapping import parse_table
 from shared.config.ldap_directory import LdapDirectory
 from shared.config.sync_windows import BandwidthLimit, SyncWindows
@@ -35,6 +35,7 @@ _INTERVAL = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_INTERVAL_S = 10
 SmbEncryption = Literal["auto", "required", "off"]
+SmbAuth = Literal["ntlm", "kerberos"]  # how the account logs on to the file server
 
 
 class SmbServer(BaseModel):
@@ -227,6 +228,14 @@ def _domain_agrees(value: str | None, info: ValidationInfo) -> str | None:
     return value
 
 
+def _realm_known(value: str | None, info: ValidationInfo) -> str | None:
+    """Kerberos: the username or the Domain field names the realm (a DNS domain name)."""
+    username = info.data.get("username")
+    if value == "kerberos" and username:
+        kerberos_principal(username, info.data.get("domain") or "")  # ValueError: why not
+    return value
+
+
 class SmbConnectorCreate(ConnectorFields):
     kind: Literal["smb"] = "smb"
     server: ServerStr
@@ -238,6 +247,9 @@ class SmbConnectorCreate(ConnectorFields):
     # Signing is always required; encryption: whenever offered, demanded (else the run fails
     # with `encryption_unavailable`), or not asked for.
     smb_encryption: SmbEncryption = "auto"
+    # NTLM, or Kerberos (a ticket from the domain's KDC: where NTLM is restricted).
+    smb_auth: SmbAuth = "ntlm"
+    check_realm = field_validator("smb_auth")(_realm_known)
 
 
 class SharePointConnectorCreate(ConnectorFields):
@@ -298,6 +310,7 @@ class ConnectorUpdate(BaseModel):
     password: SecretStr | None = None
     domain: DomainStr | None = None
     smb_encryption: SmbEncryption | None = None
+    smb_auth: SmbAuth | None = None
     # SharePoint
     tenant_id: GuidStr | None = None
     client_id: GuidStr | None = None
@@ -321,7 +334,7 @@ class ConnectorUpdate(BaseModel):
 
 
 THROTTLE_FIELDS = {"bandwidth_limit", "max_parallel_transfers", "sync_windows"}
-SMB_FIELDS = {"server", "username", "password", "domain", "smb_encryption"}
+SMB_FIELDS = {"server", "username", "password", "domain", "smb_encryption", "smb_auth"}
 SHAREPOINT_FIELDS = {"tenant_id", "client_id", "client_secret", "certificate",
                      "certificate_password", "site_url", "library", "secret_expires_at"}
 SECRET_FIELDS = ("password_enc", "ldap_password_enc", "client_secret_enc", "certificate_enc",
@@ -340,6 +353,8 @@ class Connector(BaseModel):
     password_enc: str | None = None
     domain: str = ""
     smb_encryption: SmbEncryption = "auto"
+    smb_auth: SmbAuth = "ntlm"
+    check_realm = field_validator("smb_auth")(_realm_known)
     # SharePoint: the app, its credential, and the library resolved to Graph ids on save.
     tenant_id: str | None = None
     client_id: str | None = None

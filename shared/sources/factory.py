@@ -24,7 +24,7 @@ def open_source(c: Connector, box: SecretBox, settings: Settings) -> Source:
     server = c.smb
     return SmbSource(server.host, server.share, server.path, port=server.port,
                      username=c.username or "", password=box.open(c.password_enc or ""),
-                     domain=c.domain, encryption=c.smb_encryption)
+                     domain=c.domain, encryption=c.smb_encryption, auth=c.smb_auth)
 
 
 def graph_endpoint(settings: Settings) -> GraphEndpoint:

@@ -142,3 +142,37 @@ def test_the_domain_field_and_a_username_naming_another_domain_are_refused(api, 
     mapping = {"strategy": "email", "ldap": {"domain_controller": dc.address}}
     resp = api.post("/connectors", json=body | {"username": "svc", "identity_mapping": mapping})
     assert resp.status_code == 422 and "realm" in resp.text  # no base DN to search under
+
+
+def test_kerberos_logs_on_where_the_domain_refuses_ntlm(api, dc, s3):
+    """A domain that restricts NTLM (what-users-hit lesson 9): an NTLM connector is refused on
+    save; one with `smb_auth: kerberos` (a ticket from the DC's KDC for cifs/<the server's
+    address>) is saved, syncs every file with its owner, and a wrong password is refused in
+    the domain's words at the field to blame."""
+    with dc.ntlm_refused():
+        assert api.post("/shares", json={"name": "ad-krb"}).status_code == 201
+        body = {"name": "krb", "server": f"\\\\{dc.address}\\{dc.share}\\reports",
+                "username": dc.service_user, "domain": dc.realm.lower(),
+                "password": dc.service_password, "target_share": "ad-krb", "schedule": "1h"}
+        refused = api.post("/connectors", json=body)  # NTLM, the default
+        assert refused.status_code == 422, refused.text
+        [problem] = refused.json()["detail"]
+        assert problem["loc"] == ["body", "smb_auth"], problem
+        assert "refuses NTLM" in problem["msg"]
+
+        wrong = api.post("/connectors/test", json=body | {"smb_auth": "kerberos",
+                                                          "password": "Not-The-Pw-123x"})
+        [logon] = wrong.json()["checks"]
+        assert (logon["ok"], logon["field"]) == (False, "password"), logon
+        assert "Preauthentication failed" in logon["detail"]
+
+        resp = api.post("/connectors", json=body | {"smb_auth": "kerberos"})
+        assert resp.status_code == 201, resp.text
+        cid = resp.json()["id"]
+        assert resp.json()["smb_auth"] == "kerberos"
+        assert wait_run(api, cid)["status"]["run"]["outcome"] == "success", \
+            api.get(f"/connectors/{cid}/failures").text
+        owners = {path: source for path, (_, _, source) in owners_in_bucket(s3, "ad-krb").items()}
+        assert owners["alice.txt"] == dc.sids["alice"]
+        assert owners["budget.xlsx"] == dc.sids["Finance"]
+        assert {"alice.txt", "rob.txt", "roberta.txt", "carol.txt", "setup.log"} <= set(owners)

@@ -7,7 +7,12 @@ import pytest
 from pydantic import ValidationError
 
 from shared import errors
-from shared.config.active_directory import logon_name, realm_base_dn, unowned_reason
+from shared.config.active_directory import (
+    kerberos_principal,
+    logon_name,
+    realm_base_dn,
+    unowned_reason,
+)
 from shared.config.connector_model import parse_create
 from shared.config.ldap_directory import LdapDirectory
 from shared.sources.smb.ntstatus import to_sync_error
@@ -45,6 +50,37 @@ def test_a_username_and_domain_that_cannot_both_hold_are_refused_at_the_field(
         parse_create(BODY | {"username": username, "domain": domain})
     [error] = caught.value.errors()
     assert error["loc"][-1] == field and words in error["msg"]
+
+
+@pytest.mark.parametrize(("username", "domain", "principal"), [
+    ("svc", "corp.example.com", "svc@CORP.EXAMPLE.COM"),
+    ("svc@corp.example.com", "", "svc@CORP.EXAMPLE.COM"),  # a UPN names the realm
+    ("svc@corp.example.com", "CORP", "svc@CORP.EXAMPLE.COM"),
+    ("CORP\\svc", "corp.example.com", "svc@CORP.EXAMPLE.COM"),  # the Domain field names it
+])
+def test_kerberos_asks_for_the_principal_in_the_realm_of_the_domains_dns_name(
+        username, domain, principal):
+    assert kerberos_principal(username, domain) == principal
+    source = SmbSource("fs1", "data", username=username, domain=domain, password="pw",
+                       auth="kerberos")
+    assert (source._user, source._kw()["auth_protocol"]) == (principal, "kerberos")
+
+
+def test_ntlm_is_named_never_negotiated():
+    """"negotiate" would try Kerberos first for every connector wherever gssapi is installed."""
+    source = SmbSource("fs1", "data", username="svc", domain="CORP", password="pw")
+    assert source._kw()["auth_protocol"] == "ntlm"
+
+
+@pytest.mark.parametrize(("username", "domain"), [("svc", "CORP"), ("CORP\\svc", ""),
+                                                  ("svc", "")])
+def test_kerberos_without_the_domains_dns_name_is_refused_at_save(username, domain):
+    with pytest.raises(ValidationError) as caught:
+        parse_create(BODY | {"username": username, "domain": domain, "smb_auth": "kerberos"})
+    error = caught.value.errors()[0]
+    assert error["loc"][-1] == "smb_auth"
+    assert "corp.example.com" in error["msg"]
+    parse_create(BODY | {"username": username, "domain": domain})  # NTLM: fine
 
 
 def test_a_netbios_and_a_dns_name_of_one_domain_agree():
@@ -113,9 +149,41 @@ class Refused(Exception):
     (0xC0000072, "the account is disabled in the domain"),
     (0xC0000193, "the account has expired in the domain"),
     (0xC0000234, "the account is locked out"),
+    (0xC0000418, "the domain refuses NTLM logons: log on with Kerberos"),
     (0xC000006D, "the server refused the username or password"),
 ])
 def test_a_refused_domain_logon_says_why_in_plain_words(status, words):
     error = to_sync_error(Refused(status), None)
     assert isinstance(error, errors.AuthFailed) and error.cause == "auth_failed"
     assert str(error).startswith(words) and f"{status:#x}" in str(error)
+
+
+@pytest.mark.parametrize(("words", "kind", "plain"), [
+    ("Krb5Error: Preauthentication failed -1765328360", errors.AuthFailed,
+     "the domain refused the password"),
+    ("Krb5Error: Client 'x@CORP.EXAMPLE.COM' not found in Kerberos database -1765328378",
+     errors.AuthFailed, "the domain has no such account"),
+    ("Krb5Error: Client's credentials have been revoked -1765328366", errors.AuthFailed,
+     "the account is disabled, locked out or expired"),
+    ('Krb5Error: Cannot find KDC for realm "CORP.EXAMPLE.COM" -1765328230',
+     errors.KerberosUnavailable, "no Kerberos KDC is known for the realm"),
+    ("Krb5Error: Cannot contact any KDC for realm 'CORP.EXAMPLE.COM'",
+     errors.KerberosUnavailable, "no Kerberos KDC of the realm answered"),
+    ("Krb5Error: Clock skew too great", errors.KerberosUnavailable, "this machine's clock"),
+])
+def test_a_failed_kerberos_logon_says_why_and_blames_the_credentials_only_when_they_are_wrong(
+        words, kind, plain):
+    error = to_sync_error(SpnegoFailure(words), None)
+    assert type(error) is kind and str(error).startswith(plain) and words in str(error)
+    assert (error.cause == "auth_failed") is (kind is errors.AuthFailed)
+
+
+def test_a_server_name_the_domain_does_not_know_is_the_servers_field():
+    error = to_sync_error(SpnegoFailure(
+        "Server cifs/10.0.0.5@CORP.EXAMPLE.COM not found in Kerberos database"), None)
+    assert isinstance(error, errors.ConfigInvalid) and error.field == "server"
+    assert "no service principal cifs/<name>" in str(error)
+
+
+class SpnegoFailure(Exception):
+    """What smbprotocol raises when pyspnego's Kerberos step fails (its text carries krb5's)."""

@@ -114,9 +114,16 @@ def _maximal_access(unc: str, kw: dict) -> int:
 
 
 def _logon_failure(host: str, share: str, exc: errors.SyncError) -> Check:
+    if isinstance(exc, errors.NtlmRefused):
+        return Check("logon", False, "the domain refuses NTLM logons: choose Kerberos",
+                     "smb_auth", str(exc))
     if isinstance(exc, errors.AuthFailed):
         return Check("logon", False, "the file server refused this user name and password",
                      "password", str(exc))
+    if isinstance(exc, errors.ConfigInvalid):  # Kerberos: a server name the domain lacks
+        return Check("logon", False, str(exc).split(" (")[0], exc.field, str(exc))
+    if isinstance(exc, errors.KerberosUnavailable):
+        return Check("logon", False, str(exc).split(" (")[0], "smb_auth", str(exc))
     if isinstance(exc, errors.NotFound):
         return Check("logon", False, f"{host} has no share named '{share}'", "server", str(exc))
     if isinstance(exc, errors.PermissionDenied):

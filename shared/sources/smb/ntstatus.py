@@ -29,6 +29,7 @@ _STATUS: dict[int, type[errors.SyncError]] = {
     0xC000006A: errors.AuthFailed,  # WRONG_PASSWORD
     0xC0000064: errors.AuthFailed,  # NO_SUCH_USER
     0xC000006E: errors.AuthFailed,  # ACCOUNT_RESTRICTION
+    0xC0000418: errors.NtlmRefused,  # NTLM_BLOCKED: the domain accepts Kerberos logons only
     0xC0000071: errors.AuthFailed,  # PASSWORD_EXPIRED
     0xC0000072: errors.AuthFailed,  # ACCOUNT_DISABLED
     0xC0000224: errors.AuthFailed,  # PASSWORD_MUST_CHANGE
@@ -58,7 +59,27 @@ LOGON_REFUSED = {
     0xC000006F: "the account may not log on at this time of day (logon hours)",
     0xC0000070: "the account may not log on from this computer (logon workstations)",
     0xC000015B: "the account may not log on over the network (user rights assignment)",
+    0xC0000418: "the domain refuses NTLM logons: log on with Kerberos (smb_auth: kerberos)",
 }
+# A Kerberos logon that failed, told by krb5's words in the error (MIT and Heimdal say them
+# alike), in the words the admin acts on.
+KERBEROS_REFUSED: dict[str, tuple[type[errors.SyncError], str]] = {
+    "Preauthentication failed": (errors.AuthFailed, "the domain refused the password"),
+    "not found in Kerberos database": (errors.AuthFailed, "the domain has no such account"),
+    "credentials have been revoked": (
+        errors.AuthFailed, "the account is disabled, locked out or expired in the domain"),
+    "Password has expired": (errors.AuthFailed, "the account's password has expired: set a "
+                                                "new one in the domain and here"),
+    "Cannot find KDC": (errors.KerberosUnavailable, "no Kerberos KDC is known for the realm: "
+                                                    "the host's krb5.conf (KRB5_CONFIG) or the "
+                                                    "domain's DNS SRV records must name one"),
+    "Cannot contact any KDC": (errors.KerberosUnavailable,
+                               "no Kerberos KDC of the realm answered"),
+    "Clock skew too great": (errors.KerberosUnavailable, "this machine's clock is more than 5 "
+                                                         "minutes off the domain's: sync it"),
+}
+# The file server's name is not one the domain knows (no service principal cifs/<name>).
+_SERVER_UNKNOWN = "Server not found in Kerberos database"
 # The session or connection is gone: drop it so the next call logs on again.
 _DEAD_SESSION = {0xC00000C9, 0xC0000203, 0xC000035C}  # NETWORK_NAME_DELETED, USER_SESSION_DELETED,
 # NETWORK_SESSION_EXPIRED
@@ -94,6 +115,20 @@ def connection_lost(exc: BaseException) -> bool:
         "timeout" in str(exc).lower() or "not connected" in str(exc).lower())
 
 
+def _kerberos_error(exc: BaseException, message: str, path: str | None
+                    ) -> errors.SyncError | None:
+    """A failed Kerberos logon as what the admin acts on; None for anything else."""
+    text = str(exc)
+    if _SERVER_UNKNOWN in text or ("Server" in text and "not found in Kerberos" in text):
+        return errors.ConfigInvalid("server", "the domain knows no file server by this name "
+                                              "(no service principal cifs/<name>): give its "
+                                              f"name as the domain registered it ({message})")
+    for needle, (kind, words) in KERBEROS_REFUSED.items():
+        if needle in text:
+            return kind(f"{words} (Kerberos: {message})", path)
+    return None
+
+
 def to_sync_error(exc: BaseException, path: str | None) -> errors.SyncError:
     """The one mapping from smbprotocol/socket errors to our failure classes."""
     if isinstance(exc, errors.SyncError):
@@ -107,6 +142,8 @@ def to_sync_error(exc: BaseException, path: str | None) -> errors.SyncError:
         return _STATUS[status](message, path)
     if connection_lost(exc) or (isinstance(exc, OSError) and not status):
         return errors.Transient(message, path)  # refused, reset, unreachable, timed out
+    if (kerberos := _kerberos_error(exc, message, path)) is not None:
+        return kerberos
     if "credits" in str(exc):
         return errors.Transient(message, path)  # the connection is busy: later is fine
     if any(word in type(exc).__name__ for word in ("Authentication", "Spnego", "BadMech")):

@@ -8,7 +8,11 @@ What it relies on (see shared/notes/library-facts.md):
   encryption, "required" refuses a server that does not (before sending the credentials), "off"
   asks for none (a server or share that demands it still gets it);
 - files are opened with `share_access="rwd"`: the file server's users are never locked out;
-- a connection the server dropped is thrown away, so the next call connects again.
+- a connection the server dropped is thrown away, so the next call connects again;
+- the account logs on with NTLM, or with Kerberos (`auth="kerberos"`: a ticket for
+  `user@REALM` from the realm's KDC, as the host's krb5 configuration finds it, for the service
+  `cifs/<server as named>`); the protocol is always named, never "negotiate", which would try
+  Kerberos first for every connector wherever gssapi is installed.
 Listing lives in listing, owner SIDs in owners, pipelined reads in reading, small files whole
 in small_reads, writes and deletes in writing, renames in moving, folders (made, removed,
 respelled) in folders.
@@ -31,7 +35,7 @@ from smbprotocol.session import Session
 from smbprotocol.tree import TreeConnect
 
 from shared import errors
-from shared.config.active_directory import logon_name
+from shared.config.active_directory import kerberos_principal, logon_name
 from shared.sources.smb.access_check import SmbAccessCheck
 from shared.sources.smb.folders import SmbFolders
 from shared.sources.smb.listing import _DIRECTORY, SmbLister
@@ -52,6 +56,7 @@ READS_IN_FLIGHT = 3
 CREDIT_WINDOW = 2048  # asked for on connect; smbprotocol fails, never waits, when credits run out
 SMALL_FILE = 1024 * 1024  # by the listed size: fetched whole in one round trip
 Encryption = Literal["auto", "required", "off"]
+Auth = Literal["ntlm", "kerberos"]
 
 
 def _opened(path: str, fd, file_id: str) -> SourceEntry:
@@ -72,14 +77,20 @@ def wants_encryption(mode: Encryption, offered: bool) -> bool:
 class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccessCheck):
     def __init__(self, host: str, share: str, base_path: str = "", *, port: int = 445,
                  username: str, password: str, domain: str = "", encryption: Encryption = "auto",
-                 connection_cache: dict | None = None, chunk_size: int = READ_CHUNK,
-                 reads_in_flight: int = READS_IN_FLIGHT, connection_timeout: int = 30):
+                 auth: Auth = "ntlm", connection_cache: dict | None = None,
+                 chunk_size: int = READ_CHUNK, reads_in_flight: int = READS_IN_FLIGHT,
+                 connection_timeout: int = 30):
         if encryption not in ("auto", "required", "off"):
             raise ValueError(f"encryption must be auto, required or off, not {encryption!r}")
         self.host, self.share, self.port = host, share, port
         self.base = base_path.strip("/").replace("/", "\\")
         self.chunk_size, self.reads_in_flight = chunk_size, reads_in_flight
-        self._user = logon_name(username, domain)  # CORP\svc, svc@corp.example.com, svc
+        if auth not in ("ntlm", "kerberos"):
+            raise ValueError(f"auth must be ntlm or kerberos, not {auth!r}")
+        self.auth = auth
+        # NTLM: CORP\svc, svc@corp.example.com or svc; Kerberos: svc@CORP.EXAMPLE.COM
+        self._user = kerberos_principal(username, domain) if auth == "kerberos" else \
+            logon_name(username, domain)
         self._password, self._timeout = password, connection_timeout
         self.encryption = encryption
         self._encrypt: bool | None = None  # smbclient's `encrypt`: True once we sealed a session
@@ -101,7 +112,8 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
         """For every smbclient call. Credentials too: smbclient logs on again if it must."""
         return {"port": self.port, "connection_cache": self._cache, "username": self._user,
                 "password": self._password, "encrypt": self._encrypt,
-                "connection_timeout": self._timeout, "require_signing": True}
+                "connection_timeout": self._timeout, "require_signing": True,
+                "auth_protocol": self.auth}
 
     def _connect(self) -> bool:
         """Log on unless a live session exists; True when this call connected."""
@@ -146,7 +158,7 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
         watchdog.start()
         try:
             session = Session(conn, username=self._user, password=self._password,
-                              require_encryption=seal)
+                              require_encryption=seal, auth_protocol=self.auth)
             session.connect()
             # smbclient finds this tree in the session by name and uses it for every open.
             with contextlib.suppress(BadNetworkName):  # no such share, or a DFS root: the
