@@ -100,6 +100,7 @@ def create_body(args: argparse.Namespace) -> dict:
             "max_delete_percent": args.max_delete_percent} | throttles(args)
     body |= _sharepoint_fields(args) if args.kind == "sharepoint" else {
         "server": args.server, "username": args.username, "domain": args.domain,
+        "smb_auth": args.smb_auth,
         "password": os.environ.get(args.password_env) if args.password_env else None}
     return {k: v for k, v in body.items() if v is not None}
 

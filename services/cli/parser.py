@@ -157,6 +157,9 @@ def _create(actions) -> None:
             ("conflict-policy", "two-way: when both sides changed a file: manual "
                                 "(default), newer, source_wins or scaidrive_wins")):
         cc.add_argument(f"--{flag}", help=text)
+    cc.add_argument("--smb-auth", choices=("ntlm", "kerberos"),
+                    help="SMB: how the account logs on (default ntlm; kerberos where the "
+                         "domain restricts NTLM: give --domain as its DNS name)")
     cc.add_argument("--admin-email", action="append",
                     help="who is emailed about conflicts (repeat for several)")
     cc.add_argument("--max-delete-percent", type=int,

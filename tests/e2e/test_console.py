@@ -108,6 +108,11 @@ async def test_smb_connector_created_in_the_form_syncs(console, stack, samba, s3
         "the file server refused this user name and password")
     await console.shot("form-wrong-password")
     await page.get_by_label("Password", exact=True).fill(samba.password)
+    await page.get_by_label("Logon").select_option("kerberos")  # and no domain's DNS name
+    await page.get_by_role("button", name="Create connector").click()
+    await expect(page.locator("[data-field='smb_auth'] .field-error")).to_contain_text(
+        "Kerberos needs the domain's DNS name")
+    await page.get_by_label("Logon").select_option("ntlm")
     await page.get_by_role("button", name="Test connection").click()
     await expect(page.locator("#test-results li.ok")).to_have_count(2)  # logon, folder
     await console.shot("form-test-connection")

@@ -109,7 +109,9 @@ function smbFields(F) {
     F("server", "Server", input({ placeholder: "\\\\fileserver.example.com\\share or smb://fileserver/share/path" })),
     F("username", "Username", input({ autocomplete: "off" }), "Service account that can read (and write, if two-way)."),
     F("password", "Password", input({ type: "password", autocomplete: "new-password" })),
-    F("domain", "Domain", input(), "Active Directory domain, if applicable."));
+    F("domain", "Domain", input(), "Active Directory domain, if applicable."),
+    F("smb_auth", "Logon", select([["ntlm", "NTLM"], ["kerberos", "Kerberos"]], "ntlm"),
+      "Kerberos where the domain restricts NTLM: give the Domain as its DNS name (corp.example.com)."));
 }
 
 function sharePointFields(F) {
@@ -212,7 +214,7 @@ export function body(kind, v, { editing = false } = {}) {
   out.schedule = preset === "cron" ? val("schedule") : preset;
   if (kind === "smb") {
     Object.assign(out, { server: val("server"), username: val("username"),
-      password: v.password.value, domain: val("domain") });
+      password: v.password.value, domain: val("domain"), smb_auth: val("smb_auth") });
   } else {
     Object.assign(out, { tenant_id: val("tenant_id"), client_id: val("client_id"),
       site_url: val("site_url"), library: val("library") });
