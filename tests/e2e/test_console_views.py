@@ -43,6 +43,14 @@ async def test_schedule_mode_and_mapping_edited_from_the_detail_page(console, st
     assert got["identity_version"] == 2 and got["config_version"] == 1
 
     await page.locator("#edit").click()
+    await expect(page.get_by_label("Logon")).to_have_value("ntlm")
+    await page.get_by_label("Encryption").select_option("required")  # Samba offers it
+    await page.get_by_role("button", name="Save changes").click()
+    await expect(page.get_by_text("Saved.")).to_be_visible()
+    got = api.get(f"/connectors/{cid}").json()
+    assert got["smb_encryption"] == "required" and got["config_version"] == 2
+
+    await page.locator("#edit").click()
     await page.get_by_label("Sync mode").select_option("two_way")
     await page.get_by_label("Admin emails").fill("not-an-address")
     await page.get_by_label("Password", exact=True).fill("not-the-password")

@@ -9,7 +9,7 @@ import { setFlash } from "./common.js";
 import { Form } from "./form.js";
 import { body, formParts, windowLines } from "./connector_form.js";
 
-const SOURCE = { smb: ["server", "username", "domain", "smb_auth"],
+const SOURCE = { smb: ["server", "username", "domain", "smb_auth", "smb_encryption"],
   sharepoint: ["tenant_id", "client_id", "site_url", "library"] };
 const SECRETS = ["password", "client_secret", "certificate", "certificate_password"];
 const PRESETS = ["5m", "15m", "1h", "6h", "1d"];
@@ -33,7 +33,7 @@ export async function editConnectorPage(ctx, id) {
     submit.disabled = true;
     try {
       await api.patch(`/connectors/${q(id)}`, patch);
-      const resync = SOURCE[c.kind].some((k) => k in patch && !["username", "domain", "smb_auth"].includes(k));
+      const resync = SOURCE[c.kind].some((k) => k in patch && !["username", "domain", "smb_auth", "smb_encryption"].includes(k));
       setFlash("ok", resync ? "Saved. The source changed: the next run lists it in full and "
         + "compares it with what ScaiDrive holds." : "Saved.");
       if (ctx.alive()) ctx.go(`connectors/${encodeURIComponent(id)}`);

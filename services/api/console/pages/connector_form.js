@@ -111,7 +111,10 @@ function smbFields(F) {
     F("password", "Password", input({ type: "password", autocomplete: "new-password" })),
     F("domain", "Domain", input(), "Active Directory domain, if applicable."),
     F("smb_auth", "Logon", select([["ntlm", "NTLM"], ["kerberos", "Kerberos"]], "ntlm"),
-      "Kerberos where the domain restricts NTLM: give the Domain as its DNS name (corp.example.com)."));
+      "Kerberos where the domain restricts NTLM: give the Domain as its DNS name (corp.example.com)."),
+    F("smb_encryption", "Encryption", select([["auto", "Whenever the server offers it"],
+      ["required", "Required: refuse a server without it"], ["off", "Not asked for"]], "auto"),
+      "Messages are always signed."));
 }
 
 function sharePointFields(F) {
@@ -214,7 +217,8 @@ export function body(kind, v, { editing = false } = {}) {
   out.schedule = preset === "cron" ? val("schedule") : preset;
   if (kind === "smb") {
     Object.assign(out, { server: val("server"), username: val("username"),
-      password: v.password.value, domain: val("domain"), smb_auth: val("smb_auth") });
+      password: v.password.value, domain: val("domain"), smb_auth: val("smb_auth"),
+      smb_encryption: val("smb_encryption") });
   } else {
     Object.assign(out, { tenant_id: val("tenant_id"), client_id: val("client_id"),
       site_url: val("site_url"), library: val("library") });
