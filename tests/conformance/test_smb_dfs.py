@@ -92,10 +92,12 @@ def test_a_link_that_leads_nowhere_is_a_failure_at_the_link_and_the_walk_goes_on
 
 def test_a_move_from_one_link_to_another_moves_the_file(samba, namespace):
     tag, source = namespace
-    samba.write_file(f"{tag}-one/notes/plan.txt", b"the plan")
+    samba.write_file(f"{tag}-one/notes/plan.txt", b"the plan", owner="alice")
     old, new = f"{tag}-l1/notes/plan.txt", f"{tag}-l2/plan.txt"
+    owner = source.owners([old])[old]
     moved = source.move(old, new, source.stat(old))
     assert (moved.path, moved.size) == (new, 8)
+    assert source.owners([new])[new] == owner  # alice's still, not the service account's
     assert samba.path(f"{tag}-two/plan.txt").read_bytes() == b"the plan"
     assert not samba.path(f"{tag}-one/notes").exists()  # the folder the move emptied goes
     assert samba.path(f"{tag}-one").is_dir()  # the folder the link leads to stays

@@ -13,8 +13,9 @@ no empty shell behind.
 
 A rename cannot leave the share its handle is on. Where the old and the new path lie on
 different shares (a DFS link leads one of them elsewhere), the file is copied to the new path
-(a write that must find nothing there) and the old one deleted if it is still the version
-expected: the content moves, the file id does not.
+(a write that must find nothing there, taking the original's owner and ACL where the account
+may set them) and the old one deleted if it is still the version expected: the content and its
+owner move, the file id does not.
 """
 from __future__ import annotations
 
@@ -60,11 +61,11 @@ class SmbMover(SmbPlumbing):
         return self.stat(new)
 
     def _copy_across(self, old: str, new: str, expect: SourceEntry) -> SourceEntry:
-        """Copy `old` to `new` (which must be free), then delete `old` if it is still `expect`
-        (it and the folders it empties): a move between two shares."""
+        """Copy `old` to `new` (which must be free), with its owner and ACL, then delete `old`
+        if it is still `expect` (it and the folders it empties): a move between two shares."""
         with self.open_read(old, expect.size) as reader:
             check_expected(old, reader.entry, expect)
-            self.write(new, reader, reader.entry.size, ABSENT)
+            self._write(new, reader, reader.entry.size, ABSENT, old)
         self.delete(old, expect)
         return self.stat(new)
 

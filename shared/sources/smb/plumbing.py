@@ -94,6 +94,10 @@ class SmbPlumbing:
               expect: SourceEntry | Absent | None = None) -> SourceEntry:
         raise NotImplementedError
 
+    def _write(self, path: str, data: ByteStream, size: int,
+               expect: SourceEntry | Absent | None, security_of: str | None) -> SourceEntry:
+        raise NotImplementedError
+
     def delete(self, path: str, expect: SourceEntry | None = None) -> None:
         raise NotImplementedError
 

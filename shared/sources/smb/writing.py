@@ -70,13 +70,20 @@ class SmbWriter(SmbPlumbing):
               expect: SourceEntry | Absent | None = None) -> SourceEntry:
         """Replace atomically, streaming `size` bytes; the new file keeps the old one's owner
         and ACL where the account may set them."""
+        return self._write(path, data, size, expect,
+                           None if isinstance(expect, Absent) else path)
+
+    def _write(self, path: str, data: ByteStream, size: int,
+               expect: SourceEntry | Absent | None, security_of: str | None) -> SourceEntry:
+        """`write`, the new file taking the owner and ACL of the file at `security_of` (the
+        one it replaces, or the original of a copy), or none (a new file inherits them)."""
         self._check(path, expect)  # before the upload: no transfer for a lost cause
         temp = temp_path_for(path)
         f = self._call(path, self._create_temp, temp)
         try:  # no retry from here: `data` is being consumed
             self._call(path, self._copy_in, f, data, size, retry=False)
-            if not isinstance(expect, Absent):
-                self._call(path, self._copy_security, path, f, retry=False)
+            if security_of is not None:
+                self._call(path, self._copy_security, security_of, f, retry=False)
             self._check(path, expect)  # an edit during the upload is a conflict, not lost
             self._call(path, self._rename_over, f, path, not isinstance(expect, Absent),
                        retry=False)
@@ -127,7 +134,7 @@ class SmbWriter(SmbPlumbing):
                 chunk, written = chunk[done:], written + done
 
     def _copy_security(self, path: str, f: SMBFileIO) -> None:
-        """The original's owner, group and ACL onto the temp file; the ACL alone where the
+        """`path`'s owner, group and ACL onto the temp file; the ACL alone where the
         account may not give files away (no SeRestorePrivilege); nothing if neither."""
         try:
             sd = self._security_of(path, _OWNER | _GROUP | _DACL)
