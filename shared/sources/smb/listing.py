@@ -102,8 +102,8 @@ class SmbLister(SmbPlumbing):
 
     def walk(self, cursor: DeltaCursor | None = None) -> Iterator[Listing]:
         """One part per folder: a scan holds a folder's width, not the tree."""
-        walk = _Walk([""])
-        folders = walk.folders
+        state = _Walk([""])
+        folders = state.folders
         while folders:
             folder = folders.pop()
             part = Listing(empty_folders=set())
@@ -116,14 +116,14 @@ class SmbLister(SmbPlumbing):
                 with scan as d:
                     share = d.fd.tree_connect.share_name.lower()
                     for raw in self._entries(d):
-                        held += self._add(part, walk, share, folder, raw, leftovers)
+                        held += self._add(part, state, share, folder, raw, leftovers)
             except Exception as exc:
                 error = self._fail(exc, folder)
-                if folder in walk.links:
+                if folder in state.links:
                     error = errors.LinkUnreachable.at(folder, error,
                                                       link_targets(self._unc(folder)))
                 part.failures.append(ListFailure(folder, error.cause, str(error)))
-                if not folder or (folder not in walk.links and
+                if not folder or (folder not in state.links and
                                   connection_lost(exc.__cause__ or exc)):
                     part.complete = False  # the walk broke off: its silence proves nothing
                     yield part
@@ -163,13 +163,13 @@ class SmbLister(SmbPlumbing):
             with contextlib.suppress(Exception):
                 smbclient.remove(self._unc(path), **self._kw())
 
-    def _add(self, listing: Listing, walk: _Walk, share: str, folder: str, raw: RawEntry,
+    def _add(self, listing: Listing, state: _Walk, share: str, folder: str, raw: RawEntry,
              leftovers: builtins.list[str]) -> bool:
         """Add what the entry (listed on `share`) is to the listing; False for "." and ".."
         (nothing held)."""
         file_id = raw.file_id
         name, valid = decode_name(raw.name)
-        seen = walk.seen
+        seen = state.seen
         if name in (".", ".."):
             if name == "." and file_id:
                 seen.add((share, file_id))
@@ -195,8 +195,8 @@ class SmbLister(SmbPlumbing):
                 return True
             seen.add((share, file_id))
             if attrs & _REPARSE and raw.ea_size == _DFS_LINK:
-                walk.links.add(path)
-            walk.folders.append(path)
+                state.links.add(path)
+            state.folders.append(path)
         else:
             listing.entries[path] = SourceEntry(path, raw.size, raw.mtime_ns, str(file_id),
                                                 change_ns=raw.change_ns)

@@ -42,7 +42,7 @@ class _AcrossShares(errors.SyncError):
 
 
 class SmbMover(SmbPlumbing):
-    """Mixed into SmbSource: uses its `_call`, `_unc`, `_kw`, `stat`, `open_read`, `write` and
+    """Mixed into SmbSource: uses its `_call`, `_unc`, `_kw`, `stat`, `open_read`, `_write` and
     `delete`."""
 
     def move(self, old: str, new: str, expect: SourceEntry) -> SourceEntry:

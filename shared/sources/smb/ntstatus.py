@@ -78,8 +78,6 @@ KERBEROS_REFUSED: dict[str, tuple[type[errors.SyncError], str]] = {
     "Clock skew too great": (errors.KerberosUnavailable, "this machine's clock is more than 5 "
                                                          "minutes off the domain's: sync it"),
 }
-# The file server's name is not one the domain knows (no service principal cifs/<name>).
-_SERVER_UNKNOWN = "Server not found in Kerberos database"
 # The session or connection is gone: drop it so the next call logs on again.
 _DEAD_SESSION = {0xC00000C9, 0xC0000203, 0xC000035C}  # NETWORK_NAME_DELETED, USER_SESSION_DELETED,
 # NETWORK_SESSION_EXPIRED
@@ -119,7 +117,8 @@ def _kerberos_error(exc: BaseException, message: str, path: str | None
                     ) -> errors.SyncError | None:
     """A failed Kerberos logon as what the admin acts on; None for anything else."""
     text = str(exc)
-    if _SERVER_UNKNOWN in text or ("Server" in text and "not found in Kerberos" in text):
+    # "Server cifs/<name>@REALM not found in Kerberos database": a name the domain lacks.
+    if "Server" in text and "not found in Kerberos database" in text:
         return errors.ConfigInvalid("server", "the domain knows no file server by this name "
                                               "(no service principal cifs/<name>): give its "
                                               f"name as the domain registered it ({message})")

@@ -90,10 +90,6 @@ class SmbPlumbing:
                   expect: Versioned | None = None) -> AbstractContextManager[Any]:
         raise NotImplementedError
 
-    def write(self, path: str, data: ByteStream, size: int,
-              expect: SourceEntry | Absent | None = None) -> SourceEntry:
-        raise NotImplementedError
-
     def _write(self, path: str, data: ByteStream, size: int,
                expect: SourceEntry | Absent | None, security_of: str | None) -> SourceEntry:
         raise NotImplementedError

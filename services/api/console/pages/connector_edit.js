@@ -11,6 +11,8 @@ import { body, formParts, windowLines } from "./connector_form.js";
 
 const SOURCE = { smb: ["server", "username", "domain", "smb_auth", "smb_encryption"],
   sharepoint: ["tenant_id", "client_id", "site_url", "library"] };
+// Source fields whose change keeps what the next run lists (who logs on, and how).
+const SAME_LISTING = ["username", "domain", "smb_auth", "smb_encryption"];
 const SECRETS = ["password", "client_secret", "certificate", "certificate_password"];
 const PRESETS = ["5m", "15m", "1h", "6h", "1d"];
 
@@ -33,7 +35,7 @@ export async function editConnectorPage(ctx, id) {
     submit.disabled = true;
     try {
       await api.patch(`/connectors/${q(id)}`, patch);
-      const resync = SOURCE[c.kind].some((k) => k in patch && !["username", "domain", "smb_auth", "smb_encryption"].includes(k));
+      const resync = SOURCE[c.kind].some((k) => k in patch && !SAME_LISTING.includes(k));
       setFlash("ok", resync ? "Saved. The source changed: the next run lists it in full and "
         + "compares it with what ScaiDrive holds." : "Saved.");
       if (ctx.alive()) ctx.go(`connectors/${encodeURIComponent(id)}`);
