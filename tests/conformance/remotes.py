@@ -114,15 +114,16 @@ class SmbRemote:
         assert self.samba.drop_connections() >= 1
 
     @contextlib.contextmanager
-    def connection_cut_while_listing(self, source, after: int):
-        """The network drops once `after` names of one folder have been read."""
-        real, seen = source._entries, 0
+    def connection_cut_while_listing(self, source, after: int, times: int = 1):
+        """The network drops once `after` names of a folder have been read, in the first
+        `times` readings of a folder that long (a folder read again is counted afresh)."""
+        real, cuts = source._entries, 0
 
         def entries(d):
-            nonlocal seen
-            for raw in real(d):
-                seen += 1
-                if seen == after:
+            nonlocal cuts
+            for seen, raw in enumerate(real(d), 1):
+                if seen == after and cuts < times:
+                    cuts += 1
                     self.drop_connections()
                 yield raw
 
@@ -131,6 +132,28 @@ class SmbRemote:
             yield
         finally:
             del source._entries
+
+    @contextlib.contextmanager
+    def connection_cut_while_asking_owners(self, after: int, times: int = 1):
+        """The network drops once `after` owners have been read, `times` times in all (the
+        count starts afresh after each cut)."""
+        from shared.sources.smb import owners
+
+        real, read, cuts = owners._collect, 0, 0
+
+        def collect(*args):
+            nonlocal read, cuts
+            read += 1
+            if read == after and cuts < times:
+                cuts, read = cuts + 1, 0
+                self.drop_connections()
+            return real(*args)
+
+        owners._collect = collect
+        try:
+            yield
+        finally:
+            owners._collect = real
 
     def cleanup(self) -> None:
         for source in self.sources:

@@ -116,16 +116,35 @@ def test_linked_folders_are_not_followed_into_loops(source, remote):
     assert len(listing.failures) == 2  # the loop and whichever of real/alias came second
 
 
-def test_connection_lost_mid_walk_gives_an_incomplete_listing(source, remote):
+def test_a_connection_lost_mid_walk_lists_the_folder_again_on_a_new_one(source, remote):
+    """A dropped connection, or a session the server ends (a Kerberos ticket's end:
+    NETWORK_SESSION_EXPIRED), costs the folder being read a second reading, not the run: its
+    subfolders are not taken for loops, none is listed twice, nothing is missing."""
     needs(remote, "can_drop_connections", "cannot drop its clients' connections")
     remote.put("a.txt", b"a")
     for i in range(3000):  # more than one directory reply
         remote.put(f"big/{i:05d}-" + "n" * 150, b"")
+    for i in range(10):  # most of them met before the cut
+        remote.put(f"big/sub{i}/x.txt", b"x")
 
-    with remote.connection_cut_while_listing(source, after=100):
+    with remote.connection_cut_while_listing(source, after=2500):
+        parts = list(source.walk())
+
+    assert all(part.complete and not part.failures for part in parts)
+    listed = [path for part in parts for path in part.entries]
+    assert len(listed) == len(set(listed)) == 3011
+
+
+def test_a_connection_lost_twice_in_one_folder_gives_an_incomplete_listing(source, remote):
+    needs(remote, "can_drop_connections", "cannot drop its clients' connections")
+    remote.put("a.txt", b"a")
+    for i in range(3000):
+        remote.put(f"big/{i:05d}-" + "n" * 150, b"")
+
+    with remote.connection_cut_while_listing(source, after=100, times=2):
         listing = source.list()
 
-    assert not listing.complete
+    assert not listing.complete  # the walk broke off: its silence proves nothing
     assert [(f.path, f.cause) for f in listing.failures] == [("big", "transient")]
     assert len([p for p in listing.entries if p.startswith("big/")]) < 3000
     again = source.list()  # and the next run connects again
@@ -166,6 +185,25 @@ def test_owners_are_principals_that_differ_per_user(source, remote):
     assert source.owners([]) == {}
 
 
+def test_owners_lost_with_the_connection_are_asked_again_never_left_unknown(source, remote):
+    """Unknown owners go to the connector's default owner: a connection dropped (or a session
+    expired) while they are read must not hand the rest of the files to it."""
+    needs(remote, "can_drop_connections", "cannot drop its clients' connections")
+    files = {f"o/{i:03d}.txt": ("alice", "bob")[i % 2] for i in range(200)}
+    for rel, owner in files.items():
+        remote.put(rel, b"o", owner=owner)
+    first = source.owners(["o/000.txt", "o/001.txt"])
+    sid = {"alice": first["o/000.txt"], "bob": first["o/001.txt"]}
+
+    with remote.connection_cut_while_asking_owners(after=60):
+        owners = source.owners(list(files))
+
+    assert owners == {rel: sid[owner] for rel, owner in files.items()}
+    with remote.connection_cut_while_asking_owners(after=60, times=2), \
+            pytest.raises(errors.Transient):
+        source.owners(list(files))  # lost again: said, never answered with default owners
+
+
 def test_wrong_credentials_raise_auth_failed(source_factory, remote):
     remote.put("x.txt", b"x")
     bad = source_factory(**remote.wrong_credentials)
@@ -175,7 +213,8 @@ def test_wrong_credentials_raise_auth_failed(source_factory, remote):
     listing = bad.list()
     assert not listing.complete and listing.entries == {}
     assert [(f.path, f.cause) for f in listing.failures] == [("", "auth_failed")]
-    assert bad.owners(["x.txt"]) == {"x.txt": None}
+    with pytest.raises(errors.AuthFailed):  # said: never the default owner for want of a logon
+        bad.owners(["x.txt"])
 
 
 def test_same_source_works_again_after_a_server_restart(source, remote):

@@ -170,6 +170,10 @@ def test_a_refused_domain_logon_says_why_in_plain_words(status, words):
     ("Krb5Error: Cannot contact any KDC for realm 'CORP.EXAMPLE.COM'",
      errors.KerberosUnavailable, "no Kerberos KDC of the realm answered"),
     ("Krb5Error: Clock skew too great", errors.KerberosUnavailable, "this machine's clock"),
+    # What the Samba DC's file server answers to a ticket of 2 minutes (seen on this machine).
+    ("SpnegoError (4294967295): Major (851968): Unspecified GSS failure.  Minor code may provide "
+     "more information, Minor (2529638944): Ticket expired, Context: Processing security token",
+     errors.KerberosUnavailable, "the file server took the new Kerberos ticket for expired"),
 ])
 def test_a_failed_kerberos_logon_says_why_and_blames_the_credentials_only_when_they_are_wrong(
         words, kind, plain):

@@ -326,7 +326,9 @@ class SharePointSource(SharePointFolders):
     # --- owners -------------------------------------------------------------------------
 
     def owners(self, paths: Iterable[str]) -> dict[str, str | None]:
-        """createdBy (else lastModifiedBy) email: from the last listing, else looked up."""
+        """createdBy (else lastModifiedBy) email: from the last listing, else looked up (None
+        for a file gone since; any other failure is raised: files nobody could ask about
+        never go to the connector's default owner)."""
         paths = list(dict.fromkeys(paths))
         known = self._owners
         out = {p: known.get(p) for p in paths if p in known}
@@ -339,8 +341,7 @@ class SharePointSource(SharePointFolders):
         async def one(path: str) -> str | None:
             try:
                 return delta.owner_email(await self._file(path))
-            except errors.SyncError as exc:
-                log.debug("owner of %s: %s", path, exc)
+            except errors.NotFound:
                 return None
 
         return dict(zip(paths, await asyncio.gather(*map(one, paths)), strict=True))

@@ -10,9 +10,11 @@ What a name the server shows can become (see docs/RELIABILITY.md for the whole t
   followed back into the tree), are `unsupported` failures: never followed;
 - a DFS link (on a DFS namespace root) is followed: its folder is listed on the share it leads
   to (smbclient follows the referral) and its files keep the link's path. A link whose target
-  cannot be reached is a `link_unreachable` failure at the link, and the walk goes on (a lost
-  connection elsewhere breaks a walk off: not one to a link's target). Folders are told apart
-  by share as well as id: two shares' ids may coincide.
+  cannot be reached is a `link_unreachable` failure at the link, and the walk goes on. Folders
+  are told apart by share as well as id: two shares' ids may coincide.
+A connection lost while a folder is read (dropped, or a session the server ended: a Kerberos
+ticket's end) costs that folder a second reading on a new connection; lost again, the walk
+breaks off (an incomplete listing, whose silence proves nothing: nothing is deleted for it).
 Our own temporary files (an atomic write's, `smb_write`) are never listed; one older than
 `TEMP_STALE_S` (its writer died) is removed once its folder has been listed.
 A folder that holds nothing at all (no entry but "." and "..") is reported in its part's
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import logging
 import re
 import struct
 import time
@@ -44,6 +47,7 @@ from shared.sources.smb.plumbing import SmbPlumbing, link_targets
 from shared.sources.smb.writing import is_write_temp
 from shared.sync.model import DeltaCursor, ListFailure, Listing, SourceEntry, gather
 
+log = logging.getLogger(__name__)
 DIR_BUFFER = 1024 * 1024  # QUERY_DIRECTORY reply size: ~10,000 names per round trip
 _NAME_SURROGATE = 0x20000000  # reparse tag bit of symlinks, junctions, mount points
 _DFS_LINK = 0x8000000A  # IO_REPARSE_TAG_DFS: a DFS namespace's link (MS-FSCC 2.1.2.1)
@@ -103,35 +107,48 @@ class SmbLister(SmbPlumbing):
     def walk(self, cursor: DeltaCursor | None = None) -> Iterator[Listing]:
         """One part per folder: a scan holds a folder's width, not the tree."""
         state = _Walk([""])
-        folders = state.folders
-        while folders:
-            folder = folders.pop()
+        while state.folders:
+            part = self._folder_part(state, state.folders.pop())
+            yield part
+            if not part.complete:
+                return  # the walk broke off: its silence proves nothing
+
+    def _folder_part(self, state: _Walk, folder: str) -> Listing:
+        """The folder's part, read again on a new connection (once) if the one it was read on
+        was lost (a dropped connection; a session the server ended when its Kerberos ticket
+        did): what the first reading added to the walk is taken back first."""
+        for again in (False, True):
+            mark = len(state.folders)
             part = Listing(empty_folders=set())
             leftovers: list[str] = []
             held = 0  # entries besides "." and "..": none, and the folder is empty
             try:
-                # The root goes through _call: it (re)connects and tells auth failures apart.
-                scan = self._call(folder, self._open_folder, folder) if not folder else \
-                    self._open_folder(folder)
+                # The root and a second reading go through _call: it (re)connects and tells
+                # auth failures apart.
+                scan = self._call(folder, self._open_folder, folder) if not folder or again \
+                    else self._open_folder(folder)
                 with scan as d:
                     share = d.fd.tree_connect.share_name.lower()
                     for raw in self._entries(d):
                         held += self._add(part, state, share, folder, raw, leftovers)
             except Exception as exc:
                 error = self._fail(exc, folder)
+                lost = connection_lost(exc.__cause__ or exc)
                 if folder in state.links:
                     error = errors.LinkUnreachable.at(folder, error,
                                                       link_targets(self._unc(folder)))
+                elif lost and not again:
+                    log.info("SMB connection lost while listing a folder; reading it again")
+                    state.rewind(mark)
+                    continue
                 part.failures.append(ListFailure(folder, error.cause, str(error)))
-                if not folder or (folder not in state.links and
-                                  connection_lost(exc.__cause__ or exc)):
-                    part.complete = False  # the walk broke off: its silence proves nothing
-                    yield part
-                    return
+                part.complete = bool(folder) and (folder in state.links or not lost)
+                return part
             self._remove_leftovers(leftovers)
             if folder and not held and not part.failures:
                 part.empty_folders = {folder}
-            yield part
+            return part
+        raise AssertionError("unreachable: the second reading returns")
 
     def _open_folder(self, folder: str) -> SMBDirectoryIO:
         d = SMBDirectoryIO(self._unc(folder), share_access="rwd", **self._kw())
@@ -172,7 +189,7 @@ class SmbLister(SmbPlumbing):
         seen = state.seen
         if name in (".", ".."):
             if name == "." and file_id:
-                seen.add((share, file_id))
+                seen.setdefault((share, file_id), folder)
             return False
         path = f"{folder}/{name}" if folder else name
         if is_write_temp(name):
@@ -193,7 +210,7 @@ class SmbLister(SmbPlumbing):
                 listing.failures.append(ListFailure(path, "unsupported",
                                                     "symlink or junction not followed"))
                 return True
-            seen.add((share, file_id))
+            seen[(share, file_id)] = path
             if attrs & _REPARSE and raw.ea_size == _DFS_LINK:
                 state.links.add(path)
             state.folders.append(path)
@@ -206,11 +223,18 @@ class SmbLister(SmbPlumbing):
 @dataclass
 class _Walk:
     """A walk's state: folders still to list (depth first keeps them to about width x depth),
-    the (share, id) of folders met (Samba follows symlinks: loops are possible) and the
-    folders that are DFS links."""
+    the (share, id) of folders met with the path met at (Samba follows symlinks: loops are
+    possible) and the folders that are DFS links."""
     folders: builtins.list[str]
-    seen: set[tuple[str, int]] = field(default_factory=set)
+    seen: dict[tuple[str, int], str] = field(default_factory=dict)
     links: set[str] = field(default_factory=set)
+
+    def rewind(self, mark: int) -> None:
+        """Forget the folders met since `folders` was `mark` long (a reading given up)."""
+        dropped = set(self.folders[mark:])
+        del self.folders[mark:]
+        self.links -= dropped
+        self.seen = {key: path for key, path in self.seen.items() if path not in dropped}
 
 
 def _name_problem(folder: str, name: str, valid: bool) -> ListFailure | None:

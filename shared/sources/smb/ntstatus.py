@@ -77,6 +77,13 @@ KERBEROS_REFUSED: dict[str, tuple[type[errors.SyncError], str]] = {
                                "no Kerberos KDC of the realm answered"),
     "Clock skew too great": (errors.KerberosUnavailable, "this machine's clock is more than 5 "
                                                          "minutes off the domain's: sync it"),
+    # The file server's answer to a new ticket that ends within its clock skew allowance.
+    "Ticket expired": (errors.KerberosUnavailable, "the file server took the new Kerberos "
+                                                   "ticket for expired: tickets must live "
+                                                   "longer than the 5 minutes of clock skew "
+                                                   "servers allow (the domain's policy; "
+                                                   "krb5.conf ticket_lifetime), and the "
+                                                   "clocks must agree"),
 }
 # The session or connection is gone: drop it so the next call logs on again.
 _DEAD_SESSION = {0xC00000C9, 0xC0000203, 0xC000035C}  # NETWORK_NAME_DELETED, USER_SESSION_DELETED,

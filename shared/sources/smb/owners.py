@@ -24,7 +24,6 @@ from smbprotocol.exceptions import SMBException
 from smbprotocol.file_info import InfoType
 from smbprotocol.open import FilePipePrinterAccessMask
 
-from shared import errors
 from shared.sources.smb import packed_requests as packed
 from shared.sources.smb.ntstatus import connection_lost
 from shared.sources.smb.plumbing import (
@@ -46,23 +45,28 @@ class SmbOwners(SmbPlumbing):
     """Mixed into SmbSource: uses its `_call`, `_unc`, `_kw` and `_drop`."""
 
     def owners(self, paths) -> dict[str, str | None]:
-        """Owner SID per path; None where it cannot be read (the connector's default owner)."""
+        """Owner SID per path; None where the file's owner cannot be read (gone, unreadable:
+        the connector's default owner). A connection lost on the way (dropped, or a session
+        the server ended: a Kerberos ticket's end) is made again and the paths left are asked
+        again, once; lost again, the lookup fails (errors.Transient): files nobody could ask
+        about never go to the default owner."""
         paths = list(dict.fromkeys(paths))
-        if not paths:
-            return {}
-        try:
-            root, base = self._call("", resolved, self._unc(), self._kw())
-        except errors.SyncError:
-            return dict.fromkeys(paths)
         out: dict[str, str | None] = {}
-        try:
-            behind_links = self._query(root, base, paths, out)
-            if behind_links:  # DFS links no open had followed yet: learned, then asked again
-                self._query(root, base, [p for p in behind_links if self._learn(root, p)], out)
-        except Exception as exc:
-            log.debug("owner lookups stopped: %s", exc)
-            if connection_lost(exc):
-                self._drop()
+        for again in (False, True):
+            if not paths:
+                break
+            root, base = self._call("", resolved, self._unc(), self._kw())
+            try:
+                behind_links = self._query(root, base, [p for p in paths if p not in out], out)
+                if behind_links:  # DFS links no open had followed yet: learned, asked again
+                    self._query(root, base, [p for p in behind_links if self._learn(root, p)],
+                                out)
+                break
+            except Exception as exc:
+                error = self._fail(exc, None)
+                if again or not connection_lost(exc):
+                    raise error from exc
+                log.info("SMB connection lost while reading owners; asking the rest again")
         return {p: out.get(p) for p in paths}
 
     def _query(self, root, base: str, paths: list[str], out: dict[str, str | None]) -> list[str]:
