@@ -176,3 +176,31 @@ def test_kerberos_logs_on_where_the_domain_refuses_ntlm(api, dc, s3):
         assert owners["alice.txt"] == dc.sids["alice"]
         assert owners["budget.xlsx"] == dc.sids["Finance"]
         assert {"alice.txt", "rob.txt", "roberta.txt", "carol.txt", "setup.log"} <= set(owners)
+
+
+def test_kerberos_follows_dfs_links_to_other_file_servers_of_the_domain(api, dc, s3):
+    """A Kerberos connector on a DFS namespace of a domain refusing NTLM (what-users-hit lesson
+    9): a link to another file server of the domain logs on there with a ticket of its own
+    (cifs/<that server>); a link to a server the domain has no service principal for is a
+    `link_unreachable` failure at the link, in the domain's words and naming the target, and
+    the rest syncs with its owners."""
+    dc.dfs_link("reports", "reports", dc.alias)
+    dc.dfs_link("elsewhere", "reports", dc.unknown)
+    with dc.ntlm_refused():
+        assert api.post("/shares", json={"name": "ad-dfs"}).status_code == 201
+        body = {"name": "krb-dfs", "server": f"\\\\{dc.address}\\dfs",
+                "username": dc.service_user, "domain": dc.realm.lower(),
+                "password": dc.service_password, "target_share": "ad-dfs", "schedule": "1h",
+                "smb_auth": "kerberos"}
+        resp = api.post("/connectors", json=body)
+        assert resp.status_code == 201, resp.text
+        cid = resp.json()["id"]
+        assert wait_run(api, cid)["status"]["run"]["outcome"] == "partial"
+        [failure] = api.get(f"/connectors/{cid}/failures").json()
+    assert (failure["path"], failure["cause"]) == ("elsewhere", "link_unreachable"), failure
+    assert f"\\\\{dc.unknown}\\files\\reports" in failure["message"]
+    assert "no service principal" in failure["message"], failure["message"]
+    owners = {path: source for path, (_, _, source) in owners_in_bucket(s3, "ad-dfs").items()}
+    assert owners["reports/alice.txt"] == dc.sids["alice"]
+    assert owners["reports/budget.xlsx"] == dc.sids["Finance"]
+    assert {p for p in owners if not p.startswith("reports/")} == set()
