@@ -51,10 +51,10 @@ class SmbOwners(SmbPlumbing):
         again, once; lost again, the lookup fails (errors.Transient): files nobody could ask
         about never go to the default owner."""
         paths = list(dict.fromkeys(paths))
+        if not paths:
+            return {}
         out: dict[str, str | None] = {}
         for again in (False, True):
-            if not paths:
-                break
             root, base = self._call("", resolved, self._unc(), self._kw())
             try:
                 behind_links = self._query(root, base, [p for p in paths if p not in out], out)
