@@ -312,12 +312,24 @@ def read_all(source: Source, path: str, step: int | None = None) -> bytes:
 
 
 def in_threads(fn, args: list) -> None:
-    """Call fn(arg) for every arg at once, each in its own thread, and wait for them all."""
-    threads = [threading.Thread(target=fn, args=(a,)) for a in args]
+    """Call fn(arg) for every arg at once, each in its own thread, and wait for them all; the
+    first exception a thread raised is raised here (a thread still running after 60 s fails)."""
+    failures: list[BaseException] = []
+
+    def run(arg) -> None:
+        try:
+            fn(arg)
+        except BaseException as e:  # handed to the caller below
+            failures.append(e)
+
+    threads = [threading.Thread(target=run, args=(a,), daemon=True) for a in args]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
+    assert not any(t.is_alive() for t in threads), "a thread was still running after 60 s"
+    if failures:
+        raise failures[0]
 
 
 def recorded_waits(source, really: bool = False) -> list[float]:

@@ -164,7 +164,7 @@ def test_smb_a_folder_holding_an_open_file_is_respelled_once_it_is_closed(samba)
     remote = SmbRemote(samba)
     try:
         remote.put("Docs/a.txt", b"being read")
-        source, reader = remote.make_source(), remote.make_source(connection_cache={})
+        source, reader = remote.make_source(), remote.make_source()
         with reader.open_read("Docs/a.txt"):
             with pytest.raises(errors.FileInUse) as info:
                 source.respell_folder("Docs", "docs")

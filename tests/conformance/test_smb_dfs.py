@@ -20,7 +20,7 @@ import pytest
 from smbclient._pool import ClientConfig
 
 from shared import errors
-from tests.conformance.remotes import SID, MiB
+from tests.conformance.remotes import SID, MiB, in_threads, read_all, sha
 
 
 @pytest.fixture
@@ -114,3 +114,30 @@ def test_a_link_is_neither_removed_nor_renamed(samba, namespace):
     source.make_folder(f"{tag}-l1/inner")
     assert source.remove_folder_if_empty(f"{tag}-l1/inner") is True  # a folder behind one: yes
     assert not samba.path(f"{tag}-one/inner").exists()
+
+
+def test_readers_meeting_a_link_at_once_each_read_their_file_on_one_connection(samba, namespace):
+    """A transfer worker's readers (one source, threads) all open files behind a link whose
+    referral the process does not know: a new worker, or the referral's time to live over
+    (smbclient then meets the link again). The link's server gets one connection and one
+    session, and every reader reads its own file. Before, each reader could log on to that
+    server at once (one connection's single credit spent twice: "requires 1 credits but only 0
+    are available"), and a reader whose open was sent on again to the link's server received
+    the rest of its first compound on that server's connection, taking another reader's
+    request off it: that connection's reader thread died and the other readers hung."""
+    tag, source = namespace
+    files = {f"{tag}-l2/f{i}.bin": os.urandom(3 * MiB + i) for i in range(6)}
+    for rel, data in files.items():
+        samba.write_file(rel.replace(f"{tag}-l2", f"{tag}-two"), data)
+    read: dict[str, str] = {}
+
+    def reader(rel: str) -> None:
+        read[rel] = sha(read_all(source, rel, step=MiB))
+
+    for _ in range(4):  # each round as a new worker: no connection, no referral known
+        source.close()
+        _forget_referrals()
+        read.clear()
+        in_threads(reader, list(files))
+        assert read == {rel: sha(data) for rel, data in files.items()}
+        assert len([k for k in source._cache if k.startswith("localhost:")]) == 1

@@ -43,6 +43,7 @@ from shared.sources.smb.moving import SmbMover
 from shared.sources.smb.ntstatus import connection_lost, mtime_ns, to_sync_error
 from shared.sources.smb.owners import SmbOwners
 from shared.sources.smb.reading import PipelinedReader, WholeFile
+from shared.sources.smb.sessions import SenderBoundConnection, SessionPool
 from shared.sources.smb.small_reads import NotWhole, read_whole
 from shared.sources.smb.writing import SmbWriter
 from shared.sync.model import SourceEntry, Versioned
@@ -77,9 +78,8 @@ def wants_encryption(mode: Encryption, offered: bool) -> bool:
 class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccessCheck):
     def __init__(self, host: str, share: str, base_path: str = "", *, port: int = 445,
                  username: str, password: str, domain: str = "", encryption: Encryption = "auto",
-                 auth: Auth = "ntlm", connection_cache: dict | None = None,
-                 chunk_size: int = READ_CHUNK, reads_in_flight: int = READS_IN_FLIGHT,
-                 connection_timeout: int = 30):
+                 auth: Auth = "ntlm", chunk_size: int = READ_CHUNK,
+                 reads_in_flight: int = READS_IN_FLIGHT, connection_timeout: int = 30):
         if encryption not in ("auto", "required", "off"):
             raise ValueError(f"encryption must be auto, required or off, not {encryption!r}")
         self.host, self.share, self.port = host, share, port
@@ -93,11 +93,9 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
             logon_name(username, domain)
         self._password, self._timeout = password, connection_timeout
         self.encryption = encryption
-        self._encrypt: bool | None = None  # smbclient's `encrypt`: True once we sealed a session
-        self._cache: dict = {} if connection_cache is None else connection_cache
+        self._cache = SessionPool(self._logon)  # this source's own: never another connector's
         self._key = f"{host.lower()}:{port}"  # smbclient's key in the cache
-        self._lock = threading.Lock()
-        self._widened = None  # the connection whose credit window we widened
+        self._lock = self._cache.lock
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -109,40 +107,36 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
         return "\\\\" + "\\".join([self.host, self.share, *filter(None, [self.base]), *parts])
 
     def _kw(self) -> dict:
-        """For every smbclient call. Credentials too: smbclient logs on again if it must."""
+        """For every smbclient call: the cache logs on for smbclient (sessions), which finds
+        our session by the user's name."""
         return {"port": self.port, "connection_cache": self._cache, "username": self._user,
-                "password": self._password, "encrypt": self._encrypt,
                 "connection_timeout": self._timeout, "require_signing": True,
                 "auth_protocol": self.auth}
 
     def _connect(self) -> bool:
         """Log on unless a live session exists; True when this call connected."""
         with self._lock:
-            conn = self._cache.get(self._key)
-            if conn is not None and conn.transport.connected and conn.session_table:
-                fresh = False
-            else:
-                self._drop_locked()
-                conn = self._logon()
-                fresh = True
-            if conn is not self._widened:  # also one smbclient reconnected on its own
-                # A new connection has ~64 credits; threads sharing it (owners, readers with
-                # 64-credit READs in flight) would fail with "requires N credits".
-                conn.echo(sid=next(iter(conn.session_table)), credit_request=CREDIT_WINDOW)
-                self._widened = conn
-            return fresh
+            if self._cache.holds_live(self._key):
+                return False
+            self._drop_locked()
+            self._logon(self.host, self.port)
+            return True
 
-    def _logon(self) -> Connection:
-        """Negotiate (signing required), decide on encryption from what the server offers, then
-        authenticate: a refused `required` never sends the credentials."""
-        conn = Connection(ClientConfig().client_guid, self.host, self.port, require_signing=True)
+    def _logon(self, server: str, port: int) -> Connection:
+        """Log on to `server` (ours, or one a DFS link leads to) and keep the connection in the
+        cache: negotiate (signing required), decide on encryption from what the server offers,
+        then authenticate (a refused `required` never sends the credentials) and widen the
+        credit window. Called with the cache's lock held."""
+        key = f"{server.lower()}:{port}"
+        own = key == self._key
+        conn = SenderBoundConnection(ClientConfig().client_guid, self.host if own else server,
+                                     port, require_signing=True)
         conn.connect(timeout=self._timeout)
         try:
             seal = wants_encryption(self.encryption, bool(conn.supports_encryption))
         except errors.SyncError:
             conn.disconnect(close=False)
             raise
-        self._cache[self._key] = conn  # in place before the session: a failure drops both
         # smbprotocol waits for the SESSION_SETUP and TREE_CONNECT answers without a timeout:
         # a server that never answers would hold this scan or job (and its slot, and its run's
         # lease, renewed meanwhile) for good. The share's tree is connected here, not on
@@ -160,19 +154,24 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
             session = Session(conn, username=self._user, password=self._password,
                               require_encryption=seal, auth_protocol=self.auth)
             session.connect()
-            # smbclient finds this tree in the session by name and uses it for every open.
-            with contextlib.suppress(BadNetworkName):  # no such share, or a DFS root: the
-                TreeConnect(session, f"\\\\{self.host}\\{self.share}").connect(  # open tells
-                    require_secure_negotiate=ClientConfig().require_secure_negotiate)
+            if own:  # smbclient finds this tree in the session by name and uses it for every
+                # open (on a link's server, smbclient connects the share the link leads to)
+                with contextlib.suppress(BadNetworkName):  # no such share, or a DFS root: the
+                    TreeConnect(session, f"\\\\{self.host}\\{self.share}").connect(  # open
+                        require_secure_negotiate=ClientConfig().require_secure_negotiate)  # tells
+            # A new connection has ~64 credits; threads sharing it (owners, readers with
+            # 64-credit READs in flight) would fail with "requires N credits".
+            conn.echo(sid=session.session_id, credit_request=CREDIT_WINDOW)
         except Exception as exc:
+            with contextlib.suppress(Exception):  # a half-made session is never kept
+                conn.disconnect(close=False)
             if fired.is_set():
                 raise errors.Transient(f"the file server did not answer the logon within "
                                        f"{max(self._timeout, LOGON_TIMEOUT_S):.0f} s") from exc
             raise
         finally:
             watchdog.cancel()
-        # smbclient remakes a lost connection by itself from these keywords: keep it sealed.
-        self._encrypt = True if seal else None
+        self._cache[key] = conn  # only now: a thread finding it finds its session ready
         return conn
 
     def _drop_locked(self, log_off: bool = False) -> None:

@@ -1,0 +1,76 @@
+"""One SMB source's connections, one to each file server it reaches (its own, and those its DFS
+links lead to), kept under smbclient's key (`server:port`): the `connection_cache` every
+smbclient call of the source is given.
+
+Every connection in it is made by the source's own logon, never by smbclient: smbclient's
+`register_session`, which makes one when the cache answers none alive, is not safe across
+threads. Several first opens through a link at once (a transfer worker's readers) each made a
+connection to the link's server, set up a session on a connection another thread had just
+stored, and ran out of its single credit ("requires 1 credits but only 0 are available"). Here,
+the cache asked for a server it holds no live session to logs on to it under one lock, once:
+the source's logon (encryption decided from what that server offers, the wait under a
+watchdog, the credit window widened); smbclient then finds the session ready and only connects
+its tree.
+
+Each connection is a `SenderBoundConnection`: a request's reply is waited for on the connection
+the request went out on. smbclient's file transaction, once a CREATE met a DFS link
+(PATH_NOT_COVERED) and it reopened the file on the link's server, received the rest of the
+failed compound on that server's connection instead: that took another thread's request of the
+same message id off it, and the connection's reader then died on its reply (KeyError), leaving
+every thread waiting on that connection hanging.
+
+Imports nothing of ours: the logon is handed in.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from smbprotocol.connection import Connection
+
+Logon = Callable[[str, int], Connection]  # (server, port) -> a connection with a session, stored
+
+
+class SenderBoundConnection(Connection):
+    """smbprotocol's connection, receiving a request sent on another connection there."""
+
+    def receive(self, request, wait=True, timeout=None, resolve_symlinks=True):
+        sender: Connection = getattr(request, "_connection", self)  # smbprotocol's Request
+        if sender is not self:
+            return sender.receive(request, wait=wait, timeout=timeout,
+                                  resolve_symlinks=resolve_symlinks)
+        return super().receive(request, wait=wait, timeout=timeout,
+                               resolve_symlinks=resolve_symlinks)
+
+
+def live(conn: Connection | None) -> bool:
+    """Whether `conn` is connected and holds a session (smbclient would use it as it is)."""
+    return conn is not None and bool(conn.transport.connected) and bool(conn.session_table)
+
+
+class SessionPool(dict):
+    """smbclient's connection cache whose lookups of a server not logged on to log on to it.
+    `lock` guards every logon and every drop; `get` is smbclient's only way in."""
+
+    def __init__(self, logon: Logon):
+        super().__init__()
+        self._logon = logon
+        self.lock = threading.Lock()
+
+    def get(self, key: str, default: Any = None) -> Connection:
+        """The live connection to `key`'s server, logged on to now if there is none (the
+        logon's failure is raised, as smbclient's own would be)."""
+        conn = super().get(key)
+        if live(conn):
+            return conn
+        with self.lock:
+            conn = super().get(key)
+            if live(conn):
+                return conn
+            server, _, port = key.rpartition(":")
+            return self._logon(server, int(port))
+
+    def holds_live(self, key: str) -> bool:
+        """Whether a live session to `key`'s server is kept (nothing is made)."""
+        return live(super().get(key))
