@@ -12,8 +12,11 @@ conformance suite's `smb-dfs` remote.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
+import threading
 import uuid
 
 import pytest
@@ -141,3 +144,47 @@ def test_readers_meeting_a_link_at_once_each_read_their_file_on_one_connection(s
         in_threads(reader, list(files))
         assert read == {rel: sha(data) for rel, data in files.items()}
         assert len([k for k in source._cache if k.startswith("localhost:")]) == 1
+
+
+def test_readers_behind_a_link_to_a_hung_server_wait_for_one_logon_together(samba):
+    """A link's server that takes connections and never answers them (hung): a transfer
+    worker's readers meeting it at once wait for one logon together, and each file fails,
+    instead of logging on one after another, each waiting out the connection timeout (after
+    which the last reader would have waited four times as long as the first)."""
+    from shared.sources.smb.source import SmbSource
+
+    tag = f"hung-{uuid.uuid4().hex[:8]}"
+    hung = socket.create_server(("127.0.0.4", samba.port))
+    taken: list[socket.socket] = []
+
+    def take() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                taken.append(hung.accept()[0])  # held open, never answered
+
+    threading.Thread(target=take, daemon=True).start()
+    samba.dfs_link(f"{tag}-l", "", host="127.0.0.4")
+    source = SmbSource(samba.host, samba.dfs_share, "", port=samba.port,
+                       username=samba.username, password=samba.password,
+                       connection_timeout=3)
+    failed: dict[str, errors.SyncError] = {}
+
+    def reader(rel: str) -> None:
+        try:
+            read_all(source, rel)
+        except errors.SyncError as exc:
+            failed[rel] = exc
+
+    try:
+        files = [f"{tag}-l/f{i}.bin" for i in range(4)]
+        in_threads(reader, files)
+        assert set(failed) == set(files)
+        assert {e.cause for e in failed.values()} == {"transient"}  # tried again later
+        assert len(taken) <= 2, len(taken)  # one logon; and one more when each tries again
+    finally:
+        source.close()
+        hung.close()
+        for conn in taken:
+            conn.close()
+        (samba.dfs_dir / f"{tag}-l").unlink()
+        _forget_referrals()

@@ -7,10 +7,11 @@ Every connection in it is made by the source's own logon, never by smbclient: sm
 threads. Several first opens through a link at once (a transfer worker's readers) each made a
 connection to the link's server, set up a session on a connection another thread had just
 stored, and ran out of its single credit ("requires 1 credits but only 0 are available"). Here,
-the cache asked for a server it holds no live session to logs on to it under one lock, once:
-the source's logon (encryption decided from what that server offers, the wait under a
-watchdog, the credit window widened); smbclient then finds the session ready and only connects
-its tree.
+the cache asked for a server it holds no live session to logs on to it, once: the source's
+logon (encryption decided from what that server offers, the wait under a watchdog, the credit
+window widened); smbclient then finds the session ready and only connects its tree. One logon
+per server is in flight at a time, and the threads that ask meanwhile share its outcome: a
+server that never answers costs them one wait together, not one each in turn.
 
 Each connection is a `SenderBoundConnection`: a request's reply is waited for on the connection
 the request went out on. smbclient's file transaction, once a CREATE met a DFS link
@@ -49,27 +50,61 @@ def live(conn: Connection | None) -> bool:
     return conn is not None and bool(conn.transport.connected) and bool(conn.session_table)
 
 
+class _Logon:
+    """One logon in flight: its connection or its failure, once `done`."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.conn: Connection | None = None
+        self.error: BaseException | None = None
+
+
 class SessionPool(dict):
     """smbclient's connection cache whose lookups of a server not logged on to log on to it.
-    `lock` guards every logon and every drop; `get` is smbclient's only way in."""
+    `lock` is the source's: its drops and its own server's connect; `get` is smbclient's only
+    way in."""
 
     def __init__(self, logon: Logon):
         super().__init__()
         self._logon = logon
         self.lock = threading.Lock()
+        self._in_flight: dict[str, _Logon] = {}
+        self._in_flight_lock = threading.Lock()
 
     def get(self, key: str, default: Any = None) -> Connection:
         """The live connection to `key`'s server, logged on to now if there is none (the
         logon's failure is raised, as smbclient's own would be)."""
         conn = super().get(key)
-        if live(conn):
-            return conn
-        with self.lock:
+        return conn if live(conn) else self.log_on(key)
+
+    def log_on(self, key: str) -> Connection:
+        """Log on to `key`'s server unless a live session to it is kept; a logon already in
+        flight to it is waited for and its outcome shared (its failure raised here too)."""
+        with self._in_flight_lock:
             conn = super().get(key)
             if live(conn):
                 return conn
+            flight = self._in_flight.get(key)
+            leading = flight is None
+            if flight is None:
+                flight = self._in_flight[key] = _Logon()
+        if not leading:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            assert flight.conn is not None
+            return flight.conn
+        try:
             server, _, port = key.rpartition(":")
-            return self._logon(server, int(port))
+            flight.conn = self._logon(server, int(port))
+            return flight.conn
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with self._in_flight_lock:
+                del self._in_flight[key]
+            flight.done.set()
 
     def holds_live(self, key: str) -> bool:
         """Whether a live session to `key`'s server is kept (nothing is made)."""

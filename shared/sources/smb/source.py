@@ -119,14 +119,14 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
             if self._cache.holds_live(self._key):
                 return False
             self._drop_locked()
-            self._logon(self.host, self.port)
+            self._cache.log_on(self._key)
             return True
 
     def _logon(self, server: str, port: int) -> Connection:
         """Log on to `server` (ours, or one a DFS link leads to) and keep the connection in the
         cache: negotiate (signing required), decide on encryption from what the server offers,
         then authenticate (a refused `required` never sends the credentials) and widen the
-        credit window. Called with the cache's lock held."""
+        credit window. One at a time for each server (`SessionPool.log_on`)."""
         key = f"{server.lower()}:{port}"
         own = key == self._key
         conn = SenderBoundConnection(ClientConfig().client_guid, self.host if own else server,
