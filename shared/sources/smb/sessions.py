@@ -24,6 +24,7 @@ Imports nothing of ours: the logon is handed in.
 """
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +49,15 @@ class SenderBoundConnection(Connection):
 def live(conn: Connection | None) -> bool:
     """Whether `conn` is connected and holds a session (smbclient would use it as it is)."""
     return conn is not None and bool(conn.transport.connected) and bool(conn.session_table)
+
+
+def _own_copy(exc: BaseException) -> BaseException:
+    """A shared logon's failure for one more thread: a copy, so that the file path its caller
+    puts on it is that thread's own (the same object if it cannot be copied)."""
+    try:
+        return copy.copy(exc)
+    except Exception:
+        return exc
 
 
 class _Logon:
@@ -91,7 +101,7 @@ class SessionPool(dict):
         if not leading:
             flight.done.wait()
             if flight.error is not None:
-                raise flight.error
+                raise _own_copy(flight.error)
             assert flight.conn is not None
             return flight.conn
         try:
@@ -99,7 +109,7 @@ class SessionPool(dict):
             flight.conn = self._logon(server, int(port))
             return flight.conn
         except BaseException as exc:
-            flight.error = exc
+            flight.error = _own_copy(exc)  # kept as it was: this thread's caller changes exc
             raise
         finally:
             with self._in_flight_lock:
