@@ -181,6 +181,8 @@ def test_readers_behind_a_link_to_a_hung_server_wait_for_one_logon_together(samb
         assert set(failed) == set(files)
         assert {e.cause for e in failed.values()} == {"transient"}  # tried again later
         assert {rel: e.path for rel, e in failed.items()} == {rel: rel for rel in files}
+        assert all("file server 127.0.0.4 did not answer the logon" in str(e)
+                   for e in failed.values()), failed
         assert len(taken) <= 2, len(taken)  # one logon; and one more when each tries again
     finally:
         source.close()

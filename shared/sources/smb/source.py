@@ -29,7 +29,7 @@ import smbclient
 from smbclient._io import SMBFileIO, SMBFileTransaction, query_info
 from smbclient._pool import ClientConfig
 from smbprotocol.connection import Connection
-from smbprotocol.exceptions import BadNetworkName
+from smbprotocol.exceptions import BadNetworkName, SMBException
 from smbprotocol.file_info import FileInternalInformation
 from smbprotocol.session import Session
 from smbprotocol.tree import TreeConnect
@@ -131,7 +131,15 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
         own = key == self._key
         conn = SenderBoundConnection(ClientConfig().client_guid, self.host if own else server,
                                      port, require_signing=True)
-        conn.connect(timeout=self._timeout)
+        try:
+            conn.connect(timeout=self._timeout)
+        except SMBException as exc:  # connected, then the NEGOTIATE failed or went unanswered
+            with contextlib.suppress(Exception):
+                conn.disconnect(close=False)  # its socket and receive thread go too
+            if connection_lost(exc):  # a server that takes connections and never answers
+                raise errors.Transient(f"the file server {conn.server_name} did not answer the "
+                                       f"logon within {self._timeout} s") from exc
+            raise
         try:
             seal = wants_encryption(self.encryption, bool(conn.supports_encryption))
         except errors.SyncError:
