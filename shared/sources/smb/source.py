@@ -124,39 +124,52 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
 
     def _logon(self, server: str, port: int) -> Connection:
         """Log on to `server` (ours, or one a DFS link leads to) and keep the connection in the
-        cache: negotiate (signing required), decide on encryption from what the server offers,
-        then authenticate (a refused `required` never sends the credentials) and widen the
-        credit window. One at a time for each server (`SessionPool.log_on`)."""
+        cache, only once its session is ready. One at a time for each server
+        (`SessionPool.log_on`)."""
         key = f"{server.lower()}:{port}"
         own = key == self._key
-        conn = SenderBoundConnection(ClientConfig().client_guid, self.host if own else server,
-                                     port, require_signing=True)
+        conn, seal = self._negotiate(self.host if own else server, port)
+        self._authenticate(conn, seal, own)
+        self._cache[key] = conn  # only now: a thread finding it finds its session ready
+        return conn
+
+    def _negotiate(self, server: str, port: int) -> tuple[Connection, bool]:
+        """Connect and NEGOTIATE (signing required); whether to seal the session, decided from
+        what the server offers: a refused `required` never sends the credentials."""
+        conn = SenderBoundConnection(ClientConfig().client_guid, server, port,
+                                     require_signing=True)
         try:
             conn.connect(timeout=self._timeout)
         except SMBException as exc:  # connected, then the NEGOTIATE failed or went unanswered
             with contextlib.suppress(Exception):
                 conn.disconnect(close=False)  # its socket and receive thread go too
             if connection_lost(exc):  # a server that takes connections and never answers
-                raise errors.Transient(f"the file server {conn.server_name} did not answer the "
-                                       f"logon within {self._timeout} s") from exc
+                raise errors.Transient(f"the file server {server} did not answer the logon "
+                                       f"within {self._timeout} s") from exc
             raise
         try:
-            seal = wants_encryption(self.encryption, bool(conn.supports_encryption))
+            return conn, wants_encryption(self.encryption, bool(conn.supports_encryption))
         except errors.SyncError:
             conn.disconnect(close=False)
             raise
-        # smbprotocol waits for the SESSION_SETUP and TREE_CONNECT answers without a timeout:
-        # a server that never answers would hold this scan or job (and its slot, and its run's
-        # lease, renewed meanwhile) for good. The share's tree is connected here, not on
-        # smbclient's first open, so both waits are under the watchdog: past the limit the
-        # transport is closed, which wakes the wait with an error (a transient failure).
+
+    def _authenticate(self, conn: Connection, seal: bool, own: bool) -> None:
+        """SESSION_SETUP (and, on our own server, the share's TREE_CONNECT), then widen the
+        credit window; a failure closes the connection.
+
+        smbprotocol waits for the SESSION_SETUP and TREE_CONNECT answers without a timeout:
+        a server that never answers would hold this scan or job (and its slot, and its run's
+        lease, renewed meanwhile) for good. The share's tree is connected here, not on
+        smbclient's first open, so both waits are under the watchdog: past the limit the
+        transport is closed, which wakes the wait with an error (a transient failure)."""
         fired = threading.Event()
 
         def give_up() -> None:
             fired.set()  # before the disconnect, which the failing logon may race
             conn.disconnect(close=False)
 
-        watchdog = threading.Timer(max(self._timeout, LOGON_TIMEOUT_S), give_up)
+        limit = max(self._timeout, LOGON_TIMEOUT_S)
+        watchdog = threading.Timer(limit, give_up)
         watchdog.start()
         try:
             session = Session(conn, username=self._user, password=self._password,
@@ -174,13 +187,11 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
             with contextlib.suppress(Exception):  # a half-made session is never kept
                 conn.disconnect(close=False)
             if fired.is_set():
-                raise errors.Transient(f"the file server did not answer the logon within "
-                                       f"{max(self._timeout, LOGON_TIMEOUT_S):.0f} s") from exc
+                raise errors.Transient(f"the file server {conn.server_name} did not answer the "
+                                       f"logon within {limit:.0f} s") from exc
             raise
         finally:
             watchdog.cancel()
-        self._cache[key] = conn  # only now: a thread finding it finds its session ready
-        return conn
 
     def _drop_locked(self, log_off: bool = False) -> None:
         """Forget the connection. Log off only on a healthy one: on a hung one it would hang."""
