@@ -186,6 +186,7 @@ def test_readers_behind_a_link_to_a_hung_server_wait_for_one_logon_together(samb
         assert len(taken) <= 2, len(taken)  # one logon; and one more when each tries again
     finally:
         source.close()
+        hung.shutdown(socket.SHUT_RDWR)  # wakes the accept: closed alone, it kept listening
         hung.close()
         for conn in taken:
             conn.close()
