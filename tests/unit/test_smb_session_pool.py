@@ -17,8 +17,8 @@ from tests.conformance.remotes import in_threads
 
 
 def _pool(outcome):
-    """A pool whose logon takes 0.2 s, counted, then stores and returns a live connection or
-    raises `outcome`."""
+    """A pool whose logon takes 0.2 s, counted, then returns a live connection or raises
+    `outcome`."""
     calls: list[tuple[str, int]] = []
 
     def logon(server: str, port: int):
@@ -26,9 +26,7 @@ def _pool(outcome):
         time.sleep(0.2)
         if isinstance(outcome, BaseException):
             raise outcome
-        conn = SimpleNamespace(transport=SimpleNamespace(connected=True), session_table={1: 1})
-        pool[f"{server}:{port}"] = conn
-        return conn
+        return SimpleNamespace(transport=SimpleNamespace(connected=True), session_table={1: 1})
 
     pool = SessionPool(logon)
     return pool, calls

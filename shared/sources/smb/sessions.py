@@ -31,7 +31,7 @@ from typing import Any
 
 from smbprotocol.connection import Connection
 
-Logon = Callable[[str, int], Connection]  # (server, port) -> a connection with a session, stored
+Logon = Callable[[str, int], Connection]  # (server, port) -> a connection with a session
 
 
 class SenderBoundConnection(Connection):
@@ -70,14 +70,13 @@ class _Logon:
 
 
 class SessionPool(dict):
-    """smbclient's connection cache whose lookups of a server not logged on to log on to it.
-    `lock` is the source's: its drops and its own server's connect; `get` is smbclient's only
-    way in."""
+    """smbclient's connection cache whose lookups of a server not logged on to log on to it
+    (`get` is smbclient's only way in). A connection is stored once its session is ready: a
+    thread finding it never finds a half-made one."""
 
     def __init__(self, logon: Logon):
         super().__init__()
         self._logon = logon
-        self.lock = threading.Lock()
         self._in_flight: dict[str, _Logon] = {}
         self._in_flight_lock = threading.Lock()
 
@@ -106,7 +105,7 @@ class SessionPool(dict):
             return flight.conn
         try:
             server, _, port = key.rpartition(":")
-            flight.conn = self._logon(server, int(port))
+            flight.conn = self[key] = self._logon(server, int(port))
             return flight.conn
         except BaseException as exc:
             flight.error = _own_copy(exc)  # kept as it was: this thread's caller changes exc

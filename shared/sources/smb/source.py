@@ -95,7 +95,7 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
         self.encryption = encryption
         self._cache = SessionPool(self._logon)  # this source's own: never another connector's
         self._key = f"{host.lower()}:{port}"  # smbclient's key in the cache
-        self._lock = self._cache.lock
+        self._lock = threading.Lock()  # drops, and the connect to our own server
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -123,14 +123,12 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
             return True
 
     def _logon(self, server: str, port: int) -> Connection:
-        """Log on to `server` (ours, or one a DFS link leads to) and keep the connection in the
-        cache, only once its session is ready. One at a time for each server
+        """A connection with a session to `server` (ours, or one a DFS link leads to; as the
+        cache's key names it), for the cache to keep. One at a time for each server
         (`SessionPool.log_on`)."""
-        key = f"{server.lower()}:{port}"
-        own = key == self._key
+        own = f"{server}:{port}" == self._key
         conn, seal = self._negotiate(self.host if own else server, port)
         self._authenticate(conn, seal, own)
-        self._cache[key] = conn  # only now: a thread finding it finds its session ready
         return conn
 
     def _negotiate(self, server: str, port: int) -> tuple[Connection, bool]:
