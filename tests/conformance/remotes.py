@@ -155,6 +155,25 @@ class SmbRemote:
         finally:
             owners._collect = real
 
+    @contextlib.contextmanager
+    def connection_cut_when_reopened(self, source, times: int = 1):
+        """The network drops again right after a read opened its file anew, `times` times."""
+        real, cuts = source._open_version, 0
+
+        def open_version(path, lost=None):
+            nonlocal cuts
+            opened = real(path, lost)
+            if cuts < times:
+                cuts += 1
+                self.drop_connections()
+            return opened
+
+        source._open_version = open_version
+        try:
+            yield
+        finally:
+            del source._open_version
+
     def cleanup(self) -> None:
         for source in self.sources:
             source.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 
 import pytest
 
@@ -70,19 +71,90 @@ def test_a_file_that_shrinks_while_read_is_reported_not_truncated(source, remote
     assert info.value.path == "growing.log"
 
 
-def test_connection_lost_mid_read_is_transient_and_the_next_read_works(source, remote):
+def test_a_read_that_loses_its_connection_goes_on_where_it_stopped(source, remote):
+    """As rclone's reopening reader: the bytes already read are not read again, and the
+    stream's content is whole (a 20 MiB file losing its connection twice)."""
+    needs(remote, "can_drop_connections", "cannot drop its clients' connections")
+    data = os.urandom(20 * MiB + 3)
+    remote.put("big.bin", data)
+
+    got = io.BytesIO()
+    with source.open_read("big.bin") as reader:
+        got.write(reader.read(1))
+        remote.drop_connections()
+        got.write(reader.read(7 * MiB))
+        remote.drop_connections()
+        while chunk := reader.read(MiB):
+            got.write(chunk)
+        assert reader.resumed == 2
+    assert sha(got.getvalue()) == sha(data)
+
+
+def test_readers_sharing_a_lost_connection_each_go_on_where_they_stopped(source, remote):
+    """Four reads at once lose their one connection together: each goes on, none gives up
+    (a read that found the connection already made again must not drop the new one)."""
+    needs(remote, "can_drop_connections", "cannot drop its clients' connections")
+    files = {f"r{i}.bin": os.urandom(12 * MiB + i) for i in range(4)}
+    for rel, data in files.items():
+        remote.put(rel, data)
+    started, dropped = threading.Barrier(len(files) + 1), threading.Event()
+    results: dict[str, tuple[str, int]] = {}
+
+    def read(rel: str) -> None:
+        with source.open_read(rel) as reader:
+            got = io.BytesIO()
+            got.write(reader.read(MiB))
+            started.wait(30)
+            dropped.wait(30)
+            while chunk := reader.read(MiB):
+                got.write(chunk)
+            results[rel] = (sha(got.getvalue()), reader.resumed)
+
+    threads = threading.Thread(target=in_threads, args=(read, list(files)), daemon=True)
+    threads.start()
+    started.wait(30)
+    remote.drop_connections()
+    dropped.set()
+    threads.join(90)
+    assert results == {rel: (sha(data), 1) for rel, data in files.items()}
+
+
+def test_a_read_that_loses_its_new_connection_at_once_is_transient(source, remote):
     needs(remote, "can_drop_connections", "cannot drop its clients' connections")
     data = os.urandom(20 * MiB)
     remote.put("big.bin", data)
 
     with pytest.raises(errors.Transient) as info:
-        with source.open_read("big.bin") as reader:
+        with source.open_read("big.bin") as reader, remote.connection_cut_when_reopened(source):
             reader.read(1)
             remote.drop_connections()
             while reader.read(MiB):
                 pass
     assert info.value.path == "big.bin"
     assert sha(read_all(source, "big.bin")) == sha(data)
+
+
+@pytest.mark.parametrize("edit", ["rewritten in place, longer", "replaced, same size"])
+def test_a_file_changed_while_its_read_waited_for_a_new_connection_is_not_spliced(
+        source, remote, edit):
+    needs(remote, "can_drop_connections", "cannot drop its clients' connections")
+    remote.put("big.bin", os.urandom(20 * MiB))
+
+    with pytest.raises(errors.SourceChanged) as info:
+        with source.open_read("big.bin") as reader:
+            reader.read(MiB)
+            remote.drop_connections()
+            if edit == "replaced, same size":  # as editors save: a new file renamed over it
+                edited = os.urandom(20 * MiB)
+                remote.put("big.bin.tmp", edited)
+                remote.rename("big.bin.tmp", "big.bin")
+            else:
+                edited = os.urandom(20 * MiB + 1)
+                remote.put("big.bin", edited)
+            while reader.read(MiB):
+                pass
+    assert info.value.path == "big.bin" and info.value.cause == "changed_during_read"
+    assert sha(read_all(source, "big.bin")) == sha(edited)
 
 
 def test_concurrent_reads_on_one_source_do_not_mix_up(source, remote):

@@ -31,6 +31,35 @@ def test_bytes_that_do_not_match_the_hash_raise_source_changed(graph, sp):
     assert sha(read_all(source, "f.bin")) == sha(data)  # the next read is fine
 
 
+def test_a_download_that_breaks_goes_on_where_it_stopped(graph, sp):
+    """Broken twice, it asks for the rest twice (Range), never for the bytes it had."""
+    data = os.urandom(6 * MiB + 5)
+    sp.put("f.bin", data)
+    source = sp.make_source()
+    graph.break_downloads(2 * MiB, MiB)
+    before = graph.emu.counts["download"]
+
+    with source.open_read("f.bin") as reader:
+        got = reader.read()
+        assert reader.resumed == 2
+    assert sha(got) == sha(data)
+    assert graph.emu.counts["download"] - before == 3
+
+
+def test_a_download_broken_again_before_a_byte_is_transient(graph, sp):
+    data = os.urandom(3 * MiB)
+    sp.put("f.bin", data)
+    source = sp.make_source()
+    graph.break_downloads(MiB, 0)
+
+    with pytest.raises(errors.Transient) as info:
+        with source.open_read("f.bin") as reader:
+            while reader.read(MiB):
+                pass
+    assert info.value.path == "f.bin"
+    assert sha(read_all(source, "f.bin")) == sha(data)  # the next read is fine
+
+
 def test_30_mb_are_read_byte_exact_in_bounded_memory(graph, sp):
     size = 30 * 1000 * 1000
     data = os.urandom(size)

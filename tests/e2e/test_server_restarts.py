@@ -1,6 +1,7 @@
 """Servers that really go away mid-run: Redis restarted (a private redis-server with its
-append-only file, as docker-compose runs it), and the SMB connection dropped mid-listing (a TCP
-proxy in front of Samba that cuts once part of the listing has come back)."""
+append-only file, as docker-compose runs it), and the SMB connection dropped mid-listing or
+mid-read (a TCP proxy in front of Samba that cuts once part of the listing or of a file has come
+back)."""
 from __future__ import annotations
 
 import subprocess
@@ -85,6 +86,32 @@ def test_redis_restarted_mid_run_the_run_completes(s3, samba, graph, smtp, tmp_p
     finally:
         st.stop()
         server.stop()
+
+
+def test_smb_dropped_mid_read_of_a_large_file_goes_on_where_it_stopped(stack, samba, s3):
+    """The read goes on on a new connection: the file is sent whole, in the same run, without
+    its first part read again (a redelivery would read 36 MiB more of a 48 MiB file)."""
+    proxy = TcpProxy(samba.port)
+    try:
+        big = bytes(range(256)) * (48 * 4096)  # 48 MiB: six 8 MiB parts
+        write(samba.share_dir / "smb-blip", "big.bin", big)
+        write(samba.share_dir / "smb-blip", "small.txt", b"small")
+        api = stack.api()
+        via_proxy = SimpleNamespace(port=proxy.port, share=samba.share,
+                                    username=samba.username, password=samba.password)
+        proxy.drop_after(36 * 1024 * 1024)  # well into the large file's read
+        cid = new_connector(api, via_proxy, "smb-blip", "smb-blip")["id"]
+        view = wait_run(api, cid, timeout=300)
+        assert view["status"]["run"]["outcome"] == "success", view["status"]
+        assert proxy._cut_in is None, "the read finished before the drop: nothing was tested"
+        assert view["status"]["progress"]["files_transferred"] == 2
+        assert api.get(f"/connectors/{cid}/failures").json() == []
+        body = s3.client().get_object("smb-blip", "big.bin")
+        assert body.read() == big
+        size = len(big)
+        assert proxy.bytes_down < 1.3 * size, (proxy.bytes_down, size)  # read once, not twice
+    finally:
+        proxy.close()
 
 
 def test_smb_dropped_mid_listing_deletes_nothing_and_the_next_run_recovers(stack, samba, s3):

@@ -55,6 +55,8 @@ class Emulator:
         self.throttle_left, self.retry_after_s = 0, 1
         self.download_throttle_left, self.download_retry_after_s = 0, 1
         self.corrupt_downloads = 0  # the next n downloads serve one flipped byte
+        # the next downloads break their connection after these many bytes of body, one each
+        self.download_breaks: list[int] = []
         self.edit_before_commit: dict[tuple[str, str], bytes] = {}  # (drive, path) -> new bytes
         # (drive, folder path) -> (name, bytes): a file saved into it as our DELETE of it arrives
         self.put_before_delete: dict[tuple[str, str], tuple[str, bytes]] = {}
@@ -312,9 +314,13 @@ class Emulator:
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         headers["Content-Length"] = str(end - start + 1)
 
+        cut = start + self.download_breaks.pop(0) if self.download_breaks else None
+
         async def body():  # small slices: the tests measure the client's memory, not ours
             for off in range(start, end + 1, 1 << 18):
-                yield data[off:min(off + (1 << 18), end + 1)]
+                if cut is not None and off >= cut:
+                    raise ConnectionAbortedError("the emulator breaks this download")
+                yield data[off:min(off + (1 << 18), end + 1, cut or end + 1)]
         return StreamingResponse(body(), status, headers=headers)
 
     async def upload_chunk(self, req: Request, sid: str) -> Response:

@@ -138,6 +138,12 @@ class GraphHandle:
         with self.tenant.lock:
             self.emu.corrupt_downloads = n
 
+    def break_downloads(self, *after: int) -> None:
+        """The next downloads break their connection (the network failing) after these many
+        bytes of their body, one number each."""
+        with self.tenant.lock:
+            self.emu.download_breaks = list(after)
+
     @property
     def rewrite_office(self) -> bool:
         """While True, uploaded .docx/.xlsx/.pptx are stored with metadata appended (SharePoint

@@ -8,10 +8,16 @@ byte is handed out, so a consumer never completes a copy of bytes that are not t
 A version taken from a folder listing made earlier (`listed`, folder_cache) that the download
 does not match was stale, not changed during the read: that is StaleListing, a Transient, so
 the job is tried again (with the item fetched afresh) instead of failing the file.
+A download whose connection breaks mid-body goes on where it stopped: the same URL asked again
+for the bytes from there (`Range`, answered 206 from that offset, of the version's size), its
+bytes hashed on as before, so a spliced version still fails the hash at the end. A break
+before the new response gave a byte is the read's failure (transient), as any break was.
 """
 from __future__ import annotations
 
 import base64
+import logging
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -22,7 +28,10 @@ from shared.sources.sharepoint.graph import GraphSession
 from shared.sources.sharepoint.graph_errors import StaleListing, to_sync_error
 from shared.sync.model import SourceEntry
 
+log = logging.getLogger(__name__)
+
 CHUNK = 512 * 1024  # per hop from the loop thread; a reader holds about two
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 
 class DownloadReader:
@@ -36,6 +45,8 @@ class DownloadReader:
         self._response: httpx.Response | None = None
         self._chunks: AsyncIterator[bytes] | None = None  # set by open()
         self._received = 0
+        self._resumed_at = -1  # the offset the download last went on from
+        self.resumed = 0  # times it went on after a broken connection
         self._done = entry.size == 0  # nothing to fetch
         self._cur, self._pos = b"", 0
 
@@ -79,7 +90,16 @@ class DownloadReader:
         return self._received - (len(self._cur) - self._pos)
 
     def _next_chunk(self) -> bytes:
-        chunk = self._pull()
+        while True:
+            try:
+                chunk = self._pull(mapped=False)
+                break
+            except httpx.TransportError as exc:  # the connection broke mid-body
+                if self._received == self._resumed_at:  # the new response gave nothing
+                    raise to_sync_error(exc, self.entry.path) from exc
+                self._resume(exc)
+            except httpx.HTTPError as exc:
+                raise to_sync_error(exc, self.entry.path) from exc
         if chunk is None:
             raise self._changed(
                 f"download ended after {self._received} of {self.entry.size} bytes")
@@ -89,7 +109,7 @@ class DownloadReader:
             self._verify()
         return chunk
 
-    def _pull(self) -> bytes | None:
+    def _pull(self, mapped: bool = True) -> bytes | None:
         chunks = self._chunks
         assert chunks is not None, "read before open()"  # a file of 0 bytes pulls nothing
 
@@ -97,9 +117,31 @@ class DownloadReader:
             try:
                 return await anext(chunks, None)
             except httpx.HTTPError as exc:
+                if not mapped:
+                    raise
                 raise to_sync_error(exc, self.entry.path) from exc
 
         return self._graph.run(pull())
+
+    def _resume(self, exc: httpx.TransportError) -> None:
+        """Ask the URL again for the bytes from the first one not received."""
+        offset, path = self._received, self.entry.path
+        self._resumed_at = offset
+        self._release()
+        response = self._graph.run(self._graph.fetch(
+            "GET", self._url or "", path, stream=True, headers={"Range": f"bytes={offset}-"}))
+        self._response = response
+        got = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
+        if response.status_code != 206 or not got or (int(got[1]), int(got[3])) != (
+                offset, self.entry.size):
+            raise errors.Transient(  # the download is tried again from the start
+                f"the download broke at byte {offset} ({type(exc).__name__}) and its URL "
+                f"did not answer the rest (HTTP {response.status_code}, "
+                f"{response.headers.get('content-range')!r})", path)
+        log.info("SharePoint download broke at byte %d of %d; going on from there",
+                 offset, self.entry.size)
+        self.resumed += 1
+        self._chunks = response.aiter_bytes(CHUNK)
 
     def _verify(self) -> None:
         """At the expected size: the stream must end here and the hash must match."""
@@ -122,7 +164,11 @@ class DownloadReader:
     # --- closing ------------------------------------------------------------------------
 
     def close(self) -> None:
-        response, self._response, self._cur = self._response, None, b""
+        self._cur = b""
+        self._release()
+
+    def _release(self) -> None:
+        response, self._response = self._response, None
         if response is not None:
             try:
                 self._graph.run(self._graph.finish(response))

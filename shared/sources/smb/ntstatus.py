@@ -3,6 +3,7 @@ one reading of the server's times (`mtime_ns` of smbprotocol's datetimes, `filet
 FILETIMEs the replies read with `struct` hold), which the index keeps and must never change."""
 from __future__ import annotations
 
+import errno
 from datetime import UTC, datetime, timedelta
 
 from smbprotocol.exceptions import SMBConnectionClosed, SMBException
@@ -115,6 +116,8 @@ def _status(exc: BaseException) -> int | None:
 def connection_lost(exc: BaseException) -> bool:
     if isinstance(exc, _DEAD) or _status(exc) in _DEAD_SESSION:
         return True
+    if isinstance(exc, OSError) and exc.errno == errno.EBADF:
+        return True  # a send after the receive thread closed the lost connection's socket
     # smbprotocol: a reply that never came, or a receive on a worker that stopped.
     return isinstance(exc, SMBException) and not _status(exc) and (
         "timeout" in str(exc).lower() or "not connected" in str(exc).lower())

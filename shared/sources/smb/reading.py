@@ -4,10 +4,19 @@ smbclient's `readinto` sends one READ and waits for its reply, so a single strea
 size per round trip. Here up to `depth` READs are on the wire at once (the raw `Open.read(...,
 send=False)` + `Connection.send` path that smbclient itself uses, minus the wait). Memory stays
 within depth x chunk: replies waiting to be consumed count against the same budget.
+
+A connection lost mid-stream (the network, a restarted smbd, a session the server ended with
+its Kerberos ticket) does not cost the bytes already read: given a `reopen`, the reader opens
+the file again on a new connection and goes on from the first byte its caller has not had,
+as rclone's reopening reader does, once the file proves to be the version it was reading
+(same file id, size, mtime and change time: else `SourceChanged`, nothing stored). A loss
+before the reopened file gave a byte is the read's failure (transient, as before).
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -17,11 +26,20 @@ from smbprotocol.exceptions import SMBException
 from smbprotocol.open import Open, SMB2ReadResponse
 
 from shared import errors
+from shared.sources.smb.ntstatus import connection_lost
 from shared.sync.model import SourceEntry
+
+log = logging.getLogger(__name__)
 
 PAYLOAD = 65536  # one SMB2 credit pays for 64 KiB
 REPLY_TIMEOUT_S = 300  # a server that went silent (no reset) must not hang a transfer forever
 CREDIT_WAIT_S = 30  # other readers on the connection hold every credit for this long: give up
+
+
+# Opens the file again after the connection given was lost: its handle, the version it reads
+# now, and the object that must live as long as the handle (smbclient's file, which warns if
+# collected open).
+Reopen = Callable[[Connection], tuple[Open, SourceEntry, object]]
 
 
 def credits_free(conn: Connection) -> int:
@@ -37,31 +55,70 @@ class PipelinedReader:
     """Sequential reader of one opened file, as big as it was when opened (`entry.size`)."""
 
     def __init__(self, fd: Open, entry: SourceEntry, chunk_size: int, depth: int = 4,
-                 on_error: Callable[[BaseException], errors.SyncError] | None = None):
+                 on_error: Callable[[BaseException], errors.SyncError] | None = None,
+                 reopen: Reopen | None = None, holder: object = None):
         self.entry = entry
+        self.resumed = 0  # times the read went on after a lost connection
         self._on_error = on_error
+        self._reopen = reopen
+        self._holder = holder
+        self._chunk_size = chunk_size
+        self._depth = max(1, depth)
+        self._resumed_at = -1  # the offset of the last resume
+        self._start(fd, 0)
+
+    def _start(self, fd: Open, offset: int) -> None:
+        """Read `fd` from `offset`, the first byte the caller has not had."""
         self._fd = fd
         self._conn: Connection = fd.connection
-        self._chunk = max(PAYLOAD, min(chunk_size, self._conn.max_read_size))
-        self._depth = max(1, depth)
+        self._chunk = max(PAYLOAD, min(self._chunk_size, self._conn.max_read_size))
         self._inflight: deque = deque()  # (offset, length, request), oldest first
-        self._next = 0  # offset of the next READ to send
+        self._next = offset  # offset of the next READ to send
         self._cur = b""  # the reply being consumed
         self._pos = 0
-        self._delivered = 0
+        self._delivered = offset
 
     # --- reading ------------------------------------------------------------------------
 
     def read(self, size: int = -1) -> bytes:
-        try:
-            return self._read(size)
-        except errors.SyncError as exc:
-            exc.path = exc.path or self.entry.path
-            raise
-        except Exception as exc:
-            if self._on_error is None:
+        given = self._delivered  # a failed _read may have counted bytes it never returned
+        while True:
+            try:
+                return self._read(size)
+            except errors.SyncError as exc:
+                exc.path = exc.path or self.entry.path
                 raise
-            raise self._on_error(exc) from exc
+            except Exception as exc:
+                if not self._may_resume(exc, given):
+                    if self._on_error is None:
+                        raise
+                    raise self._on_error(exc) from exc
+                self._resume(exc, given)
+
+    def _may_resume(self, exc: BaseException, offset: int) -> bool:
+        # A second loss at the offset of the last resume: the new connection gave nothing.
+        return self._reopen is not None and connection_lost(exc) and offset != self._resumed_at
+
+    def _resume(self, exc: BaseException, offset: int) -> None:
+        """Open the file again on a new connection and go on at `offset` if it is unchanged."""
+        self._inflight.clear()  # their replies died with the connection
+        assert self._reopen is not None
+        lost = self._fd
+        fd, now, holder = self._reopen(self._conn)  # drops the lost connection first
+        with contextlib.suppress(Exception):  # fails at once now (a hung one would hang)
+            lost.close()
+        old = self.entry
+        if (now.file_id, now.size, now.mtime_ns, now.change_ns) != (
+                old.file_id, old.size, old.mtime_ns, old.change_ns):
+            self._fd, self._holder = fd, holder
+            raise errors.SourceChanged(
+                f"the file changed while its read waited for a new connection (at byte {offset})",
+                old.path)
+        log.info("SMB read lost its connection at byte %d of %d; going on from there on a "
+                 "new connection", offset, old.size)
+        self._holder, self._resumed_at = holder, offset
+        self.resumed += 1
+        self._start(fd, offset)
 
     def _read(self, size: int) -> bytes:
         left = self.entry.size - self._delivered
@@ -156,10 +213,8 @@ class PipelinedReader:
             except Exception:
                 pass
         self._cur = b""
-        try:
+        with contextlib.suppress(Exception):
             self._fd.close()
-        except Exception:
-            pass
 
 
 class WholeFile:

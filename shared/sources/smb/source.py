@@ -31,6 +31,7 @@ from smbclient._pool import ClientConfig
 from smbprotocol.connection import Connection
 from smbprotocol.exceptions import BadNetworkName, SMBException
 from smbprotocol.file_info import FileInternalInformation
+from smbprotocol.open import Open
 from smbprotocol.session import Session
 from smbprotocol.tree import TreeConnect
 
@@ -239,15 +240,26 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
             if whole is not None:
                 yield whole
                 return
-        raw, file_id = self._call(path, self._open, path)
-        fd = raw.fd
+        fd, entry, raw = self._open_version(path)
         reader = PipelinedReader(
-            fd, _opened(path, fd, file_id), self.chunk_size, self.reads_in_flight,
-            on_error=lambda exc: self._fail(exc, path))
+            fd, entry, self.chunk_size, self.reads_in_flight,
+            on_error=lambda exc: self._fail(exc, path),
+            reopen=lambda lost: self._open_version(path, lost), holder=raw)
         try:
             yield reader
         finally:
             reader.close()  # closes raw.fd: raw must live until then (it warns if collected open)
+
+    def _open_version(self, path: str, lost: Connection | None = None
+                      ) -> tuple[Open, SourceEntry, SMBFileIO]:
+        """The open file, the version it reads and smbclient's file object; after `lost` was
+        found lost, on a new connection (unless another thread already made one)."""
+        if lost is not None:
+            with self._lock:
+                if any(conn is lost for conn in self._cache.values()):
+                    self._drop_locked()
+        raw, file_id = self._call(path, self._open, path)
+        return raw.fd, _opened(path, raw.fd, file_id), raw
 
     def _open(self, path: str) -> tuple[SMBFileIO, str]:
         """Open (never exclusively) and ask for the file id in the same round trip."""
