@@ -1,4 +1,5 @@
-"""A multipart upload whose completion carries a condition (If-Match / If-None-Match: *).
+"""Multipart uploads: every upload past the part size, its completion with a condition
+(If-Match / If-None-Match: *) where the caller gives one.
 
 S3 (since 2024) and MinIO check a CompleteMultipartUpload's conditions as the object is made
 (moto checks If-None-Match there): a two-way upload of a large file then replaces only the
@@ -9,22 +10,45 @@ adds the condition's headers to minio's. Memory stays bounded as in minio: at mo
 parts in flight and one being read. Any failure (a refused condition too) aborts the upload:
 nothing is left behind and the object is untouched.
 
-May import: minio, `shared.errors`.
+A part whose upload fails for want of S3 (unreachable, a connection dropped, 5xx after the
+client's own few retries: a MinIO restarting) is sent again, from the bytes it holds, for up to
+PART_PATIENCE_S (a large file was read again from its first byte when its job came back; minio's
+`put_object`, used before for unconditional uploads, gives up after the client's retries).
+
+May import: minio, urllib3, tenacity, `shared.errors`.
 """
 from __future__ import annotations
 
+import logging
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import BinaryIO, Protocol, cast
 
+import urllib3.exceptions
 from minio import Minio
 from minio.datatypes import CompleteMultipartUploadResult
-from minio.error import S3Error
+from minio.error import S3Error, ServerError
 from minio.helpers import DictType, md5sum_hash, read_part_data
 from minio.xml import Element, SubElement, getbytes
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from shared.errors import Transient
 
+log = logging.getLogger(__name__)
 PARALLEL = 3  # parts in flight, as minio's put_object uploads them
+PART_PATIENCE_S = 90.0  # a part is sent again for this long while S3 is out of reach
+_S3_UNREACHABLE = (urllib3.exceptions.HTTPError, ConnectionError, ServerError)
+
+
+def s3_out_of_reach(exc: BaseException) -> bool:
+    """No answer from S3, or a 5xx (a MinIO starting answers 503): not the request's fault."""
+    return isinstance(exc, _S3_UNREACHABLE) or (
+        isinstance(exc, S3Error) and exc.response is not None and exc.response.status >= 500)
 
 
 class Readable(Protocol):
@@ -70,13 +94,31 @@ def _send_parts(client: Minio, bucket: str, key: str, upload_id: str, data: Read
                 if len(part) != length:
                     raise OSError(f"stream having not enough data; expected: {length}, "
                                   f"got: {len(part)}")
-                pending[pool.submit(client._upload_part, bucket, key, part, None, upload_id,
+                pending[pool.submit(_upload_part, client, bucket, key, part, upload_id,
                                     number)] = number
             _collect(pending, done, wait(pending).done)
         finally:
             for future in pending:
                 future.cancel()
     return [done[n] for n in sorted(done)]
+
+
+def _upload_part(client: Minio, bucket: str, key: str, part: bytes, upload_id: str,
+                 number: int) -> str:
+    """minio's UploadPart, sent again while S3 is out of reach, for PART_PATIENCE_S."""
+    for attempt in Retrying(retry=retry_if_exception(s3_out_of_reach),
+                            stop=stop_after_delay(PART_PATIENCE_S),
+                            wait=wait_exponential(multiplier=0.5, max=10),
+                            before_sleep=_told_again, reraise=True):
+        with attempt:
+            return client._upload_part(bucket, key, part, None, upload_id, number)
+    raise AssertionError("unreachable: tenacity returns or raises")
+
+
+def _told_again(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    log.info("S3 out of reach for a part upload (%s); sending the part again",
+             type(exc).__name__)
 
 
 def _collect(pending: dict[Future[str], int], done: dict[int, str],

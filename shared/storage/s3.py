@@ -1,6 +1,8 @@
 """ScaiDrive storage: one share = one S3 bucket (MinIO in production, any S3 API in tests).
 
-The minio client is synchronous (urllib3): callers run these methods in threads.
+The minio client is synchronous (urllib3): callers run these methods in threads. A file past
+the part size is uploaded in parts by `multipart` (each part sent again while S3 is out of
+reach), one at most that size in one PUT (minio's `put_object`).
 
 Conditional writes (`put` and `remove` with `expected`): the PUT, a multipart upload's
 completion (`multipart`) or the DELETE carries If-Match (the object is still that version) or,
@@ -170,11 +172,13 @@ class Storage:
                 return self._put_if(bucket, key, data, size, metadata, expected)
             if size > self.part_size and "complete" not in self.unconditional:
                 return self._upload_if(bucket, key, data, size, metadata, expected)
+        if size > self.part_size:  # parts sent again while S3 is out of reach (multipart)
+            return multipart.upload(self.client, bucket, key, data, size, self.part_size,
+                                    _object_headers(metadata), {})[0]
         # minio only ever calls data.read(n) (minio.helpers.read_part_data), though it types
         # the argument as a whole BinaryIO.
         result = self.client.put_object(bucket, key, cast(BinaryIO, data), size,
-                                        metadata=metadata, part_size=self.part_size,
-                                        num_parallel_uploads=multipart.PARALLEL)
+                                        metadata=metadata, part_size=self.part_size)
         return _etag(result)
 
     def _put_if(self, bucket: str, key: str, data: Readable, size: int, metadata: dict,
