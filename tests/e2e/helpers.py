@@ -155,7 +155,10 @@ def stored_values(ns: str) -> dict[str, str]:
              "zset": lambda k: r.zrange(k, 0, -1), "set": lambda k: sorted(r.smembers(k))}
     values = {}
     for key in r.scan_iter(f"{ns}:*"):
-        value = reads[r.type(key)](key)
+        kind = r.type(key)
+        if kind == "none":
+            continue  # gone since the scan saw it (a lease or a marker that expired)
+        value = reads[kind](key)
         values[key] = value if isinstance(value, str) else json.dumps(value)
     return values
 
