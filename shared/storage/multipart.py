@@ -106,13 +106,11 @@ def _send_parts(client: Minio, bucket: str, key: str, upload_id: str, data: Read
 def _upload_part(client: Minio, bucket: str, key: str, part: bytes, upload_id: str,
                  number: int) -> str:
     """minio's UploadPart, sent again while S3 is out of reach, for PART_PATIENCE_S."""
-    for attempt in Retrying(retry=retry_if_exception(s3_out_of_reach),
-                            stop=stop_after_delay(PART_PATIENCE_S),
-                            wait=wait_exponential(multiplier=0.5, max=10),
-                            before_sleep=_told_again, reraise=True):
-        with attempt:
-            return client._upload_part(bucket, key, part, None, upload_id, number)
-    raise AssertionError("unreachable: tenacity returns or raises")
+    retrying = Retrying(retry=retry_if_exception(s3_out_of_reach),
+                        stop=stop_after_delay(PART_PATIENCE_S),
+                        wait=wait_exponential(multiplier=0.5, max=10),
+                        before_sleep=_told_again, reraise=True)
+    return retrying(client._upload_part, bucket, key, part, None, upload_id, number)
 
 
 def _told_again(state: RetryCallState) -> None:

@@ -92,7 +92,7 @@ class DownloadReader:
     def _next_chunk(self) -> bytes:
         while True:
             try:
-                chunk = self._pull(mapped=False)
+                chunk = self._pull()
                 break
             except httpx.TransportError as exc:  # the connection broke mid-body
                 if self._received == self._resumed_at:  # the new response gave nothing
@@ -109,17 +109,13 @@ class DownloadReader:
             self._verify()
         return chunk
 
-    def _pull(self, mapped: bool = True) -> bytes | None:
+    def _pull(self) -> bytes | None:
+        """The next chunk (None at the end); httpx's errors as they are."""
         chunks = self._chunks
         assert chunks is not None, "read before open()"  # a file of 0 bytes pulls nothing
 
         async def pull() -> bytes | None:
-            try:
-                return await anext(chunks, None)
-            except httpx.HTTPError as exc:
-                if not mapped:
-                    raise
-                raise to_sync_error(exc, self.entry.path) from exc
+            return await anext(chunks, None)
 
         return self._graph.run(pull())
 
@@ -145,7 +141,11 @@ class DownloadReader:
 
     def _verify(self) -> None:
         """At the expected size: the stream must end here and the hash must match."""
-        if self._received > self.entry.size or self._pull() is not None:
+        try:
+            more = self._received > self.entry.size or self._pull() is not None
+        except httpx.HTTPError as exc:
+            raise to_sync_error(exc, self.entry.path) from exc
+        if more:
             raise self._changed(f"download is longer than the {self.entry.size} bytes"
                                 " of the version read")
         self._done = True

@@ -108,8 +108,7 @@ class PipelinedReader:
         with contextlib.suppress(Exception):  # fails at once now (a hung one would hang)
             lost.close()
         old = self.entry
-        if (now.file_id, now.size, now.mtime_ns, now.change_ns) != (
-                old.file_id, old.size, old.mtime_ns, old.change_ns):
+        if now != old:  # the same path: its file id, size, mtime or change time differ
             self._fd, self._holder = fd, holder
             raise errors.SourceChanged(
                 f"the file changed while its read waited for a new connection (at byte {offset})",
