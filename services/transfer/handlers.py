@@ -2,7 +2,8 @@
 of small files' jobs runs each through the same `apply` (services/transfer/batches.py).
 
 Every job is idempotent: a redelivered job finds the index already saying "done" and skips,
-a delete re-checks the source first, and a killed multipart upload is aborted before retrying.
+a delete re-checks the source first, and a multipart upload a killed worker left is gone on with
+where it holds the same bytes, else aborted before the upload starts again (resumed_uploads).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from services.transfer.folders import FolderJobs
 from services.transfer.moves import Moves
 from services.transfer.object_metadata import object_metadata
 from services.transfer.rechecks import bytes_as_indexed
+from services.transfer.resumed_uploads import LargeUpload, large_upload
 from services.transfer.source_writes import TwoWay, labels
 from services.transfer.throttle import Pace, Throttle
 from shared.app.held_work import HeldWatch, park
@@ -160,13 +162,19 @@ class Transfers:
         # only when it was checked above (S3's conditional write: an edit made in ScaiDrive
         # while this file was read is not overwritten).
         expected = Expected(job.target_etag) if c.sync_mode == "two_way" else None
+        large = await large_upload(self.rt, c, job)  # what a killed worker left of it
         try:
             result = await self._thread(self._stream, c, job, key, known,
-                                        self.throttle.pace(c), expected)
+                                        self.throttle.pace(c), expected, large)
         except ScaiDriveChanged:
+            await large.end(None)
             if checked:
                 raise  # a decision applied: superseded (source_writes.TwoWay.resolve)
             return await self.two_way.both_changed(c, job), 0  # edited during the upload
+        except BaseException as exc:
+            await large.end(exc)
+            raise
+        await large.end(None)
         if result is None:
             return "skipped", 0
         entry, etag = result
@@ -184,10 +192,11 @@ class Transfers:
         return "transferred", entry.size
 
     def _stream(self, c: Connector, job: TransferJob, key: str, known: IndexRecord | None,
-                pace: Pace | None = None, expected: Expected | None = None
+                pace: Pace | None, expected: Expected | None, large: LargeUpload
                 ) -> tuple[SourceEntry, str] | None:
         """In a thread: the source's bytes into the bucket (through the connector's bandwidth
-        limit, `pace`), over the object version `expected` only (two-way)."""
+        limit, `pace`), over the object version `expected` only (two-way); a large file's
+        upload goes on with what a killed worker left of it (`large`)."""
         storage = self.rt.storage
         hint = job.version.size if job.version else None
         with self.sources.get(c).open_read(job.path, size_hint=hint,
@@ -195,10 +204,11 @@ class Transfers:
             entry = reader.entry
             if job.kind not in SEND_ANYWAY and known and same_content(entry, known):
                 return None  # a redelivered job whose work is already in the bucket
-            if entry.size > storage.part_size:
-                storage.abort_uploads(c.target_share, key)  # leftovers of a killed worker
+            metadata = object_metadata(job, entry)
+            going_on, begun = large.prepare(key, reader, metadata) \
+                if entry.size > storage.part_size else (None, None)
             etag = storage.put(c.target_share, key, pace.reader(reader) if pace else reader,
-                               entry.size, object_metadata(job, entry), expected)
+                               entry.size, metadata, expected, going_on=going_on, begun=begun)
         return entry, etag
 
     def _bytes_as_indexed(self, c: Connector, job: TransferJob, key: str, known: IndexRecord,

@@ -27,6 +27,11 @@ class Reader(Protocol):
 
     def read(self, size: int = -1) -> bytes: ...
 
+    def start_at(self, offset: int) -> None:
+        """Before the first read: hand out the bytes from `offset` on, not those before it
+        (an upload going on with the parts a killed worker sent). SMB asks the server from
+        there; SharePoint reads through them, its content hash covering the whole file."""
+
 
 class Source(Protocol):
     def walk(self, cursor: DeltaCursor | None = None) -> Iterator[Listing]:

@@ -15,12 +15,21 @@ client's own few retries: a MinIO restarting) is sent again, from the bytes it h
 PART_PATIENCE_S (a large file was read again from its first byte when its job came back; minio's
 `put_object`, used before for unconditional uploads, gives up after the client's retries).
 
+An upload a killed worker left open can be gone on with (`PartsSent`, from `sent_parts`: its
+parts 1..n of the part size, as S3's ListParts gives them): the caller hands in the bytes from
+n x part size on, and only the rest is sent. `begun` is told a new upload's id before its first
+part, so that the caller can keep it where the next worker looks; such an upload is left open
+after a failure the job is tried again from (S3 out of reach longer than the patience, the
+source failing for now): the retry goes on with its parts.
+
 May import: minio, urllib3, tenacity, `shared.errors`.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import BinaryIO, Protocol, cast
 
 import urllib3.exceptions
@@ -51,6 +60,42 @@ def s3_out_of_reach(exc: BaseException) -> bool:
         isinstance(exc, S3Error) and exc.response is not None and exc.response.status >= 500)
 
 
+@dataclass(frozen=True)
+class PartsSent:
+    """An open upload and its parts 1..n already in the bucket, each of the part size (their
+    etags, in order): an upload going on with them sends bytes from n x part size on."""
+
+    upload_id: str
+    etags: tuple[str, ...]
+
+    def offset(self, part_size: int) -> int:
+        return len(self.etags) * part_size
+
+
+def sent_parts(client: Minio, bucket: str, key: str, upload_id: str,
+               part_size: int) -> PartsSent | None:
+    """The parts of `upload_id` an upload may go on with: those numbered from 1 on without a
+    gap and each of `part_size` bytes (a part cut another way, or the short last one, is sent
+    again). None when S3 no longer has the upload (completed or aborted)."""
+    etags: list[str] = []
+    marker: str | None = None
+    try:
+        while True:
+            listed = client._list_parts(bucket, key, upload_id, part_number_marker=marker)
+            for part in listed.parts:
+                if part.part_number != len(etags) + 1 or part.size != part_size or \
+                        not part.etag:
+                    return PartsSent(upload_id, tuple(etags))
+                etags.append(part.etag.strip('"'))
+            if not listed.is_truncated:
+                return PartsSent(upload_id, tuple(etags))
+            marker = listed.next_part_number_marker
+    except S3Error as exc:
+        if exc.code == "NoSuchUpload":
+            return None
+        raise
+
+
 class Readable(Protocol):
     """What an upload reads from: `read(n)` up to n bytes, b"" at the end (a source's reader,
     an open file)."""
@@ -59,34 +104,53 @@ class Readable(Protocol):
 
 
 def upload(client: Minio, bucket: str, key: str, data: Readable, size: int, part_size: int,
-           headers: DictType, condition: DictType) -> tuple[str, bool]:
+           headers: DictType, condition: DictType, *, going_on: PartsSent | None = None,
+           begun: Callable[[str], None] | None = None) -> tuple[str, bool]:
     """Stream `size` bytes from `data` in parts of `part_size` and complete the upload under
     `condition`: (the object's etag, whether the server checked the condition). A server
     answering 501 to the condition completes the same parts without it (checked: False);
-    a refused condition raises minio's S3Error (PreconditionFailed) after the abort."""
-    upload_id = client._create_multipart_upload(bucket, key, dict(headers))
+    a refused condition raises minio's S3Error (PreconditionFailed) after the abort.
+    `going_on`: the upload and parts to go on with (`data` then starts at its offset); else a
+    new upload, whose id `begun` is given before a part is sent. A caller that keeps the ids it
+    is given (`begun`) has the upload left open after a failure its retry comes back from
+    (`left_for_the_retry`); any other failure aborts it."""
+    if going_on is not None:
+        upload_id, etags = going_on.upload_id, list(going_on.etags)
+    else:
+        upload_id, etags = client._create_multipart_upload(bucket, key, dict(headers)), []
     try:
-        etags = _send_parts(client, bucket, key, upload_id, data, size, part_size)
+        if begun is not None and going_on is None:
+            begun(upload_id)
+        etags += _send_parts(client, bucket, key, upload_id, data, size, part_size, len(etags))
         try:
             return _complete(client, bucket, key, upload_id, etags, condition), True
         except S3Error as exc:
             if exc.response.status != 501:
                 raise
         return _complete(client, bucket, key, upload_id, etags, {}), False
-    except BaseException:
-        client._abort_multipart_upload(bucket, key, upload_id)
+    except BaseException as exc:
+        if begun is None or not left_for_the_retry(exc):
+            client._abort_multipart_upload(bucket, key, upload_id)
         raise
 
 
+def left_for_the_retry(exc: BaseException) -> bool:
+    """A failure after which the upload's parts stay worth going on with: S3 out of reach
+    past the patience, or the source failing for now (`Transient`: its server gone a while).
+    The job is tried again later, and the file's version checked again then."""
+    return s3_out_of_reach(exc) or isinstance(exc, Transient)
+
+
 def _send_parts(client: Minio, bucket: str, key: str, upload_id: str, data: Readable,
-                size: int, part_size: int) -> list[str]:
-    """Each part's etag, in order; a part is read only once fewer than PARALLEL are in
-    flight."""
+                size: int, part_size: int, sent: int = 0) -> list[str]:
+    """The etag of each part after the first `sent`, in order; a part is read only once fewer
+    than PARALLEL are in flight."""
     done: dict[int, str] = {}
     with ThreadPoolExecutor(PARALLEL, thread_name_prefix="s3-part") as pool:
         pending: dict[Future[str], int] = {}
         try:
-            for number, start in enumerate(range(0, size, part_size), start=1):
+            for number, start in enumerate(range(sent * part_size, size, part_size),
+                                           start=sent + 1):
                 length = min(part_size, size - start)
                 while len(pending) >= PARALLEL:
                     _collect(pending, done, wait(pending, return_when=FIRST_COMPLETED).done)

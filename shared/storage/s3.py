@@ -2,7 +2,8 @@
 
 The minio client is synchronous (urllib3): callers run these methods in threads. A file past
 the part size is uploaded in parts by `multipart` (each part sent again while S3 is out of
-reach), one at most that size in one PUT (minio's `put_object`).
+reach), one at most that size in one PUT (minio's `put_object`). An upload a killed worker left
+open is gone on with where it holds the same bytes (`left_upload`), else aborted.
 
 Conditional writes (`put` and `remove` with `expected`): the PUT, a multipart upload's
 completion (`multipart`) or the DELETE carries If-Match (the object is still that version) or,
@@ -20,7 +21,7 @@ import hashlib
 import io
 import logging
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
@@ -34,9 +35,9 @@ from minio.helpers import DictType, ObjectWriteResult, genheaders, read_part_dat
 from shared.config.settings import Settings
 from shared.errors import ScaiDriveChanged, Transient
 from shared.storage import multipart
-from shared.storage.multipart import Readable
+from shared.storage.multipart import PartsSent, Readable
 
-__all__ = ["Expected", "Readable", "Storage", "content_etags"]
+__all__ = ["Expected", "PartsSent", "Readable", "Storage", "content_etags"]
 
 log = logging.getLogger(__name__)
 _ABSENT = ("NoSuchKey", "NoSuchObject", "NotFound")
@@ -162,19 +163,24 @@ class Storage:
             raise
 
     def put(self, bucket: str, key: str, data: Readable, size: int, metadata: dict,
-            expected: Expected | None = None) -> str:
+            expected: Expected | None = None, *, going_on: PartsSent | None = None,
+            begun: Callable[[str], None] | None = None) -> str:
         """Stream `size` bytes from `data`; multipart above the part size, memory bounded by
         (parallel parts + 1) x part size. A failed multipart upload is aborted.
         `expected`: write only over that version (ScaiDriveChanged, nothing written,
-        otherwise), where the server checks conditions."""
+        otherwise), where the server checks conditions. Above the part size, `going_on`: an
+        upload's parts to go on with (`data` starts at its offset; `left_upload`); `begun`:
+        told a new upload's id before its first part."""
         if expected is not None:
             if size <= self.part_size and "put" not in self.unconditional:
                 return self._put_if(bucket, key, data, size, metadata, expected)
             if size > self.part_size and "complete" not in self.unconditional:
-                return self._upload_if(bucket, key, data, size, metadata, expected)
+                return self._upload_if(bucket, key, data, size, metadata, expected,
+                                       going_on, begun)
         if size > self.part_size:  # parts sent again while S3 is out of reach (multipart)
             return multipart.upload(self.client, bucket, key, data, size, self.part_size,
-                                    _object_headers(metadata), {})[0]
+                                    _object_headers(metadata), {}, going_on=going_on,
+                                    begun=begun)[0]
         # minio only ever calls data.read(n) (minio.helpers.read_part_data), though it types
         # the argument as a whole BinaryIO.
         result = self.client.put_object(bucket, key, cast(BinaryIO, data), size,
@@ -198,12 +204,14 @@ class Storage:
         return _etag(self.client._put_object(bucket, key, body, headers))
 
     def _upload_if(self, bucket: str, key: str, data: Readable, size: int, metadata: dict,
-                   expected: Expected) -> str:
+                   expected: Expected, going_on: PartsSent | None,
+                   begun: Callable[[str], None] | None) -> str:
         """A multipart upload completed under `expected`'s condition (`multipart.upload`)."""
         try:
             etag, checked = multipart.upload(self.client, bucket, key, data, size,
                                              self.part_size, _object_headers(metadata),
-                                             expected.headers())
+                                             expected.headers(), going_on=going_on,
+                                             begun=begun)
         except S3Error as exc:
             _raise_if_changed(exc, expected, key)
             raise
@@ -270,6 +278,22 @@ class Storage:
         """Is there any object under the folder marker `key` ("a/b/") besides the marker?"""
         return any(o.object_name != key for o in
                    self.client.list_objects(bucket, prefix=key, recursive=True))
+
+    def left_upload(self, bucket: str, key: str, upload_id: str | None) -> PartsSent | None:
+        """Before a large upload to `key`: the parts of `upload_id` (begun by a worker that
+        died, of the same bytes) to go on with, or None (S3 no longer has it, or no id);
+        every other upload of `key` left open (by killed workers) is aborted."""
+        kept = False
+        for upload in self.client._list_multipart_uploads(bucket, prefix=key).uploads:
+            if upload.object_name != key or upload.upload_id is None:
+                continue
+            if upload.upload_id == upload_id:
+                kept = True
+            else:
+                self.client._abort_multipart_upload(bucket, key, upload.upload_id)
+        if not kept or upload_id is None:
+            return None
+        return multipart.sent_parts(self.client, bucket, key, upload_id, self.part_size)
 
     def abort_uploads(self, bucket: str, key: str) -> int:
         """Abort incomplete multipart uploads left by a killed worker (minio keeps no resume)."""

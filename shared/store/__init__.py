@@ -14,7 +14,8 @@ claims of long work (`claim_records`); imported users (`users`); directory answe
 pages (`connector_pages`); when connectors are due and which have parked work
 (`schedule_records`); alerts mailed once per incident (`alert_records`); share usage recounts
 and quota crossings (`usage_records`); bandwidth buckets and transfer slots per connector
-(`throttle_records`); the client for single, cluster or sentinel mode (`connection`). Key rotation
+(`throttle_records`); multipart uploads a worker began and did not end (`upload_records`); the
+client for single, cluster or sentinel mode (`connection`). Key rotation
 (`key_rotation`) rewrites the connectors' records in place. `replies` narrows redis-py's reply
 types to the text this package's client (decode_responses) gets.
 

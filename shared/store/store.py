@@ -24,6 +24,7 @@ module documenting its own key layout:
   delete_holds       deletions held for an admin, and those approved
                                                                  (delete_holds.DeleteHolds)
   delta_positions    where a delta listing resumes (SharePoint)  (delta_positions.DeltaPositions)
+  uploads            multipart uploads begun and not ended       (upload_records.UploadRecords)
 
 A service never sees the client, the namespace or a key (tests/unit/test_store_boundary.py).
 """
@@ -46,6 +47,7 @@ from shared.store.scan_listing import CHUNK, ScanStore
 from shared.store.scan_sides import TwoWayScanStore
 from shared.store.schedule_records import ScheduleRecords
 from shared.store.throttle_records import ThrottleRecords
+from shared.store.upload_records import UploadRecords
 from shared.store.usage_records import UsageRecords
 from shared.store.users import StoredUsers
 
@@ -66,6 +68,7 @@ class Store(RunState):
         self.throttles = ThrottleRecords(self)
         self.delete_holds = DeleteHolds(self)
         self.delta_positions = DeltaPositions(self)
+        self.uploads = UploadRecords(self)
 
     @classmethod
     async def open(cls, settings: Settings) -> Store:

@@ -44,6 +44,23 @@ def test_size_hint_never_changes_what_is_read(source, remote, hint, actual):
     assert data == actual
 
 
+@pytest.mark.parametrize(("size", "hint", "offset"), [
+    (20 * MiB + 7, None, 8 * MiB), (20 * MiB + 7, None, 20 * MiB + 7), (3 * MiB, None, 0),
+    (3000, 3000, 1234)])
+def test_a_read_started_at_an_offset_returns_the_bytes_from_there(source, remote, size, hint,
+                                                                  offset):
+    """An upload going on with the parts a killed worker sent reads the rest only."""
+    data = os.urandom(size)
+    remote.put("f.bin", data)
+
+    with source.open_read("f.bin", size_hint=hint) as reader:
+        reader.start_at(offset)
+        assert reader.entry.size == size  # the version is still the whole file's
+        got = reader.read(1_000_003) + reader.read()
+        assert reader.read() == b""
+    assert len(got) == size - offset and sha(got) == sha(data[offset:])
+
+
 def test_reading_does_not_lock_out_the_file_servers_users(source, source_factory, remote):
     remote.put("shared.docx", b"original " * 100_000)
     other_user = source_factory()  # its own connection, like a colleague's PC

@@ -118,6 +118,23 @@ def wait_upload_started(client: Minio, bucket: str, timeout: float = 60) -> None
         time.sleep(0.02)
 
 
+def wait_parts_sent(client: Minio, bucket: str, key: str, parts: int,
+                    timeout: float = 60) -> int:
+    """Until the open upload of `key` holds parts 1..`parts`: how many it holds from 1 on
+    without a gap then (at least `parts`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for upload in open_uploads(client, bucket):
+            if upload.object_name == key and upload.upload_id:
+                numbers = {p.part_number for p in client._list_parts(
+                    bucket, key, upload.upload_id).parts}
+                held = next(n for n in range(1, len(numbers) + 2) if n not in numbers) - 1
+                if held >= parts:
+                    return held
+        assert time.monotonic() < deadline, f"{parts} parts of {key} never reached the bucket"
+        time.sleep(0.05)
+
+
 def _sha(stream) -> str:
     h = hashlib.sha256()
     while chunk := stream.read(1 << 20):

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,10 +15,12 @@ from tests.e2e.helpers import (
     disk_tree,
     new_connector,
     open_uploads,
+    wait_parts_sent,
     wait_upload_started,
     write,
     write_random,
 )
+from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.stack import sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
@@ -90,22 +93,47 @@ def test_denied_folder_is_recorded_and_the_rest_syncs(stack, samba, s3):
     assert "locked/kept.txt" in objects
 
 
-def test_killed_worker_mid_upload_is_taken_over(stack, samba, s3):
-    root = samba.share_dir / "kill"
-    write_random(root, "big.bin", 50 * MB)
+@pytest.mark.parametrize("edited", [False, True], ids=["unchanged", "edited-meanwhile"])
+def test_killed_worker_mid_upload_is_taken_over_where_it_stopped(stack, samba, s3, edited):
+    """The next worker goes on with the parts the killed one sent: it reads (and sends) only
+    the rest of the file, and the object is whole. A file edited since (same size) is sent
+    whole: the parts of its old bytes are not spliced into it."""
+    bucket = "kill-edited" if edited else "kill"
+    root = samba.share_dir / bucket
+    size = 50 * MB
+    write_random(root, "big.bin", size)
     for label in stack.workers()[1:]:
         stack.kill(label, signal.SIGTERM)  # one worker, so we know who holds the job
     victim = stack.workers()[0]
     api = stack.api()
-    cid = new_connector(api, samba, "kill", "kill")["id"]
-    wait_upload_started(s3.client(), "kill")
-    stack.kill(victim)
-    stack.spawn("transfer")
-    stack.spawn("transfer")
-    view = wait_run(api, cid, timeout=180)
-    assert view["status"]["run"]["outcome"] == "success", view["status"]
-    assert bucket_tree(s3.client(), "kill") == disk_tree(root)
-    assert open_uploads(s3.client(), "kill") == []
+    proxy = TcpProxy(samba.port)  # counts what the file server sends
+    try:
+        via_proxy = SimpleNamespace(port=proxy.port, share=samba.share,
+                                    username=samba.username, password=samba.password)
+        cid = new_connector(api, via_proxy, bucket, bucket,
+                            bandwidth_limit=10 * MB)["id"]  # ~5 s: time to kill it midway
+        sent = wait_parts_sent(s3.client(), bucket, "big.bin", 3)
+        stack.kill(victim)
+        if edited:
+            with open(root / "big.bin", "r+b") as f:  # in place, as an application saves
+                f.write(os.urandom(MB))
+        read_before = proxy.bytes_down
+        stack.spawn("transfer")
+        stack.spawn("transfer")
+        view = wait_run(api, cid, timeout=180)
+        assert view["status"]["run"]["outcome"] == "success", view["status"]
+        assert bucket_tree(s3.client(), bucket) == disk_tree(root)
+        assert open_uploads(s3.client(), bucket) == []
+        read_after = proxy.bytes_down - read_before
+        if edited:
+            assert read_after >= size  # read again whole
+            return
+        part = 5 * MB  # the stack's part size
+        # What was not sent yet, plus SMB's own headers (~0.2%) and the dead worker's last
+        # bytes on their way when it was killed; a new upload would read all 50 MiB again.
+        assert read_after < size - sent * part + 2 * MB, (read_after, sent)
+    finally:
+        proxy.close()
 
 
 def test_sigterm_lets_a_worker_finish_the_transfer_in_hand(stack, samba, s3):

@@ -11,7 +11,8 @@ import pytest
 
 from shared.config.identity_mapping import User
 from shared.contracts import Owner
-from shared.sync.model import IndexRecord
+from shared.store.upload_records import OpenUpload
+from shared.sync.model import IndexRecord, SourceEntry
 
 SID = "S-1-5-21-1-2-3-1001"
 
@@ -108,3 +109,34 @@ async def test_index_values_are_packed_and_their_labels_kept_apart(state):
         "1": label_alice, "=" + label_alice: "1", "2": label_system, "=" + label_system: "2"}
     await state.delete_connector("c1")  # the labels stay: another process may hold their ids
     assert await state.r.exists(f"{state.ns}:index:c1", f"{state.ns}:labels:c1") == 1
+
+
+async def test_an_upload_left_open_is_read_back_until_forgotten_or_its_connector_deleted(state):
+    """What the next worker needs to go on with a killed worker's upload (upload_records)."""
+    version = SourceEntry("dir/big.bin", 50 << 20, 1_764_000_000_123_456_789, "4242", None,
+                          1_764_000_000_223_456_789)
+    upload = OpenUpload("prefix/dir/big.bin", "upload-1", 8 << 20, version,
+                        {"source-path": "dir/big.bin", "scaidrive-owner": "alice"})
+    assert await state.uploads.get("c1", "dir/big.bin") is None
+    await state.uploads.put("c1", "dir/big.bin", upload)
+    assert await state.uploads.get("c1", "dir/big.bin") == upload
+    assert await state.uploads.get("c2", "dir/big.bin") is None  # per connector
+    await state.uploads.forget("c1", "dir/big.bin")
+    assert await state.uploads.get("c1", "dir/big.bin") is None
+    await state.uploads.put("c1", "dir/big.bin", upload)
+    await state.delete_connector("c1")
+    assert await state.uploads.get("c1", "dir/big.bin") is None
+
+
+def test_an_upload_goes_on_only_with_the_same_bytes_to_the_same_object():
+    version = SourceEntry("big.bin", 100, 5, "7", None, 6)
+    meta = {"scaidrive-owner": "alice"}
+    upload = OpenUpload("big.bin", "u", 8, version, meta)
+    assert upload.goes_on("big.bin", 8, version, dict(meta))
+    for key, part, other, metadata in [
+            ("other.bin", 8, version, meta),  # another object
+            ("big.bin", 16, version, meta),  # parts cut another way
+            ("big.bin", 8, SourceEntry("big.bin", 100, 5, "7", None, 9), meta),  # changed
+            ("big.bin", 8, SourceEntry("big.bin", 100, 5, "8", None, 6), meta),  # replaced
+            ("big.bin", 8, version, {"scaidrive-owner": "bob"})]:  # another owner
+        assert not upload.goes_on(key, part, other, metadata)

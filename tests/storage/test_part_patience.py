@@ -79,3 +79,4 @@ def test_s3_gone_longer_than_the_patience_fails_the_upload(via_proxy, s3, monkey
     assert is_outage(info.value), info.value  # the job waits for S3: not a file's failure
     proxy.restore()
     assert "gone.bin" not in [o.object_name for o in s3.client().list_objects(BUCKET)]
+

@@ -12,6 +12,8 @@ A download whose connection breaks mid-body goes on where it stopped: the same U
 for the bytes from there (`Range`, answered 206 from that offset, of the version's size), its
 bytes hashed on as before, so a spliced version still fails the hash at the end. A break
 before the new response gave a byte is the read's failure (transient), as any break was.
+A read started at an offset (`start_at`: an upload going on with a killed worker's parts)
+reads through the bytes before it, so the hash still covers the whole file.
 """
 from __future__ import annotations
 
@@ -84,6 +86,15 @@ class DownloadReader:
 
     def readable(self) -> bool:
         return True
+
+    def start_at(self, offset: int) -> None:
+        """Before the first read: the bytes before `offset` are read and hashed, not handed
+        out (the quickXorHash is of the whole file: it still checks the version)."""
+        if self._delivered:
+            raise ValueError("start_at comes before the first read")
+        left = min(max(offset, 0), self.entry.size)
+        while left:
+            left -= len(self.read(min(left, CHUNK)))
 
     @property
     def _delivered(self) -> int:

@@ -11,6 +11,7 @@ the file again on a new connection and goes on from the first byte its caller ha
 as rclone's reopening reader does, once the file proves to be the version it was reading
 (same file id, size, mtime and change time: else `SourceChanged`, nothing stored). A loss
 before the reopened file gave a byte is the read's failure (transient, as before).
+A read may start at an offset (`start_at`): its first READ asks from there.
 """
 from __future__ import annotations
 
@@ -94,6 +95,12 @@ class PipelinedReader:
                         raise
                     raise self._on_error(exc) from exc
                 self._resume(exc, given)
+
+    def start_at(self, offset: int) -> None:
+        """Before the first read: READs begin at `offset` (`Reader.start_at`)."""
+        if self._delivered or self._inflight or self._cur:
+            raise ValueError("start_at comes before the first read")
+        self._next = self._delivered = min(max(offset, 0), self.entry.size)
 
     def _may_resume(self, exc: BaseException, offset: int) -> bool:
         # A second loss at the offset of the last resume: the new connection gave nothing.
@@ -225,6 +232,9 @@ class WholeFile:
 
     def read(self, size: int = -1) -> bytes:
         return self._data.read(size)
+
+    def start_at(self, offset: int) -> None:
+        self._data.seek(min(max(offset, 0), self.entry.size))
 
     def readable(self) -> bool:
         return True
