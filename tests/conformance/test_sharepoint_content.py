@@ -60,6 +60,38 @@ def test_a_download_broken_again_before_a_byte_is_transient(graph, sp):
     assert sha(read_all(source, "f.bin")) == sha(data)  # the next read is fine
 
 
+def test_a_download_whose_url_expired_before_it_broke_goes_on_with_a_new_url(graph, sp):
+    """The rest is asked of the URL the item gives now (its hour was over), from where the
+    download stopped: one new request for the item, none for the bytes already had."""
+    data = os.urandom(6 * MiB + 5)
+    sp.put("f.bin", data)
+    source = sp.make_source()
+    graph.expire_download_urls(401, after=1)  # this download's URL dies once it began
+    graph.break_downloads(2 * MiB)
+    before = graph.emu.counts["download"]
+
+    with source.open_read("f.bin") as reader:
+        got = reader.read()
+        assert reader.resumed == 1
+    assert sha(got) == sha(data)
+    assert graph.emu.counts["download"] - before == 3  # the first, the one refused, the rest
+
+
+def test_a_file_changed_while_its_download_waited_for_a_new_url_is_not_spliced(graph, sp):
+    data = os.urandom(6 * MiB)
+    sp.put("f.bin", data)
+    source = sp.make_source()
+    graph.expire_download_urls(401, after=1)
+    graph.break_downloads(2 * MiB)
+
+    with pytest.raises(errors.SourceChanged) as info:
+        with source.open_read("f.bin") as reader:
+            reader.read(MiB)
+            sp.put("f.bin", os.urandom(6 * MiB))  # saved again meanwhile, same size
+            reader.read()
+    assert info.value.path == "f.bin" and "new URL" in str(info.value)
+
+
 def test_30_mb_are_read_byte_exact_in_bounded_memory(graph, sp):
     size = 30 * 1000 * 1000
     data = os.urandom(size)

@@ -33,6 +33,11 @@ class StaleListing(errors.Transient):
     after the listing (not while it was read). Tried again, the item is fetched afresh."""
 
 
+class UrlRefused(errors.Transient):
+    """A pre-authenticated download or upload URL answered 401 or 403: its hour is over (or
+    the app's access was taken back). A new URL is asked of the item."""
+
+
 class BadRequest(errors.SyncError):
     """400 from Graph: the request named something malformed (a site URL, a path)."""
 
@@ -118,7 +123,7 @@ def http_error(response: httpx.Response, path: str) -> errors.SyncError:
     """A plain download/upload URL answered `response` (not 2xx, not throttling)."""
     status, text = response.status_code, response.reason_phrase
     if status in (401, 403):  # the pre-authenticated URL expired: a retry fetches a new one
-        return errors.Transient(f"download/upload URL refused ({status} {text})", path)
+        return UrlRefused(f"download/upload URL refused ({status} {text})", path)
     cls = _BY_STATUS.get(status) or (errors.Transient if status >= 500 else errors.SyncError)
     return cls(f"Microsoft 365 answered {status} {text}", path)
 

@@ -12,6 +12,9 @@ A download whose connection breaks mid-body goes on where it stopped: the same U
 for the bytes from there (`Range`, answered 206 from that offset, of the version's size), its
 bytes hashed on as before, so a spliced version still fails the hash at the end. A break
 before the new response gave a byte is the read's failure (transient), as any break was.
+A URL whose hour ran out meanwhile (401/403, `UrlRefused`) is replaced by a new one the item
+gives (`renew_url`), only while the item is still the version being read (its id, size and
+quickXorHash); a new version is `changed_during_read`, as a hash mismatch is.
 A read started at an offset (`start_at`: an upload going on with a killed worker's parts)
 reads through the bytes before it, so the hash still covers the whole file.
 """
@@ -20,14 +23,14 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import quickxorhash
 
 from shared import errors
 from shared.sources.sharepoint.graph import GraphSession
-from shared.sources.sharepoint.graph_errors import StaleListing, to_sync_error
+from shared.sources.sharepoint.graph_errors import StaleListing, UrlRefused, to_sync_error
 from shared.sync.model import SourceEntry
 
 log = logging.getLogger(__name__)
@@ -36,13 +39,20 @@ CHUNK = 512 * 1024  # per hop from the loop thread; a reader holds about two
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 
+# A new download URL for the version `entry` (the item asked now), or None: the item is no
+# longer that version.
+RenewUrl = Callable[[SourceEntry], str | None]
+
+
 class DownloadReader:
     """Sequential reader of one version of a file (`entry`), verified as it is read."""
 
     def __init__(self, graph: GraphSession, entry: SourceEntry, url: str | None,
-                 quick_xor_hash: str | None, listed: bool = False):
+                 quick_xor_hash: str | None, listed: bool = False,
+                 renew_url: RenewUrl | None = None):
         self.entry = entry
         self._graph, self._url, self._want, self._listed = graph, url, quick_xor_hash, listed
+        self._renew_url = renew_url
         self._hash = quickxorhash.quickxorhash()
         self._response: httpx.Response | None = None
         self._chunks: AsyncIterator[bytes] | None = None  # set by open()
@@ -135,8 +145,18 @@ class DownloadReader:
         offset, path = self._received, self.entry.path
         self._resumed_at = offset
         self._release()
-        response = self._graph.run(self._graph.fetch(
-            "GET", self._url or "", path, stream=True, headers={"Range": f"bytes={offset}-"}))
+        try:
+            response = self._rest_from(offset)
+        except UrlRefused:  # its hour is over: a new URL for the same version
+            if self._renew_url is None:
+                raise
+            url = self._renew_url(self.entry)
+            if url is None:
+                raise self._changed(f"the file changed while its download waited for a new "
+                                    f"URL (at byte {offset})") from None
+            log.info("SharePoint download URL expired mid-read; going on with a new one")
+            self._url = url
+            response = self._rest_from(offset)
         self._response = response
         got = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
         if response.status_code != 206 or not got or (int(got[1]), int(got[3])) != (
@@ -149,6 +169,11 @@ class DownloadReader:
                  offset, self.entry.size)
         self.resumed += 1
         self._chunks = response.aiter_bytes(CHUNK)
+
+    def _rest_from(self, offset: int) -> httpx.Response:
+        return self._graph.run(self._graph.fetch(
+            "GET", self._url or "", self.entry.path, stream=True,
+            headers={"Range": f"bytes={offset}-"}))
 
     def _verify(self) -> None:
         """At the expected size: the stream must end here and the hash must match."""

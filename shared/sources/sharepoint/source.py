@@ -44,7 +44,7 @@ from shared.sources.sharepoint.graph import (
 )
 from shared.sources.sharepoint.graph_errors import NameConflict, ResyncRequired, http_error
 from shared.sources.sharepoint.names import check_path
-from shared.sources.sharepoint.reading import DownloadReader
+from shared.sources.sharepoint.reading import DownloadReader, RenewUrl
 from shared.sync.model import (
     Absent,
     DeltaCursor,
@@ -163,7 +163,7 @@ class SharePointSource(SharePointFolders):
             reader = self._open_listed(path, size_hint, expect)
         if reader is None:
             item = self.graph.run(self._file(path))
-            reader = _reader(self.graph, path, item, listed=False)
+            reader = _reader(self.graph, path, item, False, self._renewed_url)
             try:
                 reader.open()
             except BaseException:
@@ -181,7 +181,7 @@ class SharePointSource(SharePointFolders):
         item = self.graph.run(self.listed.take(path))
         if item is None:
             return None
-        reader = _reader(self.graph, path, item, listed=True)
+        reader = _reader(self.graph, path, item, True, self._renewed_url)
         if (size_hint is not None and reader.entry.size != size_hint) or \
                 (expect is not None and not same_content(reader.entry, expect)):
             log.debug("listed version of a file is not the one wanted: fetching the item")
@@ -193,6 +193,15 @@ class SharePointSource(SharePointFolders):
             log.debug("listed download URL failed (%s): fetching the item", type(exc).__name__)
             return None
         return reader
+
+    def _renewed_url(self, entry: SourceEntry) -> str | None:
+        """A new download URL for `entry`'s version (its URL's hour ran out mid-read); None
+        when the file at its path is no longer that version (another item, other bytes)."""
+        item = self.graph.run(self._file(entry.path))
+        now = delta.entry_of(entry.path, item)
+        if now.file_id != entry.file_id or not same_content(now, entry):
+            return None
+        return folder_cache.download_url(item)
 
     async def _children(self, folder: str, link: str | None) -> dict:
         """A page of a folder's children with what a read needs (folder_cache.SELECT)."""
@@ -350,10 +359,11 @@ class SharePointSource(SharePointFolders):
         self.graph.close()
 
 
-def _reader(graph: GraphSession, path: str, item: dict, listed: bool) -> DownloadReader:
+def _reader(graph: GraphSession, path: str, item: dict, listed: bool,
+            renew_url: RenewUrl) -> DownloadReader:
     hashes = (item.get("file") or {}).get("hashes") or {}
     return DownloadReader(graph, delta.entry_of(path, item), folder_cache.download_url(item),
-                          hashes.get("quickXorHash"), listed=listed)
+                          hashes.get("quickXorHash"), listed=listed, renew_url=renew_url)
 
 
 def _read_exactly(data: ByteStream, n: int, path: str, offset: int, size: int) -> bytes:
