@@ -206,7 +206,7 @@ class Transfers:
                 return None  # a redelivered job whose work is already in the bucket
             metadata = object_metadata(job, entry)
             going_on, begun = large.prepare(key, reader, metadata) \
-                if entry.size > storage.part_size else (None, None)
+                if large.needed(entry.size) else (None, None)
             etag = storage.put(c.target_share, key, pace.reader(reader) if pace else reader,
                                entry.size, metadata, expected, going_on=going_on, begun=begun)
         return entry, etag

@@ -43,12 +43,20 @@ class LargeUpload:
     left: OpenUpload | None
     recorded: list[str] = field(default_factory=list)  # ids of the uploads this job began
 
+    def needed(self, size: int) -> bool:
+        """Is there an upload to prepare: a file past the part size, or a leftover to abort
+        (the file a worker was uploading is now small enough for one PUT)?"""
+        return size > self.rt.storage.part_size or self.left is not None
+
     def prepare(self, key: str, reader: Reader, metadata: dict[str, str]
-                ) -> tuple[PartsSent | None, Callable[[str], None]]:
+                ) -> tuple[PartsSent | None, Callable[[str], None] | None]:
         """In the upload's thread, before it: the parts to go on with (the reader then starts
-        after them) or None, and what records a new upload as it begins. Leftovers of other
-        uploads of `key` are aborted."""
+        after them) or None, and what records a new upload as it begins (None: the file goes
+        in one PUT). Leftovers of other uploads of `key` are aborted."""
         storage, left = self.rt.storage, self.left
+        if reader.entry.size <= storage.part_size:
+            storage.left_upload(self.c.target_share, key, None)  # aborts what a worker left
+            return None, None
         same = left is not None and left.goes_on(key, storage.part_size, reader.entry, metadata)
         parts = storage.left_upload(self.c.target_share, key,
                                     left.upload_id if same and left else None)

@@ -166,7 +166,8 @@ class Storage:
             expected: Expected | None = None, *, going_on: PartsSent | None = None,
             begun: Callable[[str], None] | None = None) -> str:
         """Stream `size` bytes from `data`; multipart above the part size, memory bounded by
-        (parallel parts + 1) x part size. A failed multipart upload is aborted.
+        (parallel parts + 1) x part size. A failed multipart upload is aborted (unless its
+        id went to `begun` and its job comes back: `multipart.left_for_the_retry`).
         `expected`: write only over that version (ScaiDriveChanged, nothing written,
         otherwise), where the server checks conditions. Above the part size, `going_on`: an
         upload's parts to go on with (`data` starts at its offset; `left_upload`); `begun`:

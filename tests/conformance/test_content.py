@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+import time
 
 import pytest
 
@@ -134,6 +135,38 @@ def test_readers_sharing_a_lost_connection_each_go_on_where_they_stopped(source,
     dropped.set()
     threads.join(90)
     assert results == {rel: (sha(data), 1) for rel, data in files.items()}
+
+
+def test_calls_sharing_a_lost_connection_each_go_on_on_a_new_one(source, remote):
+    """Six threads' calls lose their one connection together, three times: each call is made
+    again on a new connection and none fails (a call that failed late must not drop the
+    connection another already made again)."""
+    needs(remote, "can_drop_connections", "cannot drop its clients' connections")
+    for i in range(6):
+        remote.put(f"s{i}.txt", b"x" * i)
+    stop, failures, calls = threading.Event(), [], [0]
+
+    def stat(rel: str) -> None:
+        while not stop.is_set():
+            try:
+                assert source.stat(rel).size == int(rel[1])
+                calls[0] += 1
+            except Exception as exc:
+                failures.append(exc)
+                return
+
+    threads = [threading.Thread(target=stat, args=(f"s{i}.txt",), daemon=True)
+               for i in range(6)]
+    for t in threads:
+        t.start()
+    for _ in range(3):
+        time.sleep(0.5)
+        remote.drop_connections()
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert failures == [] and calls[0] > 100
 
 
 def test_a_read_that_loses_its_new_connection_at_once_is_transient(source, remote):

@@ -93,12 +93,13 @@ def test_denied_folder_is_recorded_and_the_rest_syncs(stack, samba, s3):
     assert "locked/kept.txt" in objects
 
 
-@pytest.mark.parametrize("edited", [False, True], ids=["unchanged", "edited-meanwhile"])
-def test_killed_worker_mid_upload_is_taken_over_where_it_stopped(stack, samba, s3, edited):
+@pytest.mark.parametrize("change", ["unchanged", "edited", "shrunk"])
+def test_killed_worker_mid_upload_is_taken_over_where_it_stopped(stack, samba, s3, change):
     """The next worker goes on with the parts the killed one sent: it reads (and sends) only
     the rest of the file, and the object is whole. A file edited since (same size) is sent
-    whole: the parts of its old bytes are not spliced into it."""
-    bucket = "kill-edited" if edited else "kill"
+    whole: the parts of its old bytes are not spliced into it. A file now small enough for one
+    PUT is sent so, and the upload left is aborted all the same."""
+    bucket = "kill" if change == "unchanged" else f"kill-{change}"
     root = samba.share_dir / bucket
     size = 50 * MB
     write_random(root, "big.bin", size)
@@ -114,9 +115,11 @@ def test_killed_worker_mid_upload_is_taken_over_where_it_stopped(stack, samba, s
                             bandwidth_limit=10 * MB)["id"]  # ~5 s: time to kill it midway
         sent = wait_parts_sent(s3.client(), bucket, "big.bin", 3)
         stack.kill(victim)
-        if edited:
+        if change == "edited":
             with open(root / "big.bin", "r+b") as f:  # in place, as an application saves
                 f.write(os.urandom(MB))
+        elif change == "shrunk":
+            write_random(root, "big.bin", MB)
         read_before = proxy.bytes_down
         stack.spawn("transfer")
         stack.spawn("transfer")
@@ -125,8 +128,9 @@ def test_killed_worker_mid_upload_is_taken_over_where_it_stopped(stack, samba, s
         assert bucket_tree(s3.client(), bucket) == disk_tree(root)
         assert open_uploads(s3.client(), bucket) == []
         read_after = proxy.bytes_down - read_before
-        if edited:
+        if change == "edited":
             assert read_after >= size  # read again whole
+        if change != "unchanged":
             return
         part = 5 * MB  # the stack's part size
         # What was not sent yet, plus SMB's own headers (~0.2%) and the dead worker's last

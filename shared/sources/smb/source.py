@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import smbclient
@@ -192,32 +192,41 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
         finally:
             watchdog.cancel()
 
-    def _drop_locked(self, log_off: bool = False) -> None:
-        """Forget the connection. Log off only on a healthy one: on a hung one it would hang."""
-        for conn in list(self._cache.values()):
+    def _drop_locked(self, log_off: bool = False,
+                     only: Sequence[Connection] | None = None) -> None:
+        """Forget the connections (`only` these, those of them still kept). Log off only on a
+        healthy one: on a hung one it would hang."""
+        for key, conn in list(self._cache.items()):
+            if only is not None and not any(conn is gone for gone in only):
+                continue
             with contextlib.suppress(Exception):
                 conn.disconnect(close=log_off, timeout=5)
-        self._cache.clear()
+            del self._cache[key]
 
-    def _drop(self, log_off: bool = False) -> None:
+    def _drop(self, log_off: bool = False, only: Sequence[Connection] | None = None) -> None:
         with self._lock:
-            self._drop_locked(log_off)
+            self._drop_locked(log_off, only)
 
-    def _fail(self, exc: BaseException, path: str | None) -> errors.SyncError:
+    def _fail(self, exc: BaseException, path: str | None,
+              used: Sequence[Connection] | None = None) -> errors.SyncError:
+        """`exc` as our error; a lost connection or a refused logon drops the connections the
+        failed call may have used (`used`, as kept when it began; None: all). One made again
+        meanwhile by another thread's call stays: dropping it failed that call too."""
         error = to_sync_error(exc, path)
         if connection_lost(exc) or isinstance(error, errors.AuthFailed):
-            self._drop()  # never reuse a broken connection or a half-made session
+            self._drop(only=used)  # never reuse a broken connection or a half-made session
         return error
 
     def _call(self, path: str, fn, *args, retry: bool = True, **kwargs):
         """Run fn mapped to our errors; once more if a connection we had cached proved dead."""
         for attempt in (1, 2) if retry else (2,):
-            fresh = True
+            fresh, used = True, None
             try:
                 fresh = self._connect()
+                used = list(self._cache.values())
                 return fn(*args, **kwargs)
             except Exception as exc:
-                error = self._fail(exc, path)
+                error = self._fail(exc, path, used)
                 if attempt == 1 and not fresh and connection_lost(exc):
                     log.info("SMB connection to %s was lost; reconnecting", self._key)
                     continue
@@ -255,9 +264,7 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
         """The open file, the version it reads and smbclient's file object; after `lost` was
         found lost, on a new connection (unless another thread already made one)."""
         if lost is not None:
-            with self._lock:
-                if any(conn is lost for conn in self._cache.values()):
-                    self._drop_locked()
+            self._drop(only=[lost])
         raw, file_id = self._call(path, self._open, path)
         return raw.fd, _opened(path, raw.fd, file_id), raw
 
