@@ -175,6 +175,8 @@ class Transfers:
             await large.end(exc)
             raise
         await large.end(None)
+        if large.resumed_at is not None:  # the operator's trace shows what was not sent again
+            trace.get_current_span().set_attribute("upload.resumed_at", large.resumed_at)
         if result is None:
             return "skipped", 0
         entry, etag = result

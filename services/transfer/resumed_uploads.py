@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from shared.app.runtime import Runtime
 from shared.config.connector_model import Connector
 from shared.contracts import TransferJob
+from shared.observability import metrics
 from shared.sources.base import Reader
 from shared.storage.multipart import left_for_the_retry
 from shared.storage.s3 import PartsSent
@@ -42,6 +43,7 @@ class LargeUpload:
     path: str
     left: OpenUpload | None
     recorded: list[str] = field(default_factory=list)  # ids of the uploads this job began
+    resumed_at: int | None = None  # the offset it went on from, if it went on with one
 
     def needed(self, size: int) -> bool:
         """Is there an upload to prepare: a file past the part size, or a leftover to abort
@@ -61,8 +63,9 @@ class LargeUpload:
         parts = storage.left_upload(self.c.target_share, key,
                                     left.upload_id if same and left else None)
         if parts is not None:
-            offset = parts.offset(storage.part_size)
+            offset = self.resumed_at = parts.offset(storage.part_size)
             reader.start_at(offset)
+            metrics.resumed_bytes.add(offset, {"connector.id": self.c.id})
             log.info("going on with an upload a worker left: %d parts (%d of %d bytes) in the "
                      "bucket already", len(parts.etags), offset, reader.entry.size,
                      extra={"connector_id": self.c.id})

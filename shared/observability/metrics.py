@@ -17,6 +17,9 @@ errors = _meter.create_counter("scaidrive.errors", unit="{error}",
                                description="per-file failures, by cause")
 run_duration = _meter.create_histogram("scaidrive.run.duration", unit="s",
                                        description="sync run wall time, by outcome")
+resumed_bytes = _meter.create_counter(
+    "scaidrive.upload.resumed", unit="By",
+    description="bytes of large uploads a stopped worker had sent, not sent again")
 throughput = _meter.create_histogram("scaidrive.transfer.throughput", unit="By/s",
                                      description="per-file transfer speed")
 

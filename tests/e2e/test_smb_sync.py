@@ -132,6 +132,8 @@ def test_killed_worker_mid_upload_is_taken_over_where_it_stopped(stack, samba, s
             assert read_after >= size  # read again whole
         if change != "unchanged":
             return
+        assert any("going on with an upload a worker left" in path.read_text(errors="replace")
+                   for path in stack.logdir.glob("transfer-*.log"))  # what the operator sees
         part = 5 * MB  # the stack's part size
         # What was not sent yet, plus SMB's own headers (~0.2%) and the dead worker's last
         # bytes on their way when it was killed; a new upload would read all 50 MiB again.

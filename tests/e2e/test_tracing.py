@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import time
 
 import pytest
 
-from tests.e2e.helpers import found_in, new_connector
+from tests.e2e.helpers import found_in, new_connector, wait_parts_sent, write_random
 from tests.e2e.test_two_way import put
 from tests.fixtures.otlp import OtlpReceiver
 from tests.fixtures.stack import Stack, sync_and_wait, wait_run
@@ -179,3 +180,33 @@ def test_no_file_name_reaches_the_trace_exporter(traced, samba, otlp):
     with otlp.lock:  # and as the receiver decoded them (names, attributes, events, status)
         places |= {f"span {s['span_id']}": json.dumps(s, default=str) for s in otlp.spans}
     assert found_in(names, places) == []
+
+
+def test_an_upload_gone_on_with_after_a_killed_worker_shows_in_its_trace_and_metrics(
+        traced, samba, s3, otlp):
+    """What a killed worker had sent and the next one did not send again: the transfer span's
+    `upload.resumed_at` and the `scaidrive.upload.resumed` bytes of the connector."""
+    mib = 1024 * 1024
+    write_random(samba.share_dir / "resumed", "big.bin", 30 * mib)
+    for label in traced.workers()[1:]:
+        traced.kill(label, signal.SIGTERM)  # one worker: the one killed holds the job
+    api = traced.api()
+    cid = new_connector(api, samba, "resumed", "resumed", bandwidth_limit=10 * mib)["id"]
+    sent = wait_parts_sent(s3.client(), "resumed", "big.bin", 2)
+    traced.kill(traced.workers()[0])
+    traced.spawn("transfer")
+    traced.spawn("transfer")
+    assert wait_run(api, cid, timeout=180)["status"]["run"]["outcome"] == "success"
+    deadline = time.monotonic() + 30
+    while True:
+        resumed = [s["attributes"]["upload.resumed_at"] for s in otlp.spans
+                   if s["attributes"].get("connector.id") == cid
+                   and "upload.resumed_at" in s["attributes"]]
+        counted = [m["value"] for m in otlp.metrics if m["name"] == "scaidrive.upload.resumed"
+                   and m["attributes"].get("connector.id") == cid]
+        if resumed and counted:
+            break
+        assert time.monotonic() < deadline, (resumed, counted)
+        time.sleep(0.3)
+    assert resumed[0] >= sent * 5 * mib  # the stack's part size
+    assert max(counted) == resumed[0]
