@@ -57,11 +57,11 @@ class LargeUpload:
         in one PUT). Leftovers of other uploads of `key` are aborted."""
         storage, left = self.rt.storage, self.left
         if reader.entry.size <= storage.part_size:
-            storage.left_upload(self.c.target_share, key, None)  # aborts what a worker left
+            storage.abort_uploads(self.c.target_share, key)  # what a worker left
             return None, None
         same = left is not None and left.goes_on(key, storage.part_size, reader.entry, metadata)
         parts = storage.left_upload(self.c.target_share, key,
-                                    left.upload_id if same and left else None)
+                                    left.upload_id if left is not None and same else None)
         if parts is not None:
             offset = self.resumed_at = parts.offset(storage.part_size)
             reader.start_at(offset)

@@ -284,24 +284,19 @@ class Storage:
         """Before a large upload to `key`: the parts of `upload_id` (begun by a worker that
         died, of the same bytes) to go on with, or None (S3 no longer has it, or no id);
         every other upload of `key` left open (by killed workers) is aborted."""
-        kept = False
-        for upload in self.client._list_multipart_uploads(bucket, prefix=key).uploads:
-            if upload.object_name != key or upload.upload_id is None:
-                continue
-            if upload.upload_id == upload_id:
-                kept = True
-            else:
-                self.client._abort_multipart_upload(bucket, key, upload.upload_id)
-        if not kept or upload_id is None:
+        if not self.abort_uploads(bucket, key, keep=upload_id) or upload_id is None:
             return None
         return multipart.sent_parts(self.client, bucket, key, upload_id, self.part_size)
 
-    def abort_uploads(self, bucket: str, key: str) -> int:
-        """Abort incomplete multipart uploads left by a killed worker (minio keeps no resume)."""
-        result = self.client._list_multipart_uploads(bucket, prefix=key or None)
-        aborted = 0
-        for upload in result.uploads:
-            if upload.upload_id is not None and (not key or upload.object_name == key):
+    def abort_uploads(self, bucket: str, key: str, keep: str | None = None) -> bool:
+        """Abort the multipart uploads left open for `key` ("": every key of the bucket) by
+        killed workers, but the upload `keep`: whether it is still open."""
+        kept = False
+        for upload in self.client._list_multipart_uploads(bucket, prefix=key or None).uploads:
+            if upload.upload_id is None or (key and upload.object_name != key):
+                continue
+            if upload.upload_id == keep:
+                kept = True
+            else:
                 self.client._abort_multipart_upload(bucket, upload.object_name, upload.upload_id)
-                aborted += 1
-        return aborted
+        return kept
