@@ -70,12 +70,18 @@ def wait_done(api, cid: str, at_least: int, timeout: float = 120) -> dict:
 
 
 def disk_tree(root: Path) -> dict[str, str]:
-    """relative path -> sha256 of every file under root."""
+    """relative path -> sha256 of every file under root. A file gone between the listing and
+    its read (a write's hidden temp renamed over its final name) is left out: the caller's next
+    look sees the name it became."""
     out = {}
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
             full = Path(dirpath) / name
-            out[full.relative_to(root).as_posix()] = _sha(open(full, "rb"))
+            try:
+                with open(full, "rb") as f:
+                    out[full.relative_to(root).as_posix()] = _sha(f)
+            except FileNotFoundError:
+                continue
     return out
 
 
