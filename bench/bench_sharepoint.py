@@ -6,7 +6,9 @@ For libraries of each size (files of 1 KiB, folders of 100) served by the HTTPS 
 (tests/graph, 50 items a delta page), counts the requests of: the initial sync (a full
 enumeration), a no-change run, and a run after `--changes` changes (edits, new files, a
 deletion). Goal: an incremental run's requests follow the changes (delta), not the library's
-size; the full listing is the reference beside it.
+size; the full listing is the reference beside it. After the runs, what the connector keeps in
+Redis per file (`MEMORY USAGE` of its index, its delta position's items and its owner labels,
+over the files indexed): target 4, ≤ 200 B.
 """
 from __future__ import annotations
 
@@ -51,6 +53,17 @@ def summary(c: Counter) -> tuple[int, int, int, int, int]:
     return api, listing, api - listing, c["download"], c["token"] + c["openid"]
 
 
+def redis_bytes(ns: str, cid: str) -> tuple[float, float, float]:
+    """Bytes per indexed file of the connector's index, delta position items and labels."""
+    import redis
+
+    from tests.fixtures.stack import REDIS_URL
+    r = redis.Redis.from_url(REDIS_URL)
+    files = r.hlen(f"{ns}:index:{cid}")
+    return tuple((r.memory_usage(f"{ns}:{family}:{cid}", samples=0) or 0) / files
+                 for family in ("index", "items", "labels"))  # type: ignore[return-value]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="500,5000")
@@ -60,7 +73,7 @@ def main() -> None:
     from tests.graph.server import GraphHandle
     srv = Servers("bench-sharepoint-")
     graph = stack = None
-    rows = []
+    rows, memory = [], []
     try:
         (srv.work / "graph").mkdir()
         graph = GraphHandle(srv.work / "graph").start()
@@ -83,6 +96,8 @@ def main() -> None:
             _, view = resync(api, cid)
             inc = graph_requests(graph, before)
             moved = view["status"]["progress"]
+            _, _ = resync(api, cid)  # the position saved once the changes are indexed
+            memory.append([f"{size:,}", *(f"{b:.0f}" for b in redis_bytes(stack.ns, cid))])
             print(f"{size}: full {dict(full)}\n  no change {dict(idle)}\n  "
                   f"{args.changes} changes {dict(inc)} -> {moved}", flush=True)
             for label, c in (("initial sync (full listing)", full), ("no change", idle),
@@ -91,6 +106,9 @@ def main() -> None:
         print(f"\nGraph requests counted at the emulator ({graph.page_size} items a delta page)")
         print(table(["library files", "run", "Graph API requests", "listing (site, drive, delta)",
                      "per changed file (item, re-check)", "downloads", "token requests"], rows))
+        print("\nRedis bytes per indexed file (MEMORY USAGE SAMPLES 0 / files indexed)")
+        print(table(["library files", "index", "delta position items", "owner labels"],
+                    memory))
     finally:
         if stack:
             stack.stop()

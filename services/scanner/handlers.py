@@ -71,7 +71,7 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
     out = await scan(rt, c, run_id, source, listed_from)
     if out.cursor is not None and cursor is not None:
         # Saved only now: a scan that dies before this point replays the same changes.
-        await rt.state.delta_positions.save(c.id, cursor, out.cursor)
+        await rt.state.delta_positions.save(c.id, cursor, out.cursor, out.acted)
     where = {"connector_id": c.id, "run_id": run_id}
     if out.withheld:
         log.warning("%d deletions withheld: their folders could not be listed", out.withheld,

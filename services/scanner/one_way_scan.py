@@ -89,6 +89,7 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source, store:
     await publisher.add(plan.actions, vanished)
     await publisher.flush()
     out.bytes_to_send = publisher.bytes_to_send
+    out.acted = publisher.acted
     out.jobs += len(plan.actions)
     out.unchanged = plan.unchanged
     out.withheld, out.held = len(plan.deletes_withheld), len(plan.deletes_held)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.app.held_work import PauseGate
 from shared.app.runtime import Runtime
@@ -35,6 +35,7 @@ class ScanOutcome:
     held: int = 0  # deletions waiting for an admin
     cursor: DeltaCursor | None = None
     resynced: bool = False
+    acted: set[str] = field(default_factory=set)  # indexed paths changes were published for
     bytes_to_send: int = 0  # content the changes will copy: the run's byte total
 
 
@@ -93,11 +94,14 @@ class ChangePublisher:
         self.files_sent = 0  # published so far: past a batch's worth, the run goes to bulk
         self.bytes_sent = 0
         self.gate = PauseGate(rt, c.id)  # paused: no owner lookups, no publishing
+        self.acted: set[str] = set()  # the indexed paths changes were published for
 
     async def add(self, actions: list[Action], records: Mapping[str, IndexRecord]) -> None:
         for start in range(0, len(actions), PUBLISH_CHUNK):
             await self.gate.wait()
             chunk = actions[start:start + PUBLISH_CHUNK]
+            self.acted.update(p for a in chunk for p in (a.path, a.from_path or "")
+                              if p in records)
             owners = await asyncio.to_thread(self.source.owners, [
                 a.path for a in chunk if a.kind in NEEDS_OWNER and not is_folder(a.path)])
             alone: list[FileChanged] = []

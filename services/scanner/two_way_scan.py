@@ -129,7 +129,7 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source,
                        unchanged=plan.unchanged, withheld=len(plan.deletes_withheld),
                        held=len(plan.deletes_held), cursor=listing.cursor,
                        resynced=listing.resynced,
-                       bytes_to_send=run.publisher.bytes_to_send)
+                       bytes_to_send=run.publisher.bytes_to_send, acted=run.publisher.acted)
 
 
 def _name_failure(path: str, exc: SyncError, run_id: str) -> Failure:

@@ -7,12 +7,16 @@ Key layout (prefix = SCAIDRIVE_NAMESPACE; one connector's keys, tagged by it in 
   {ns}:delta_full:{cid}  when the position's items were last enumerated in full (seconds since
                          1970, as text); a position saved before it was kept reads as listed
                          in full at its first read, and is saved so (the clock starts then)
-  {ns}:items:{cid}       hash item id -> item known at that position, packed (`pack_item`)
+  {ns}:items:{cid}       hash item id -> item known at that position, packed (`pack_item`):
+                         the folders, and only the files the index ({ns}:index:{cid}) does
+                         not vouch for (`DeltaCursor.kept`); the rest are rebuilt from the
+                         index, which `cursor` reads beside them (`DeltaCursor.indexed`)
 
 An item (shared/sources/sharepoint/delta.py's compact dict) is kept in fields joined by "|", a
 character SharePoint refuses in names, the name last (it may hold anything):
 
   root      "."
+  tombstone "~"   (an indexed file the listing no longer has)
   folder    "/" parent "|" name
   package   "+" parent "|" name
   file      size (base 36) "|" mtime "|" content tag "|" owner e-mail "|" parent "|" name
@@ -34,14 +38,16 @@ import json
 import re
 import time
 from base64 import b32decode, b32encode, urlsafe_b64decode, urlsafe_b64encode
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from shared.store.index_codec import b36
 from shared.store.replies import text, text_hash
 from shared.store.state import State
-from shared.sync.model import DeltaCursor
+from shared.sync.folders import is_folder
+from shared.sync.model import TOMBSTONE, DeltaCursor, IndexedFile
 
 WRITE_BATCH = 1000  # items per HSET / HDEL
+INDEX_PAGE = 1000  # index entries a round trip (HSCAN's COUNT)
 _FILE_KEYS = frozenset("npsmto")
 _FOLDER_KINDS = {"f": "/", "k": "+"}
 _KIND_OF = {"/": "f", "+": "k"}
@@ -69,6 +75,8 @@ def pack_item(item: dict, kept: dict[str, str] | None = None) -> str:
     keys = item.keys()
     if keys == {"r"} and item["r"] == 1:
         return "."
+    if item == TOMBSTONE:
+        return "~"
     if len(keys) == 3 and "n" in keys and "p" in keys:
         kind = next(iter(keys - {"n", "p"}))
         if kind in _FOLDER_KINDS and item[kind] == 1 and _fits(item["p"]) and \
@@ -89,6 +97,8 @@ def unpack_item(raw: str, parents: dict[str, str | None] | None = None) -> dict:
         return json.loads(raw)
     if raw == ".":
         return {"r": 1}
+    if raw == "~":
+        return dict(TOMBSTONE)
     if raw[0] in _KIND_OF:
         parent, name = raw[1:].split("|", 1)
         return {"n": name, "p": _parent_id(parent, parents), _KIND_OF[raw[0]]: 1}
@@ -130,6 +140,8 @@ class DeltaPositions:
         self.r = state.r
 
     async def cursor(self, cid: str) -> DeltaCursor:
+        """The saved position with the index's files (`DeltaCursor.indexed`), read after it:
+        a record written in between is one the next save compares with, never one missed."""
         async with self.r.pipeline(transaction=False) as p:  # one connector: one slot
             p.get(self.state.key("delta", cid))
             p.get(self.state.key("delta_full", cid))
@@ -139,14 +151,33 @@ class DeltaPositions:
         parents: dict[str, str | None] = {}
         return DeltaCursor(text(link), {k: unpack_item(v, parents) for k, v in raw.items()},
                            float(full_at) if full_at is not None else
-                           time.time() if link is not None else None)
+                           time.time() if link is not None else None,
+                           indexed=await self._indexed(cid))
 
-    async def save(self, cid: str, old: DeltaCursor, new: DeltaCursor) -> None:
-        """Write only what changed since `old`, and the new position, in one transaction: an
-        incremental run costs as much as its changes, not as the library."""
+    async def _indexed(self, cid: str) -> dict[str, IndexedFile]:
+        """The index's files by item id, read a page at a time (never every record at once)."""
+        out: dict[str, IndexedFile] = {}
+        key, cursor = self.state.key("index", cid), 0
+        while True:
+            cursor, page = await self.r.hscan(key, cursor, count=INDEX_PAGE)
+            assert isinstance(page, dict)  # path -> value: a list only with NOVALUES
+            records = await self.state.index_codec.records(cid, text_hash(page))
+            out.update((rec.file_id, IndexedFile(path, rec.size, rec.mtime_ns, rec.content_tag,
+                                                 rec.principal))
+                       for path, rec in records.items()
+                       if rec.file_id is not None and not is_folder(path))
+            if not cursor:
+                return out
+
+    async def save(self, cid: str, old: DeltaCursor, new: DeltaCursor,
+                   acted: Collection[str] = ()) -> None:
+        """Write only what changed since `old` (as `cursor` read it), and the new position, in
+        one transaction: an incremental run costs as much as its changes, not as the library.
+        `acted`: the indexed paths the run published a change for (`DeltaCursor.kept`)."""
+        stored = new.kept(old.indexed, acted)
         kept: dict[str, str] = {}
-        changed = {k: pack_item(v, kept) for k, v in new.items.items() if old.items.get(k) != v}
-        removed = [k for k in old.items if k not in new.items]
+        changed = {k: pack_item(v, kept) for k, v in stored.items() if old.items.get(k) != v}
+        removed = [k for k in old.items if k not in stored]
         items = self.state.key("items", cid)
         async with self.r.pipeline(transaction=True) as p:
             keys = list(changed)

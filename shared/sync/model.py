@@ -16,9 +16,9 @@ Pure: the standard library, `shared.errors` and `shared.contracts` only.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from shared import errors
 from shared.contracts import FileVersion, OwnerMethod
@@ -179,20 +179,62 @@ class ListFailure:
 FULL_LISTING_SPREAD = 0.2
 
 # A backend's item as saved with its delta position: compact JSON, shaped by the backend.
+# A file's holds its size "s", mtime "m" (ns), content tag "t" and owner "o"; TOMBSTONE stands
+# for an indexed file the listing no longer has.
 DeltaItem = dict[str, Any]
+TOMBSTONE: DeltaItem = {"x": 1}
+
+
+class IndexedFile(NamedTuple):
+    """A file as the connector's index holds it, by what its delta item holds too: enough to
+    rebuild the item of a file unchanged since it was synced, which a saved position therefore
+    leaves out (a library's files cost Redis once, in the index, not twice)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    content_tag: str | None
+    owner: str | None
 
 
 @dataclass
 class DeltaCursor:
     """Where an incremental (delta) listing resumes: the backend's saved position and the items
     it knew then, by backend id (enough to rebuild every path from parent ids). The scanner keeps
-    it per connector and saves the listing's new cursor only once the run's jobs are published."""
+    it per connector and saves the listing's new cursor only once the run's jobs are published.
+
+    Saved, `items` holds the folders and only the files the index does not vouch for (`kept`);
+    the backend rebuilds the others from `indexed` before it applies the changes since."""
 
     link: str | None = None  # None: enumerate everything
     items: dict[str, DeltaItem] = field(default_factory=dict)
     # When `items` were last enumerated in full (seconds since 1970), not only patched with
     # changes; None: not known.
     full_at: float | None = None
+    # Never saved. Read with the position: the index's files by item id. Set by the listing:
+    # each listed file's path by item id.
+    indexed: dict[str, IndexedFile] = field(default_factory=dict, compare=False, repr=False)
+    file_paths: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def kept(self, indexed: Mapping[str, IndexedFile],
+             acted: Collection[str]) -> dict[str, DeltaItem]:
+        """What a saved position holds of these items (a listing's, with `file_paths`), the
+        index having been `indexed` when the listing began: every item but the files the index
+        vouches for (the same path, size, mtime, content and owner), and a tombstone for each
+        indexed file no longer listed (a held deletion keeps its record: the file must stay
+        gone). A file the run acted on (`acted`: the paths of its changes that had a record) is
+        kept whatever the index says: its job may drop the record while the file stays (a
+        filter now excludes it), and it would be lost from the next listings."""
+        out = {item_id: item for item_id, item in self.items.items()
+               if not self._vouched(item_id, item, indexed.get(item_id), acted)}
+        out.update((item_id, TOMBSTONE) for item_id in indexed.keys() - self.items.keys())
+        return out
+
+    def _vouched(self, item_id: str, item: DeltaItem, was: IndexedFile | None,
+                 acted: Collection[str]) -> bool:
+        return was is not None and "s" in item and was.path not in acted and \
+            self.file_paths.get(item_id) == was.path and \
+            (item["s"], item["m"], item["t"], item["o"]) == was[1:]
 
     def full_listing_due(self, every_s: float, now: float, connector_id: str) -> bool:
         """Enumerate everything again instead of the changes since `link`: a change feed can

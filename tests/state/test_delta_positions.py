@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.store.delta_positions import pack_item, unpack_item
-from shared.sync.model import DeltaCursor
+from shared.sync.model import TOMBSTONE, DeltaCursor, IndexedFile, IndexRecord
 
 
 def graph_id(n: int) -> str:
@@ -81,6 +81,32 @@ async def test_a_position_saved_before_its_age_was_kept_starts_the_clock(state, 
     assert (await state.delta_positions.cursor("c1")).full_at == 1_764_000_000.0
 
 
+async def test_files_the_index_vouches_for_are_kept_once_in_the_index(state):
+    """A file synced and unchanged costs Redis once: its index record, which the position is
+    read with; a file the listing no longer has leaves a tombstone while its record lives."""
+    path = "Finance | 2026/Q3 report.docx"
+    f1 = ITEMS[F1]
+    await state.put_index("c1", path, IndexRecord(
+        f1["s"], f1["m"], F1, "u-alice", "alice@contoso.com", "0" * 32, 1.5,
+        content_tag=f1["t"]))
+    await state.put_index("c1", "Finance | 2026/", IndexRecord(  # a folder's: never a file
+        0, 0, FOLDER, "system", None, None, 1.5))
+    positions = state.delta_positions
+    first = await positions.cursor("c1")
+    assert first.items == {} and first.indexed == {
+        F1: IndexedFile(path, f1["s"], f1["m"], f1["t"], "alice@contoso.com")}
+
+    listed = DeltaCursor("https://graph/delta?token=1", ITEMS, file_paths={F1: path})
+    await positions.save("c1", first, listed)
+    back = await positions.cursor("c1")
+    assert back.items == {k: v for k, v in ITEMS.items() if k != F1}
+    assert back.indexed == first.indexed
+
+    gone = {k: v for k, v in ITEMS.items() if k != F1}  # deleted in the library, still indexed
+    await positions.save("c1", back, DeltaCursor("https://graph/delta?token=2", gone))
+    assert (await positions.cursor("c1")).items == gone | {F1: TOMBSTONE}
+
+
 async def test_items_saved_as_json_before_still_read(state):
     items = state.key("items", "c1")
     await state.r.hset(items, mapping={k: json.dumps(v) for k, v in ITEMS.items()})
@@ -99,7 +125,7 @@ _folder = st.fixed_dictionaries({"n": _text, "p": _opt}).flatmap(
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(_file, _folder, st.just({"r": 1})))
+@given(st.one_of(_file, _folder, st.just({"r": 1}), st.just(TOMBSTONE)))
 def test_every_item_packs_and_reads_back_equal(item):
     assert unpack_item(pack_item(item)) == item
     assert unpack_item(pack_item(item, {}), {}) == item  # with the parents converted so far

@@ -15,6 +15,10 @@ millions, and the scanner stores the cursor):
 Items saved before empty folders travelled have {"n", "p", "d": 1} for folders and packages
 alike (`is_legacy`): a position holding one cannot tell which, so it is enumerated afresh.
 
+A saved position holds the folders and only the files the index does not vouch for
+(`DeltaCursor.kept`), and a tombstone {"x": 1} for an indexed file no longer there; `restore`
+rebuilds the rest from the index before the changes since are applied.
+
 Empty folders (two-way: they travel): a folder item that is no item's parent, whether the
 items came from a full enumeration or from a saved position and the changes since (a deleted
 child arrives as a `deleted` item and leaves the map), so the listing vouches for them either
@@ -22,11 +26,11 @@ way.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from shared.sync.model import SourceEntry
+from shared.sync.model import IndexedFile, SourceEntry
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -85,6 +89,23 @@ def apply(items: dict[str, dict], page: Iterable[dict]) -> None:
             items.pop(item["id"], None)
         else:
             items[item["id"]] = compact(item)
+
+
+def restore(items: dict[str, dict], indexed: Mapping[str, IndexedFile]) -> None:
+    """A saved position's items made whole again: each indexed file it left out (unchanged
+    since synced) rebuilt under the folder of its path, and the tombstones taken out (their
+    files stay gone, whatever the index still holds). A file whose folder the position does
+    not hold is left out: only a listing places it."""
+    folders = {i: v for i, v in items.items() if "s" not in v and "x" not in v}
+    folder_ids = {path: i for i, path in _paths(folders).items() if path is not None}
+    for item_id, f in indexed.items():
+        if item_id not in items:
+            parent, _, name = f.path.rpartition("/")
+            if (parent_id := folder_ids.get(parent)) is not None:
+                items[item_id] = {"n": name, "p": parent_id, "s": f.size, "m": f.mtime_ns,
+                                  "t": f.content_tag, "o": f.owner}
+    for item_id in [i for i, v in items.items() if "x" in v]:
+        del items[item_id]
 
 
 def has_root(items: dict[str, dict]) -> bool:

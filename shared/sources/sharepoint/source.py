@@ -97,7 +97,9 @@ class SharePointSource(SharePointFolders):
         # Enumerated in full (no position, or one given up): the items are the library's as of
         # when the listing began; else they are as old as the position's last full listing.
         full = cursor is None or cursor.link is None or resynced
-        new = DeltaCursor(link, items, started if full or cursor is None else cursor.full_at)
+        new = DeltaCursor(link, items, started if full or cursor is None else cursor.full_at,
+                          file_paths={e.file_id: path for path, e in tree.entries.items()
+                                      if e.file_id is not None})
         return Listing(entries=tree.entries, cursor=new, resynced=resynced,
                        empty_folders=tree.empty_folders)
 
@@ -107,6 +109,8 @@ class SharePointSource(SharePointFolders):
         link = cursor.link if cursor is not None else None
         # a copy: the caller's cursor stays as is
         items = dict(cursor.items) if cursor is not None and link else {}
+        if cursor is not None and link:
+            delta.restore(items, cursor.indexed)  # the files the position left to the index
         try:
             if link and not delta.has_root(items):  # changes alone would not make a tree
                 raise ResyncRequired("the saved position has no items to apply changes to")
