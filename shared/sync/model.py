@@ -220,7 +220,10 @@ class DeltaCursor:
              acted: Collection[str]) -> dict[str, DeltaItem]:
         """What a saved position holds of these items (a listing's, with `file_paths`), the
         index having been `indexed` when the listing began: every item but the files the index
-        vouches for (the same path, size, mtime, content and owner), and a tombstone for each
+        vouches for (the same path, size, mtime and content, and the same owner where the record
+        has one: a file ScaiDrive wrote to the source is recorded with none, while the source
+        names the application that wrote it; rebuilt, such a file keeps the record's owner, the
+        one its object was labelled with), and a tombstone for each
         indexed file no longer listed (a held deletion keeps its record: the file must stay
         gone). A file the run acted on (`acted`: the paths of its changes that had a record) is
         kept whatever the index says: its job may drop the record while the file stays (a
@@ -234,7 +237,7 @@ class DeltaCursor:
                  acted: Collection[str]) -> bool:
         return was is not None and "s" in item and was.path not in acted and \
             self.file_paths.get(item_id) == was.path and \
-            (item["s"], item["m"], item["t"], item["o"]) == was[1:]
+            (item["s"], item["m"], item["t"]) == was[1:4] and was.owner in (None, item["o"])
 
     def full_listing_due(self, every_s: float, now: float, connector_id: str) -> bool:
         """Enumerate everything again instead of the changes since `link`: a change feed can

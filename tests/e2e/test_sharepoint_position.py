@@ -10,7 +10,7 @@ import redis
 
 from tests.e2e.helpers import bucket_tree
 from tests.e2e.sharepoint_helpers import library_tree, new_site, new_sp_connector
-from tests.e2e.test_two_way import counts
+from tests.e2e.test_two_way import counts, put
 from tests.fixtures.stack import REDIS_URL, sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
@@ -105,3 +105,23 @@ def test_rejected_deletions_in_scaidrive_come_back_from_the_library(stack, graph
     view = wait_run(api, cid, after=view["status"]["run"]["run_id"])
     assert counts(view) == {"files_transferred": 3}
     assert bucket_tree(s3.client(), "sp-reject") == library_tree(graph, drive)
+
+
+def test_files_scaidrive_wrote_to_the_library_are_left_to_the_index_too(stack, graph, s3):
+    """SharePoint names the application as the creator of what ScaiDrive pushed; its record
+    has no owner of the source's: it still vouches for the file, whose later edit arrives."""
+    api, site = stack.api(), new_site(graph)
+    drive = graph.add_library(site, "Documents")
+    graph.put_file(drive, "Kept/k.txt", b"kept", created_by_email="alice@contoso.com")
+    cid = new_sp_connector(api, graph, site, "Documents", "sp-pushed",
+                           sync_mode="two_way")["id"]
+    assert wait_run(api, cid)["status"]["run"]["outcome"] == "success"
+    put(s3, "sp-pushed", "Kept/pushed.txt", b"from ScaiDrive")
+    put(s3, "sp-pushed", "New/pushed too.txt", b"from ScaiDrive, in a new folder")
+    assert counts(sync_and_wait(api, cid)) == {"files_transferred": 2}
+    assert counts(sync_and_wait(api, cid)) == {}
+    assert position_files(stack.ns, cid) == 0
+
+    graph.put_file(drive, "New/pushed too.txt", b"edited in SharePoint")
+    assert counts(sync_and_wait(api, cid)) == {"files_transferred": 1}
+    assert bucket_tree(s3.client(), "sp-pushed") == library_tree(graph, drive)

@@ -46,6 +46,13 @@ def test_a_file_the_index_does_not_vouch_for_is_kept(index, why):
     assert kept(index)["f1"] == LISTED["f1"], why
 
 
+def test_a_record_without_an_owner_vouches_whatever_owner_the_source_names():
+    # a file ScaiDrive wrote: the source names the application, the record no one
+    index = INDEX | {"f1": indexed("Docs/a.txt", owner=None)}
+    assert kept(index) == FOLDERS
+    assert restored(FOLDERS, index)["f1"] == dict(LISTED["f1"], o=None)
+
+
 def test_a_file_the_run_acted_on_is_kept_whatever_its_record_says():
     # its job may drop the record while the file stays: the next listings must still have it
     assert kept(INDEX, acted={"Docs/a.txt"}) == FOLDERS | {"f1": LISTED["f1"]}
