@@ -1,21 +1,22 @@
-"""The index's RAM and decoding speed: JSON records (as before) against packed ones
-(shared/store/index_codec.py), on one realistic tree.
+"""The index's RAM and coding speed: JSON records (the first form), the text fields (the
+second) and the binary form written now (shared/store/index_codec.py, binary_records.py), on
+one realistic tree.
 
     python bench/bench_index_memory.py [--files 20000]
 
 For an SMB tree and a SharePoint tree of `--files` files (tests/state/test_index_codec.py's
 `realistic_records`: 45-60 character paths, 40 principals, S3 md5 etags), writes the index
-hash both ways into the machine's Redis (TEST_REDIS_URL, else 127.0.0.1:6379; a namespace of
+hash each way into the machine's Redis (TEST_REDIS_URL, else 127.0.0.1:6379; a namespace of
 its own, removed afterwards) and prints, per file: `MEMORY USAGE key SAMPLES 0` / HLEN (the
 path, the value, Redis's entry and its share of the buckets), the value's length, what each
-field costs in either form, and µs to decode a record (json.loads + IndexRecord(**fields)
-against record_of; best of 5 over the whole tree). The packed form's label table
+field costs as JSON and as text, and µs to decode a record (json.loads + IndexRecord(**fields)
+against record_of; best of 5 over the whole tree) and to encode one. The label table
 ({ns}:labels:{cid}) is shown apart: it holds one entry per label, not per file.
 Goal: at most 200 bytes a file, decoding no slower than JSON.
 
-A SharePoint connector also keeps its delta position's items ({ns}:items:{cid}: one per file
-and folder, shared/store/delta_positions.py), whatever the index holds: for the SharePoint tree
-they are written too, as JSON (before) and packed, and shown per file, beside the index.
+A SharePoint connector also keeps its delta position's items ({ns}:items:{cid}): the folders
+and only the files the index does not vouch for (shared/store/delta_positions.py). For the
+SharePoint tree, every item (as before) as JSON and packed, and the folders alone, per file.
 """
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ from dataclasses import asdict, fields
 
 from common import table
 
+from shared.store.connection import connect
 from shared.store.delta_positions import pack_item
-from shared.store.index_codec import IndexCodec, encode_record, record_of
+from shared.store.index_codec import IndexCodec, encode_record, label_of, record_of, text_record
 from shared.sync.model import IndexRecord
 from tests.state.test_index_codec import realistic_records
 
@@ -69,22 +71,36 @@ async def case(r, ns: str, label: str, recs: dict[str, IndexRecord]) -> list:
     cid = label.lower()
     as_json = {p: json.dumps(asdict(rec)) for p, rec in recs.items()}
     packed = dict(zip(recs, await codec.values(cid, list(recs.values())), strict=True))
+    strings = await codec.strings(cid)
+    as_text = {p: text_record(rec, strings.ids[label_of(rec)]) for p, rec in recs.items()}
     json_b = await memory_per_file(r, f"{ns}:index:{cid}-json", as_json)
+    text_b = await memory_per_file(r, f"{ns}:index:{cid}-text", as_text)
     packed_b = await memory_per_file(r, f"{ns}:index:{cid}", packed)
     labels_b = await r.memory_usage(codec.key(cid), samples=0)
-    strings = await codec.strings(cid)
     assert all(record_of(v, strings) == recs[p] for p, v in packed.items())
     json_us = decode_us(list(as_json.values()), lambda v: IndexRecord(**json.loads(v)))
+    text_us = decode_us(list(as_text.values()), lambda v: record_of(v, strings))
     packed_us = decode_us(list(packed.values()), lambda v: record_of(v, strings))
-    print(f"{label}: fields, average characters (JSON / packed)")
-    print(table(["field", "JSON", "packed"], field_costs(list(recs.values()),
-                                                           list(packed.values()))), flush=True)
-    inline = sum(len(encode_record(rec)) for rec in recs.values()) / len(recs)
-    return [label, len(recs), round(sum(map(len, recs)) / len(recs), 1),
-            round(sum(map(len, as_json.values())) / len(recs), 1),
-            round(sum(map(len, packed.values())) / len(recs), 1), round(inline, 1),
-            round(json_b, 1), round(packed_b, 1), f"{labels_b:,} B / {len(strings.labels)}",
-            round(json_us, 2), round(packed_us, 2)]
+    encode_text_us = encode_us(recs, lambda rec: text_record(rec, "3"))
+    encode_packed_us = encode_us(recs, lambda rec: encode_record(rec, "3"))
+    print(f"{label}: fields, average characters (JSON / text)")
+    print(table(["field", "JSON", "text"], field_costs(list(recs.values()),
+                                                         list(as_text.values()))), flush=True)
+    n = len(recs)
+    return [label, n, round(sum(map(len, recs)) / n, 1),
+            round(sum(map(len, as_json.values())) / n, 1),
+            round(sum(map(len, as_text.values())) / n, 1),
+            round(sum(len(v.encode("utf-8", "surrogateescape")) for v in packed.values()) / n, 1),
+            round(json_b, 1), round(text_b, 1), round(packed_b, 1),
+            f"{labels_b:,} B / {len(strings.labels)}",
+            round(json_us, 2), round(text_us, 2), round(packed_us, 2),
+            round(encode_text_us, 2), round(encode_packed_us, 2)]
+
+
+def encode_us(recs: dict[str, IndexRecord], encode) -> float:
+    values = list(recs.values())
+    best = min(timeit.repeat(lambda: [encode(v) for v in values], number=1, repeat=5))
+    return best / len(values) * 1e6
 
 
 def delta_items(recs: dict[str, IndexRecord]) -> dict[str, dict]:
@@ -116,19 +132,20 @@ async def items_case(r, ns: str, recs: dict[str, IndexRecord]) -> list:
     packed = {k: pack_item(v) for k, v in items.items()}
     packed_b = await memory_per_file(r, f"{ns}:items:packed", packed)
     per_file = len(items) / len(recs)  # the folders' entries, shared among the files
+    folders = {k: v for k, v in packed.items() if k not in {rec.file_id for rec in recs.values()}}
+    folders_b = await memory_per_file(r, f"{ns}:items:folders", folders)
     return [len(recs), len(items) - len(recs),
             round(sum(len(json.dumps(v)) for v in items.values()) / len(items), 1),
             round(sum(map(len, packed.values())) / len(items), 1),
-            round(json_b * per_file, 1), round(packed_b * per_file, 1)]
+            round(json_b * per_file, 1), round(packed_b * per_file, 1),
+            round(folders_b * len(folders) / len(recs), 1)]
 
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=20_000)
     args = ap.parse_args()
-    import redis.asyncio as aioredis
-    r = aioredis.from_url(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
-                          decode_responses=True)
+    r = connect(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))  # the store's
     ns = "bench-index-" + secrets.token_hex(4)
     try:
         sharepoint = realistic_records(args.files, sharepoint=True)
@@ -140,12 +157,14 @@ async def main() -> None:
         if keys:
             await r.delete(*keys)
         await r.aclose()
-    print(table(["tree", "files", "path chars", "JSON chars", "packed chars",
-                 "packed, label inline", "JSON B/file", "packed B/file", "label table",
-                 "JSON decode µs", "packed decode µs"], rows))
-    print("SharePoint delta items ({ns}:items:{cid}), beside the index:")
+    print(table(["tree", "files", "path chars", "JSON chars", "text chars", "binary bytes",
+                 "JSON B/file", "text B/file", "binary B/file", "label table",
+                 "JSON decode µs", "text decode µs", "binary decode µs", "text encode µs",
+                 "binary encode µs"], rows))
+    print("SharePoint delta items ({ns}:items:{cid}), beside the index (B/file: the items'"
+          " bytes over the files):")
     print(table(["files", "folders", "JSON chars", "packed chars", "JSON B/file",
-                 "packed B/file"], [items]))
+                 "packed B/file", "folders only B/file"], [items]))
 
 
 if __name__ == "__main__":

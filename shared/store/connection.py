@@ -193,8 +193,9 @@ def connect(url: str, mode: RedisMode = "single",
     """The client of a mode. A cluster client answers the commands the store sends like a
     `Redis` (typed as one); what differs (slots) is the key builder's concern (`tag`).
     `reply_timeout_s`: a command unanswered this long is a TimeoutError (retried as above)."""
-    common: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 5,
-                              "socket_timeout": reply_timeout_s}
+    # Replies are text; an index value's bytes (binary_records) travel in it as they are.
+    common: dict[str, Any] = {"decode_responses": True, "encoding_errors": "surrogateescape",
+                              "socket_connect_timeout": 5, "socket_timeout": reply_timeout_s}
     if mode == "cluster":
         # RedisCluster's own retry count also bounds its pipelines' retries (0.25 s apart).
         cluster = FailoverCluster.from_url(url, retry=Retry(ExponentialBackoff(), retries=60),

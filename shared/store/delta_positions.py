@@ -40,7 +40,7 @@ import time
 from base64 import b32decode, b32encode, urlsafe_b64decode, urlsafe_b64encode
 from collections.abc import Callable, Collection
 
-from shared.store.index_codec import b36
+from shared.store.binary_records import b36
 from shared.store.replies import text, text_hash
 from shared.store.state import State
 from shared.sync.folders import is_folder

@@ -10,8 +10,11 @@ Key layout ({ns} = SCAIDRIVE_NAMESPACE):
                       [owner, principal, method, score, identity_version]; ids are base 36,
                       1, 2, ... in the order labels were first written (LABEL_IDS, atomic).
 
-A value is seven fields joined by "," (the JSON of the record instead when a field would hold a
-"," or is an empty content tag; values written before this format are JSON too, and both read):
+A value is written in binary (shared/store/binary_records.py: its first byte is 0x01) where
+that form holds the record exactly, which is every record with a label id but the odd few it
+lists. Values written before it, and those few, are text: seven fields joined by "," (the JSON of
+the record instead when a field would hold a "," or is an empty content tag; values written
+before that are JSON too). All three read:
 
   size, mtime_ns   integers in base 36 ("-" before a negative one); the mtime may be
                    followed by the change time (SMB's) as its distance from the mtime in base
@@ -25,10 +28,11 @@ A value is seven fields joined by "," (the JSON of the record instead when a fie
   label            its id in {ns}:labels:{cid}; or, from `encode_record` without an id, the
                    label's JSON itself (the last field: it may hold ",")
 
-A file of a realistic SMB tree costs ~70 characters of value (JSON: ~340), so with its path (up
-to 60 characters) and Redis's own entry and buckets about 190 bytes in the hash (`MEMORY
-USAGE`) instead of 400-500; a SharePoint file, with its item id and content tag, ~120
-characters and ~235 bytes. Measured by bench/bench_index_memory.py.
+A file of a realistic SMB tree (paths of ~53 characters) costs ~52 bytes of value in binary
+(text: ~78 characters; JSON: ~370), about 171 bytes in the hash (`MEMORY USAGE`: its path,
+Redis's own entry and buckets; text 198, JSON 530); a SharePoint file, with its item id,
+content tag and md5, ~75 bytes and ~187 bytes (text ~121 characters and 235 bytes). Measured
+by bench/bench_index_memory.py.
 """
 from __future__ import annotations
 
@@ -44,6 +48,8 @@ from typing import cast
 from redis.asyncio import Redis
 
 from shared.contracts import OwnerMethod
+from shared.store import binary_records
+from shared.store.binary_records import b36
 from shared.store.connection import tagger
 from shared.store.replies import text_hash
 from shared.sync.model import IndexRecord
@@ -53,7 +59,6 @@ log = logging.getLogger(__name__)
 # Who owns a file and under which mapping: repeats across a connector's files.
 Label = tuple[str, str | None, OwnerMethod, float | None, int]
 
-_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _FLOAT = struct.Struct(">d")
 _MD5 = re.compile(r"[0-9a-f]{32}(?:-[0-9]+)?")
 _REPEATED = ("owner", "principal", "method")
@@ -126,18 +131,6 @@ def _parse_label(raw: str) -> Label:
     return cast(Label, tuple(json.loads(raw)))
 
 
-def b36(n: int) -> str:
-    """`n` in base 36 ("-" before a negative one): `int(text, 36)` reads it back."""
-    if n < 0:
-        return "-" + b36(-n)
-    digits = ""
-    while True:
-        n, d = divmod(n, 36)
-        digits = _B36[d] + digits
-        if not n:
-            return digits
-
-
 def _file_id(fid: str | None) -> str:
     if fid is None:
         return ""
@@ -156,7 +149,19 @@ def _etag(etag: str | None) -> str:
 
 def encode_record(rec: IndexRecord, label_id: str | None = None) -> str:
     """The index value of `rec`. `label_id`: its label's id in the connector's table
-    (`IndexCodec.values` gives it); without one, the label is written out in the value."""
+    (`IndexCodec.values` gives it): binary (`binary_records`) where that form holds the record;
+    without one, the label is written out in the value."""
+    if label_id is not None:
+        packed = binary_records.pack(rec.size, rec.mtime_ns, rec.change_ns, rec.file_id,
+                                     rec.etag, rec.synced_at, rec.content_tag, label_id)
+        if packed is not None:
+            return packed
+    return text_record(rec, label_id)
+
+
+def text_record(rec: IndexRecord, label_id: str | None = None) -> str:
+    """The text form of `rec` (the fields joined by ","; JSON where a field would break it):
+    what was written before the binary form, and still is where that form cannot hold it."""
     fields = (b36(rec.size), _times(rec.mtime_ns, rec.change_ns), _file_id(rec.file_id),
               _etag(rec.etag),
               b36(int.from_bytes(_FLOAT.pack(rec.synced_at), "big")), rec.content_tag or "")
@@ -169,6 +174,8 @@ def record_of(raw: str, strings: Strings | None = None) -> IndexRecord:
     """Decode an index value, packed or JSON. `strings`: the connector's labels, which a packed
     value naming a label id needs (else `UnknownLabel`); repeated strings come out as one
     object each. Raises UnknownLabel when the id is not in `strings`."""
+    if raw[0] == binary_records.MARKER:
+        return _binary_record(raw, strings)
     if raw[0] == "{":
         return _json_record(raw, strings)
     size, times, fid, etag, synced, tag, label = raw.split(",", 6)
@@ -188,6 +195,16 @@ def record_of(raw: str, strings: Strings | None = None) -> IndexRecord:
         if etag else None,
         _FLOAT.unpack(int(synced, 36).to_bytes(8, "big"))[0],
         method, score, version, tag or None, change)
+
+
+def _binary_record(raw: str, strings: Strings | None) -> IndexRecord:
+    size, mtime, change, fid, etag, synced, tag, label = binary_records.unpack(raw)
+    try:
+        owner, principal, method, score, version = (strings or _NO_STRINGS).labels[label]
+    except KeyError:
+        raise UnknownLabel(label) from None
+    return IndexRecord(size, mtime, fid, owner, principal, etag, synced, method, score, version,
+                       tag, change)
 
 
 def _times(mtime_ns: int, change_ns: int | None) -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import secrets
 
 import pytest
-import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
@@ -32,6 +31,7 @@ from shared.config.connector_model import Connector
 from shared.config.secrets import SecretBox
 from shared.config.settings import Settings
 from shared.contracts import RunRequested
+from shared.store.connection import connect
 from shared.store.store import Store
 from tests.fixtures.stack import REDIS_URL
 
@@ -47,7 +47,7 @@ class Recorder:
 
 @pytest.fixture
 async def rt():
-    st = Store(aioredis.from_url(REDIS_URL, decode_responses=True), "u" + secrets.token_hex(4))
+    st = Store(connect(REDIS_URL), "u" + secrets.token_hex(4))
     key = SecretStr(Fernet.generate_key().decode())
     settings = Settings(s3_access_key=SecretStr("k"), s3_secret_key=SecretStr("s"),
                         secret_key=key, namespace=st.ns)

@@ -173,7 +173,7 @@ def stored_values(ns: str) -> dict[str, str]:
     import redis
 
     from tests.fixtures.stack import REDIS_URL
-    r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    r = redis.Redis.from_url(REDIS_URL, decode_responses=True, encoding_errors="surrogateescape")
     reads = {"string": r.get, "hash": r.hgetall, "list": lambda k: r.lrange(k, 0, -1),
              "zset": lambda k: r.zrange(k, 0, -1), "set": lambda k: sorted(r.smembers(k))}
     values = {}

@@ -52,7 +52,7 @@ def synced(stack, graph, s3):
 def detected(stack, s3, synced, path: str, policy: str = "manual") -> ConflictDetected:
     """The conflict the transfer worker would report for `path`: the synced source version
     (from the index) against the object in the bucket, edited by someone in ScaiDrive."""
-    r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    r = redis.Redis.from_url(REDIS_URL, decode_responses=True, encoding_errors="surrogateescape")
     labels = Strings().read(r.hgetall(f"{stack.ns}:labels:{synced['cid']}"))
     idx = asdict(record_of(r.hget(f"{stack.ns}:index:{synced['cid']}", path), labels))
     obj = s3.client().stat_object(synced["share"], path)

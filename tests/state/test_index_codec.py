@@ -13,9 +13,20 @@ import random
 from dataclasses import asdict
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.contracts import OwnerMethod
-from shared.store.index_codec import IndexCodec, Strings, UnknownLabel, encode_record, record_of
+from shared.store.binary_records import b36
+from shared.store.index_codec import (
+    IndexCodec,
+    Strings,
+    UnknownLabel,
+    encode_record,
+    label_of,
+    record_of,
+    text_record,
+)
 from shared.store.state import record_of as reexported
 from shared.sync.model import IndexRecord
 
@@ -120,16 +131,43 @@ def test_every_field_combination_comes_back_with_label_ids():
         assert record_of(raw, strings).synced_at.hex() == float(rec.synced_at).hex()
 
 
-def test_a_usual_value_is_packed_short_and_printable():
-    rec = IndexRecord(size=48_213, mtime_ns=1_718_000_000_123_456_700,
-                      file_id="844424930132033", owner="u-alice",
-                      principal="S-1-5-21-1004336348-1177238915-682003330-1104",
-                      etag="d41d8cd98f00b204e9800998ecf8427e", synced_at=1_718_000_000.1234567,
-                      method="table")
+USUAL_SMB = IndexRecord(size=48_213, mtime_ns=1_718_000_000_123_456_700,
+                        file_id="844424930132033", owner="u-alice",
+                        principal="S-1-5-21-1004336348-1177238915-682003330-1104",
+                        etag="d41d8cd98f00b204e9800998ecf8427e",
+                        synced_at=1_718_000_000.1234567, method="table",
+                        change_ns=1_718_000_000_123_456_700 + 86_400 * 10**9)
+USUAL_SHAREPOINT = IndexRecord(size=1_900_000, mtime_ns=1_764_000_000 * 10**9,
+                               file_id="01BYE5RZ6QN3ZWBTUFOFD3GSPGOHDJD36K", owner="u-alice",
+                               principal="alice@contoso.com",
+                               etag="d41d8cd98f00b204e9800998ecf8427e",
+                               synced_at=1_764_000_000.1234567, method="email",
+                               content_tag="aGVsbG8gd29ybGQhISEhISEhISE=")
+
+
+def stored_bytes(raw: str) -> int:
+    return len(raw.encode("utf-8", "surrogateescape"))
+
+
+@pytest.mark.parametrize("rec, at_most, as_text", [(USUAL_SMB, 53, 77),
+                                                   (USUAL_SHAREPOINT, 76, 121)])
+def test_a_usual_value_is_packed_as_bytes_shorter_than_text(rec, at_most, as_text):
+    """At most 76 bytes is what puts a SharePoint file's entry in Redis's 80-byte class
+    (docs/PERFORMANCE.md §19, §20); an SMB file's takes a class less than as text too."""
+    strings = Strings()
+    strings.learn("3", label_of(rec))
     raw = encode_record(rec, "3")
-    assert raw.isprintable() and raw[0] != "{" and len(raw) <= 70, raw
-    assert raw.split(",")[3] == "1B2M2Y8AsgTpgAmY7PhCfg"  # the md5 in base 64
-    assert raw.endswith(",3")
+    assert stored_bytes(raw) <= at_most, stored_bytes(raw)
+    assert len(text_record(rec, "3")) >= as_text  # what the same record took before
+    assert record_of(raw, strings) == rec
+
+
+def test_a_value_written_as_text_before_still_reads():
+    strings = Strings()
+    strings.learn("3", label_of(USUAL_SMB))
+    raw = text_record(USUAL_SMB, "3")
+    assert raw.isprintable() and raw.split(",")[3] == "1B2M2Y8AsgTpgAmY7PhCfg"  # md5, base 64
+    assert record_of(raw, strings) == USUAL_SMB
 
 
 def test_a_value_written_before_change_times_reads_without_one():
@@ -140,13 +178,15 @@ def test_a_value_written_before_change_times_reads_without_one():
                       synced_at=1_718_000_000.5, method="table")
     strings = Strings()
     strings.learn("3", ("u-alice", None, "table", None, 1))
-    assert record_of(encode_record(rec, "3"), strings) == rec  # no change time: as before
-    assert "." not in encode_record(rec, "3").split(",")[1]
+    assert record_of(text_record(rec, "3"), strings) == rec  # no change time: as before
+    assert "." not in text_record(rec, "3").split(",")[1]
     later = IndexRecord(**{**asdict(rec), "change_ns": rec.mtime_ns + 5_000})
-    packed = encode_record(later, "3")
+    packed = text_record(later, "3")
     assert packed.split(",")[1].endswith(".5")  # 5 µs after the mtime, in base 36
     assert record_of(packed, strings) == later
-    assert len(packed) - len(encode_record(rec, "3")) == 2
+    assert len(packed) - len(text_record(rec, "3")) == 2
+    assert record_of(encode_record(rec, "3"), strings) == rec  # and as bytes
+    assert stored_bytes(encode_record(later, "3")) - stored_bytes(encode_record(rec, "3")) == 1
 
 
 def test_json_written_before_still_reads_with_shared_strings():
@@ -217,3 +257,31 @@ async def test_a_realistic_tree_costs_at_most_200_bytes_a_file(state):
     assert per_file <= 200, per_file
     assert await state.index("c1") == recs
 
+
+
+_ids = st.none() | st.text(max_size=300) | st.integers(0, 2**130).map(str) | st.builds(
+    lambda b: "01" + base64.b32encode(b).decode(), st.binary(min_size=20, max_size=20))
+_etags = st.none() | st.text(max_size=300) | st.builds(
+    lambda b, n: b.hex() + (f"-{n}" if n else ""), st.binary(min_size=16, max_size=16),
+    st.integers(0, 10_000))
+_tags = st.none() | st.text(max_size=300) | st.builds(
+    lambda b: base64.b64encode(b).decode(), st.binary(min_size=0, max_size=24))
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(size=st.integers(-1, 2**130), mtime=st.integers(-2**70, 2**70),
+       change=st.none() | st.integers(-2**70, 2**70), fid=_ids, etag=_etags, tag=_tags,
+       synced=st.floats(allow_nan=False), label=st.integers(0, 36**6))
+def test_any_record_comes_back_exactly(size, mtime, change, fid, etag, tag, synced, label):
+    """Whatever a record holds, its value reads back equal (in binary where that form holds it,
+    else as text or JSON), and a binary value is the bytes Redis keeps, through the store's
+    client (`surrogateescape`)."""
+    rec = IndexRecord(size=size, mtime_ns=mtime, file_id=fid, owner="u-1", principal=None,
+                      etag=etag, synced_at=synced, content_tag=tag, change_ns=change)
+    label_id = b36(label)
+    strings = Strings()
+    strings.learn(label_id, label_of(rec))
+    raw = encode_record(rec, label_id)
+    assert record_of(raw, strings) == rec
+    again = raw.encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape")
+    assert record_of(again, strings) == rec

@@ -99,10 +99,16 @@ async def test_index_values_are_packed_and_their_labels_kept_apart(state):
     await state.put_index("c1", "a/report.docx", alice)
     await state.put_index("c1", "b.txt", system)
     await state.put_index("c1", "c.txt", alice)
+    # Binary (binary_records): marker; kinds (file id 1: a number, etag 1: an md5; content tag
+    # 2: text); lengths (size 2 bytes, mtime 8: ns; seconds would read 8 + n); [lengths of the
+    # change time 0 and the file id 7]; size; mtime; file id; md5; synced_at; tag; label id.
+    alice_value = bytes.fromhex(
+        "01 05 28 07" "bc55" "17d78fe5d37accbc" "03000000000041"
+        "d41d8cd98f00b204e9800998ecf8427e" "41d999a660200000" "01")
+    system_value = bytes.fromhex("01 20 01" "" "01" "3ff0000000000000" "05" "51586f723d" "02")
     assert await state.r.hgetall(f"{state.ns}:index:c1") == {
-        "a/report.docx": "1179,d1w468hvzp30,8bbnggztj5,1B2M2Y8AsgTpgAmY7PhCfg,101t3i5wzas5c,,1",
-        "b.txt": "0,1,,,z045v4fok2yo,QXor=,2",
-        "c.txt": "1179,d1w468hvzp30,8bbnggztj5,1B2M2Y8AsgTpgAmY7PhCfg,101t3i5wzas5c,,1"}
+        path: value.decode("utf-8", "surrogateescape") for path, value in (
+            ("a/report.docx", alice_value), ("b.txt", system_value), ("c.txt", alice_value))}
     label_alice = '["u-alice","S-1-5-21-1004336348-1177238915-682003330-1104","table",null,1]'
     label_system = '["system",null,"system_owner",null,1]'
     assert await state.r.hgetall(f"{state.ns}:labels:c1") == {
