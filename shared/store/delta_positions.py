@@ -140,8 +140,8 @@ class DeltaPositions:
         self.r = state.r
 
     async def cursor(self, cid: str) -> DeltaCursor:
-        """The saved position with the index's files (`DeltaCursor.indexed`), read after it:
-        a record written in between is one the next save compares with, never one missed."""
+        """The saved position, and the index's files as they are now (`DeltaCursor.indexed`):
+        what rebuilds the files the position left out, and what `save` compares with."""
         async with self.r.pipeline(transaction=False) as p:  # one connector: one slot
             p.get(self.state.key("delta", cid))
             p.get(self.state.key("delta_full", cid))
