@@ -73,7 +73,7 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source, store:
     decision = OneWayDecision(indexed, listing, c.identity_version)
     out = ScanOutcome(listed=walked.listed, errors=walked.errors, cursor=listing.cursor,
                       resynced=listing.resynced)
-    publisher = ChangePublisher(rt, c, run_id, source)
+    publisher = ChangePublisher(rt, c, run_id, source, keep_acted=listing.cursor is not None)
     async for entries in store.listed_chunks(walked.listed):
         records, sizes = await store.lookup([e.path for e in entries])
         actions = decision.chunk(entries, records, sizes)

@@ -83,7 +83,8 @@ class ChangePublisher:
     two-way work at the source alone (`FileChanged`). Owners are looked up a chunk at a time,
     so transfers start while the rest (one SMB round trip each) are still being read."""
 
-    def __init__(self, rt: Runtime, c: Connector, run_id: str, source: Source):
+    def __init__(self, rt: Runtime, c: Connector, run_id: str, source: Source,
+                 keep_acted: bool = False):
         self.rt, self.c, self.run_id, self.source = rt, c, run_id, source
         s = rt.settings
         self.batch_files, self.batch_bytes = s.batch_files, s.batch_mb * 1024 * 1024
@@ -94,14 +95,18 @@ class ChangePublisher:
         self.files_sent = 0  # published so far: past a batch's worth, the run goes to bulk
         self.bytes_sent = 0
         self.gate = PauseGate(rt, c.id)  # paused: no owner lookups, no publishing
-        self.acted: set[str] = set()  # the indexed paths changes were published for
+        # The indexed paths changes were published for, where a delta position is saved after
+        # the run (`DeltaCursor.kept`): kept only then (a set of the run's changed paths).
+        self.keep_acted = keep_acted
+        self.acted: set[str] = set()
 
     async def add(self, actions: list[Action], records: Mapping[str, IndexRecord]) -> None:
         for start in range(0, len(actions), PUBLISH_CHUNK):
             await self.gate.wait()
             chunk = actions[start:start + PUBLISH_CHUNK]
-            self.acted.update(p for a in chunk for p in (a.path, a.from_path or "")
-                              if p in records)
+            if self.keep_acted:
+                self.acted.update(p for a in chunk for p in (a.path, a.from_path or "")
+                                  if p in records)
             owners = await asyncio.to_thread(self.source.owners, [
                 a.path for a in chunk if a.kind in NEEDS_OWNER and not is_folder(a.path)])
             alone: list[FileChanged] = []

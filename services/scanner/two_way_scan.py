@@ -101,7 +101,8 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source,
                               c.max_delete_percent / 100, approved, c.identity_version,
                               _name_rule(c))
     decision.indexed_folders(folders)
-    run = _Publishing(rt, c, run_id, ChangePublisher(rt, c, run_id, source))
+    run = _Publishing(rt, c, run_id, ChangePublisher(rt, c, run_id, source,
+                                                     keep_acted=listing.cursor is not None))
     found = len(folders)
     async for rows in store.scaidrive_only():
         found += sum(1 for _, known, _ in rows if known is not None)

@@ -22,7 +22,7 @@ from tests.fixtures.stack import REDIS_URL
 CLUSTER_MODULES = {"test_run_bookkeeping", "test_store_families", "test_claims",
                    "test_conflict_store", "test_job_context", "test_scan_store",
                    "test_key_rotation", "test_index_codec", "test_schedule_records",
-                   "test_throttle_records", "test_store_cancellation"}
+                   "test_throttle_records", "test_store_cancellation", "test_delta_positions"}
 SENTINEL_MODULES = {"test_run_bookkeeping", "test_store_families", "test_job_context",
                     "test_store_cancellation"}
 
