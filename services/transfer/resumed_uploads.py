@@ -43,6 +43,7 @@ class LargeUpload:
     path: str
     left: OpenUpload | None
     recorded: list[str] = field(default_factory=list)  # ids of the uploads this job began
+    prepared: bool = False  # `prepare` ran: what a worker left was taken over or aborted
     resumed_at: int | None = None  # the offset it went on from, if it went on with one
 
     def needed(self, size: int) -> bool:
@@ -56,6 +57,7 @@ class LargeUpload:
         after them) or None, and what records a new upload as it begins (None: the file goes
         in one PUT). Leftovers of other uploads of `key` are aborted."""
         storage, left = self.rt.storage, self.left
+        self.prepared = True
         if reader.entry.size <= storage.part_size:
             storage.abort_uploads(self.c.target_share, key)  # what a worker left
             return None, None
@@ -81,9 +83,19 @@ class LargeUpload:
     async def end(self, failure: BaseException | None) -> None:
         """The upload ended (completed, or aborted after a failure): its record goes. After a
         failure the job comes back from (`left_for_the_retry`) the upload stays open and its
-        record kept: the retry goes on with its parts."""
+        record kept: the retry goes on with its parts. A job that ended before its upload
+        began (the file gone from the source, unreadable, or already in the bucket) aborts
+        what a worker left: no later job would (its parts stayed in the bucket for good)."""
         if failure is not None and left_for_the_retry(failure):
             return
+        if self.left is not None and not self.prepared:
+            try:
+                await asyncio.to_thread(self.rt.storage.abort_uploads, self.c.target_share,
+                                        self.left.key)
+            except Exception:  # S3 out of reach: the record stays, the next job aborts it
+                log.warning("an upload a worker left could not be aborted", exc_info=True,
+                            extra={"connector_id": self.c.id})
+                return
         if self.left is not None or self.recorded:
             await self.rt.state.uploads.forget(self.c.id, self.path)
 

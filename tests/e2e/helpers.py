@@ -116,6 +116,14 @@ def open_uploads(client: Minio, bucket: str) -> list:
     return list(client._list_multipart_uploads(bucket).uploads)
 
 
+def upload_records(ns: str, cid: str) -> dict[str, str]:
+    """The connector's records of multipart uploads begun and not ended (upload_records)."""
+    import redis
+
+    from tests.fixtures.stack import REDIS_URL
+    return redis.Redis.from_url(REDIS_URL, decode_responses=True).hgetall(f"{ns}:uploads:{cid}")
+
+
 def wait_upload_started(client: Minio, bucket: str, timeout: float = 60) -> None:
     """Until a multipart upload is open in the bucket: a worker is mid-transfer."""
     deadline = time.monotonic() + timeout

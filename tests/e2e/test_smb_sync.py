@@ -15,6 +15,7 @@ from tests.e2e.helpers import (
     disk_tree,
     new_connector,
     open_uploads,
+    upload_records,
     wait_parts_sent,
     wait_upload_started,
     write,
@@ -93,12 +94,13 @@ def test_denied_folder_is_recorded_and_the_rest_syncs(stack, samba, s3):
     assert "locked/kept.txt" in objects
 
 
-@pytest.mark.parametrize("change", ["unchanged", "edited", "shrunk"])
+@pytest.mark.parametrize("change", ["unchanged", "edited", "shrunk", "deleted"])
 def test_killed_worker_mid_upload_is_taken_over_where_it_stopped(stack, samba, s3, change):
     """The next worker goes on with the parts the killed one sent: it reads (and sends) only
     the rest of the file, and the object is whole. A file edited since (same size) is sent
     whole: the parts of its old bytes are not spliced into it. A file now small enough for one
-    PUT is sent so, and the upload left is aborted all the same."""
+    PUT is sent so, and the upload left is aborted all the same; so it is when the file is gone
+    from the share (its parts stayed in the bucket for good, and its record in Redis)."""
     bucket = "kill" if change == "unchanged" else f"kill-{change}"
     root = samba.share_dir / bucket
     size = 50 * MB
@@ -120,10 +122,17 @@ def test_killed_worker_mid_upload_is_taken_over_where_it_stopped(stack, samba, s
                 f.write(os.urandom(MB))
         elif change == "shrunk":
             write_random(root, "big.bin", MB)
+        elif change == "deleted":
+            (root / "big.bin").unlink()
         read_before = proxy.bytes_down
         stack.spawn("transfer")
         stack.spawn("transfer")
         view = wait_run(api, cid, timeout=180)
+        if change == "deleted":  # one per-file failure: gone since the scan
+            assert view["status"]["run"]["outcome"] == "partial", view["status"]
+            assert open_uploads(s3.client(), bucket) == []
+            assert upload_records(stack.ns, cid) == {}
+            return
         assert view["status"]["run"]["outcome"] == "success", view["status"]
         assert bucket_tree(s3.client(), bucket) == disk_tree(root)
         assert open_uploads(s3.client(), bucket) == []
