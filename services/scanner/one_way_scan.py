@@ -9,7 +9,8 @@ run's changes, not the tree (docs/PERFORMANCE.md, target 6):
 3. if some indexed path was not listed, read the index a chunk at a time and keep only those
    records (deletion and move candidates);
 4. have the decision finish (`OneWayDecision.finish`: moves, deletions, withheld, held for an
-   admin) and publish. `reconcile`, which the table tests call, is the same two calls.
+   admin) and publish. `reconcile`, which the table tests call, is the same two calls;
+5. abort the uploads a killed worker left for files the walk found gone (`left_uploads`).
 What is held is a folder's width, a chunk, and the run's changes; nothing is decided here.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 
 from services.scanner.delete_guard import check_empty, hold_deletes
+from services.scanner.left_uploads import abort_gone
 from services.scanner.publish import ChangePublisher, ScanOutcome, settle
 from services.scanner.walk import Walked, walk_into
 from shared.app.run_lifecycle import approvals_used
@@ -39,7 +41,9 @@ async def scan_one_way(rt: Runtime, c: Connector, run_id: str, source: Source,
     try:
         walked = await walk_into(rt, c, run_id, source, cursor, store)
         await bucket
-        return await _decide(rt, c, run_id, source, store, walked)
+        out = await _decide(rt, c, run_id, source, store, walked)
+        await abort_gone(rt, c, walked.listing, store)
+        return out
     finally:
         settle(bucket)
         await store.drop()

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from functools import partial
 
 from services.scanner.delete_guard import check_empty, hold_deletes
+from services.scanner.left_uploads import abort_gone
 from services.scanner.publish import ChangePublisher, ScanOutcome, settle
 from services.scanner.walk import Walked, walk_into
 from shared.app.run_lifecycle import approvals_used
@@ -44,7 +45,9 @@ async def scan_two_way(rt: Runtime, c: Connector, run_id: str, source: Source,
     try:
         walked = await walk_into(rt, c, run_id, source, cursor, store)
         name_errors = await bucket
-        return await _decide(rt, c, run_id, source, store, walked, markers, name_errors)
+        out = await _decide(rt, c, run_id, source, store, walked, markers, name_errors)
+        await abort_gone(rt, c, walked.listing, store)
+        return out
     finally:
         settle(bucket)
         await store.drop()

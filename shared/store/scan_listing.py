@@ -55,6 +55,13 @@ class ScanStore:
             p.expire(self.paths, TTL_S)
             await p.execute()
 
+    async def listed_among(self, paths: list[str]) -> set[str]:
+        """Those of `paths` the walk listed (one round trip)."""
+        if not paths:
+            return set()
+        found = await self.r.smismember(self.paths, paths)
+        return {path for path, there in zip(paths, found, strict=True) if there}
+
     async def add_target(self, sizes: dict[str, int]) -> None:
         await self._add_to_hash(self.target, sizes)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from shared.store.replies import text
+from shared.store.replies import text, text_hash
 from shared.store.state import State
 from shared.sync.model import SourceEntry
 
@@ -48,14 +48,21 @@ class UploadRecords:
 
     async def get(self, cid: str, path: str) -> OpenUpload | None:
         raw = text(await self.r.hget(self.state.key("uploads", cid), path))
-        if raw is None:
-            return None
-        fields = json.loads(raw)
-        return OpenUpload(fields["key"], fields["upload_id"], fields["part_size"],
-                          SourceEntry(**fields["version"]), fields["metadata"])
+        return None if raw is None else _parsed(raw)
+
+    async def all(self, cid: str) -> dict[str, OpenUpload]:
+        """Every upload of the connector begun and not ended, by path (a few at most)."""
+        raw = text_hash(await self.r.hgetall(self.state.key("uploads", cid)))
+        return {path: _parsed(value) for path, value in raw.items()}
 
     async def put(self, cid: str, path: str, upload: OpenUpload) -> None:
         await self.r.hset(self.state.key("uploads", cid), path, json.dumps(asdict(upload)))
 
     async def forget(self, cid: str, path: str) -> None:
         await self.r.hdel(self.state.key("uploads", cid), path)
+
+
+def _parsed(raw: str) -> OpenUpload:
+    fields = json.loads(raw)
+    return OpenUpload(fields["key"], fields["upload_id"], fields["part_size"],
+                      SourceEntry(**fields["version"]), fields["metadata"])

@@ -1,6 +1,7 @@
 """SMB -> bucket through the API and every service as its own process, against real servers."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -10,6 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from shared.store.connection import connect
+from shared.store.store import Store
+from shared.store.upload_records import OpenUpload
+from shared.sync.model import SourceEntry
 from tests.e2e.helpers import (
     bucket_tree,
     disk_tree,
@@ -22,7 +27,7 @@ from tests.e2e.helpers import (
     write_random,
 )
 from tests.fixtures.proxy import TcpProxy
-from tests.fixtures.stack import sync_and_wait, wait_run
+from tests.fixtures.stack import REDIS_URL, sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
 MB = 1024 * 1024
@@ -149,6 +154,39 @@ def test_killed_worker_mid_upload_is_taken_over_where_it_stopped(stack, samba, s
         assert read_after < size - sent * part + 2 * MB, (read_after, sent)
     finally:
         proxy.close()
+
+
+@pytest.mark.parametrize("mode", ["one_way", "two_way"])
+def test_an_upload_left_for_a_file_gone_since_is_aborted_by_the_next_run(stack, samba, s3, mode):
+    """What a worker killed mid-upload leaves when its job then gave up (dead-lettered) and the
+    file was deleted before the next run: an open upload with a part in the bucket and its
+    record. No job comes for that file again; the next run's listing finds it gone and aborts
+    the upload (its parts stayed in the bucket for good, its record in Redis)."""
+    bucket = f"left-gone-{mode.replace('_', '-')}"
+    root = samba.share_dir / bucket
+    samba.write_file(f"{bucket}/kept.txt", b"kept")  # a folder the account may write to
+    api = stack.api()
+    cid = new_connector(api, samba, bucket, bucket, sync_mode=mode)["id"]
+    wait_run(api, cid)
+    client = s3.client()
+    upload_id = client._create_multipart_upload(bucket, "gone.bin", {})
+    client._upload_part(bucket, "gone.bin", os.urandom(5 * MB), None, upload_id, 1)
+
+    async def record() -> None:
+        store = Store(connect(REDIS_URL), stack.ns)
+        try:
+            await store.uploads.put(cid, "gone.bin", OpenUpload(
+                "gone.bin", upload_id, 5 * MB, SourceEntry("gone.bin", 50 * MB, 10**18, "7"),
+                {}))
+        finally:
+            await store.close()
+    asyncio.run(record())
+    assert upload_records(stack.ns, cid) and open_uploads(client, bucket)
+
+    assert sync_and_wait(api, cid)["status"]["run"]["outcome"] == "success"
+    assert open_uploads(client, bucket) == []
+    assert upload_records(stack.ns, cid) == {}
+    assert bucket_tree(client, bucket) == disk_tree(root)
 
 
 def test_sigterm_lets_a_worker_finish_the_transfer_in_hand(stack, samba, s3):
