@@ -5,7 +5,8 @@ from the settings; no module outside this package sees the client, the namespace
 
 Each family's key layout is documented in the one module that owns it: connectors, shares, the
 index, status, failures, delta positions, audit and held deletions (`state.State`; the index's
-packed values and owner labels in `index_codec`); a transfer batch's reads and writes
+packed values and owner labels in `index_codec`, the binary value's layout in `binary_records`);
+a transfer batch's reads and writes
 (`batch_records`, one script each); runs and
 leases (`runs.RunState`, its scripts in `scripts`); conflicts (`conflict_records`); a streaming
 scan's working set (`scan_listing`); per-day counters and the stale flag (`daily_counters`);
@@ -17,7 +18,7 @@ and quota crossings (`usage_records`); bandwidth buckets and transfer slots per 
 (`throttle_records`); multipart uploads a worker began and did not end (`upload_records`); the
 client for single, cluster or sentinel mode (`connection`). Key rotation
 (`key_rotation`) rewrites the connectors' records in place. `replies` narrows redis-py's reply
-types to the text this package's client (decode_responses) gets.
+types to the text this package's client (decode_responses, surrogateescape) gets.
 
 May import: `shared.errors`, `shared.contracts`, `shared.sync`, `shared.config`,
 `shared.observability`.

@@ -2,8 +2,9 @@
 
 redis-py types every reply as `bytes | str`, since it cannot know how a client was opened. The
 store's client is always opened with decode_responses=True (`State.connect`), so every reply is
-text: these helpers say so, in this one place, for the type checker. They only cast: nothing
-is copied, decoded or checked at run time.
+text (an index value's bytes in it too, through encoding_errors="surrogateescape": see
+`binary_records`): these helpers say so, in this one place, for the type checker. They only
+cast: nothing is copied, decoded or checked at run time.
 
 `hset_mapping` goes the other way: HSET's `mapping` is typed as a mapping keyed by any
 encodable value, which a `dict[str, ...]` is not to mypy (a mapping's key type is invariant),

@@ -23,7 +23,8 @@ module documenting its own key layout:
                                                                  (throttle_records.ThrottleRecords)
   delete_holds       deletions held for an admin, and those approved
                                                                  (delete_holds.DeleteHolds)
-  delta_positions    where a delta listing resumes (SharePoint)  (delta_positions.DeltaPositions)
+  delta_positions    where a delta listing resumes (SharePoint), read with the index's files
+                                                                 (delta_positions.DeltaPositions)
   uploads            multipart uploads begun and not ended       (upload_records.UploadRecords)
 
 A service never sees the client, the namespace or a key (tests/unit/test_store_boundary.py).
