@@ -8,14 +8,15 @@ enumeration), a no-change run, and a run after `--changes` changes (edits, new f
 deletion). Goal: an incremental run's requests follow the changes (delta), not the library's
 size; the full listing is the reference beside it. After the runs, what the connector keeps in
 Redis per file (`MEMORY USAGE` of its index, its delta position's items and its owner labels,
-over the files indexed): target 4, ≤ 200 B.
+over the files indexed): target 4, ≤ 200 B; and the scanner's CPU seconds for a no-change run
+(/proc/<pid>/stat), right after the first sync and once the position leaves files to the index.
 """
 from __future__ import annotations
 
 import argparse
 from collections import Counter
 
-from common import Servers, resync, table
+from common import Servers, cpu_s, resync, table
 
 KIB = 1024
 
@@ -64,6 +65,10 @@ def redis_bytes(ns: str, cid: str) -> tuple[float, float, float]:
                  for family in ("index", "items", "labels"))  # type: ignore[return-value]
 
 
+def scanner_cpu_s(stack) -> float:
+    return sum(cpu_s(p.pid) for k, p in stack.procs.items() if k.startswith("scanner"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="500,5000")
@@ -88,16 +93,20 @@ def main() -> None:
             view = wait_run(api, sp_connector(api, graph, site, f"sp-{size}"), timeout=3600)
             full = graph_requests(graph, before)
             cid = view["id"]
-            before = Counter(graph.counts())
+            before, cpu = Counter(graph.counts()), scanner_cpu_s(stack)
             _, _ = resync(api, cid)
             idle = graph_requests(graph, before)
+            idle_cpu = scanner_cpu_s(stack) - cpu
             change(graph, drive, size, args.changes, 1)
             before = Counter(graph.counts())
             _, view = resync(api, cid)
             inc = graph_requests(graph, before)
             moved = view["status"]["progress"]
             _, _ = resync(api, cid)  # the position saved once the changes are indexed
-            memory.append([f"{size:,}", *(f"{b:.0f}" for b in redis_bytes(stack.ns, cid))])
+            cpu = scanner_cpu_s(stack)
+            _, _ = resync(api, cid)  # no change, from a position that leaves files to the index
+            memory.append([f"{size:,}", *(f"{b:.0f}" for b in redis_bytes(stack.ns, cid)),
+                           f"{idle_cpu:.2f}", f"{scanner_cpu_s(stack) - cpu:.2f}"])
             print(f"{size}: full {dict(full)}\n  no change {dict(idle)}\n  "
                   f"{args.changes} changes {dict(inc)} -> {moved}", flush=True)
             for label, c in (("initial sync (full listing)", full), ("no change", idle),
@@ -107,8 +116,9 @@ def main() -> None:
         print(table(["library files", "run", "Graph API requests", "listing (site, drive, delta)",
                      "per changed file (item, re-check)", "downloads", "token requests"], rows))
         print("\nRedis bytes per indexed file (MEMORY USAGE SAMPLES 0 / files indexed)")
-        print(table(["library files", "index", "delta position items", "owner labels"],
-                    memory))
+        print(table(["library files", "index", "delta position items", "owner labels",
+                     "scanner CPU s, no-change run after the first sync",
+                     "scanner CPU s, a later no-change run"], memory))
     finally:
         if stack:
             stack.stop()
