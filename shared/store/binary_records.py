@@ -40,7 +40,7 @@ from binascii import a2b_base64, b2a_base64
 MARKER = "\x01"
 _FLOAT = struct.Struct(">d")
 _MD5 = re.compile(r"([0-9a-f]{32})(?:-([1-9][0-9]*))?")
-_GRAPH_ID = re.compile(r"01[A-Z2-7]{32}")
+GRAPH_ID = re.compile(r"01[A-Z2-7]{32}")  # a SharePoint item id: "01", base 32 of 20 bytes
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _LABEL_ID = re.compile(r"[0-9a-z]+")
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648's, Graph's ids
@@ -114,8 +114,8 @@ def _file_id(fid: str | None) -> tuple[int, bytes]:
         return 0, b""
     if fid.isascii() and fid.isdigit() and str(int(fid)) == fid and int(fid) < 1 << 120:
         return 1, _unsigned(int(fid))
-    if _GRAPH_ID.fullmatch(fid):
-        return 2, int(fid[2:].translate(_TO_INT_DIGITS), 32).to_bytes(20)
+    if GRAPH_ID.fullmatch(fid):
+        return 2, graph_id_bytes(fid)
     return 3, _text(fid)
 
 
@@ -188,13 +188,19 @@ def _read_file_id(b: bytes, at: int, kind: int, length: int) -> tuple[str | None
     if kind == 1:
         return str(int.from_bytes(b[at:at + length])), at + length
     if kind == 2:
-        return _graph_id(int.from_bytes(b[at:at + 20])), at + 20
+        return graph_id(b[at:at + 20]), at + 20
     return _read_text(b, at)
 
 
-def _graph_id(n: int, pairs: list[str] = _B32_PAIRS) -> str:
-    """Graph's id of the 160 bits `n`: "01" and their base 32 (RFC 4648's alphabet), ten bits
-    at a time (base64.b32encode takes twice as long: a file's id is read at every scan)."""
+def graph_id_bytes(item_id: str) -> bytes:
+    """The 20 bytes of a SharePoint item id (`GRAPH_ID`); `graph_id` gives it back."""
+    return int(item_id[2:].translate(_TO_INT_DIGITS), 32).to_bytes(20)
+
+
+def graph_id(raw: bytes, pairs: list[str] = _B32_PAIRS) -> str:
+    """The SharePoint item id of 20 bytes: "01" and their base 32 (RFC 4648's alphabet), ten
+    bits at a time (base64.b32encode takes twice as long: a file's id is read at every scan)."""
+    n = int.from_bytes(raw)
     return "".join(("01", pairs[n >> 150], pairs[n >> 140 & 1023], pairs[n >> 130 & 1023],
                     pairs[n >> 120 & 1023], pairs[n >> 110 & 1023], pairs[n >> 100 & 1023],
                     pairs[n >> 90 & 1023], pairs[n >> 80 & 1023], pairs[n >> 70 & 1023],

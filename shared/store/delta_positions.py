@@ -35,29 +35,26 @@ size class less in Redis's allocator (bench/bench_index_memory.py).
 from __future__ import annotations
 
 import json
-import re
 import time
-from base64 import b32decode, b32encode, urlsafe_b64decode, urlsafe_b64encode
+from base64 import urlsafe_b64decode, urlsafe_b64encode
 from collections.abc import Callable, Collection
 
-from shared.store.binary_records import b36
+from shared.store.binary_records import GRAPH_ID, b36, graph_id, graph_id_bytes
 from shared.store.replies import text, text_hash
 from shared.store.state import State
 from shared.sync.folders import is_folder
 from shared.sync.model import TOMBSTONE, DeltaCursor, IndexedFile
 
 WRITE_BATCH = 1000  # items per HSET / HDEL
-INDEX_PAGE = 1000  # index entries a round trip (HSCAN's COUNT)
 _FILE_KEYS = frozenset("npsmto")
 _FOLDER_KINDS = {"f": "/", "k": "+"}
 _KIND_OF = {"/": "f", "+": "k"}
-_GRAPH_ID = re.compile(r"01[A-Z2-7]{32}")
 
 
 def short_id(item_id: str) -> str:
     """How a parent id is kept; `long_id` reads it back."""
-    if _GRAPH_ID.fullmatch(item_id):
-        return "*" + urlsafe_b64encode(b32decode(item_id[2:])).decode()[:27]
+    if GRAPH_ID.fullmatch(item_id):
+        return "*" + urlsafe_b64encode(graph_id_bytes(item_id)).decode()[:27]
     return "*" + item_id if item_id[:1] == "*" else item_id
 
 
@@ -66,7 +63,7 @@ def long_id(kept: str) -> str:
         return kept
     if kept[1:2] == "*":
         return kept[1:]
-    return "01" + b32encode(urlsafe_b64decode(kept[1:] + "=")).decode()
+    return graph_id(urlsafe_b64decode(kept[1:] + "="))
 
 
 def pack_item(item: dict, kept: dict[str, str] | None = None) -> str:
@@ -155,19 +152,14 @@ class DeltaPositions:
                            indexed=await self._indexed(cid))
 
     async def _indexed(self, cid: str) -> dict[str, IndexedFile]:
-        """The index's files by item id, read a page at a time (never every record at once)."""
+        """The index's files by item id, a page of records at a time (never all at once)."""
         out: dict[str, IndexedFile] = {}
-        key, cursor = self.state.key("index", cid), 0
-        while True:
-            cursor, page = await self.r.hscan(key, cursor, count=INDEX_PAGE)
-            assert isinstance(page, dict)  # path -> value: a list only with NOVALUES
-            records = await self.state.index_codec.records(cid, text_hash(page))
+        async for records in self.state.index_pages(cid):
             out.update((rec.file_id, IndexedFile(path, rec.size, rec.mtime_ns, rec.content_tag,
                                                  rec.principal))
                        for path, rec in records.items()
                        if rec.file_id is not None and not is_folder(path))
-            if not cursor:
-                return out
+        return out
 
     async def save(self, cid: str, old: DeltaCursor, new: DeltaCursor,
                    acted: Collection[str] = ()) -> None:

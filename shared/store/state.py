@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from typing import Self
 
@@ -220,16 +221,22 @@ class State:
     # --- index --------------------------------------------------------------------------
 
     async def index(self, cid: str) -> dict[str, IndexRecord]:
-        """The whole index, read INDEX_BATCH entries a round trip (HSCAN) and decoded as it comes:
-        never the raw values of the whole tree at once beside the records."""
+        """The whole index, decoded as it comes (`index_pages`): never the raw values of the
+        whole tree at once beside the records."""
         out: dict[str, IndexRecord] = {}
+        async for records in self.index_pages(cid):
+            out.update(records)
+        return out
+
+    async def index_pages(self, cid: str) -> AsyncIterator[dict[str, IndexRecord]]:
+        """The index's records, INDEX_BATCH entries a round trip (HSCAN), decoded page by page."""
         cursor = 0
         while True:
             cursor, page = await self.r.hscan(self.key("index", cid), cursor, count=INDEX_BATCH)
             assert isinstance(page, dict)  # path -> value: a list only with NOVALUES
-            out.update(await self.index_codec.records(cid, text_hash(page)))
+            yield await self.index_codec.records(cid, text_hash(page))
             if not cursor:
-                return out
+                return
 
     async def index_record(self, cid: str, path: str) -> IndexRecord | None:
         raw = text(await self.r.hget(self.key("index", cid), path))

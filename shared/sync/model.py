@@ -223,11 +223,11 @@ class DeltaCursor:
         vouches for (the same path, size, mtime and content, and the same owner where the record
         has one: a file ScaiDrive wrote to the source is recorded with none, while the source
         names the application that wrote it; rebuilt, such a file keeps the record's owner, the
-        one its object was labelled with), and a tombstone for each
-        indexed file no longer listed (a held deletion keeps its record: the file must stay
-        gone). A file the run acted on (`acted`: the paths of its changes that had a record) is
-        kept whatever the index says: its job may drop the record while the file stays (a
-        filter now excludes it), and it would be lost from the next listings."""
+        one its object was labelled with), and a tombstone for each indexed file no longer
+        listed (a held deletion keeps its record: the file must stay gone). A file the run
+        acted on (`acted`: the paths of its changes that had a record) is kept whatever the
+        index says: its job may drop the record while the file stays (a filter now excludes
+        it), and it would be lost from the next listings."""
         out = {item_id: item for item_id, item in self.items.items()
                if not self._vouched(item_id, item, indexed.get(item_id), acted)}
         out.update((item_id, TOMBSTONE) for item_id in indexed.keys() - self.items.keys())
