@@ -13,14 +13,15 @@ window widened); smbclient then finds the session ready and only connects its tr
 per server is in flight at a time, and the threads that ask meanwhile share its outcome: a
 server that never answers costs them one wait together, not one each in turn.
 
-Each connection is a `SenderBoundConnection`: a request's reply is waited for on the connection
-the request went out on. smbclient's file transaction, once a CREATE met a DFS link
+Each connection is a `SenderBoundConnection` (smbprotocol's connection with its messages'
+headers packed and read by `framing.LeanConnection`): a request's reply is waited for on the
+connection the request went out on. smbclient's file transaction, once a CREATE met a DFS link
 (PATH_NOT_COVERED) and it reopened the file on the link's server, received the rest of the
 failed compound on that server's connection instead: that took another thread's request of the
 same message id off it, and the connection's reader then died on its reply (KeyError), leaving
 every thread waiting on that connection hanging.
 
-Imports nothing of ours: the logon is handed in.
+Imports `framing` only of ours: the logon is handed in.
 """
 from __future__ import annotations
 
@@ -31,11 +32,14 @@ from typing import Any
 
 from smbprotocol.connection import Connection
 
+from shared.sources.smb.framing import LeanConnection
+
 Logon = Callable[[str, int], Connection]  # (server, port) -> a connection with a session
 
 
-class SenderBoundConnection(Connection):
-    """smbprotocol's connection, receiving a request sent on another connection there."""
+class SenderBoundConnection(LeanConnection):
+    """smbprotocol's connection (headers by `framing`), receiving a request sent on another
+    connection there."""
 
     def receive(self, request, wait=True, timeout=None, resolve_symlinks=True):
         sender: Connection = getattr(request, "_connection", self)  # smbprotocol's Request
