@@ -15,8 +15,10 @@ async def start(rt: Runtime) -> None:
     # for its server. A scan of a big tree can outlast RabbitMQ's consumer_timeout: every scan
     # is claimed. Sources stay open between a connector's runs (one logon per config version).
     at_once = rt.settings.scan_concurrency
+    hot_loop.load_smb_backend()  # not inside the first scan; frozen with the rest below
     sources = handlers.ScanSources(Sources(rt.box, rt.settings))
     on_scan = expecting(ScanRequested, lambda msg: handlers.on_scan(rt, msg, sources))
+    hot_loop.freeze_startup_objects()  # before the first message: nothing of one is frozen
     await rt.broker.consume(rt.broker.queues["scan"],
                             lambda msg, _raw: on_scan(msg), prefetch=at_once,
                             long_work=LongWork(rt.claims, lambda _msg: True, at_once))

@@ -6,7 +6,6 @@ batch under way stops between files within a second of the pause (shared/app/hel
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import cast
@@ -24,9 +23,7 @@ DROP_DELETED_S = 30
 
 
 async def start(rt: Runtime) -> None:
-    # The SMB backend's import (smbprotocol, spnego, cryptography: ~0.5 s of CPU) at start,
-    # not inside the first jobs; and so its objects are frozen with the rest below.
-    importlib.import_module("shared.sources.smb.source")
+    hot_loop.load_smb_backend()  # not inside the first jobs; frozen with the rest below
     pool = ThreadPoolExecutor(max_workers=rt.settings.transfer_concurrency,
                               thread_name_prefix="transfer")
     transfers = Transfers(rt, Sources(rt.box, rt.settings), pool)
