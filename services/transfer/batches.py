@@ -78,6 +78,7 @@ class BatchRun:
         self.stop = False  # paused or credentials refused: start nothing more
         self.retry: BaseException | None = None  # the first transient failure
         self.usage_delta = 0  # bytes this batch added to the share so far (for the quota)
+        self.job: TransferJob | None = None  # the first file's job, copied for the others
 
     async def run(self) -> None:
         rt, b = self.rt, self.batch
@@ -130,8 +131,7 @@ class BatchRun:
 
     async def file(self, c: Connector, x: Transfer, known: IndexRecord | None, share: dict | None,
                    span: trace.Span) -> None:
-        job = TransferJob.model_construct(connector_id=c.id, run_id=self.batch.run_id,
-                                          **dict(x))
+        job = self.job_of(c.id, x)
         if share is not None:
             share = share | {"usage_bytes": share["usage_bytes"] + self.usage_delta}
         # Files in flight hold their room in the quota: the next file's check counts them.
@@ -165,6 +165,16 @@ class BatchRun:
         if entry is not None:
             self.usage_delta += entry.usage_delta
         await self.done(c.id, c.target_share, FileOutcome(x.job_id, counts, entry))
+
+    def job_of(self, cid: str, x: Transfer) -> TransferJob:
+        """`x` as the job it is of this batch's run: a copy of the batch's first (pydantic's
+        `model_construct` per file walked every field's default, and `dict(x)` raised and
+        caught an AttributeError asking the model for `keys`)."""
+        if self.job is None:
+            self.job = TransferJob.model_construct(connector_id=cid, run_id=self.batch.run_id,
+                                                   **x.__dict__)
+            return self.job
+        return self.job.model_copy(update=x.__dict__)
 
     async def done(self, cid: str, share: str, outcome: FileOutcome,
                    failure: Failure | None = None) -> None:

@@ -32,13 +32,16 @@ class Wire:
 
     def __init__(self, replies: list[bytes] | None = None):
         self.sent: list[bytes] = []
-        self.replies = list(replies or [])
+        self.replies: list = list(replies or [])
 
     def send(self, data) -> None:
         self.sent.append(data if isinstance(data, bytes) else data.pack())
 
     def recv(self, timeout) -> bytes:
-        return self.replies.pop(0) if self.replies else b""
+        reply = self.replies.pop(0) if self.replies else b""
+        if reply is TimeoutError:
+            raise TimeoutError("recv idle")
+        return reply
 
     def close(self) -> None:
         self.connected = False
@@ -185,3 +188,20 @@ def test_a_reply_header_reads_every_field_as_smbprotocol_does():
     for name in theirs.fields:
         assert ours[name].get_value() == theirs[name].get_value(), name
     assert ours.command == Commands.SMB2_CLOSE and ours.credit_response == 9
+
+
+def test_an_idle_connection_is_kept_alive_and_given_up_when_its_echo_goes_unanswered():
+    """smbprotocol's keep-alive, kept: a receive timeout sends an ECHO on every session; a
+    second one with that echo unanswered ends the connection, waking every waiting request."""
+    outcomes = []
+    for cls in (LeanConnection, Connection):
+        conn = connection(cls)
+        (waiting,) = conn._send([packed.close()], SESSION, TREE)
+        conn.transport.replies = [TimeoutError, TimeoutError]
+        conn._process_message_thread()
+        echo = conn.transport.sent[1]
+        outcomes.append((len(conn.transport.sent), echo[12:14], type(conn._t_exc),
+                         str(conn._t_exc), waiting.response_event.is_set()))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][1] == Commands.SMB2_ECHO.to_bytes(2, "little")
+    assert outcomes[0][2].__name__ == "SMBConnectionClosed"
