@@ -1,5 +1,9 @@
 """Transfers longer than RabbitMQ's consumer timeout, on a private broker node whose timeout is
-2 s (checked every second) and an S3 link slowed to make a 12 MB upload take several seconds.
+2 s (checked every second) and an S3 link slowed to make a 20 MiB upload take several seconds
+(1.5 MB/s a connection: four 5 MiB parts, three in flight, ~3.5 s each, ~7 s in all; a 12 MiB
+file's three parts took one 3.5 s round, and once the workers' CPU per file fell a whole run
+took 3.8 s, too close to the timeout to prove it. A slower link is no way out: moto's server
+drops a request whose body takes ~5 s).
 Without claims (shared/messaging/claims.py) the broker closes the worker's channel mid-upload and
 redelivers the job, over and over: the file would be sent many times and end dead-lettered."""
 from __future__ import annotations
@@ -32,7 +36,7 @@ from tests.fixtures.stack import REDIS_URL, Stack, wait_run
 
 pytestmark = pytest.mark.e2e
 MB = 1024 * 1024
-BIG = 12 * MB
+BIG = 20 * MB
 
 
 @pytest.fixture(scope="module")
