@@ -48,7 +48,8 @@ _SMBPROTOCOLS = frozenset((Commands.SMB2_NEGOTIATE, Commands.SMB2_SESSION_SETUP,
 
 
 class Known:
-    """A header field read here, answering as smbprotocol's field objects do."""
+    """A field read here (of a header, or of a `packed_requests` body), answering as
+    smbprotocol's field objects do."""
 
     __slots__ = ("value",)
 
@@ -98,9 +99,6 @@ class ReplyHeader:
 
     def pack(self) -> bytes:
         return self.raw
-
-    def __len__(self) -> int:
-        return len(self.raw)
 
     def __str__(self) -> str:
         return str(self.full())

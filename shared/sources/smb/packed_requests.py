@@ -12,15 +12,16 @@ does to follow a symbolic link (STATUS_STOPPED_ON_SYMLINK), so replies to these 
 received with `resolve_symlinks=False` and a link is left to smbclient's own open
 (`SYMLINK_STOP`).
 
-Imports smbprotocol's command numbers and enums only.
+Imports smbprotocol's command numbers and enums, and `framing`'s field value.
 """
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
 
 from smbprotocol.header import Commands
 from smbprotocol.open import CreateDisposition, ImpersonationLevel
+
+from shared.sources.smb.framing import Known
 
 SYMLINK_STOP = 0x8000002D  # STATUS_STOPPED_ON_SYMLINK: the path holds a link; not followed here
 RELATED_FILE_ID = b"\xff" * 16  # a related compound's later requests name the CREATE's handle
@@ -29,13 +30,6 @@ _QUERY_INFO = struct.Struct("<HBBIHHIII16s")  # 40 bytes, no buffer (as smbproto
 _READ = struct.Struct("<HBBIQ16sIIIHH")  # 48 bytes, then one byte of empty buffer
 _CLOSE = struct.Struct("<HHI16s")
 _HEADER = 64
-
-
-class _Value(NamedTuple):
-    value: int
-
-    def get_value(self) -> int:
-        return self.value
 
 
 class PackedRequest:
@@ -52,12 +46,12 @@ class PackedRequest:
     def pack(self) -> bytes:
         return self.data
 
-    def __getitem__(self, field: str) -> _Value:
+    def __getitem__(self, field: str) -> Known:
         """The fields smbprotocol's credit charge reads of a READ (its reply's payload)."""
         if field == "length":
-            return _Value(self.length)
+            return Known(self.length)
         if field == "read_channel_info_length":
-            return _Value(0)
+            return Known(0)
         raise KeyError(field)
 
 
