@@ -99,7 +99,7 @@ def decode_name(raw: bytes) -> tuple[str, bool]:
 
 
 class SmbLister(SmbPlumbing):
-    """Mixed into SmbSource: uses its `_call`, `_fail`, `_unc` and `_kw`."""
+    """Mixed into SmbSource: uses its `_call`, `_kept`, `_fail`, `_unc` and `_kw`."""
 
     def list(self, cursor: DeltaCursor | None = None) -> Listing:
         return gather(self.walk(cursor))
@@ -122,17 +122,19 @@ class SmbLister(SmbPlumbing):
             part = Listing(empty_folders=set())
             leftovers: list[str] = []
             held = 0  # entries besides "." and "..": none, and the folder is empty
+            used = self._kept()
             try:
                 # The root and a second reading go through _call: it (re)connects and tells
                 # auth failures apart.
                 scan = self._call(folder, self._open_folder, folder) if not folder or again \
                     else self._open_folder(folder)
+                used = self._kept()  # one made meanwhile by another thread is not ours
                 with scan as d:
                     share = d.fd.tree_connect.share_name.lower()
                     for raw in self._entries(d):
                         held += self._add(part, state, share, folder, raw, leftovers)
             except Exception as exc:
-                error = self._fail(exc, folder)
+                error = self._fail(exc, folder, used)
                 lost = connection_lost(exc.__cause__ or exc)
                 if folder in state.links:
                     error = errors.LinkUnreachable.at(folder, error,

@@ -42,7 +42,7 @@ _SD_OWNER = struct.Struct("<4xI")  # MS-DTYP 2.4.6: revision, sbz1, control, Off
 
 
 class SmbOwners(SmbPlumbing):
-    """Mixed into SmbSource: uses its `_call`, `_unc`, `_kw` and `_drop`."""
+    """Mixed into SmbSource: uses its `_call`, `_unc`, `_kw`, `_kept` and `_fail`."""
 
     def owners(self, paths) -> dict[str, str | None]:
         """Owner SID per path; None where the file's owner cannot be read (gone, unreadable:
@@ -56,6 +56,7 @@ class SmbOwners(SmbPlumbing):
         out: dict[str, str | None] = {}
         for again in (False, True):
             root, base = self._call("", resolved, self._unc(), self._kw())
+            used = self._kept()  # a connection made meanwhile by another thread is not ours
             try:
                 behind_links = self._query(root, base, [p for p in paths if p not in out], out)
                 if behind_links:  # DFS links no open had followed yet: learned, asked again
@@ -63,7 +64,7 @@ class SmbOwners(SmbPlumbing):
                                 out)
                 break
             except Exception as exc:
-                error = self._fail(exc, None)
+                error = self._fail(exc, None, used)
                 if again or not connection_lost(exc):
                     raise error from exc
                 log.info("SMB connection lost while reading owners; asking the rest again")

@@ -11,12 +11,13 @@ to the share the handle is on) go where the opens went. `learn_link` asks for a 
 a compound met a link no open had followed yet."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 import smbclient
 from smbclient._pool import ClientConfig, dfs_request
+from smbprotocol.connection import Connection
 from smbprotocol.open import ShareAccess
 
 from shared import errors
@@ -73,10 +74,11 @@ class SmbPlumbing:
     def _kw(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _fail(self, exc: BaseException, path: str | None) -> errors.SyncError:
+    def _kept(self) -> list[Connection]:
         raise NotImplementedError
 
-    def _drop(self, log_off: bool = False) -> None:
+    def _fail(self, exc: BaseException, path: str | None,
+              used: Sequence[Connection] | None = None) -> errors.SyncError:
         raise NotImplementedError
 
     def _call(self, path: str, fn: Callable[..., T], *args: Any, retry: bool = True,

@@ -56,7 +56,7 @@ class PipelinedReader:
     """Sequential reader of one opened file, as big as it was when opened (`entry.size`)."""
 
     def __init__(self, fd: Open, entry: SourceEntry, chunk_size: int, depth: int = 4,
-                 on_error: Callable[[BaseException], errors.SyncError] | None = None,
+                 on_error: Callable[[BaseException, Connection], errors.SyncError] | None = None,
                  reopen: Reopen | None = None, holder: object = None):
         self.entry = entry
         self.resumed = 0  # times the read went on after a lost connection
@@ -93,7 +93,7 @@ class PipelinedReader:
                 if not self._may_resume(exc, given):
                     if self._on_error is None:
                         raise
-                    raise self._on_error(exc) from exc
+                    raise self._on_error(exc, self._conn) from exc
                 self._resume(exc, given)
 
     def start_at(self, offset: int) -> None:

@@ -207,6 +207,10 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
         with self._lock:
             self._drop_locked(log_off, only)
 
+    def _kept(self) -> list[Connection]:
+        """The connections kept now: what a call beginning now may use (`_fail`'s `used`)."""
+        return list(self._cache.values())
+
     def _fail(self, exc: BaseException, path: str | None,
               used: Sequence[Connection] | None = None) -> errors.SyncError:
         """`exc` as our error; a lost connection or a refused logon drops the connections the
@@ -223,7 +227,7 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
             fresh, used = True, None
             try:
                 fresh = self._connect()
-                used = list(self._cache.values())
+                used = self._kept()
                 return fn(*args, **kwargs)
             except Exception as exc:
                 error = self._fail(exc, path, used)
@@ -252,7 +256,7 @@ class SmbSource(SmbLister, SmbOwners, SmbWriter, SmbMover, SmbFolders, SmbAccess
         fd, entry, raw = self._open_version(path)
         reader = PipelinedReader(
             fd, entry, self.chunk_size, self.reads_in_flight,
-            on_error=lambda exc: self._fail(exc, path),
+            on_error=lambda exc, conn: self._fail(exc, path, [conn]),
             reopen=lambda lost: self._open_version(path, lost), holder=raw)
         try:
             yield reader
