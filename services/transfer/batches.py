@@ -17,17 +17,23 @@ same `Transfers.apply` as a job alone, their outcomes written to Redis a flush a
   connector's sync window no further file starts and the batch is parked as when paused.
 - Outcomes flush every FLUSH_FILES files or FLUSH_S seconds, so a run's counters move per file
   while a batch is under way; one flush is one script call.
+- Small one-way uploads (`in_groups`) go to the job threads FILES_PER_HANDOFF at a time: a
+  thread moves its group's files one after another, as `Transfers.apply` would one by one,
+  and the event loop hands over and takes back once a group, not once a file (each hand-off
+  costs both threads CPU: docs/PERFORMANCE.md §22). Pause is still seen between files.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from opentelemetry import trace
 
-from services.transfer.throttle import OutsideWindow, Throttle
+from services.transfer.resumed_uploads import LargeUpload
+from services.transfer.throttle import OutsideWindow, Pace, Throttle
 from shared.app.held_work import HeldWatch, park
 from shared.app.run_lifecycle import OUTCOMES, close_run, lease_kept, stop_on_auth_failure
 from shared.app.runtime import Runtime
@@ -37,6 +43,7 @@ from shared.errors import SyncError
 from shared.observability import metrics, telemetry
 from shared.store.batch_records import FileOutcome
 from shared.store.state import Failure, IndexRecord, JobContext
+from shared.sync.folders import is_folder
 from shared.sync.model import same_content
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,8 @@ tracer = trace.get_tracer("scaidrive.transfer")
 FLUSH_FILES = 100
 FLUSH_S = 1.0
 FAILURE_STAGES = {ChangeKind.DELETED: "delete", ChangeKind.MOVED: "move"}
+FILES_PER_HANDOFF = 8  # a group's files: one hand-off to a job thread and back for them all
+POST_S = 0.25  # a group's thread hands back what ended at least this often (progress)
 
 
 class Worker(Protocol):
@@ -54,6 +63,25 @@ class Worker(Protocol):
     watch: HeldWatch  # the held flags of the connectors with a batch in progress here
 
     async def apply(self, c: Connector, job: TransferJob, ctx: JobContext) -> tuple: ...
+
+    pool: ThreadPoolExecutor  # the job threads
+
+    @staticmethod
+    def check_quota(job: TransferJob, known: IndexRecord | None, share: dict | None) -> None: ...
+
+    def upload_in_thread(self, c: Connector, job: TransferJob, known: IndexRecord | None,
+                         pace: Pace | None, large: LargeUpload) -> tuple: ...
+
+
+def in_groups(c: Connector, x: Transfer, part_size: int) -> bool:
+    """Does `x` go to a job thread in a group: an upload `Transfers.apply` sends straight to
+    its `_upload` and that needs nothing there but the quota check before its bytes move (a
+    one-way connector; no transfer slots or sync window to hold; one PUT, so no upload a
+    worker left to look up)? Everything else goes alone through `apply`."""
+    return (x.kind in (ChangeKind.CREATED, ChangeKind.MODIFIED) and c.sync_mode != "two_way"
+            and c.max_parallel_transfers is None and c.sync_windows is None
+            and x.version is not None and x.version.size <= part_size
+            and x.from_path is None and not is_folder(x.path))
 
 
 def already_done(t: Transfer, known: IndexRecord | None) -> bool:
@@ -103,6 +131,11 @@ class BatchRun:
                     todo.append(x)
             span.set_attribute("files.already_done", len(b.transfers) - len(todo))
             gate = asyncio.Semaphore(rt.settings.transfer_concurrency)
+            part_size = rt.storage.part_size
+            grouped = [x for x in todo if in_groups(c, x, part_size)]
+            groups = [grouped[i:i + FILES_PER_HANDOFF]
+                      for i in range(0, len(grouped), FILES_PER_HANDOFF)]
+            alone = [x for x in todo if not in_groups(c, x, part_size)]
 
             async def one(x: Transfer) -> None:
                 async with gate:
@@ -117,10 +150,20 @@ class BatchRun:
                     except Exception as exc:  # Redis down: the batch is tried again
                         self.retry = self.retry or exc
 
+            async def some(xs: list[Transfer]) -> None:
+                async with gate:
+                    if self.stop or self.t.watch.held(c.id):
+                        self.stop = True
+                        return
+                    try:
+                        await self.group(c, xs, ctx.known, share, span)
+                    except Exception as exc:  # Redis down: the batch is tried again
+                        self.retry = self.retry or exc
+
             with self.t.watch.watching(c.id):
                 self.t.watch.note(c.id, ctx.held)
                 async with lease_kept(rt, c.id, b.run_id):
-                    await asyncio.gather(*(one(x) for x in todo))
+                    await asyncio.gather(*(one(x) for x in alone), *(some(xs) for xs in groups))
             await self.flush(c.id, c.target_share)
         log.debug("batch done", extra={"connector_id": c.id, "run_id": b.run_id,
                                        "files": len(b.transfers)})
@@ -132,34 +175,104 @@ class BatchRun:
     async def file(self, c: Connector, x: Transfer, known: IndexRecord | None, share: dict | None,
                    span: trace.Span) -> None:
         job = self.job_of(c.id, x)
-        if share is not None:
-            share = share | {"usage_bytes": share["usage_bytes"] + self.usage_delta}
         # Files in flight hold their room in the quota: the next file's check counts them.
-        reserved = _growth(x, known)
+        share, reserved = self.in_use(share), _growth(x, known)
         self.usage_delta += reserved
         try:
-            outcome, nbytes, *indexed = await self.t.apply(c, job, JobContext(
-                c, False, known, share))
-        except SyncError as exc:
-            self.usage_delta -= reserved
-            if not exc.permanent:
-                self.retry = self.retry or exc
-                return
-            if exc.cause == "auth_failed":  # not this file's fault: hold the connector
+            got: tuple | Exception = await self.t.apply(c, job, JobContext(c, False, known, share))
+        except Exception as exc:
+            got = exc
+        await self.ended(c, x, job, reserved, got, span)
+
+    async def group(self, c: Connector, xs: list[Transfer], known: dict[str, IndexRecord],
+                    share: dict | None, span: trace.Span) -> None:
+        """`xs` (`in_groups`) moved by one job thread one after another, each as `file` would
+        move it: checked against the quota here first, its outcome recorded as `file`'s. Pause
+        or credentials refused: the files not begun are left (the resumed batch does them)."""
+        loop, pace, work = asyncio.get_running_loop(), self.t.throttle.pace(c), []
+        for x in xs:
+            job, was = self.job_of(c.id, x), known.get(x.path)
+            try:
+                self.t.check_quota(job, was, self.in_use(share))
+            except SyncError as exc:
+                await self.ended(c, x, job, 0, exc, span)
+                continue
+            reserved = _growth(x, was)
+            self.usage_delta += reserved
+            work.append((x, job, was, reserved, LargeUpload(self.rt, loop, c, x.path, None)))
+
+        ends: asyncio.Queue[tuple[list, bool]] = asyncio.Queue()
+        broke: list[BaseException] = []  # what ended the thread's loop other than its end
+
+        def move() -> None:
+            """In the thread: each file's end handed back with the others' that ended within
+            POST_S of the first (the group's at once when its files are small), the last
+            post telling the group is over."""
+            ended: list[tuple[tuple, tuple | Exception]] = []
+            posted = time.monotonic()
+            try:
+                for w in work:
+                    if self.stop or self.t.watch.held(c.id):
+                        self.stop = True  # the batch is parked: the rest waits for the resume
+                        break
+                    try:
+                        ended.append((w, self.t.upload_in_thread(c, w[1], w[2], pace, w[4])))
+                    except Exception as exc:
+                        ended.append((w, exc))
+                        if isinstance(exc, SyncError) and exc.cause == "auth_failed":
+                            break  # the rest would be refused too: `ended` holds the connector
+                    if time.monotonic() - posted >= POST_S:
+                        loop.call_soon_threadsafe(ends.put_nowait, (ended, False))
+                        ended, posted = [], time.monotonic()
+            except BaseException as exc:  # a bug: the batch is tried again, nothing lost
+                broke.append(exc)
+            finally:
+                loop.call_soon_threadsafe(ends.put_nowait, (ended, True))
+
+        self.t.pool.submit(move)  # no future for the loop to wake on: the last post ends it
+        begun = 0
+        try:
+            over = False
+            while not over:
+                handed, over = await ends.get()
+                for (x, job, _, reserved, large), got in handed:
+                    begun += 1
+                    await large.end(got if isinstance(got, Exception) else None)
+                    await self.ended(c, x, job, reserved, got, span)
+        except asyncio.CancelledError:  # the worker stops: its thread ends after its file
+            self.stop = True
+            raise
+        for _, _, _, reserved, _ in work[begun:]:
+            self.usage_delta -= reserved  # not begun: the resumed batch moves it
+        if broke:
+            raise broke[0]
+
+    def in_use(self, share: dict | None) -> dict | None:
+        """The share as the next file's quota check sees it: with what this batch added."""
+        if share is None:
+            return None
+        return share | {"usage_bytes": share["usage_bytes"] + self.usage_delta}
+
+    async def ended(self, c: Connector, x: Transfer, job: TransferJob, reserved: int,
+                    got: tuple | Exception, span: trace.Span) -> None:
+        """A file's end: `apply`'s answer or its failure, into the writes of the next flush
+        (`reserved`: the room in the quota it held while in flight)."""
+        self.usage_delta -= reserved
+        if isinstance(got, SyncError) and got.permanent:
+            if got.cause == "auth_failed":  # not this file's fault: hold the connector
                 self.stop = True
-                await stop_on_auth_failure(self.rt, c, self.batch.run_id, str(exc))
+                await stop_on_auth_failure(self.rt, c, self.batch.run_id, str(got))
                 return
-            telemetry.record_error(span, exc)  # type, cause, frames: never the path
-            span.set_status(trace.StatusCode.ERROR, exc.cause)
+            telemetry.record_error(span, got)  # type, cause, frames: never the path
+            span.set_status(trace.StatusCode.ERROR, got.cause)
             await self.done(c.id, c.target_share, FileOutcome(x.job_id, {"files_errored": 1}),
                             Failure(path=x.path, stage=FAILURE_STAGES.get(x.kind, "transfer"),
-                                    cause=exc.cause, message=str(exc), run_id=job.run_id))
+                                    cause=got.cause, message=str(got), run_id=job.run_id))
             return
-        except Exception as exc:  # S3 or Redis down, or a bug: the batch is tried again
-            self.usage_delta -= reserved
-            self.retry = self.retry or exc
+        if isinstance(got, Exception):  # transient (S3 or Redis down, a dropped connection),
+            self.retry = self.retry or got  # or a bug: the batch is tried again
             return
-        self.usage_delta -= reserved
+        outcome, nbytes, *indexed = got
         counts = {OUTCOMES[outcome]: 1} | ({"bytes_transferred": nbytes} if nbytes else {})
         entry = indexed[0] if indexed else None
         if entry is not None:

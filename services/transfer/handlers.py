@@ -156,7 +156,7 @@ class Transfers:
                 return "skipped", 0, recorded
             await self.rt.state.put_index(c.id, job.path, recorded.record)
             return "skipped", 0
-        self._check_quota(job, known, ctx.share)
+        self.check_quota(job, known, ctx.share)
         started = time.monotonic()
         # Two-way: the object must still be the version the scan saw when the PUT lands, not
         # only when it was checked above (S3's conditional write: an edit made in ScaiDrive
@@ -177,6 +177,20 @@ class Transfers:
         await large.end(None)
         if large.resumed_at is not None:  # the operator's trace shows what was not sent again
             trace.get_current_span().set_attribute("upload.resumed_at", large.resumed_at)
+        done = self.uploaded(c, job, known, read_at, started, result)
+        if deferred or len(done) == 2:
+            return done
+        outcome, size, indexed = done
+        await self.rt.state.put_index(c.id, job.path, indexed.record)
+        await self.rt.state.add_usage(c.target_share, indexed.usage_delta)
+        return outcome, size
+
+    def uploaded(self, c: Connector, job: TransferJob, known: IndexRecord | None,
+                 read_at: float, started: float, result: tuple[SourceEntry, str] | None
+                 ) -> tuple:
+        """What `_stream`'s `result` comes to: ("skipped", 0) when the bucket held the version
+        already, else ("transferred", bytes, what to write to the index); `read_at`: when the
+        read began (`racily_clean`), `started`: when the upload did (its throughput)."""
         if result is None:
             return "skipped", 0
         entry, etag = result
@@ -187,11 +201,17 @@ class Transfers:
             entry, etag=etag, synced_at=read_at, **labels(c, owner),
             fallback_file_id=job.version.file_id if job.version else None),
             c.target_share, entry.size - (known.size if known else 0))
-        if deferred:
-            return "transferred", entry.size, indexed
-        await self.rt.state.put_index(c.id, job.path, indexed.record)
-        await self.rt.state.add_usage(c.target_share, indexed.usage_delta)
-        return "transferred", entry.size
+        return "transferred", entry.size, indexed
+
+    def upload_in_thread(self, c: Connector, job: TransferJob, known: IndexRecord | None,
+                         pace: Pace | None, large: LargeUpload) -> tuple:
+        """In a job thread, for a file of a batch's group (`batches.in_groups`): what
+        `_upload` does for a one-way upload past its checks (made in the loop), `uploaded`'s
+        answer; a failure is raised, as `_upload`'s."""
+        read_at, started = time.time(), time.monotonic()
+        result = self._stream(c, job, object_key(c.target_prefix, job.path), known, pace, None,
+                              large)
+        return self.uploaded(c, job, known, read_at, started, result)
 
     def _stream(self, c: Connector, job: TransferJob, key: str, known: IndexRecord | None,
                 pace: Pace | None, expected: Expected | None, large: LargeUpload
@@ -220,7 +240,7 @@ class Transfers:
                                 c.target_share, key, known, pace)
 
     @staticmethod
-    def _check_quota(job: TransferJob, known: IndexRecord | None, share: dict | None) -> None:
+    def check_quota(job: TransferJob, known: IndexRecord | None, share: dict | None) -> None:
         if share is None or job.version is None:
             return
         quota = share.get("quota_bytes")

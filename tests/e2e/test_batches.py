@@ -1,8 +1,9 @@
 """Small files travel in batches (one message, one Redis script per flush) and keep per-file
 truth, against the real servers: a worker SIGKILLed mid-batch loses nothing and counts nothing
 twice, a poisoned file is one failure while the rest of its batch syncs, a batch delivered again
-does nothing again, pause stops a batch between files, and one batch mixes creates, modifies,
-moves and deletes. S3 is reached through a slowed link where a fault must land mid-batch."""
+does nothing again, pause stops a batch between files (a job thread's group of them too), and
+one batch mixes creates, modifies, moves and deletes. S3 is reached through a slowed link where
+a fault must land mid-batch."""
 from __future__ import annotations
 
 import asyncio
@@ -148,20 +149,37 @@ def test_a_batch_delivered_again_does_nothing_again(stack, samba, s3):
 
 
 def test_pause_stops_a_batch_between_files(slow_stack, s3, samba):
-    st = slow_stack
-    root, api, cid = start(st, samba, "batch-pause", 600)
-    wait_done(api, cid, 100)
+    root, api, cid = start(slow_stack, samba, "batch-pause", 600)
+    pause_then_resume(slow_stack, api, cid, after=100, files=600)
+    assert bucket_tree(s3.client(), "batch-pause") == disk_tree(root)
+
+
+def pause_then_resume(st: Stack, api, cid: str, after: int, files: int) -> None:
+    """Pause once `after` files are done: within 3 s nothing moves (files in flight finish),
+    then resumed, the run ends with each of the `files` sent once."""
+    wait_done(api, cid, after)
     assert api.post(f"/connectors/{cid}/pause").status_code in (200, 202)
     time.sleep(3)  # the worker notices within a second; files in flight finish
     held = run_of(api, cid)["jobs_done"]
-    time.sleep(3)
-    assert run_of(api, cid)["jobs_done"] == held < 600  # nothing moves while paused
+    time.sleep(2)
+    assert run_of(api, cid)["jobs_done"] == held < files  # nothing moves while paused
     assert api.post(f"/connectors/{cid}/resume").status_code in (200, 202)
     view = wait_run(api, cid, timeout=240)
     progress = view["status"]["progress"]
     assert view["status"]["run"]["outcome"] == "success", st.logs()[-3000:]
-    assert progress["files_transferred"] == 600 and progress["files_skipped"] == 0
-    assert bucket_tree(s3.client(), "batch-pause") == disk_tree(root)
+    assert progress["files_transferred"] == files and progress["files_skipped"] == 0
+
+
+def test_pause_stops_a_batch_whose_every_group_is_in_a_thread(slow_stack, s3, samba):
+    """28 files of 2 MiB (~0.7 s each through the link): one batch of 4 groups
+    (batches.FILES_PER_HANDOFF), all in the job threads at once, none left waiting for a
+    thread: each thread sees the pause between its files, and the batch is parked with what
+    they had not begun, not acked without it."""
+    root = random_tree(samba, "batch-pause-groups", 28, size=2 * MB, dirs=4)
+    api = slow_stack.api()
+    cid = new_connector(api, samba, "batch-pause-groups", "batch-pause-groups")["id"]
+    pause_then_resume(slow_stack, api, cid, after=2, files=28)
+    assert bucket_tree(s3.client(), "batch-pause-groups") == disk_tree(root)
 
 
 def test_one_batch_mixes_creates_modifies_moves_and_deletes(stack, samba, s3):
