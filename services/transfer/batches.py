@@ -25,14 +25,16 @@ same `Transfers.apply` as a job alone, their outcomes written to Redis a flush a
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from opentelemetry import trace
 
-from services.transfer.resumed_uploads import LargeUpload
+from services.transfer.resumed_uploads import LargeUpload, large_upload
 from services.transfer.throttle import OutsideWindow, Pace, Throttle
 from shared.app.held_work import HeldWatch, park
 from shared.app.run_lifecycle import OUTCOMES, close_run, lease_kept, stop_on_auth_failure
@@ -131,39 +133,37 @@ class BatchRun:
                     todo.append(x)
             span.set_attribute("files.already_done", len(b.transfers) - len(todo))
             gate = asyncio.Semaphore(rt.settings.transfer_concurrency)
-            part_size = rt.storage.part_size
-            grouped = [x for x in todo if in_groups(c, x, part_size)]
+            grouped: list[Transfer] = []
+            alone: list[Transfer] = []
+            for x in todo:
+                (grouped if in_groups(c, x, rt.storage.part_size) else alone).append(x)
             groups = [grouped[i:i + FILES_PER_HANDOFF]
                       for i in range(0, len(grouped), FILES_PER_HANDOFF)]
-            alone = [x for x in todo if not in_groups(c, x, part_size)]
 
-            async def one(x: Transfer) -> None:
+            async def gated(move: Callable[[], Awaitable[None]]) -> None:
+                """One of the batch's moves (a file alone, or a group) within its 8 in flight."""
                 async with gate:
                     if self.stop or self.t.watch.held(c.id):
                         self.stop = True
                         return
                     try:
-                        async with self.t.throttle.file(c, b.run_id, patience_s=None):
-                            await self.file(c, x, ctx.known.get(x.path), share, span)
+                        await move()
                     except OutsideWindow:
                         self.stop = True  # the rest waits, parked, for the window to open
                     except Exception as exc:  # Redis down: the batch is tried again
                         self.retry = self.retry or exc
 
-            async def some(xs: list[Transfer]) -> None:
-                async with gate:
-                    if self.stop or self.t.watch.held(c.id):
-                        self.stop = True
-                        return
-                    try:
-                        await self.group(c, xs, ctx.known, share, span)
-                    except Exception as exc:  # Redis down: the batch is tried again
-                        self.retry = self.retry or exc
+            async def one(x: Transfer) -> None:
+                async with self.t.throttle.file(c, b.run_id, patience_s=None):
+                    await self.file(c, x, ctx.known.get(x.path), share, span)
 
             with self.t.watch.watching(c.id):
                 self.t.watch.note(c.id, ctx.held)
                 async with lease_kept(rt, c.id, b.run_id):
-                    await asyncio.gather(*(one(x) for x in alone), *(some(xs) for xs in groups))
+                    await asyncio.gather(
+                        *(gated(functools.partial(one, x)) for x in alone),
+                        *(gated(functools.partial(self.group, c, xs, ctx.known, share, span))
+                          for xs in groups))
             await self.flush(c.id, c.target_share)
         log.debug("batch done", extra={"connector_id": c.id, "run_id": b.run_id,
                                        "files": len(b.transfers)})
@@ -199,7 +199,7 @@ class BatchRun:
                 continue
             reserved = _growth(x, was)
             self.usage_delta += reserved
-            work.append((x, job, was, reserved, LargeUpload(self.rt, loop, c, x.path, None)))
+            work.append((x, job, was, reserved, await large_upload(self.rt, c, job)))
 
         ends: asyncio.Queue[tuple[list, bool]] = asyncio.Queue()
         broke: list[BaseException] = []  # what ended the thread's loop other than its end
@@ -212,11 +212,12 @@ class BatchRun:
             posted = time.monotonic()
             try:
                 for w in work:
+                    _, job, was, _, large = w
                     if self.stop or self.t.watch.held(c.id):
                         self.stop = True  # the batch is parked: the rest waits for the resume
                         break
                     try:
-                        ended.append((w, self.t.upload_in_thread(c, w[1], w[2], pace, w[4])))
+                        ended.append((w, self.t.upload_in_thread(c, job, was, pace, large)))
                     except Exception as exc:
                         ended.append((w, exc))
                         if isinstance(exc, SyncError) and exc.cause == "auth_failed":
