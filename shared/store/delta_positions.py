@@ -20,8 +20,15 @@ character SharePoint refuses in names, the name last (it may hold anything):
   folder    "/" parent "|" name
   package   "+" parent "|" name
   file      size (base 36) "|" mtime "|" content tag "|" owner e-mail "|" parent "|" name
-            the mtime in seconds, base 36, when whole (Graph's are), else ns in base 36 + "n";
-            "" = None for the tag, the owner and the parent
+            the mtime in seconds, base 36, when whole (Graph's are), else ns in base 36 + "N"
+            (no base-36 digit); "" = None for the tag, the owner and the parent
+
+Before, the ns form ended in "n", itself a base-36 digit: one whole-second mtime in 36 ended in
+it too (1796464319 s is "tpkgqn"), read back as ns (a time in 1970's first second), so that its
+file never matched its index record and stayed in the position for good. A value ending in "n"
+still reads: as ns where the number before the "n" is at least `LEGACY_NS_FROM` (a seconds
+form's stays far below it for a million years), else as whole seconds (only an ns form within
+1970's first 17 minutes would be misread).
 
 and as its JSON when it does not fit that (a "|" in another field, an empty string, a key not
 listed above), like every value written before (both read). The parent is its id as Graph
@@ -46,6 +53,8 @@ from shared.sync.folders import is_folder
 from shared.sync.model import TOMBSTONE, DeltaCursor, IndexedFile
 
 WRITE_BATCH = 1000  # items per HSET / HDEL
+# An mtime kept as base 36 + "n" (before "N") is ns from this size up, else whole seconds.
+LEGACY_NS_FROM = 10**12
 _FILE_KEYS = frozenset("npsmto")
 _FOLDER_KINDS = {"f": "/", "k": "+"}
 _KIND_OF = {"/": "f", "+": "k"}
@@ -82,7 +91,7 @@ def pack_item(item: dict, kept: dict[str, str] | None = None) -> str:
     elif keys == _FILE_KEYS and _is_int(item["s"]) and _is_int(item["m"]) and \
             all(_fits(item[k]) for k in "top") and isinstance(item["n"], str):
         secs, ns = divmod(item["m"], 10**9)
-        mtime = b36(secs) if not ns else b36(item["m"]) + "n"
+        mtime = b36(secs) if not ns else b36(item["m"]) + "N"
         return "|".join((b36(item["s"]), mtime, item["t"] or "", item["o"] or "",
                          _parent(item["p"], kept), item["n"]))
     return json.dumps(item)
@@ -101,8 +110,16 @@ def unpack_item(raw: str, parents: dict[str, str | None] | None = None) -> dict:
         return {"n": name, "p": _parent_id(parent, parents), _KIND_OF[raw[0]]: 1}
     size, mtime, tag, owner, parent, name = raw.split("|", 5)
     return {"n": name, "p": _parent_id(parent, parents), "s": int(size, 36),
-            "m": int(mtime[:-1], 36) if mtime[-1] == "n" else int(mtime, 36) * 10**9,
+            "m": _mtime_ns(mtime),
             "t": tag or None, "o": owner or None}
+
+
+def _mtime_ns(kept: str) -> int:
+    if kept[-1] == "N":
+        return int(kept[:-1], 36)
+    if kept[-1] == "n" and abs(ns := int(kept[:-1], 36)) >= LEGACY_NS_FROM:
+        return ns  # written before "N": an ns form (a whole second's is far smaller)
+    return int(kept, 36) * 10**9
 
 
 def _parent_id(kept: str, parents: dict[str, str | None] | None) -> str | None:

@@ -7,6 +7,7 @@ from base64 import b32encode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shared.store.binary_records import b36
 from shared.store.delta_positions import pack_item, unpack_item
 from shared.sync.model import TOMBSTONE, DeltaCursor, IndexedFile, IndexRecord
 
@@ -116,10 +117,31 @@ async def test_items_saved_as_json_before_still_read(state):
     assert back.items == ITEMS
 
 
+async def test_whole_second_mtimes_ending_like_the_old_suffix_read_back_as_listed(state):
+    """1796464319 s is "tpkgqn" in base 36: its last digit was the ns form's suffix, and it read
+    back as 49901790 ns (1970): the file never matched its index record again (kept in the
+    position for good, its moves recorded with that mtime)."""
+    whole = {"n": "k.txt", "p": FOLDER, "s": 4, "m": 1_796_464_319 * 10**9,
+             "t": "aygDHOgAAAAAAAAABAAAAAAAAAA=", "o": "alice@contoso.com"}
+    assert pack_item(whole).split("|")[1] == "tpkgqn"
+    await state.r.hset(state.key("items", "c1"), mapping={
+        F1: pack_item(whole), ROOT: pack_item(ITEMS[ROOT]), FOLDER: pack_item(ITEMS[FOLDER])})
+    assert (await state.delta_positions.cursor("c1")).items[F1] == whole
+
+
+def test_mtimes_packed_before_the_ns_suffix_changed_still_read():
+    """Written with "n" after an ns mtime: read as ns where the number is one (1970's first 17
+    minutes aside), as whole seconds where it is a seconds form that ended in "n"."""
+    ns = 1_764_000_000_123_456_000
+    assert unpack_item(f"5|{b36(ns)}n||||a.txt")["m"] == ns
+    assert unpack_item("5|tpkgqn||||a.txt")["m"] == 1_796_464_319 * 10**9
+
+
 _text = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
 _opt = st.none() | _text
+_mtime = st.integers(-2**62, 2**62) | st.integers(-2**32, 2**32).map(lambda s: s * 10**9)
 _file = st.fixed_dictionaries({"n": _text, "p": _opt, "s": st.integers(-1, 2**63),
-                               "m": st.integers(-2**62, 2**62), "t": _opt, "o": _opt})
+                               "m": _mtime, "t": _opt, "o": _opt})
 _folder = st.fixed_dictionaries({"n": _text, "p": _opt}).flatmap(
     lambda d: st.sampled_from(("f", "k", "d")).map(lambda k: {**d, k: 1}))
 
