@@ -14,9 +14,10 @@ those a script runs: an upper bound on round trips, a pipeline counting each of 
 Redis bytes per indexed file (MEMORY USAGE of the connector's index / its entries). RabbitMQ,
 Redis, smbd and moto are not counted on our side, nor the SMB and S3 servers on rclone's.
 
-`--rounds R` copies the mixed tree R times each way (rclone, then a new connector of ours, into
-new buckets) and ends with the median of the rounds' ratios: on this 2-core machine one
-version's ratio moves by ±0.1 from one run to the next with the load of the moment.
+`--rounds R` copies each tree R times each way (rclone, then a new connector of ours, into new
+buckets; the mixed tree's rounds first) and ends with the median of each tree's rounds'
+ratios: on this 2-core machine one version's ratio moves by ±0.1 from one run to the next with
+the load of the moment.
 """
 from __future__ import annotations
 
@@ -179,7 +180,7 @@ def main() -> None:
     ap.add_argument("--skip-rclone", action="store_true")
     ap.add_argument("--batch-files", type=int, help="SCAIDRIVE_BATCH_FILES (0: no batches)")
     ap.add_argument("--batch-file-max-mb", type=int, help="SCAIDRIVE_BATCH_FILE_MAX_MB")
-    ap.add_argument("--rounds", type=int, default=1, help="mixed tree copies each way")
+    ap.add_argument("--rounds", type=int, default=1, help="copies of each tree each way")
     args = ap.parse_args()
     import os
     srv = Servers("bench-batches-", redis=True)
@@ -192,19 +193,24 @@ def main() -> None:
         time.sleep(3)  # consumers up, imports done: not counted
         mixed = mixed_tree(srv.share, "mixed", args.files)
         print(f"mixed tree: {args.files} files, {mixed / 2**20:.0f} MiB", flush=True)
-        rows = []
-        for i in range(args.rounds):
-            name = "mixed" if i == 0 else f"mixed{i + 1}"
-            rows += measure(srv, stack, name, "mixed", args.files, redis_url, args.skip_rclone)
+        trees = [("mixed", args.files)]
         if args.small:
             small_tree(srv.share, "small", args.small)
-            rows += measure(srv, stack, "small", "small", args.small, redis_url,
-                            args.skip_rclone)
+            trees.append(("small", args.small))
+        rows: dict[str, list] = {}
+        for tree, files in trees:
+            rows[tree] = []
+            for i in range(args.rounds):
+                name = tree if i == 0 else f"{tree}{i + 1}"
+                rows[tree] += measure(srv, stack, name, tree, files, redis_url,
+                                      args.skip_rclone)
         print(table(["run", "wall s", "CPU ms/file", "broker msgs/file",
                      "Redis requests/file (beyond idle polling)",
-                     "Redis B/indexed file"], rows))
+                     "Redis B/indexed file"], [r for tree_rows in rows.values()
+                                               for r in tree_rows]))
         if args.rounds > 1 and not args.skip_rclone:
-            print(median_ratios(rows[:2 * args.rounds]))
+            for tree, tree_rows in rows.items():
+                print(f"{tree}: {median_ratios(tree_rows)}")
         print(f"work folder: {srv.work}")
     finally:
         stack.stop()

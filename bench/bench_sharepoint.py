@@ -8,15 +8,16 @@ enumeration), a no-change run, and a run after `--changes` changes (edits, new f
 deletion). Goal: an incremental run's requests follow the changes (delta), not the library's
 size; the full listing is the reference beside it. After the runs, what the connector keeps in
 Redis per file (`MEMORY USAGE` of its index, its delta position's items and its owner labels,
-over the files indexed): target 4, ≤ 200 B; and the scanner's CPU seconds for a no-change run
-(/proc/<pid>/stat), right after the first sync and once the position leaves files to the index.
+over the files indexed): target 4, ≤ 200 B; the scanner's CPU seconds for a no-change run
+(/proc/<pid>/stat), right after the first sync and once the position leaves files to the index,
+that run's wall time, and the scanner's peak resident memory (VmHWM).
 """
 from __future__ import annotations
 
 import argparse
 from collections import Counter
 
-from common import Servers, cpu_s, resync, table
+from common import Servers, cpu_s, resync, table, vmhwm_mib
 
 KIB = 1024
 
@@ -69,6 +70,12 @@ def scanner_cpu_s(stack) -> float:
     return sum(cpu_s(p.pid) for k, p in stack.procs.items() if k.startswith("scanner"))
 
 
+def scanner_peak_mib(stack) -> float:
+    """The scanner's peak resident memory so far: a library's whole tree is held while its
+    delta listing is built (sizes run smallest first)."""
+    return vmhwm_mib(next(p.pid for k, p in stack.procs.items() if k.startswith("scanner")))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="500,5000")
@@ -104,9 +111,10 @@ def main() -> None:
             moved = view["status"]["progress"]
             _, _ = resync(api, cid)  # the position saved once the changes are indexed
             cpu = scanner_cpu_s(stack)
-            _, _ = resync(api, cid)  # no change, from a position that leaves files to the index
+            took, _ = resync(api, cid)  # no change, from a position leaving files to the index
             memory.append([f"{size:,}", *(f"{b:.0f}" for b in redis_bytes(stack.ns, cid)),
-                           f"{idle_cpu:.2f}", f"{scanner_cpu_s(stack) - cpu:.2f}"])
+                           f"{idle_cpu:.2f}", f"{scanner_cpu_s(stack) - cpu:.2f}",
+                           f"{took:.2f}", f"{scanner_peak_mib(stack):.0f}"])
             print(f"{size}: full {dict(full)}\n  no change {dict(idle)}\n  "
                   f"{args.changes} changes {dict(inc)} -> {moved}", flush=True)
             for label, c in (("initial sync (full listing)", full), ("no change", idle),
@@ -118,7 +126,8 @@ def main() -> None:
         print("\nRedis bytes per indexed file (MEMORY USAGE SAMPLES 0 / files indexed)")
         print(table(["library files", "index", "delta position items", "owner labels",
                      "scanner CPU s, no-change run after the first sync",
-                     "scanner CPU s, a later no-change run"], memory))
+                     "scanner CPU s, a later no-change run", "its wall s",
+                     "scanner peak RSS MiB (VmHWM: the largest library so far)"], memory))
     finally:
         if stack:
             stack.stop()
