@@ -10,15 +10,17 @@ run's changes, not the tree (docs/PERFORMANCE.md, target 6):
    records (deletion and move candidates);
 4. have the decision finish (`OneWayDecision.finish`: moves, deletions, withheld, held for an
    admin) and publish. `reconcile`, which the table tests call, is the same two calls;
-5. abort the uploads a killed worker left for files the walk found gone (`left_uploads`).
+5. abort the uploads a killed worker left that no job will take: for files the walk found
+   gone, or listed with no change (`left_uploads`).
 What is held is a folder's width, a chunk, and the run's changes; nothing is decided here.
 """
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 
 from services.scanner.delete_guard import check_empty, hold_deletes
-from services.scanner.left_uploads import abort_gone
+from services.scanner.left_uploads import abort_unused, left_before
 from services.scanner.publish import ChangePublisher, ScanOutcome, settle
 from services.scanner.walk import Walked, walk_into
 from shared.app.run_lifecycle import approvals_used
@@ -41,8 +43,9 @@ async def scan_one_way(rt: Runtime, c: Connector, run_id: str, source: Source,
     try:
         walked = await walk_into(rt, c, run_id, source, cursor, store)
         await bucket
-        out = await _decide(rt, c, run_id, source, store, walked)
-        await abort_gone(rt, c, walked.listing, store)
+        left = await left_before(rt, c)
+        out = await _decide(rt, c, run_id, source, store, walked, left)
+        await abort_unused(rt, c, walked.listing, store, left, out.published)
         return out
     finally:
         settle(bucket)
@@ -67,7 +70,7 @@ def _page(objects, prefix: str, chunk: int) -> dict[str, int]:
 
 
 async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source, store: ScanStore,
-                  walked: Walked) -> ScanOutcome:
+                  walked: Walked, left: Collection[str]) -> ScanOutcome:
     """Feed the listing to the pure decision a chunk at a time, publishing as it decides; then
     the vanished paths (read from the index only if some indexed path was not listed)."""
     listing = walked.listing
@@ -77,7 +80,8 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source, store:
     decision = OneWayDecision(indexed, listing, c.identity_version)
     out = ScanOutcome(listed=walked.listed, errors=walked.errors, cursor=listing.cursor,
                       resynced=listing.resynced)
-    publisher = ChangePublisher(rt, c, run_id, source, keep_acted=listing.cursor is not None)
+    publisher = ChangePublisher(rt, c, run_id, source, keep_acted=listing.cursor is not None,
+                                watch=left)
     async for entries in store.listed_chunks(walked.listed):
         records, sizes = await store.lookup([e.path for e in entries])
         actions = decision.chunk(entries, records, sizes)
@@ -93,7 +97,7 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source, store:
     await publisher.add(plan.actions, vanished)
     await publisher.flush()
     out.bytes_to_send = publisher.bytes_to_send
-    out.acted = publisher.acted
+    out.acted, out.published = publisher.acted, publisher.published
     out.jobs += len(plan.actions)
     out.unchanged = plan.unchanged
     out.withheld, out.held = len(plan.deletes_withheld), len(plan.deletes_held)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from shared.app.held_work import PauseGate
@@ -36,6 +36,8 @@ class ScanOutcome:
     cursor: DeltaCursor | None = None
     resynced: bool = False
     acted: set[str] = field(default_factory=set)  # indexed paths changes were published for
+    # The paths of `ChangePublisher.watch` (uploads a worker left) a change was published for.
+    published: set[str] = field(default_factory=set)
     bytes_to_send: int = 0  # content the changes will copy: the run's byte total
 
 
@@ -84,7 +86,7 @@ class ChangePublisher:
     so transfers start while the rest (one SMB round trip each) are still being read."""
 
     def __init__(self, rt: Runtime, c: Connector, run_id: str, source: Source,
-                 keep_acted: bool = False):
+                 keep_acted: bool = False, watch: Collection[str] = ()):
         self.rt, self.c, self.run_id, self.source = rt, c, run_id, source
         s = rt.settings
         self.batch_files, self.batch_bytes = s.batch_files, s.batch_mb * 1024 * 1024
@@ -99,11 +101,15 @@ class ChangePublisher:
         # the run (`DeltaCursor.kept`): kept only then (a set of the run's changed paths).
         self.keep_acted = keep_acted
         self.acted: set[str] = set()
+        # Paths with an upload a worker left (`left_uploads`): which got a change (`published`).
+        self.watch, self.published = frozenset(watch), set[str]()
 
     async def add(self, actions: list[Action], records: Mapping[str, IndexRecord]) -> None:
         for start in range(0, len(actions), PUBLISH_CHUNK):
             await self.gate.wait()
             chunk = actions[start:start + PUBLISH_CHUNK]
+            if self.watch:
+                self.published.update(a.path for a in chunk if a.path in self.watch)
             if self.keep_acted:
                 self.acted.update(p for a in chunk for p in (a.path, a.from_path or "")
                                   if p in records)

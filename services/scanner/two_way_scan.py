@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import partial
 
 from services.scanner.delete_guard import check_empty, hold_deletes
-from services.scanner.left_uploads import abort_gone
+from services.scanner.left_uploads import abort_unused, left_before
 from services.scanner.publish import ChangePublisher, ScanOutcome, settle
 from services.scanner.walk import Walked, walk_into
 from shared.app.run_lifecycle import approvals_used
@@ -45,8 +45,9 @@ async def scan_two_way(rt: Runtime, c: Connector, run_id: str, source: Source,
     try:
         walked = await walk_into(rt, c, run_id, source, cursor, store)
         name_errors = await bucket
-        out = await _decide(rt, c, run_id, source, store, walked, markers, name_errors)
-        await abort_gone(rt, c, walked.listing, store)
+        left = await left_before(rt, c)
+        out = await _decide(rt, c, run_id, source, store, walked, markers, name_errors, left)
+        await abort_unused(rt, c, walked.listing, store, left, out.published)
         return out
     finally:
         settle(bucket)
@@ -90,7 +91,7 @@ def _page(objects, prefix: str, run_id: str,
 
 async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source,
                   store: TwoWayScanStore, walked: Walked, markers: list[str],
-                  name_errors: int) -> ScanOutcome:
+                  name_errors: int, left: Collection[str]) -> ScanOutcome:
     listing = walked.listing
     n_target = await store.n_etags()
     candidates = [*markers, *(f + "/" for f in listing.empty_folders or ())]
@@ -105,7 +106,8 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source,
                               _name_rule(c))
     decision.indexed_folders(folders)
     run = _Publishing(rt, c, run_id, ChangePublisher(rt, c, run_id, source,
-                                                     keep_acted=listing.cursor is not None))
+                                                     keep_acted=listing.cursor is not None,
+                                                     watch=left))
     found = len(folders)
     async for rows in store.scaidrive_only():
         found += sum(1 for _, known, _ in rows if known is not None)
@@ -133,7 +135,8 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source,
                        unchanged=plan.unchanged, withheld=len(plan.deletes_withheld),
                        held=len(plan.deletes_held), cursor=listing.cursor,
                        resynced=listing.resynced,
-                       bytes_to_send=run.publisher.bytes_to_send, acted=run.publisher.acted)
+                       bytes_to_send=run.publisher.bytes_to_send, acted=run.publisher.acted,
+                       published=run.publisher.published)
 
 
 def _name_failure(path: str, exc: SyncError, run_id: str) -> Failure:
