@@ -35,7 +35,8 @@ class ScanOutcome:
     held: int = 0  # deletions waiting for an admin
     cursor: DeltaCursor | None = None
     resynced: bool = False
-    acted: set[str] = field(default_factory=set)  # indexed paths changes were published for
+    # The records of the indexed paths changes were published for (a delta position's).
+    acted: dict[str, IndexRecord] = field(default_factory=dict)
     # The paths of `ChangePublisher.watch` (uploads a worker left) a change was published for.
     published: set[str] = field(default_factory=set)
     bytes_to_send: int = 0  # content the changes will copy: the run's byte total
@@ -97,10 +98,10 @@ class ChangePublisher:
         self.files_sent = 0  # published so far: past a batch's worth, the run goes to bulk
         self.bytes_sent = 0
         self.gate = PauseGate(rt, c.id)  # paused: no owner lookups, no publishing
-        # The indexed paths changes were published for, where a delta position is saved after
-        # the run (`DeltaCursor.kept`): kept only then (a set of the run's changed paths).
+        # The records of the indexed paths changes were published for, where a delta position
+        # is saved after the run (`DeltaCursor.stored`): kept only then (the run's changes).
         self.keep_acted = keep_acted
-        self.acted: set[str] = set()
+        self.acted: dict[str, IndexRecord] = {}
         # Paths with an upload a worker left (`left_uploads`): which got a change (`published`).
         self.watch, self.published = frozenset(watch), set[str]()
 
@@ -111,8 +112,8 @@ class ChangePublisher:
             if self.watch:
                 self.published.update(a.path for a in chunk if a.path in self.watch)
             if self.keep_acted:
-                self.acted.update(p for a in chunk for p in (a.path, a.from_path or "")
-                                  if p in records)
+                self.acted.update((p, records[p]) for a in chunk
+                                  for p in (a.path, a.from_path or "") if p in records)
             owners = await asyncio.to_thread(self.source.owners, [
                 a.path for a in chunk if a.kind in NEEDS_OWNER and not is_folder(a.path)])
             alone: list[FileChanged] = []

@@ -40,29 +40,29 @@ async def walk_into(rt: Runtime, c: Connector, run_id: str, source: Source,
             kept, failures = list_failures(c, part, run_id)
             await rt.state.add_failures(c.id, failures)
             walked.errors += len(failures)
-            walked.listed += len(kept)
             batch += kept
             if len(batch) >= store.chunk:  # folders are often small: a round trip per chunk
-                await _listed(rt, c, run_id, store, batch)
+                walked.listed += await _listed(rt, c, store, batch)
                 batch = []
             if await gate.held():  # the progress shows what was listed; the next folder waits
-                await _listed(rt, c, run_id, store, batch)
+                walked.listed += await _listed(rt, c, store, batch)
                 batch = []
                 await gate.until_resumed()
-        await _listed(rt, c, run_id, store, batch)
+        walked.listed += await _listed(rt, c, store, batch)
     finally:
         _close(parts)
     return walked
 
 
-async def _listed(rt: Runtime, c: Connector, run_id: str, store: ScanStore,
-                  batch: list[SourceEntry]) -> None:
-    """Keep a chunk of the listing, and show it in the run's progress while the walk goes on
-    (an initial sync's listing can take long: the admin sees it grow)."""
-    await store.add_listed(batch)
-    if batch:
-        await rt.state.add_to_run(c.id, "files_listed", len(batch),
-                                  bytes_listed=sum(e.size for e in batch))
+async def _listed(rt: Runtime, c: Connector, store: ScanStore,
+                  batch: list[SourceEntry]) -> int:
+    """Keep a chunk of the listing (each path once), and show it in the run's progress while
+    the walk goes on (an initial sync's listing can take long: the admin sees it grow);
+    returns how many files were new to the listing."""
+    added, size = await store.add_listed(batch)
+    if added:
+        await rt.state.add_to_run(c.id, "files_listed", added, bytes_listed=size)
+    return added
 
 
 def _close(parts) -> None:

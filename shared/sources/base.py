@@ -35,10 +35,12 @@ class Reader(Protocol):
 
 class Source(Protocol):
     def walk(self, cursor: DeltaCursor | None = None) -> Iterator[Listing]:
-        """The tree in parts (a folder at a time where the backend lists folders), so that a
-        scan holds one folder's width, not the tree. Each part carries its own entries and
-        failures; `complete`, `cursor` and `resynced` hold for the walk as a whole once merged
-        (`merge_flags`)."""
+        """The tree in parts (a folder at a time where the backend lists folders; a delta
+        backend's changes, then a page of the index at a time), so that a scan holds one
+        folder's width, not the tree. Each part carries its own entries and failures; a path
+        may come twice (the scan keeps it once). `complete`, `cursor` and `resynced` hold for
+        the walk as a whole once merged (`merge_flags`). Run in a thread: a delta backend
+        reads `cursor.index_pages`, which waits on the scan's event loop."""
 
     def list(self, cursor: DeltaCursor | None = None) -> Listing:
         """The whole tree. Per-folder errors go in `failures`; the walk goes on. A delta-capable

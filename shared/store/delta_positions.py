@@ -9,8 +9,9 @@ Key layout (prefix = SCAIDRIVE_NAMESPACE; one connector's keys, tagged by it in 
                          in full at its first read, and is saved so (the clock starts then)
   {ns}:items:{cid}       hash item id -> item known at that position, packed (`pack_item`):
                          the folders, and only the files the index ({ns}:index:{cid}) does
-                         not vouch for (`DeltaCursor.kept`); the rest are rebuilt from the
-                         index, which `cursor` reads beside them (`DeltaCursor.indexed`)
+                         not vouch for (shared/sources/sharepoint/delta_listing.py); the
+                         rest are rebuilt from the index, which the listing reads a page at
+                         a time (`DeltaCursor.index_pages`)
 
 An item (shared/sources/sharepoint/delta.py's compact dict) is kept in fields joined by "|", a
 character SharePoint refuses in names, the name last (it may hold anything):
@@ -41,18 +42,28 @@ size class less in Redis's allocator (bench/bench_index_memory.py).
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from base64 import urlsafe_b64decode, urlsafe_b64encode
-from collections.abc import Callable, Collection
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from functools import partial
 
 from shared.store.binary_records import GRAPH_ID, b36, graph_id, graph_id_bytes
 from shared.store.replies import text, text_hash
 from shared.store.state import State
 from shared.sync.folders import is_folder
-from shared.sync.model import TOMBSTONE, DeltaCursor, IndexedFile
+from shared.sync.model import (
+    TOMBSTONE,
+    DeltaCursor,
+    IndexedFile,
+    IndexRecord,
+    file_item,
+    folder_ids,
+)
 
 WRITE_BATCH = 1000  # items per HSET / HDEL
+PAGE_WAIT_S = 300.0  # for a page of the index (a Redis outage is retried meanwhile)
 # An mtime kept as base 36 + "n" (before "N") is ns from this size up, else whole seconds.
 LEGACY_NS_FROM = 10**12
 _FILE_KEYS = frozenset("npsmto")
@@ -148,14 +159,19 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+async def _next_page(pages: AsyncIterator[dict[str, IndexRecord]]
+                     ) -> dict[str, IndexRecord] | None:
+    return await anext(pages, None)
+
+
 class DeltaPositions:
     def __init__(self, state: State) -> None:
         self.state = state
         self.r = state.r
 
     async def cursor(self, cid: str) -> DeltaCursor:
-        """The saved position, and the index's files as they are now (`DeltaCursor.indexed`):
-        what rebuilds the files the position left out, and what `save` compares with."""
+        """The saved position, and the index's files (`DeltaCursor.index_pages`): what rebuilds
+        the files the position left out, read a page at a time as the listing goes."""
         async with self.r.pipeline(transaction=False) as p:  # one connector: one slot
             p.get(self.state.key("delta", cid))
             p.get(self.state.key("delta_full", cid))
@@ -166,24 +182,31 @@ class DeltaPositions:
         return DeltaCursor(text(link), {k: unpack_item(v, parents) for k, v in raw.items()},
                            float(full_at) if full_at is not None else
                            time.time() if link is not None else None,
-                           indexed=await self._indexed(cid))
+                           index_pages=partial(self._pages_in_thread, cid,
+                                               asyncio.get_running_loop()))
 
-    async def _indexed(self, cid: str) -> dict[str, IndexedFile]:
-        """The index's files by item id, a page of records at a time (never all at once)."""
-        out: dict[str, IndexedFile] = {}
-        async for records in self.state.index_pages(cid):
-            out.update((rec.file_id, IndexedFile(path, rec.size, rec.mtime_ns, rec.content_tag,
-                                                 rec.principal))
-                       for path, rec in records.items()
-                       if rec.file_id is not None and not is_folder(path))
-        return out
+    def _pages_in_thread(self, cid: str, loop: asyncio.AbstractEventLoop
+                         ) -> Iterator[dict[str, IndexedFile]]:
+        """The index's files by item id, a page of records at a time (never all at once), for
+        a listing running in a thread (the scan's walk) while `loop` serves Redis. HSCAN may
+        send a record twice: the scan's working set keeps a path once (`ScanStore`)."""
+        if asyncio._get_running_loop() is loop:
+            raise RuntimeError("the index is read page by page from a thread, not the loop")
+        pages = self.state.index_pages(cid)
+        while (records := asyncio.run_coroutine_threadsafe(
+                _next_page(pages), loop).result(PAGE_WAIT_S)) is not None:
+            yield {rec.file_id: IndexedFile(path, rec.size, rec.mtime_ns, rec.content_tag,
+                                            rec.principal)
+                   for path, rec in records.items()
+                   if rec.file_id is not None and not is_folder(path)}
 
     async def save(self, cid: str, old: DeltaCursor, new: DeltaCursor,
-                   acted: Collection[str] = ()) -> None:
+                   acted: Mapping[str, IndexRecord] | None = None) -> None:
         """Write only what changed since `old` (as `cursor` read it), and the new position, in
         one transaction: an incremental run costs as much as its changes, not as the library.
-        `acted`: the indexed paths the run published a change for (`DeltaCursor.kept`)."""
-        stored = new.kept(old.indexed, acted)
+        `acted`: the records of the indexed paths the run published a change for
+        (`DeltaCursor.stored`)."""
+        stored = new.stored(acted or {})
         kept: dict[str, str] = {}
         changed = {k: pack_item(v, kept) for k, v in stored.items() if old.items.get(k) != v}
         removed = [k for k in old.items if k not in stored]
@@ -201,6 +224,26 @@ class DeltaPositions:
             if new.full_at is not None:
                 p.set(self.state.key("delta_full", cid), repr(new.full_at))
             await p.execute()
+
+    async def keep_files(self, cid: str, records: Mapping[str, IndexRecord]) -> None:
+        """Put the files of these index records in the saved position (before the records are
+        dropped while the files stay: a rejected deletion in ScaiDrive of a two-way
+        connector's files), so that the next run still lists them without a full listing of
+        the library. A file the position already holds (a tombstone too) is left as it is; no
+        position: the next run lists the library in full anyway."""
+        items_key = self.state.key("items", cid)
+        saved = text_hash(await self.r.hgetall(items_key))
+        if not saved:
+            return
+        parents: dict[str, str | None] = {}
+        folders = folder_ids({k: unpack_item(v, parents) for k, v in saved.items()
+                              if v[:1] in "./+{"})  # no file's (one begins with its size)
+        items = {rec.file_id: item for path, rec in records.items()
+                 if rec.file_id is not None and rec.file_id not in saved
+                 and (item := file_item(path, rec, folders)) is not None}
+        if items:
+            kept: dict[str, str] = {}
+            await self.r.hset(items_key, mapping={k: pack_item(v, kept) for k, v in items.items()})
 
     async def forget(self, cid: str) -> None:
         """The connector points at another library: its next run enumerates from scratch."""

@@ -26,6 +26,21 @@ from shared.sync.model import IndexRecord, SourceEntry
 
 CHUNK = 1000  # entries per round trip, unless the scan asks for another (settings.scan_chunk)
 TTL_S = 24 * 3600  # a scanner killed mid-scan leaves nothing for good
+# ARGV: ttl, then path, size, row triples; KEYS: listed, paths. A row is pushed only for a new
+# path. Returns the entries and the bytes added.
+_ADD_LISTED = """
+local added, bytes = 0, 0
+for i = 2, #ARGV, 3 do
+  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
+    redis.call('RPUSH', KEYS[1], ARGV[i + 2])
+    added = added + 1
+    bytes = bytes + tonumber(ARGV[i + 1])
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return {added, bytes}
+"""
 
 
 class ScanStore:
@@ -40,20 +55,20 @@ class ScanStore:
         self.index = f"{ns}:index:{tag}"
         self.cid = cid
         self.codec = IndexCodec(r, ns)  # the index's values and owner labels
+        self._add_listed = r.register_script(_ADD_LISTED)
 
     async def drop(self) -> None:
         await self.r.delete(self.listed, self.paths, self.target, self.etags)
 
-    async def add_listed(self, entries: list[SourceEntry]) -> None:
+    async def add_listed(self, entries: list[SourceEntry]) -> tuple[int, int]:
+        """Keep these entries, each path once (a listing streamed from the index may repeat
+        one: HSCAN can); returns how many were new and their bytes (one round trip)."""
         if not entries:
-            return
-        async with self.r.pipeline(transaction=False) as p:
-            p.rpush(self.listed, *[json.dumps([e.path, e.size, e.mtime_ns, e.file_id,
-                                               e.content_tag, e.change_ns]) for e in entries])
-            p.sadd(self.paths, *[e.path for e in entries])
-            p.expire(self.listed, TTL_S)
-            p.expire(self.paths, TTL_S)
-            await p.execute()
+            return 0, 0
+        added, size = await self._add_listed(keys=[self.listed, self.paths], args=[
+            TTL_S, *(x for e in entries for x in (e.path, e.size, json.dumps([
+                e.path, e.size, e.mtime_ns, e.file_id, e.content_tag, e.change_ns])))])
+        return int(added), int(size)
 
     async def listed_among(self, paths: list[str]) -> set[str]:
         """Those of `paths` the walk listed (one round trip)."""

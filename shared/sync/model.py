@@ -16,7 +16,7 @@ Pure: the standard library, `shared.errors` and `shared.contracts` only.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -197,47 +197,88 @@ class IndexedFile(NamedTuple):
     owner: str | None
 
 
+def paths_of(items: Mapping[str, DeltaItem]) -> dict[str, str | None]:
+    """Path of every item ('' for the root {"r": 1}; an item's name "n", its parent's id "p");
+    None where the parent chain is broken (an ancestor was deleted) or loops."""
+    memo: dict[str, str | None] = {i: "" for i, v in items.items() if v.get("r")}
+    for start in items:
+        chain: list[str] = []
+        cur: str | None = start
+        while cur not in memo:
+            v = None if cur is None else items.get(cur)  # cur None: the last had no parent id
+            if cur is None or v is None or len(chain) > len(items):
+                memo.update(dict.fromkeys(chain))
+                break
+            chain.append(cur)
+            cur = v.get("p")
+        else:
+            base = memo[cur]
+            for cid in reversed(chain):
+                base = None if base is None else f"{base}/{items[cid]['n']}".lstrip("/")
+                memo[cid] = base
+    return memo
+
+
+def folder_ids(items: Mapping[str, DeltaItem]) -> dict[str, str]:
+    """Path -> id of the root, folders and packages among `items` (not their files)."""
+    holders = {i: v for i, v in items.items() if "s" not in v and "x" not in v}
+    return {path: i for i, path in paths_of(holders).items() if path is not None}
+
+
+def file_item(path: str, rec: IndexRecord, folders: Mapping[str, str]) -> DeltaItem | None:
+    """The item of the file an index record vouches for, under its folder (`folders`: ids by
+    path); None where the folder is not known, or `path` is a folder's own record."""
+    parent, _, name = path.rpartition("/")
+    if rec.file_id is None or not name or (parent_id := folders.get(parent)) is None:
+        return None
+    return {"n": name, "p": parent_id, "s": rec.size, "m": rec.mtime_ns, "t": rec.content_tag,
+            "o": rec.principal}
+
+
+# Pages of the connector's index, file records by item id (a thread reads them one by one).
+IndexPages = Callable[[], Iterable[Mapping[str, IndexedFile]]]
+
+
 @dataclass
 class DeltaCursor:
     """Where an incremental (delta) listing resumes: the backend's saved position and the items
     it knew then, by backend id (enough to rebuild every path from parent ids). The scanner keeps
     it per connector and saves the listing's new cursor only once the run's jobs are published.
 
-    Saved, `items` holds the folders and only the files the index does not vouch for (`kept`);
-    the backend rebuilds the others from `indexed` before it applies the changes since."""
+    Saved, `items` holds the folders and only the files the index does not vouch for; the
+    backend rebuilds the others from `index_pages` as it lists (its new cursor's `items` are
+    already what is saved, but for the run's changes: `stored`)."""
 
     link: str | None = None  # None: enumerate everything
     items: dict[str, DeltaItem] = field(default_factory=dict)
     # When `items` were last enumerated in full (seconds since 1970), not only patched with
     # changes; None: not known.
     full_at: float | None = None
-    # Never saved. Read with the position: the index's files by item id. Set by the listing:
-    # each listed file's path by item id.
-    indexed: dict[str, IndexedFile] = field(default_factory=dict, compare=False, repr=False)
-    file_paths: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # Never saved. Read with the position: the index's files by item id, a page at a time.
+    index_pages: IndexPages | None = field(default=None, compare=False, repr=False)
+    # Never saved. Set by the listing: the files it had from the backend that the index vouches
+    # for (left out of `items`), and its folders' ids by path.
+    vouched: dict[str, DeltaItem] = field(default_factory=dict, compare=False, repr=False)
+    folders: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
-    def kept(self, indexed: Mapping[str, IndexedFile],
-             acted: Collection[str]) -> dict[str, DeltaItem]:
-        """What a saved position holds of these items (a listing's, with `file_paths`), the
-        index having been `indexed` when the listing began: every item but the files the index
-        vouches for (the same path, size, mtime and content, and the same owner where the record
-        has one: a file ScaiDrive wrote to the source is recorded with none, while the source
-        names the application that wrote it; rebuilt, such a file keeps the record's owner, the
-        one its object was labelled with), and a tombstone for each indexed file no longer
-        listed (a held deletion keeps its record: the file must stay gone). A file the run
-        acted on (`acted`: the paths of its changes that had a record) is kept whatever the
-        index says: its job may drop the record while the file stays (a filter now excludes
-        it), and it would be lost from the next listings."""
-        out = {item_id: item for item_id, item in self.items.items()
-               if not self._vouched(item_id, item, indexed.get(item_id), acted)}
-        out.update((item_id, TOMBSTONE) for item_id in indexed.keys() - self.items.keys())
+    def pages(self) -> Iterable[Mapping[str, IndexedFile]]:
+        return self.index_pages() if self.index_pages is not None else ()
+
+    def stored(self, acted: Mapping[str, IndexRecord]) -> dict[str, DeltaItem]:
+        """What a saved position holds of a listing's items: `items`, and each file the run
+        acted on (`acted`: the records of its changes' paths) whatever the index says: its job
+        may drop the record while the file stays (a filter now excludes it), and it would be
+        lost from the next listings. Put back as the listing had it: the index's record, which
+        vouched for it."""
+        out = dict(self.items)
+        for path, rec in acted.items():
+            if rec.file_id is None or rec.file_id in out:
+                continue
+            if (listed := self.vouched.get(rec.file_id)) is not None:
+                out[rec.file_id] = listed
+            elif (rebuilt := file_item(path, rec, self.folders)) is not None:
+                out[rec.file_id] = rebuilt
         return out
-
-    def _vouched(self, item_id: str, item: DeltaItem, was: IndexedFile | None,
-                 acted: Collection[str]) -> bool:
-        return was is not None and "s" in item and was.path not in acted and \
-            self.file_paths.get(item_id) == was.path and \
-            (item["s"], item["m"], item["t"]) == was[1:4] and was.owner in (None, item["o"])
 
     def full_listing_due(self, every_s: float, now: float, connector_id: str) -> bool:
         """Enumerate everything again instead of the changes since `link`: a change feed can

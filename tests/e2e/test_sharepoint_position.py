@@ -2,7 +2,7 @@
 its index does not vouch for; the files synced and unchanged are rebuilt from the index at the
 next run. Through the API and every service against the Graph emulator: the runs after that
 still see every change, a deletion held for an admin stays held, and a rejected deletion of
-files the position left to the index still brings them back."""
+files the position left to the index still brings them back (from the change feed alone)."""
 from __future__ import annotations
 
 import pytest
@@ -85,7 +85,11 @@ def test_deletions_held_for_an_admin_stay_held_until_approved(stack, graph, s3):
     assert position_files(stack.ns, cid) == 0  # the tombstones went with the records
 
 
-def test_rejected_deletions_in_scaidrive_come_back_from_the_library(stack, graph, s3):
+def test_rejected_deletions_in_scaidrive_come_back_from_the_library(stack, graph, s3,
+                                                                   monkeypatch):
+    """The files rejected deletions keep are put back in the position as their records are
+    dropped: the next run brings them back from the change feed alone, not a full listing."""
+    monkeypatch.setattr(graph, "page_size", 2)  # a full listing: 3 delta pages or more
     api, site = stack.api(), new_site(graph)
     drive = graph.add_library(site, "Documents")
     for i in range(4):
@@ -101,10 +105,14 @@ def test_rejected_deletions_in_scaidrive_come_back_from_the_library(stack, graph
     assert view["status"]["run"]["deletes_held"] == 3
     assert len(library_tree(graph, drive)) == 4  # nothing deleted in SharePoint
 
+    before = graph.counts()["delta"]
     assert api.post(f"/connectors/{cid}/held-deletes/reject").json()["count"] == 3
     view = wait_run(api, cid, after=view["status"]["run"]["run_id"])
     assert counts(view) == {"files_transferred": 3}
     assert bucket_tree(s3.client(), "sp-reject") == library_tree(graph, drive)
+    assert graph.counts()["delta"] - before == 1  # the changes since: none
+    assert progress(sync_and_wait(api, cid)) == (0, 0, 0, 0)
+    assert position_files(stack.ns, cid) == 0  # vouched for by their new records
 
 
 def test_files_scaidrive_wrote_to_the_library_are_left_to_the_index_too(stack, graph, s3):

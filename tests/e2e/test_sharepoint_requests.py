@@ -11,7 +11,7 @@ import pytest
 from tests.e2e.helpers import bucket_tree
 from tests.e2e.sharepoint_helpers import library_tree, new_site, new_sp_connector
 from tests.e2e.test_sharepoint import _assert_nowhere
-from tests.fixtures.stack import wait_run
+from tests.fixtures.stack import sync_and_wait, wait_run
 
 pytestmark = pytest.mark.e2e
 OWNERS = ("alice@contoso.com", "bob@contoso.com", "carol@contoso.com")
@@ -86,3 +86,30 @@ def test_download_urls_dying_mid_run_cost_no_file(stack, graph, s3):
     assert routes.get("item", 0) >= 30, routes  # the dead listed URLs were replaced
     assert kinds["download"] > len(paths)  # those that failed, then their fresh ones
     print(f"\nURLs dead after 10 downloads: {routes}")
+
+
+def test_objects_lost_from_the_bucket_come_back_with_their_owners_from_the_index(
+        stack, graph, s3):
+    """Once the index vouches for a library's files, a run lists them from it (the position
+    leaves them out); objects lost from the bucket are sent again labelled with the owner their
+    record names, without a Graph request per file to ask it."""
+    site, drive, paths = _library(graph, folders=2, per_folder=30)
+    api = stack.api()
+    cid = new_sp_connector(api, graph, site, "Documents", "sp-repair")["id"]
+    assert wait_run(api, cid)["status"]["run"]["outcome"] == "success"
+    assert sync_and_wait(api, cid)["status"]["progress"]["files_transferred"] == 0
+    lost = paths[:30]
+    for path in lost:
+        s3.client().remove_object("sp-repair", path)
+    before = graph.request_counts(), graph.counts()
+
+    view = sync_and_wait(api, cid)
+
+    kinds, routes = _used(graph, before)
+    assert view["status"]["progress"]["files_transferred"] == len(lost), view["status"]
+    assert bucket_tree(s3.client(), "sp-repair") == library_tree(graph, drive)
+    for n in (0, 1, 2):
+        meta = s3.client().stat_object("sp-repair", lost[n]).metadata
+        assert urllib.parse.unquote(meta["x-amz-meta-source-owner"]) == OWNERS[n]
+    assert kinds["download"] == len(lost)
+    assert routes.get("item", 0) <= 2, routes  # not one a file

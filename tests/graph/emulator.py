@@ -70,6 +70,7 @@ class Emulator:
         # page token -> (epoch, items json, seq)
         self.cursors: dict[str, tuple[int, list, int]] = {}
         self.downloads: dict[str, tuple[bytes, float]] = {}
+        self.downloads_pruned_at = 100_000
         # pre-authenticated URLs made invalid before their hour: token -> status they answer
         self.dead_downloads: dict[str, int] = {}
         self.expire_downloads_after: tuple[int, int] | None = None  # (downloads left, status)
@@ -95,7 +96,9 @@ class Emulator:
         return self.authority + "/v1.0"
 
     # ----- serialization -----
-    def item_json(self, d: Drive, i: Item, for_delta: bool = False) -> dict:
+    def item_json(self, d: Drive, i: Item, for_delta: bool = False,
+                  kids: dict[str, list[Item]] | None = None) -> dict:
+        """`kids`: the drive's `children_map`, where many items are answered at once."""
         parent = {"driveId": d.id, "driveType": "documentLibrary"}
         if i.parent_id:
             parent["id"] = i.parent_id
@@ -116,16 +119,24 @@ class Emulator:
         if i.parent_id is None:
             out["root"] = {}
         if i.is_folder:
-            out["folder"] = {"childCount": len(d.children(i.id))}
-            out["size"] = sum(len(x.data) for x in self.t.descendants(d, i))
+            kids = d.children_map() if kids is None else kids
+            out["folder"] = {"childCount": len(kids.get(i.id, ()))}
+            size, below = 0, list(kids.get(i.id, ()))
+            while below:
+                x = below.pop()
+                size += len(x.data)
+                below += kids.get(x.id, ())
+            out["size"] = size
         else:
             out["size"] = len(i.data)
             out["file"] = {"mimeType": (mimetypes.guess_type(i.name)[0]
                                         or "application/octet-stream"),
                            "hashes": {"quickXorHash": i.hash}}
             tok = secrets.token_urlsafe(24)
-            if len(self.downloads) > 100_000:  # drop expired pre-authenticated URLs
+            if len(self.downloads) > self.downloads_pruned_at:  # drop expired URLs
                 self.downloads = {k: v for k, v in self.downloads.items() if v[1] > time.time()}
+                # at most once as many again are issued (a big library's live URLs are many)
+                self.downloads_pruned_at = max(100_000, 2 * len(self.downloads))
             self.downloads[tok] = (i.data, time.time() + 3600)
             out["@microsoft.graph.downloadUrl"] = (
                 f"{self.authority}/_layouts/15/download.aspx?tempauth={tok}")

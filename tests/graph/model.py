@@ -72,8 +72,27 @@ class Drive:
     seq: int = 0
     epoch: int = 0  # bumped by expire_delta_tokens: older tokens answer 410
 
+    # parent id -> child id -> item, deleted ones too (`add` and `reparent` keep it): a big
+    # library's folder is listed without a pass over every item
+    kids: dict = field(default_factory=dict)
+
+    def add(self, item: Item) -> None:
+        self.items[item.id] = item
+        if item.parent_id is not None:
+            self.kids.setdefault(item.parent_id, {})[item.id] = item
+
+    def reparent(self, item: Item, parent_id: str) -> None:
+        self.kids.get(item.parent_id, {}).pop(item.id, None)
+        item.parent_id = parent_id
+        self.kids.setdefault(parent_id, {})[item.id] = item
+
     def children(self, folder_id: str) -> list[Item]:
-        return [i for i in self.items.values() if i.parent_id == folder_id and not i.deleted]
+        return [i for i in self.kids.get(folder_id, {}).values() if not i.deleted]
+
+    def children_map(self) -> dict[str, list[Item]]:
+        """Every folder's children at once (a delta page of a big library answers each
+        folder's child count and size from it)."""
+        return {k: [i for i in v.values() if not i.deleted] for k, v in self.kids.items()}
 
 
 @dataclass
@@ -129,7 +148,8 @@ class Tenant:
             drive = Drive(drive_id, name, site, time.time())
             root = Item(new_item_id(), "root", None, True, drive.created, user(self.default_user),
                         modified=drive.created)
-            drive.items[root.id], drive.root_id = root, root.id
+            drive.add(root)
+            drive.root_id = root.id
             self._touch(drive, root)
             site.drives.append(drive)
             self.drives[drive_id] = drive
@@ -166,7 +186,7 @@ class Tenant:
                     now = time.time()
                     nxt = Item(new_item_id(), part, folder.id, True, now,
                                user(email or self.default_user), modified=now)
-                    drive.items[nxt.id] = nxt
+                    drive.add(nxt)
                     self._touch(drive, nxt)
                     self._children_changed(drive, folder.id)
                 folder = nxt
@@ -186,7 +206,7 @@ class Tenant:
             if created:
                 item = Item(new_item_id(), name, folder.id, False, now,
                             user(created_by_email or self.default_user))
-                drive.items[item.id] = item
+                drive.add(item)
                 self._children_changed(drive, folder.id)
             elif item.is_folder:
                 raise ValueError(f"{path} is a folder")
@@ -241,7 +261,8 @@ class Tenant:
                 raise FileExistsError(new)
             for parent_id in {item.parent_id, folder.id}:  # the folder left, the one entered
                 self._children_changed(drive, parent_id)
-            item.name, item.parent_id = name, folder.id
+            item.name = name
+            drive.reparent(item, folder.id)
             item.version += 1
             item.modified = time.time()
             self._touch(drive, item)

@@ -305,7 +305,8 @@ def _delta(emu, drive: Drive, token: str | None) -> Response:
                        if (i.seq > since if since else not i.deleted)]
             changed.sort(key=lambda i: (t.path_of(drive, i).count("/") if not i.deleted else 0,
                                         i.seq))
-            items = [emu.item_json(drive, i, for_delta=True) for i in changed]
+            kids = drive.children_map()
+            items = [emu.item_json(drive, i, for_delta=True, kids=kids) for i in changed]
         page = items[offset:offset + emu.page_size]
         out = {"@odata.context": f"{emu.graph_base}/$metadata#Collection(driveItem)", "value": page}
         if offset + emu.page_size < len(items):

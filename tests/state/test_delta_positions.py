@@ -1,12 +1,16 @@
 """A SharePoint connector's saved delta position and items, against the real Redis: what the
 scanner saves is what its next run reads back, whatever the items hold, and positions saved
 before items were packed still read."""
+import asyncio
 import json
 from base64 import b32encode
+from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shared.sources.sharepoint.delta_listing import DeltaListing
 from shared.store.binary_records import b36
 from shared.store.delta_positions import pack_item, unpack_item
 from shared.sync.model import TOMBSTONE, DeltaCursor, IndexedFile, IndexRecord
@@ -82,9 +86,20 @@ async def test_a_position_saved_before_its_age_was_kept_starts_the_clock(state, 
     assert (await state.delta_positions.cursor("c1")).full_at == 1_764_000_000.0
 
 
+def listed(cursor: DeltaCursor, items: dict) -> DeltaCursor:
+    """A full listing of `items` as the SharePoint source makes it, the index read page by
+    page from a thread (its walk's), and the cursor it returns."""
+    listing = DeltaListing(dict(items), set(), {})
+    list(listing.listed())
+    for page in cursor.pages():
+        listing.from_index(page)
+    return DeltaCursor("https://graph/delta?token=1", listing.position(),
+                       vouched=listing.vouched, folders=listing.folders())
+
+
 async def test_files_the_index_vouches_for_are_kept_once_in_the_index(state):
-    """A file synced and unchanged costs Redis once: its index record, which the position is
-    read with; a file the listing no longer has leaves a tombstone while its record lives."""
+    """A file synced and unchanged costs Redis once: its index record, which the listing reads
+    page by page; a file the listing no longer has leaves a tombstone while its record lives."""
     path = "Finance | 2026/Q3 report.docx"
     f1 = ITEMS[F1]
     await state.put_index("c1", path, IndexRecord(
@@ -94,17 +109,19 @@ async def test_files_the_index_vouches_for_are_kept_once_in_the_index(state):
         0, 0, FOLDER, "system", None, None, 1.5))
     positions = state.delta_positions
     first = await positions.cursor("c1")
-    assert first.items == {} and first.indexed == {
+    pages = await asyncio.to_thread(lambda: list(first.pages()))
+    assert first.items == {} and {k: v for page in pages for k, v in page.items()} == {
         F1: IndexedFile(path, f1["s"], f1["m"], f1["t"], "alice@contoso.com")}
+    with pytest.raises(RuntimeError):  # never on the loop that serves Redis: it would wait
+        list(first.pages())
 
-    listed = DeltaCursor("https://graph/delta?token=1", ITEMS, file_paths={F1: path})
-    await positions.save("c1", first, listed)
+    tree = {k: v for k, v in ITEMS.items() if k not in (F3, F4)}  # not orphans
+    await positions.save("c1", first, await asyncio.to_thread(listed, first, tree))
     back = await positions.cursor("c1")
-    assert back.items == {k: v for k, v in ITEMS.items() if k != F1}
-    assert back.indexed == first.indexed
+    assert back.items == {k: v for k, v in tree.items() if k != F1}
 
-    gone = {k: v for k, v in ITEMS.items() if k != F1}  # deleted in the library, still indexed
-    await positions.save("c1", back, DeltaCursor("https://graph/delta?token=2", gone))
+    gone = {k: v for k, v in tree.items() if k != F1}  # deleted in the library, still indexed
+    await positions.save("c1", back, await asyncio.to_thread(listed, back, gone))
     assert (await positions.cursor("c1")).items == gone | {F1: TOMBSTONE}
 
 
@@ -152,3 +169,24 @@ def test_every_item_packs_and_reads_back_equal(item):
     assert unpack_item(pack_item(item)) == item
     assert unpack_item(pack_item(item, {}), {}) == item  # with the parents converted so far
 
+
+
+async def test_files_put_back_in_a_position_read_back_as_their_records(state):
+    """A rejected deletion drops the records of files the position left to them: the files are
+    put back first (under their folders as saved), but never over what the position holds."""
+    positions = state.delta_positions
+    tree = {ROOT: ITEMS[ROOT], FOLDER: ITEMS[FOLDER], F2: TOMBSTONE}
+    await positions.save("c1", DeltaCursor(), DeltaCursor("https://graph/delta?token=1", tree))
+    f1 = ITEMS[F1]
+    rec = IndexRecord(f1["s"], f1["m"], F1, "u-alice", "alice@contoso.com", "0" * 32, 1.5,
+                      content_tag=f1["t"])
+    await positions.keep_files("c1", {
+        "Finance | 2026/Q3 report.docx": rec,
+        "Finance | 2026/gone.txt": replace(rec, file_id=F2),  # deleted in the library
+        "Elsewhere/x.txt": replace(rec, file_id=F3),  # a folder the position does not hold
+        "Finance | 2026/": replace(rec, file_id=FOLDER)})  # a folder's own record
+    assert (await positions.cursor("c1")).items == tree | {F1: ITEMS[F1]}
+
+    await positions.forget("c1")
+    await positions.keep_files("c1", {"Finance | 2026/Q3 report.docx": rec})
+    assert await positions.cursor("c1") == DeltaCursor()  # no position: a full listing next

@@ -23,6 +23,19 @@ async def test_listing_comes_back_in_walk_order_across_chunks(state):
     assert 0 < await state.r.ttl(store.listed) <= TTL_S
 
 
+async def test_a_path_listed_twice_is_kept_and_counted_once(state):
+    """A listing streamed from the index may send a file twice (HSCAN may repeat a record):
+    one entry, one job, the run's progress counting it once; the first entry stays."""
+    store = state.scan_listing("c1")
+    first = [SourceEntry("a.txt", 3, 1), SourceEntry("b.txt", 5, 1)]
+    assert await store.add_listed(first) == (2, 8)
+    assert await store.add_listed([SourceEntry("b.txt", 9, 2), SourceEntry("c.txt", 7, 1),
+                                   SourceEntry("c.txt", 7, 1)]) == (1, 7)
+    back = [e async for chunk in store.listed_chunks(3) for e in chunk]
+    assert back == first + [SourceEntry("c.txt", 7, 1)]
+    assert await store.listed_among(["a.txt", "c.txt", "d.txt"]) == {"a.txt", "c.txt"}
+
+
 async def test_a_scan_reads_its_listing_in_the_chunk_it_asks_for(state):
     """settings.scan_chunk: the e2e stacks use a small one, so that their trees span chunks."""
     store = state.scan_listing("c1", chunk=7)

@@ -29,6 +29,7 @@ import httpx
 import quickxorhash
 
 from shared import errors
+from shared.sources.sharepoint import delta, folder_cache
 from shared.sources.sharepoint.graph import GraphSession
 from shared.sources.sharepoint.graph_errors import StaleListing, UrlRefused, to_sync_error
 from shared.sync.model import SourceEntry
@@ -210,3 +211,11 @@ class DownloadReader:
                 self._graph.run(self._graph.finish(response))
             except Exception:
                 pass
+
+
+def reader_of(graph: GraphSession, path: str, item: dict, listed: bool,
+              renew_url: RenewUrl) -> DownloadReader:
+    """The reader of the version a driveItem's JSON describes, through its download URL."""
+    hashes = (item.get("file") or {}).get("hashes") or {}
+    return DownloadReader(graph, delta.entry_of(path, item), folder_cache.download_url(item),
+                          hashes.get("quickXorHash"), listed=listed, renew_url=renew_url)

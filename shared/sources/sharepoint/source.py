@@ -35,6 +35,7 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from shared import errors
 from shared.sources.base import ByteStream
 from shared.sources.sharepoint import delta, folder_cache
+from shared.sources.sharepoint.delta_listing import DeltaListing
 from shared.sources.sharepoint.folders import SharePointFolders
 from shared.sources.sharepoint.graph import (
     GraphCredentials,
@@ -44,7 +45,7 @@ from shared.sources.sharepoint.graph import (
 )
 from shared.sources.sharepoint.graph_errors import NameConflict, ResyncRequired, http_error
 from shared.sources.sharepoint.names import check_path
-from shared.sources.sharepoint.reading import DownloadReader, RenewUrl
+from shared.sources.sharepoint.reading import DownloadReader, reader_of
 from shared.sync.model import (
     Absent,
     DeltaCursor,
@@ -53,6 +54,8 @@ from shared.sync.model import (
     SourceEntry,
     Versioned,
     check_expected,
+    folder_ids,
+    gather,
     same_content,
 )
 
@@ -64,7 +67,10 @@ class SharePointSource(SharePointFolders):
     def __init__(self, endpoint: GraphEndpoint, creds: GraphCredentials, drive_id: str):
         self.drive_id = drive_id
         self.graph = GraphSession(endpoint, creds)  # tests replace graph.sleep
-        self._owners: dict[str, str | None] = {}  # by path, from the last list()
+        # By path, from the last listing: the files it did not rebuild unchanged from the index
+        # (`_from_index`: such a file's owner is its index record's).
+        self._owners: dict[str, str | None] = {}
+        self._from_index = False
         self.listed = folder_cache.FolderCache(self._children)  # lives on the session's loop
 
     # --- plumbing -----------------------------------------------------------------------
@@ -82,58 +88,68 @@ class SharePointSource(SharePointFolders):
     # --- listing ------------------------------------------------------------------------
 
     def walk(self, cursor: DeltaCursor | None = None) -> Iterator[Listing]:
-        """One part: paths are rebuilt from parent ids once every delta page is in (the
-        position's item map is the tree's size whatever we do)."""
-        yield self.list(cursor)
-
-    def list(self, cursor: DeltaCursor | None = None) -> Listing:
+        """The files the position and the changes since hold, then the indexed files they leave
+        out a page of the index at a time (`delta_listing`), then the position to save: what is
+        held is the folders and the run's changes, not the library (but in a full enumeration,
+        whose items are all the library's)."""
         started = time.time()
         try:
-            items, link, resynced = self.graph.run(self._delta(cursor))
+            items, gone, before, link, resynced = self.graph.run(self._delta(cursor))
         except errors.SyncError as exc:  # the library could not be read at all
-            return Listing(failures=[ListFailure("", exc.cause, str(exc))], complete=False)
-        tree = delta.build(items)  # here: the loop serves other threads
-        self._owners = tree.owners
+            yield Listing(failures=[ListFailure("", exc.cause, str(exc))], complete=False)
+            return
+        listing = DeltaListing(items, gone, before)  # here: the loop serves other threads
+        self._owners = listing.owners
+        self._from_index = cursor is not None and cursor.index_pages is not None
+        for part in listing.listed():
+            yield Listing(entries=part)
+        for page in cursor.pages() if cursor is not None else ():
+            yield Listing(entries=listing.from_index(page))
         # Enumerated in full (no position, or one given up): the items are the library's as of
         # when the listing began; else they are as old as the position's last full listing.
         full = cursor is None or cursor.link is None or resynced
-        new = DeltaCursor(link, items, started if full or cursor is None else cursor.full_at,
-                          file_paths={e.file_id: path for path, e in tree.entries.items()
-                                      if e.file_id is not None})
-        return Listing(entries=tree.entries, cursor=new, resynced=resynced,
-                       empty_folders=tree.empty_folders)
+        new = DeltaCursor(link, listing.position(),
+                          started if full or cursor is None else cursor.full_at,
+                          vouched=listing.vouched, folders=listing.folders())
+        yield Listing(cursor=new, resynced=resynced, empty_folders=listing.empty_folders())
 
-    async def _delta(self, cursor: DeltaCursor | None) -> tuple[dict[str, dict], str, bool]:
-        """Items after every change since `cursor`, the new deltaLink, and whether the saved
-        position had to be given up for a full enumeration."""
+    def list(self, cursor: DeltaCursor | None = None) -> Listing:
+        return gather(self.walk(cursor))
+
+    async def _delta(self, cursor: DeltaCursor | None) -> tuple[
+            dict[str, dict], set[str], dict[str, str], str, bool]:
+        """Items after every change since `cursor` (the position's, not yet the files it left
+        to the index), the ids the changes deleted, the position's folders by path before them
+        (empty: a full enumeration), the new deltaLink, and whether the saved position had to
+        be given up for a full enumeration."""
         link = cursor.link if cursor is not None else None
         # a copy: the caller's cursor stays as is
         items = dict(cursor.items) if cursor is not None and link else {}
-        if cursor is not None and link:
-            delta.restore(items, cursor.indexed)  # the files the position left to the index
+        gone: set[str] = set()
         try:
             if link and not delta.has_root(items):  # changes alone would not make a tree
                 raise ResyncRequired("the saved position has no items to apply changes to")
             if link and delta.is_legacy(items):  # folders not told from packages: once
                 raise ResyncRequired("the saved position predates folders in listings")
-            return items, await self._follow(link, items), False
+            before = folder_ids(items)
+            return items, gone, before, await self._follow(link, items, gone), False
         except ResyncRequired as exc:
             log.info("delta position of drive %s unusable (%s): full enumeration",
                      self.drive_id, exc)
-        items = {}
-        link = await self._follow(None, items)
+        items, gone = {}, set()
+        link = await self._follow(None, items, gone)
         if not delta.has_root(items):  # an empty listing would read as "delete everything"
             raise errors.SyncError("the library's delta listing has no root folder", "")
-        return items, link, cursor is not None and cursor.link is not None
+        return items, gone, {}, link, cursor is not None and cursor.link is not None
 
-    async def _follow(self, link: str | None, items: dict[str, dict]) -> str:
+    async def _follow(self, link: str | None, items: dict[str, dict], gone: set[str]) -> str:
         """Apply every page from `link` (None: from the start); returns the new deltaLink."""
         while True:
             def request(client: Any, at: str | None = link) -> Any:
                 return self._root_delta(client, at).to_get_request_information()
 
             page = await self.graph.json(request, "")
-            delta.apply(items, page.get("value") or [])
+            delta.apply(items, page.get("value") or [], gone)
             if page.get("@odata.nextLink"):
                 link = page["@odata.nextLink"]
             elif page.get("@odata.deltaLink"):
@@ -167,7 +183,7 @@ class SharePointSource(SharePointFolders):
             reader = self._open_listed(path, size_hint, expect)
         if reader is None:
             item = self.graph.run(self._file(path))
-            reader = _reader(self.graph, path, item, False, self._renewed_url)
+            reader = reader_of(self.graph, path, item, False, self._renewed_url)
             try:
                 reader.open()
             except BaseException:
@@ -185,7 +201,7 @@ class SharePointSource(SharePointFolders):
         item = self.graph.run(self.listed.take(path))
         if item is None:
             return None
-        reader = _reader(self.graph, path, item, True, self._renewed_url)
+        reader = reader_of(self.graph, path, item, True, self._renewed_url)
         if (size_hint is not None and reader.entry.size != size_hint) or \
                 (expect is not None and not same_content(reader.entry, expect)):
             log.debug("listed version of a file is not the one wanted: fetching the item")
@@ -341,11 +357,15 @@ class SharePointSource(SharePointFolders):
     def owners(self, paths: Iterable[str]) -> dict[str, str | None]:
         """createdBy (else lastModifiedBy) email: from the last listing, else looked up (None
         for a file gone since; any other failure is raised: files nobody could ask about
-        never go to the connector's default owner)."""
+        never go to the connector's default owner). After a listing that read the index, a
+        path it does not name is left out: a file it rebuilt unchanged from its index record,
+        whose owner is the record's (the scan's own fallback), never a request per file."""
         paths = list(dict.fromkeys(paths))
         known = self._owners
         out = {p: known.get(p) for p in paths if p in known}
         missing = [p for p in paths if p not in known]
+        if self._from_index:
+            return out
         if missing:
             out.update(self.graph.run(self._look_up_owners(missing)))
         return {p: out[p] for p in paths}
@@ -361,13 +381,6 @@ class SharePointSource(SharePointFolders):
 
     def close(self) -> None:
         self.graph.close()
-
-
-def _reader(graph: GraphSession, path: str, item: dict, listed: bool,
-            renew_url: RenewUrl) -> DownloadReader:
-    hashes = (item.get("file") or {}).get("hashes") or {}
-    return DownloadReader(graph, delta.entry_of(path, item), folder_cache.download_url(item),
-                          hashes.get("quickXorHash"), listed=listed, renew_url=renew_url)
 
 
 def _read_exactly(data: ByteStream, n: int, path: str, offset: int, size: int) -> bytes:
