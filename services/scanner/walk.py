@@ -31,6 +31,7 @@ async def walk_into(rt: Runtime, c: Connector, run_id: str, source: Source,
     parts = source.walk(cursor)
     batch: list[SourceEntry] = []
     gate = PauseGate(rt, c.id)  # paused: the walk waits at the next folder
+    once = cursor is not None  # a delta listing's index pages may repeat a file (HSCAN)
     try:
         while (part := await asyncio.to_thread(next, parts, None)) is not None:
             root = next((f for f in part.failures if f.path == ""), None)
@@ -42,24 +43,24 @@ async def walk_into(rt: Runtime, c: Connector, run_id: str, source: Source,
             walked.errors += len(failures)
             batch += kept
             if len(batch) >= store.chunk:  # folders are often small: a round trip per chunk
-                walked.listed += await _listed(rt, c, store, batch)
+                walked.listed += await _listed(rt, c, store, batch, once)
                 batch = []
             if await gate.held():  # the progress shows what was listed; the next folder waits
-                walked.listed += await _listed(rt, c, store, batch)
+                walked.listed += await _listed(rt, c, store, batch, once)
                 batch = []
                 await gate.until_resumed()
-        walked.listed += await _listed(rt, c, store, batch)
+        walked.listed += await _listed(rt, c, store, batch, once)
     finally:
         _close(parts)
     return walked
 
 
-async def _listed(rt: Runtime, c: Connector, store: ScanStore,
-                  batch: list[SourceEntry]) -> int:
-    """Keep a chunk of the listing (each path once), and show it in the run's progress while
-    the walk goes on (an initial sync's listing can take long: the admin sees it grow);
-    returns how many files were new to the listing."""
-    added, size = await store.add_listed(batch)
+async def _listed(rt: Runtime, c: Connector, store: ScanStore, batch: list[SourceEntry],
+                  once: bool) -> int:
+    """Keep a chunk of the listing (`once`: each path once), and show it in the run's progress
+    while the walk goes on (an initial sync's listing can take long: the admin sees it grow);
+    returns how many files were kept."""
+    added, size = await store.add_listed(batch, once)
     if added:
         await rt.state.add_to_run(c.id, "files_listed", added, bytes_listed=size)
     return added

@@ -60,15 +60,28 @@ class ScanStore:
     async def drop(self) -> None:
         await self.r.delete(self.listed, self.paths, self.target, self.etags)
 
-    async def add_listed(self, entries: list[SourceEntry]) -> tuple[int, int]:
-        """Keep these entries, each path once (a listing streamed from the index may repeat
-        one: HSCAN can); returns how many were new and their bytes (one round trip)."""
+    async def add_listed(self, entries: list[SourceEntry],
+                         once: bool = False) -> tuple[int, int]:
+        """Keep these entries; returns how many were kept and their bytes (one round trip).
+        `once`: a path listed before is not kept again (a listing streamed from the index may
+        repeat one: HSCAN can), at some Redis CPU (~2.6 µs a file in a script, against ~1 µs
+        pipelined)."""
         if not entries:
             return 0, 0
-        added, size = await self._add_listed(keys=[self.listed, self.paths], args=[
-            TTL_S, *(x for e in entries for x in (e.path, e.size, json.dumps([
-                e.path, e.size, e.mtime_ns, e.file_id, e.content_tag, e.change_ns])))])
-        return int(added), int(size)
+        rows = [json.dumps([e.path, e.size, e.mtime_ns, e.file_id, e.content_tag, e.change_ns])
+                for e in entries]
+        if once:
+            added, size = await self._add_listed(keys=[self.listed, self.paths], args=[
+                TTL_S, *(x for e, row in zip(entries, rows, strict=True)
+                         for x in (e.path, e.size, row))])
+            return int(added), int(size)
+        async with self.r.pipeline(transaction=False) as p:
+            p.rpush(self.listed, *rows)
+            p.sadd(self.paths, *[e.path for e in entries])
+            p.expire(self.listed, TTL_S)
+            p.expire(self.paths, TTL_S)
+            await p.execute()
+        return len(entries), sum(e.size for e in entries)
 
     async def listed_among(self, paths: list[str]) -> set[str]:
         """Those of `paths` the walk listed (one round trip)."""

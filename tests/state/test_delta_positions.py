@@ -190,3 +190,20 @@ async def test_files_put_back_in_a_position_read_back_as_their_records(state):
     await positions.forget("c1")
     await positions.keep_files("c1", {"Finance | 2026/Q3 report.docx": rec})
     assert await positions.cursor("c1") == DeltaCursor()  # no position: a full listing next
+
+
+async def test_the_index_comes_page_by_page_to_the_listings_thread(state):
+    """A library's index is read a page at a time (HSCAN) while the listing goes on in its
+    thread: every file once (a page may repeat one), never the whole index in one reply."""
+    n = 2500
+    for i in range(n):
+        await state.put_index("c1", f"d/f{i:05d}.txt", IndexRecord(
+            i, 10**18 + i, graph_id(1000 + i), "u-alice", "alice@contoso.com", "0" * 32, 1.5,
+            content_tag="qxh="))
+    cursor = await state.delta_positions.cursor("c1")
+    pages = await asyncio.to_thread(lambda: list(cursor.pages()))
+    assert len(pages) > 1 and max(map(len, pages)) < n
+    files = {k: v for page in pages for k, v in page.items()}
+    assert len(files) == n
+    assert files[graph_id(1007)] == IndexedFile("d/f00007.txt", 7, 10**18 + 7, "qxh=",
+                                                "alice@contoso.com")

@@ -28,9 +28,9 @@ async def test_a_path_listed_twice_is_kept_and_counted_once(state):
     one entry, one job, the run's progress counting it once; the first entry stays."""
     store = state.scan_listing("c1")
     first = [SourceEntry("a.txt", 3, 1), SourceEntry("b.txt", 5, 1)]
-    assert await store.add_listed(first) == (2, 8)
+    assert await store.add_listed(first, once=True) == (2, 8)
     assert await store.add_listed([SourceEntry("b.txt", 9, 2), SourceEntry("c.txt", 7, 1),
-                                   SourceEntry("c.txt", 7, 1)]) == (1, 7)
+                                   SourceEntry("c.txt", 7, 1)], once=True) == (1, 7)
     back = [e async for chunk in store.listed_chunks(3) for e in chunk]
     assert back == first + [SourceEntry("c.txt", 7, 1)]
     assert await store.listed_among(["a.txt", "c.txt", "d.txt"]) == {"a.txt", "c.txt"}
