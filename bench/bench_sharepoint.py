@@ -17,14 +17,11 @@ incremental run holds: the folders and the changes, not the library).
 from __future__ import annotations
 
 import argparse
-import signal
-import time
 from collections import Counter
 
-from common import Servers, cpu_s, resync, table, vmhwm_mib
+from common import Servers, cpu_s, fresh_scanner, resync, table, vmhwm_mib
 
 KIB = 1024
-STARTUP_S = 6.0  # a scanner's imports and broker connection
 
 
 def sp_connector(api, graph, site, share: str) -> str:
@@ -85,16 +82,6 @@ def scanner_peak_mib(stack) -> float:
     return vmhwm_mib(scanner_pid(stack))
 
 
-def fresh_scanner(stack) -> float:
-    """The scanner stopped and started again (nothing left of the sizes before, nor of the
-    full listings: Python keeps what it freed); its resident memory once it is up."""
-    old = next(k for k, p in stack.procs.items() if k.startswith("scanner") and p.poll() is None)
-    stack.kill(old, signal.SIGTERM)
-    stack.spawn("scanner")
-    time.sleep(STARTUP_S)
-    return scanner_peak_mib(stack)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="500,5000")
@@ -130,7 +117,7 @@ def main() -> None:
             moved = view["status"]["progress"]
             _, _ = resync(api, cid)  # the position saved once the changes are indexed
             full_peak = scanner_peak_mib(stack)  # with the initial sync's full listing
-            up = fresh_scanner(stack)
+            up = vmhwm_mib(fresh_scanner(stack))  # Python keeps what full listings freed
             cpu = scanner_cpu_s(stack)
             took, _ = resync(api, cid)  # no change, from a position leaving files to the index
             peak = scanner_peak_mib(stack)

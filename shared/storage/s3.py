@@ -3,7 +3,8 @@
 The minio client is synchronous (urllib3): callers run these methods in threads. A file past
 the part size is uploaded in parts by `multipart` (each part sent again while S3 is out of
 reach), one at most that size in one PUT (minio's `put_object`). An upload a killed worker left
-open is gone on with where it holds the same bytes (`left_upload`), else aborted.
+open is gone on with where it holds the same bytes (`left_upload`), else aborted. A scan's
+listing of a bucket reads each key's size and etag only (`bucket_listing`).
 
 Conditional writes (`put` and `remove` with `expected`): the PUT, a multipart upload's
 completion (`multipart`) or the DELETE carries If-Match (the object is still that version) or,
@@ -35,6 +36,7 @@ from minio.helpers import DictType, ObjectWriteResult, genheaders, read_part_dat
 from shared.config.settings import Settings
 from shared.errors import ScaiDriveChanged, Transient
 from shared.storage import multipart
+from shared.storage.bucket_listing import ListedObject, listed_objects
 from shared.storage.multipart import PartsSent, Readable
 
 __all__ = ["Expected", "PartsSent", "Readable", "Storage", "content_etags"]
@@ -130,17 +132,16 @@ class Storage:
 
     def object_sizes(self, bucket: str, prefix: str) -> Iterator[tuple[str, int]]:
         """(key, size) of every object under `prefix`, as the listing's pages arrive."""
-        return ((o.object_name, o.size) for o in self._objects(bucket, prefix))
+        return ((o.key, o.size) for o in self._objects(bucket, prefix))
 
     def object_etags(self, bucket: str, prefix: str) -> Iterator[tuple[str, str]]:
         """(key, etag) of every object under `prefix`, as the listing's pages arrive: the
         version a two-way scan compares (folder markers, keys ending in "/", included: the
         two-way scan tells them apart)."""
-        return ((o.object_name, o.etag) for o in self._objects(bucket, prefix))
+        return ((o.key, o.etag) for o in self._objects(bucket, prefix))
 
-    def _objects(self, bucket: str, prefix: str):
-        start = prefix + "/" if prefix else None
-        return self.client.list_objects(bucket, prefix=start, recursive=True)
+    def _objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]:
+        return listed_objects(self.client, bucket, prefix + "/" if prefix else None)
 
     def stat(self, bucket: str, key: str):
         """The object's metadata (etag, size, last_modified, metadata); None if absent."""
