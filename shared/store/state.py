@@ -242,6 +242,14 @@ class State:
         raw = text(await self.r.hget(self.key("index", cid), path))
         return await self.index_codec.record(cid, raw)
 
+    async def index_records(self, cid: str, paths: list[str]) -> dict[str, IndexRecord]:
+        """The records of those of `paths` the index holds, in one round trip."""
+        if not paths:
+            return {}
+        raws = await self.r.hmget(self.key("index", cid), paths)
+        return await self.index_codec.records(cid, {
+            path: raw for path, raw in zip(paths, map(text, raws), strict=True) if raw})
+
     async def put_index(self, cid: str, path: str, rec: IndexRecord) -> None:
         value, = await self.index_codec.values(cid, [rec])
         await self.r.hset(self.key("index", cid), path, value)

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from shared import errors
-from shared.sources.sharepoint.source import UPLOAD_CHUNK
+from shared.sources.sharepoint.upload_session import UPLOAD_CHUNK
 from shared.sync.model import ABSENT
 from shared.sync.one_way import same_content
 from tests.conformance.remotes import MiB, sha

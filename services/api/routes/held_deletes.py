@@ -35,11 +35,9 @@ async def settle(cid: str, decision: str, request: Request) -> dict:
         raise HTTPException(409, "no deletions are held for this connector")
     if decision == "reject":
         if c.kind == "sharepoint":  # its position left the library's files to their records
-            await rt.state.delta_positions.keep_files(cid, {
-                path: rec for path, side in held.items() if side == "source"
-                and (rec := await rt.state.index_record(cid, path)) is not None})
-        for path in held:  # forgotten: the side that still has the file copies it back
-            await rt.state.drop_index(cid, path)
+            await rt.state.delta_positions.keep_files(cid, await rt.state.index_records(
+                cid, [path for path, side in held.items() if side == "source"]))
+        await rt.state.drop_index(cid, *held)  # forgotten: the side still holding it copies it
     await rt.state.set_status(cid, next_due=time.time())  # applied by a run starting now
     event = "connector.deletes_approved" if decision == "approve" else "connector.deletes_rejected"
     await record(rt, event, c, count=len(held))

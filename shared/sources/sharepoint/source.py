@@ -9,7 +9,8 @@ wiring).
   folder (folder_cache: one request a page of siblings, not one per file), and falls back to
   the item request when the listed version is not the one wanted or its URL fails;
 - write(): an upload session by path (Graph creates missing parent folders), fixed-size chunks
-  PUT in order without Authorization; nothing is committed unless every byte arrived;
+  PUT in order without Authorization (upload_session); nothing is committed unless every byte
+  arrived;
 - conditional write/delete: the item is read and compared with the expected version, then its
   eTag goes along as If-Match, which Graph checks again when an upload commits (412: another
   version landed meanwhile); "must not exist" is conflictBehavior "fail" (409);
@@ -43,9 +44,10 @@ from shared.sources.sharepoint.graph import (
     GraphSession,
     if_match,
 )
-from shared.sources.sharepoint.graph_errors import NameConflict, ResyncRequired, http_error
+from shared.sources.sharepoint.graph_errors import NameConflict, ResyncRequired
 from shared.sources.sharepoint.names import check_path
 from shared.sources.sharepoint.reading import DownloadReader, reader_of
+from shared.sources.sharepoint.upload_session import send_chunks
 from shared.sync.model import (
     Absent,
     DeltaCursor,
@@ -61,8 +63,6 @@ from shared.sync.model import (
 
 log = logging.getLogger(__name__)
 
-UPLOAD_UNIT = 327_680  # Graph: chunks are multiples of 320 KiB, each < 60 MiB
-UPLOAD_CHUNK = 16 * UPLOAD_UNIT  # 5 MiB in memory per write
 class SharePointSource(SharePointFolders):
     def __init__(self, endpoint: GraphEndpoint, creds: GraphCredentials, drive_id: str):
         self.drive_id = drive_id
@@ -283,7 +283,7 @@ class SharePointSource(SharePointFolders):
                 return delta.entry_of(path, item)
             url = self.graph.run(self._upload_session(path, etag, absent))
             try:
-                item = self._upload(path, url, data, size)
+                item = send_chunks(self.graph, path, url, data, size)
             except BaseException:
                 with contextlib.suppress(Exception):  # nothing is committed; free the session
                     self.graph.run(self.graph.fetch("DELETE", url, path))
@@ -335,23 +335,6 @@ class SharePointSource(SharePointFolders):
                                         .post(body, request_configuration=if_match(etag)), path)
         return session.upload_url
 
-    def _upload(self, path: str, url: str, data: ByteStream, size: int):
-        """Sequential ranged PUTs; the last answers with the driveItem."""
-        offset, response = 0, None
-        while offset < size:
-            chunk = _read_exactly(data, min(UPLOAD_CHUNK, size - offset), path, offset, size)
-            headers = {"Content-Range": f"bytes {offset}-{offset + len(chunk) - 1}/{size}"}
-            response = self.graph.run(self.graph.fetch("PUT", url, path, content=chunk,
-                                                       headers=headers))
-            offset += len(chunk)
-            if response.status_code == 202 and _next_expected(response) not in (None, offset):
-                raise errors.Transient(f"upload out of step: Graph expects byte "
-                                       f"{_next_expected(response)}, we are at {offset}", path)
-        if response is None or response.status_code not in (200, 201):
-            raise http_error(response, path) if response is not None else \
-                errors.SyncError("upload ended without a file", path)
-        return response.json()
-
     # --- owners -------------------------------------------------------------------------
 
     def owners(self, paths: Iterable[str]) -> dict[str, str | None]:
@@ -363,10 +346,9 @@ class SharePointSource(SharePointFolders):
         paths = list(dict.fromkeys(paths))
         known = self._owners
         out = {p: known.get(p) for p in paths if p in known}
-        missing = [p for p in paths if p not in known]
         if self._from_index:
             return out
-        if missing:
+        if missing := [p for p in paths if p not in known]:
             out.update(self.graph.run(self._look_up_owners(missing)))
         return {p: out[p] for p in paths}
 
@@ -381,22 +363,3 @@ class SharePointSource(SharePointFolders):
 
     def close(self) -> None:
         self.graph.close()
-
-
-def _read_exactly(data: ByteStream, n: int, path: str, offset: int, size: int) -> bytes:
-    parts, got = [], 0
-    while got < n:
-        part = data.read(n - got)
-        if not part:
-            raise errors.SyncError(f"input ended after {offset + got} of {size} bytes", path)
-        parts.append(part)
-        got += len(part)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-def _next_expected(response) -> int | None:
-    """The first byte an upload session still wants (its nextExpectedRanges, "start-end")."""
-    try:
-        return int(response.json()["nextExpectedRanges"][0].split("-")[0])
-    except (ValueError, KeyError, IndexError, TypeError):
-        return None
