@@ -4,7 +4,9 @@ The chain: the connector's explicit table, then its strategy (email or fuzzy nam
 directory entry of the owner SID), then the system owner. Directory answers are cached by the
 store with an expiry (shared/store/owner_cache.py); when the directory is down, the last known
 mapping (or the system owner) is used, the file still syncs, and the run counts the degraded
-mappings.
+mappings. ScaiDrive's users are read again when an import raised their version (read with the
+connector at each message's start): a user imported before a run is matched by it, and the
+answers cached under the older users are not used.
 """
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ import asyncio
 import functools
 import json
 import logging
-import time
 
 from cachetools import TTLCache
 from opentelemetry import trace
@@ -42,13 +43,11 @@ from shared.contracts import (
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("scaidrive.identity")
 CACHE_TTL_S = 3600
-USERS_TTL_S = 30
-MISS_REFRESH_S = 1.0
 # Directory answers also kept in-process: thousands of files of one owner cost no Redis round
 # trip each. Short next to CACHE_TTL_S, so an answer outlives Redis's copy by a minute at most.
 OWNERS_KEPT_S = 60
 OWNERS_KEPT = 10_000
-Question = tuple[str, int, str]  # connector id, mapping version, source principal
+Question = tuple[str, int, int, str]  # connector id, mapping version, users' version, principal
 
 
 @functools.lru_cache(maxsize=128)
@@ -61,22 +60,19 @@ class Identities:
     def __init__(self, rt: Runtime):
         self.rt = rt
         self.directory: UserDirectory = rt.state.users
-        self._users: tuple[float, list[User]] = (0.0, [])
+        self._users: tuple[int | None, list[User]] = (None, [])
         self._inflight: dict[Question, asyncio.Future[Owner]] = {}
         self._owners: TTLCache[Question, Owner] = TTLCache(OWNERS_KEPT, OWNERS_KEPT_S)
 
-    async def users(self, max_age_s: float = USERS_TTL_S) -> list[User]:
-        if time.monotonic() - self._users[0] > max_age_s:
-            self._users = (time.monotonic(), await self.directory.users())
+    async def users(self, version: int) -> list[User]:
+        """ScaiDrive's users as the import `version` left them: read once per import."""
+        if self._users[0] != version:
+            self._users = (version, await self.directory.users())
         return self._users[1]
 
-    async def by_email(self, email: str) -> User | None:
-        """A miss re-reads the directory (at most once a second): users imported moments ago
-        must not leave files labelled with the system owner."""
-        return match_email(email, await self.users()) or \
-            match_email(email, await self.users(MISS_REFRESH_S))
-
-    async def resolve(self, c: Connector, principal: str | None, run_id: str) -> Owner:
+    async def resolve(self, c: Connector, principal: str | None, run_id: str,
+                      users_version: int) -> Owner:
+        """`users_version`: `StoredUsers.version` as the message's start read it."""
         mapping = c.identity_mapping
         system = Owner(user_id=mapping.system_owner, source_principal=principal)
         if principal is None:
@@ -85,38 +81,37 @@ class Identities:
         if principal in table:
             return Owner(user_id=table[principal], source_principal=principal, method="table")
         if "@" in principal:  # SharePoint's owner is the Entra user's mail claim itself
-            user = await self.by_email(principal)
+            user = match_email(principal, await self.users(users_version))
             return Owner(user_id=user.id, source_principal=principal, method="email") \
                 if user else system
         if mapping.strategy not in ("email", "name"):
             return system
-        return await self._directory_owner(c, principal, system, run_id)
+        return await self._directory_owner(c, (c.id, c.identity_version, users_version,
+                                                   principal), system, run_id)
 
-    async def _directory_owner(self, c: Connector, principal: str, system: Owner,
+    async def _directory_owner(self, c: Connector, key: Question, system: Owner,
                                run_id: str) -> Owner:
         """The directory's answer: kept in-process, else cached in Redis, else asked (once for
         all the files of that owner arriving meanwhile)."""
-        key: Question = (c.id, c.identity_version, principal)
         if (owner := self._owners.get(key)) is not None:
             return owner
         if (cached := await self.rt.state.owners.cached(*key)) is not None:
             owner = cached
         else:
             if key not in self._inflight:
-                self._inflight[key] = asyncio.ensure_future(
-                    self._ask(c, principal, system, run_id))
+                self._inflight[key] = asyncio.ensure_future(self._ask(c, key, system, run_id))
                 self._inflight[key].add_done_callback(lambda _f: self._inflight.pop(key, None))
             owner = await asyncio.shield(self._inflight[key])
         if not owner.degraded:  # what Redis caches, and only that: degraded ones are retried
             self._owners[key] = owner
         return owner
 
-    async def _ask(self, c: Connector, principal: str, system: Owner, run_id: str) -> Owner:
-        mapping = c.identity_mapping
+    async def _ask(self, c: Connector, key: Question, system: Owner, run_id: str) -> Owner:
+        mapping, principal = c.identity_mapping, key[3]
         if mapping.ldap is None:  # not with these strategies (IdentityMapping's validation)
             return system
         if reason := unowned_reason(principal):  # BUILTIN\Administrators, SYSTEM, ...
-            return await self._unowned(c, principal, system, reason, run_id)
+            return await self._unowned(c, key, system, reason, run_id)
         password = self.rt.box.open(c.ldap_password_enc) if c.ldap_password_enc else None
         try:
             entry = await asyncio.to_thread(ldap_lookup, mapping.ldap, password, principal)
@@ -127,38 +122,33 @@ class Identities:
             known = await self.rt.state.owners.last_known(c.id, principal) or system
             return known.model_copy(update={"degraded": True})
         if entry is not None and entry.group:
-            return await self._unowned(c, principal, system, group_reason(entry.name), run_id)
-        owner = await self._match(c, principal, entry) or system
-        await self.rt.state.owners.remember(c.id, c.identity_version, principal, owner,
-                                            CACHE_TTL_S)
+            return await self._unowned(c, key, system, group_reason(entry.name), run_id)
+        owner = await self._match(c, key, entry) or system
+        await self.rt.state.owners.remember(*key, owner, CACHE_TTL_S)
         return owner
 
-    async def _unowned(self, c: Connector, principal: str, system: Owner, reason: str,
+    async def _unowned(self, c: Connector, key: Question, system: Owner, reason: str,
                        run_id: str) -> Owner:
         """A group or a built-in principal owns the file: nobody's account, the system owner
         (never matched by a group's mail or name to a person)."""
-        log.info("owner %s goes to the system owner: %s", principal, reason,
+        log.info("owner %s goes to the system owner: %s", key[3], reason,
                  extra={"connector_id": c.id, "run_id": run_id})
         owner = system.model_copy(update={"reason": reason})
-        await self.rt.state.owners.remember(c.id, c.identity_version, principal, owner,
-                                            CACHE_TTL_S)
+        await self.rt.state.owners.remember(*key, owner, CACHE_TTL_S)
         return owner
 
-    async def _match(self, c: Connector, principal: str,
+    async def _match(self, c: Connector, key: Question,
                      entry: DirectoryEntry | None) -> Owner | None:
         if entry is None:
             return None
         mail, name, _group = entry
-        users, mapping = await self.users(), c.identity_mapping
+        users, mapping, principal = await self.users(key[2]), c.identity_mapping, key[3]
         if mapping.strategy == "email":
-            user = await self.by_email(mail) if mail else None
+            user = match_email(mail, users) if mail else None
             if user is None:
                 return None
             return Owner(user_id=user.id, source_principal=principal, method="email")
         user, score = match_name(name, users, mapping.name_threshold, mapping.name_margin)
-        if user is None:  # a miss re-reads the directory, as for an e-mail (see `by_email`)
-            user, score = match_name(name, await self.users(MISS_REFRESH_S),
-                                     mapping.name_threshold, mapping.name_margin)
         if user is None:
             return None
         return Owner(user_id=user.id, source_principal=principal, method="name", score=score)
@@ -171,7 +161,7 @@ NO_OWNER = (ChangeKind.PUSHED, ChangeKind.DELETED_IN_SCAIDRIVE, ChangeKind.MOVED
 async def on_change(rt: Runtime, identities: Identities, msg: FileChanged | FileChanges) -> None:
     """A change alone becomes a `TransferJob`; a batch becomes one `TransferBatch` (each
     distinct owner resolved once)."""
-    c, held = await rt.state.connector_held(msg.connector_id)
+    c, held, users_version = await rt.state.connector_for_owners(msg.connector_id)
     if c is None:
         return  # connector deleted: its pending changes go nowhere
     if held:
@@ -184,7 +174,7 @@ async def on_change(rt: Runtime, identities: Identities, msg: FileChanged | File
             if change.version and change.kind not in NO_OWNER and \
                     change.owner_principal not in owners:
                 owners[change.owner_principal] = await identities.resolve(
-                    c, change.owner_principal, msg.run_id)
+                    c, change.owner_principal, msg.run_id, users_version)
         transfers = [Transfer(job_id=ch.job_id, kind=ch.kind, path=ch.path,
                               from_path=ch.from_path, version=ch.version,
                               owner=owners.get(ch.owner_principal)

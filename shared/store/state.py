@@ -26,9 +26,10 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
-from typing import Self
+from typing import Any, Self
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from shared.config.connector_model import Connector
@@ -304,11 +305,17 @@ class State:
         """Each connector (None: deleted) with its held flag (`paused`), in one round trip."""
         async with self.r.pipeline(transaction=False) as p:
             for cid in cids:
-                p.get(self.key("connector", cid))
-                p.hmget(self.key("status", cid), "paused", "auth_failed")
+                self.held_into(p, cid)
             flat = await p.execute()
-        return [(self.parse_connector(cid, text(flat[2 * i])), held(*maybe_texts(flat[2 * i + 1])))
-                for i, cid in enumerate(cids)]
+        return [self.parse_held(cid, flat[2 * i], flat[2 * i + 1]) for i, cid in enumerate(cids)]
+
+    def held_into(self, p: Pipeline, cid: str) -> None:
+        """Queue the two reads of `connectors_held` for one connector (replies: `parse_held`)."""
+        p.get(self.key("connector", cid))
+        p.hmget(self.key("status", cid), "paused", "auth_failed")
+
+    def parse_held(self, cid: str, raw: Any, status: Any) -> tuple[Connector | None, bool]:
+        return self.parse_connector(cid, text(raw)), held(*maybe_texts(status))
 
     async def connector_held(self, cid: str) -> tuple[Connector | None, bool]:
         """The connector and whether its work is held, in one round trip (a message's start)."""

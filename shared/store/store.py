@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
+from shared.config.connector_model import Connector
 from shared.config.settings import Settings
 from shared.store.alert_records import AlertRecords
 from shared.store.api_access import ApiAccess
@@ -78,6 +79,15 @@ class Store(RunState):
                             settings.redis_mode, settings.redis_timeout_s)
         await store.ping()
         return store
+
+    async def connector_for_owners(self, cid: str) -> tuple[Connector | None, bool, int]:
+        """`connector_held` and the users' version (`StoredUsers.version`) in its round trip:
+        an identity message's start."""
+        async with self.r.pipeline(transaction=False) as p:
+            self.held_into(p, cid)
+            self.users.version_into(p)
+            raw, status, version = await p.execute()
+        return (*self.parse_held(cid, raw, status), self.users.parse_version(version))
 
     def scan_listing(self, cid: str, chunk: int = CHUNK) -> ScanStore:
         """The working set of the connector's scan (one scan at a time: its lease), moved

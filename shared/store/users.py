@@ -4,10 +4,13 @@
 Key layout ({ns} = SCAIDRIVE_NAMESPACE):
 
   {ns}:users                     hash user id -> JSON User
+  {ns}:users:version             integer, raised by every import after its users are written:
+                                 a reader that sees it move reads the users again
 """
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 from shared.config.identity_mapping import User
 from shared.store.replies import text, text_hash
@@ -19,6 +22,7 @@ class StoredUsers:
     def __init__(self, redis: aioredis.Redis, namespace: str) -> None:
         self._r = redis
         self._key = f"{namespace}:users"
+        self._version = f"{namespace}:users:version"
 
     async def users(self) -> list[User]:
         stored = text_hash(await self._r.hgetall(self._key))
@@ -29,5 +33,20 @@ class StoredUsers:
         return User.model_validate_json(raw) if raw else None
 
     async def put(self, users: list[User]) -> None:
+        """Written, then the version raised (two round trips, in that order: a reader that saw
+        the new version reads the new users, on one Redis as on a cluster)."""
         if users:
             await self._r.hset(self._key, mapping={u.id: u.model_dump_json() for u in users})
+            await self._r.incr(self._version)
+
+    async def version(self) -> int:
+        """The imports so far (0 before the first)."""
+        return int(await self._r.get(self._version) or 0)
+
+    def version_into(self, pipe: Pipeline) -> None:
+        """Queue the read of `version` on a caller's pipeline (its reply: `parse_version`)."""
+        pipe.get(self._version)
+
+    @staticmethod
+    def parse_version(raw: bytes | str | None) -> int:
+        return int(raw or 0)

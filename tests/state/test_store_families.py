@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from shared.config.connector_model import Connector
 from shared.config.identity_mapping import User
 from shared.contracts import Owner
 from shared.store.upload_records import OpenUpload
@@ -27,15 +28,33 @@ async def test_users_live_in_one_hash_of_json(state):
     assert await state.r.hgetall(f"{state.ns}:users") == {"u-alice": alice.model_dump_json()}
 
 
+async def test_each_import_of_users_raises_their_version_read_with_the_connector(state):
+    """The identity service reads this version with the connector at each message's start:
+    the users are read again when it moved (an import minutes, or moments, before)."""
+    c = Connector(name="owners", target_share="owners", schedule="1h")
+    await state.save_connector(c)
+    assert (await state.users.version(), await state.connector_for_owners(c.id)) == \
+        (0, (c, False, 0))
+    await state.users.put([User(id="u-alice", email="alice@corp.local")])
+    await state.users.put([])  # nothing imported: the users did not change
+    await state.users.put([User(id="u-bob", email="bob@corp.local")])
+    await state.flag_status(c.id, "paused")
+    assert await state.users.version() == 2
+    assert await state.connector_for_owners(c.id) == (c, True, 2)
+    assert await state.connector_for_owners("gone") == (None, False, 2)
+
+
 async def test_directory_answers_fresh_per_version_and_last_known(state):
     owners = state.owners
     alice = Owner(user_id="u-alice", source_principal=SID, method="email")
-    assert await owners.cached("c1", 1, SID) is None and await owners.last_known("c1", SID) is None
-    await owners.remember("c1", 1, SID, alice, 60)
-    assert await owners.cached("c1", 1, SID) == alice
-    assert await owners.cached("c1", 2, SID) is None  # a new mapping version asks again
+    assert await owners.cached("c1", 1, 0, SID) is None
+    assert await owners.last_known("c1", SID) is None
+    await owners.remember("c1", 1, 0, SID, alice, 60)
+    assert await owners.cached("c1", 1, 0, SID) == alice
+    assert await owners.cached("c1", 2, 0, SID) is None  # a new mapping version asks again
+    assert await owners.cached("c1", 1, 1, SID) is None  # so do users imported since
     assert await owners.last_known("c1", SID) == alice
-    fresh, last = f"{state.ns}:idcache:c1:1:{SID}", f"{state.ns}:idlast:c1:{SID}"
+    fresh, last = f"{state.ns}:idcache:c1:1:0:{SID}", f"{state.ns}:idlast:c1:{SID}"
     assert await state.r.get(fresh) == await state.r.get(last) == alice.model_dump_json()
     assert 0 < await state.r.ttl(fresh) <= 60 and await state.r.ttl(last) == -1
 
