@@ -67,11 +67,17 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
     # Delta-capable sources (SharePoint) resume from the position the last run saved.
     cursor = await rt.state.delta_positions.cursor(c.id) if c.kind == "sharepoint" else None
     listed_from, full = _listing_start(rt, c, run_id, cursor)
+    # ScaiDrive's users imported since the files were labelled: the system owner's files are
+    # labelled again (an owner only the new users match). A connector's first scan labels all.
+    users_now, labelled = await rt.state.users_labelled(c.id)
     scan = scan_one_way if c.sync_mode == "one_way" else scan_two_way
-    out = await scan(rt, c, run_id, source, listed_from)
+    out = await scan(rt, c, run_id, source, listed_from,
+                     labelled is not None and users_now != labelled)
     if out.cursor is not None and cursor is not None:
         # Saved only now: a scan that dies before this point replays the same changes.
         await rt.state.delta_positions.save(c.id, cursor, out.cursor, out.acted)
+    if users_now != labelled:  # once: a file this listing missed keeps its label till it changes
+        await rt.state.mark_users_labelled(c.id, users_now)
     where = {"connector_id": c.id, "run_id": run_id}
     if out.withheld:
         log.warning("%d deletions withheld: their folders could not be listed", out.withheld,

@@ -34,7 +34,9 @@ from shared.sync.one_way import OneWayDecision
 
 
 async def scan_one_way(rt: Runtime, c: Connector, run_id: str, source: Source,
-                       cursor: DeltaCursor | None) -> ScanOutcome:
+                       cursor: DeltaCursor | None, users_imported: bool = False) -> ScanOutcome:
+    """`users_imported`: ScaiDrive's users were imported since the files were last labelled
+    (`shared.sync.model.labels_outdated`)."""
     store = rt.state.scan_listing(c.id, rt.settings.scan_chunk)
     await store.drop()  # a redelivered scan starts over
     # The bucket's sizes do not depend on the walk: both at once, so that a no-change re-sync
@@ -44,7 +46,7 @@ async def scan_one_way(rt: Runtime, c: Connector, run_id: str, source: Source,
         walked = await walk_into(rt, c, run_id, source, cursor, store)
         await bucket
         left = await left_before(rt, c)
-        out = await _decide(rt, c, run_id, source, store, walked, left)
+        out = await _decide(rt, c, run_id, source, store, walked, left, users_imported)
         await abort_unused(rt, c, walked.listing, store, left, out.published)
         return out
     finally:
@@ -70,14 +72,14 @@ def _page(objects, prefix: str, chunk: int) -> dict[str, int]:
 
 
 async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source, store: ScanStore,
-                  walked: Walked, left: Collection[str]) -> ScanOutcome:
+                  walked: Walked, left: Collection[str], users_imported: bool) -> ScanOutcome:
     """Feed the listing to the pure decision a chunk at a time, publishing as it decides; then
     the vanished paths (read from the index only if some indexed path was not listed)."""
     listing = walked.listing
     indexed = await store.indexed()
     await check_empty(rt, c, run_id, listing.complete, walked.listed, len(listing.failures),
                       indexed)
-    decision = OneWayDecision(indexed, listing, c.identity_version)
+    decision = OneWayDecision(indexed, listing, c.identity_version, users_imported)
     out = ScanOutcome(listed=walked.listed, errors=walked.errors, cursor=listing.cursor,
                       resynced=listing.resynced)
     publisher = ChangePublisher(rt, c, run_id, source, keep_acted=listing.cursor is not None,

@@ -37,7 +37,8 @@ from shared.sync.two_way import Decided, NameCheck, Step, TwoWayDecision
 
 
 async def scan_two_way(rt: Runtime, c: Connector, run_id: str, source: Source,
-                       cursor: DeltaCursor | None) -> ScanOutcome:
+                       cursor: DeltaCursor | None, users_imported: bool = False) -> ScanOutcome:
+    """`users_imported`: as `scan_one_way`'s."""
     store = rt.state.two_way_scan(c.id, rt.settings.scan_chunk)
     await store.drop()  # a redelivered scan starts over
     markers: list[str] = []
@@ -46,7 +47,8 @@ async def scan_two_way(rt: Runtime, c: Connector, run_id: str, source: Source,
         walked = await walk_into(rt, c, run_id, source, cursor, store)
         name_errors = await bucket
         left = await left_before(rt, c)
-        out = await _decide(rt, c, run_id, source, store, walked, markers, name_errors, left)
+        out = await _decide(rt, c, run_id, source, store, walked, markers, name_errors, left,
+                            users_imported)
         await abort_unused(rt, c, walked.listing, store, left, out.published)
         return out
     finally:
@@ -91,7 +93,7 @@ def _page(objects, prefix: str, run_id: str,
 
 async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source,
                   store: TwoWayScanStore, walked: Walked, markers: list[str],
-                  name_errors: int, left: Collection[str]) -> ScanOutcome:
+                  name_errors: int, left: Collection[str], users_imported: bool) -> ScanOutcome:
     listing = walked.listing
     n_target = await store.n_etags()
     candidates = [*markers, *(f + "/" for f in listing.empty_folders or ())]
@@ -103,7 +105,7 @@ async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source,
     decision = TwoWayDecision(listing, walked.listed, n_target, markers,
                               frozenset(await rt.state.conflicts.held_paths(c.id)),
                               c.max_delete_percent / 100, approved, c.identity_version,
-                              _name_rule(c))
+                              _name_rule(c), users_imported)
     decision.indexed_folders(folders)
     run = _Publishing(rt, c, run_id, ChangePublisher(rt, c, run_id, source,
                                                      keep_acted=listing.cursor is not None,

@@ -11,7 +11,8 @@ Key layout (prefix = SCAIDRIVE_NAMESPACE):
   {ns}:usage:{share}             bytes stored in the share, kept incrementally
   {ns}:index:{cid}               hash path -> packed IndexRecord (shared/store/index_codec.py),
                                  with {ns}:labels:{cid}, its owner labels (what the bucket holds)
-  {ns}:status:{cid}              hash: paused, next_due, last_success_at, last_duration_s, last_run
+  {ns}:status:{cid}              hash: paused, next_due, last_success_at, last_duration_s, last_run,
+                                 users_labelled (store.Store.users_labelled)
   {ns}:failures:{cid}            list of JSON failure records, newest first, capped
   {ns}:audit                     list of JSON audit events, newest first, capped
 

@@ -89,6 +89,18 @@ class Store(RunState):
             raw, status, version = await p.execute()
         return (*self.parse_held(cid, raw, status), self.users.parse_version(version))
 
+    async def users_labelled(self, cid: str) -> tuple[int, int | None]:
+        """The users' version now, and the one the connector's files were last all labelled
+        under (`mark_users_labelled`; None: never), in one round trip (a scan's start)."""
+        async with self.r.pipeline(transaction=False) as p:
+            self.users.version_into(p)
+            p.hget(self.key("status", cid), "users_labelled")
+            now, then = await p.execute()
+        return self.users.parse_version(now), None if then is None else int(then)
+
+    async def mark_users_labelled(self, cid: str, version: int) -> None:
+        await self.r.hset(self.key("status", cid), "users_labelled", str(version))
+
     def scan_listing(self, cid: str, chunk: int = CHUNK) -> ScanStore:
         """The working set of the connector's scan (one scan at a time: its lease), moved
         `chunk` entries per round trip."""

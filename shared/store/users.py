@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
 from shared.config.identity_mapping import User
-from shared.store.replies import text, text_hash
+from shared.store.replies import hset_mapping, maybe_texts, text, text_hash
 
 
 class StoredUsers:
@@ -32,12 +32,20 @@ class StoredUsers:
         raw = text(await self._r.hget(self._key, user_id))
         return User.model_validate_json(raw) if raw else None
 
-    async def put(self, users: list[User]) -> None:
-        """Written, then the version raised (two round trips, in that order: a reader that saw
-        the new version reads the new users, on one Redis as on a cluster)."""
-        if users:
-            await self._r.hset(self._key, mapping={u.id: u.model_dump_json() for u in users})
+    async def put(self, users: list[User]) -> int:
+        """Add or replace `users`; returns how many were new or differed. Those are written,
+        then the version raised (in that order: a reader that saw the new version reads the new
+        users, on one Redis as on a cluster). An import that changes nothing (the same
+        directory imported again every night) raises nothing: no connector relabels for it."""
+        wanted = {u.id: u.model_dump_json() for u in users}
+        if not wanted:
+            return 0
+        stored = maybe_texts(await self._r.hmget(self._key, list(wanted)))
+        changed = {k: v for (k, v), was in zip(wanted.items(), stored, strict=True) if v != was}
+        if changed:
+            await self._r.hset(self._key, mapping=hset_mapping(changed))
             await self._r.incr(self._version)
+        return len(changed)
 
     async def version(self) -> int:
         """The imports so far (0 before the first)."""

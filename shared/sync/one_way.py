@@ -26,6 +26,7 @@ from shared.sync.model import (
     Listing,
     SourceEntry,
     Versioned,
+    labels_outdated,
     racily_clean,
     same_content,
 )
@@ -56,12 +57,12 @@ class Plan:
 def reconcile(index: Mapping[str, IndexRecord], listing: Listing,
               target: Mapping[str, int] | None = None, max_delete_share: float = 1.0,
               approved_deletes: frozenset[str] = frozenset(),
-              identity_version: int = 1) -> Plan:
+              identity_version: int = 1, users_imported: bool = False) -> Plan:
     """The whole tree as one chunk. `target` maps path -> object size in the bucket (None:
     unknown, the index is trusted). Deletions beyond `max_delete_share` of the indexed files are
-    held (`deletes_held`), except those an admin approved. Records labelled under another
-    `identity_version` than the connector's are relabeled if otherwise unchanged."""
-    decision = OneWayDecision(len(index), listing, identity_version)
+    held (`deletes_held`), except those an admin approved. Files whose labels are outdated
+    (`labels_outdated`) are relabeled if otherwise unchanged."""
+    decision = OneWayDecision(len(index), listing, identity_version, users_imported)
     listed = decision.chunk([listing.entries[p] for p in sorted(listing.entries)], index, target)
     vanished = {p: r for p, r in index.items() if p not in listing.entries}
     plan = decision.finish(vanished, target, max_delete_share, approved_deletes)
@@ -74,10 +75,12 @@ class OneWayDecision:
     reads the chunks, their records and sizes, and publishes what comes back). It holds the new
     paths that may be moves until `finish`, and the counts."""
 
-    def __init__(self, n_indexed: int, listing: Listing, identity_version: int = 1):
-        """`listing`: its failures and completeness (its entries come through `chunk`)."""
+    def __init__(self, n_indexed: int, listing: Listing, identity_version: int = 1,
+                 users_imported: bool = False):
+        """`listing`: its failures and completeness (its entries come through `chunk`);
+        `identity_version`, `users_imported`: as `labels_outdated` takes them."""
         self.n_indexed = n_indexed
-        self.identity_version = identity_version
+        self.identity_version, self.users_imported = identity_version, users_imported
         self.complete = listing.complete
         self.unreadable = unreadable(listing.failures)
         # A new path can be a move only if something indexed can have vanished.
@@ -119,7 +122,7 @@ class OneWayDecision:
             return Action(ChangeKind.MODIFIED, path, entry)
         if sizes is not None and sizes.get(path) != known.size:
             return Action(ChangeKind.REPAIRED, path, entry)
-        if known.identity_version != self.identity_version:
+        if labels_outdated(known, self.identity_version, self.users_imported):
             # New owner, same bytes (a racily clean one is rechecked by the next run: the
             # relabel keeps its read time).
             return Action(ChangeKind.RELABELED, path, known)

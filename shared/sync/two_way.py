@@ -34,7 +34,14 @@ from dataclasses import dataclass, field
 from shared.contracts import ChangeKind
 from shared.sync.folders import FolderFill, decide_folders, files_only, is_folder
 from shared.sync.keys import CaseSpellings
-from shared.sync.model import IndexRecord, Listing, SourceEntry, racily_clean, same_content
+from shared.sync.model import (
+    IndexRecord,
+    Listing,
+    SourceEntry,
+    labels_outdated,
+    racily_clean,
+    same_content,
+)
 from shared.sync.rules import Action, MoveKey, deletable, move_key, unreadable
 from shared.sync.two_way_finish import RunWide, add_folders, finish_files, folders_of
 from shared.sync.two_way_plan import (
@@ -71,15 +78,17 @@ class TwoWayDecision:
     def __init__(self, source: Listing, n_source: int, n_target: int,
                  markers: Iterable[str], open_conflicts: frozenset[str] = frozenset(),
                  max_delete_share: float = 0.5, approved_deletes: frozenset[str] = frozenset(),
-                 identity_version: int = 1, source_names: NameCheck = any_name):
+                 identity_version: int = 1, source_names: NameCheck = any_name,
+                 users_imported: bool = False):
         """`source`: the listing's failures, completeness and empty folders (its entries come
         through `listed`); `n_source`, `n_target`: each side's file total; `markers`: the
-        folder markers ScaiDrive holds ("a/b/")."""
+        folder markers ScaiDrive holds ("a/b/"); `identity_version`, `users_imported`: as
+        `labels_outdated` takes them."""
         self.source = source
         self.unreadable = unreadable(source.failures)
         self.markers = [m for m in markers if m]
         self.open_conflicts = open_conflicts
-        self.identity_version = identity_version
+        self.identity_version, self.users_imported = identity_version, users_imported
         self.names, self.share, self.approved = source_names, max_delete_share, approved_deletes
         self.n_source, self.n_target = n_source, n_target
         self.plan = TwoWayPlan()
@@ -157,7 +166,7 @@ class TwoWayDecision:
         t = side(None if known is None else known.etag or "", etag, str.__eq__)
         step = TABLE.get((s, t))
         if (s, t) == ("same", "same") and known is not None and racily_clean(known) and \
-                known.identity_version == self.identity_version:  # a relabel first, then this
+                not self._outdated(known):  # a relabel first, then this
             step = Step.RECHECK
         if step is None:
             self._unchanged(out, path, known, etag)
@@ -175,11 +184,14 @@ class TwoWayDecision:
     def _unchanged(self, out: Decided, path: str, known: IndexRecord | None,
                    etag: str | None) -> None:
         """Same on both sides: nothing to do, unless its labels come from an older mapping."""
-        if known is not None and known.identity_version != self.identity_version:
+        if known is not None and self._outdated(known):
             self.plan.relabels.append(path)
             out.actions.append(Action(ChangeKind.RELABELED, path, known, target_etag=etag))
         else:
             self.plan.unchanged += 1
+
+    def _outdated(self, known: IndexRecord) -> bool:
+        return labels_outdated(known, self.identity_version, self.users_imported)
 
     def _kept(self, seen: Seen) -> bool:
         """Does the run-wide part need this path? Deletions (a move's old path, the hold), a
@@ -220,7 +232,8 @@ def reconcile_two_way(index: Mapping[str, IndexRecord], source: Listing,
                       max_delete_share: float = 0.5,
                       approved_deletes: frozenset[str] = frozenset(),
                       identity_version: int = 1,
-                      source_names: NameCheck = any_name) -> TwoWayPlan:
+                      source_names: NameCheck = any_name,
+                      users_imported: bool = False) -> TwoWayPlan:
     """The decision over whole trees: `index` holds the records of the last sync (`etag`: the
     object ScaiDrive held then); `target` maps path -> object etag under the connector's prefix.
     `approved_deletes`: deletions an admin approved after a run held them; they are not held
@@ -229,7 +242,8 @@ def reconcile_two_way(index: Mapping[str, IndexRecord], source: Listing,
     listed = source.entries
     decision = TwoWayDecision(source, len(listed), files_only(target),
                               [p for p in target if is_folder(p)], open_conflicts,
-                              max_delete_share, approved_deletes, identity_version, source_names)
+                              max_delete_share, approved_deletes, identity_version, source_names,
+                              users_imported)
     decision.indexed_folders(p for p in index if is_folder(p))
     decided = decision.scaidrive_only([(p, index.get(p), etag) for p, etag in sorted(target.items())
                                        if not is_folder(p) and p not in listed])

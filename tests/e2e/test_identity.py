@@ -137,3 +137,25 @@ def test_users_import_as_csv(stack):
     assert resp.json() == {"imported": 1}
     assert {"id": "u-csv", "email": "csv@corp.test", "display_name": "Csv Person"} in \
         api.get("/users").json()
+
+
+def test_an_owner_imported_after_the_first_sync_labels_their_files(stack, samba, s3, people,
+                                                                   ldap_server):
+    """Carol's directory entry names a mail no ScaiDrive user had at the first sync: her file
+    went to the system owner. Once her user is imported, the next run labels it hers (the
+    directory asked again, not its cached answer), with no byte read from the share."""
+    ldap_server.add_person("carol", people["carol"], "carol.white@corp.test", "Carol White")
+    api = stack.api()
+    cid = new_connector(api, samba, "id-late", "owners",
+                        identity_mapping=mapping(ldap_server, "email"))["id"]
+    assert wait_run(api, cid)["status"]["run"]["outcome"] == "success"
+    assert owners_in_bucket(s3, "id-late")["carol-0.txt"] == \
+        ("u-admin", "system_owner", people["carol"])
+    assert api.put("/users", json=[{"id": "u-carol", "email": "carol.white@corp.test",
+                                    "display_name": "Carol White"}]).status_code == 200
+    progress = sync_and_wait(api, cid)["status"]["progress"]
+    assert (progress["files_relabeled"], progress["files_transferred"]) == (1, 0), progress
+    owners = owners_in_bucket(s3, "id-late")
+    assert owners["carol-0.txt"] == ("u-carol", "email", people["carol"])
+    assert owners["bob-0.txt"][:2] == ("u-admin", "system_owner")  # still no mail for bob
+    assert report(api, cid)[people["carol"]] == ("u-carol", "email", 1)

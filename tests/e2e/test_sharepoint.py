@@ -269,3 +269,37 @@ def _assert_nowhere(stack, *secrets: str) -> None:
     for secret in secrets:
         assert secret not in logs
         assert not [v for v in values if secret in v]
+
+
+def test_owners_imported_after_the_first_sync_label_its_files(stack, graph, s3):
+    """Files synced before their owners were ScaiDrive users went to the system owner; once
+    the users are imported, the next run labels them (their objects copied onto themselves, no
+    bytes from the library), and the owner still unknown keeps the system owner. An import
+    that changes nothing (the same users again) relabels nothing."""
+    tag = uuid.uuid4().hex[:8]
+    dana, erin = f"dana-{tag}@contoso.com", f"erin-{tag}@contoso.com"
+    site = new_site(graph)
+    drive = graph.add_library(site, "Documents")
+    graph.put_file(drive, "notes/dana.txt", b"by dana", created_by_email=dana)
+    graph.put_file(drive, "notes/erin.txt", b"by erin", created_by_email=erin)
+    api = stack.api()
+    cid = new_sp_connector(api, graph, site, "Documents", f"sp-late-{tag}")["id"]
+    assert wait_run(api, cid)["status"]["run"]["outcome"] == "success"
+
+    def owner(name: str) -> tuple[str, str]:
+        meta = s3.client().stat_object(f"sp-late-{tag}", f"notes/{name}").metadata
+        return meta["x-amz-meta-scaidrive-owner"], meta["x-amz-meta-scaidrive-owner-mapping"]
+
+    assert owner("dana.txt") == owner("erin.txt") == ("system", "system_owner")
+    users = [{"id": f"u-dana-{tag}", "email": dana, "display_name": "Dana"}]
+    assert api.put("/users", json=users).status_code == 200
+    before = graph.counts()
+    progress = sync_and_wait(api, cid)["status"]["progress"]
+    assert (progress["files_relabeled"], progress["files_transferred"]) == (1, 0), progress
+    assert owner("dana.txt") == (f"u-dana-{tag}", "email")
+    assert owner("erin.txt") == ("system", "system_owner")
+    assert graph.counts()["download"] == before["download"]
+
+    assert api.put("/users", json=users).status_code == 200  # the same again
+    progress = sync_and_wait(api, cid)["status"]["progress"]
+    assert (progress["files_relabeled"], progress["files_skipped"]) == (0, 0), progress

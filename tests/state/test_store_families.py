@@ -42,6 +42,23 @@ async def test_each_import_of_users_raises_their_version_read_with_the_connector
     assert await state.users.version() == 2
     assert await state.connector_for_owners(c.id) == (c, True, 2)
     assert await state.connector_for_owners("gone") == (None, False, 2)
+    # The same directory imported again (a nightly import) changes nothing, raises nothing.
+    assert await state.users.put([User(id="u-bob", email="bob@corp.local")]) == 0
+    assert await state.users.version() == 2
+    assert await state.users.put([User(id="u-bob", email="bob@corp.local", display_name="Bob"),
+                                  User(id="u-alice", email="alice@corp.local")]) == 1
+    assert await state.users.version() == 3
+
+
+async def test_a_connectors_files_are_labelled_under_a_users_version(state):
+    """The version a connector's files were last all labelled under, read with the users'
+    version at a scan's start: the scan relabels the system owner's files when they differ."""
+    assert await state.users_labelled("c1") == (0, None)  # never scanned
+    await state.mark_users_labelled("c1", 0)
+    await state.users.put([User(id="u-alice", email="alice@corp.local")])
+    assert await state.users_labelled("c1") == (1, 0)
+    await state.mark_users_labelled("c1", 1)
+    assert await state.users_labelled("c1") == (1, 1)
 
 
 async def test_directory_answers_fresh_per_version_and_last_known(state):

@@ -306,3 +306,18 @@ def test_a_mass_rename_on_either_side_is_moved_not_held():
     index |= {p: rec(p, p) for p in extra}
     plan = reconcile_two_way(index, more, deleted)
     assert len(plan.moves) == 6 and len(plan.deletes_held) == 7
+
+
+def test_users_imported_since_relabel_the_system_owners_files_on_both_ways():
+    """As one way (tests/unit/test_reconcile.py): an unchanged file labelled with the system
+    owner for want of a user is labelled again once users were imported since; a racily clean
+    one is relabeled first (its bytes compared by a later run), never both at once."""
+    unmatched = IndexRecord(10, 100, None, owner="system", principal="carol@contoso.com",
+                            etag="e1", synced_at=READ_AT)
+    assert reconcile_two_way({"f": unmatched}, src(V1), {"f": "e1"}).actions == []
+    plan = reconcile_two_way({"f": unmatched}, src(V1), {"f": "e1"}, users_imported=True)
+    assert [(a.kind, a.path, a.target_etag) for a in plan.actions] == [(K.RELABELED, "f", "e1")]
+    racy = IndexRecord(10, 100, None, owner="system", principal="carol@contoso.com", etag="e1",
+                       synced_at=100e-9)
+    plan = reconcile_two_way({"f": racy}, src(V1), {"f": "e1"}, users_imported=True)
+    assert [a.kind for a in plan.actions] == [K.RELABELED]

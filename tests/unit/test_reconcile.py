@@ -155,3 +155,22 @@ def test_a_new_mapping_relabels_every_unchanged_file_with_its_indexed_version():
 def test_the_connector_mapping_labels_nothing_unchanged_again():
     plan = reconcile({"a": idx(labels=3)}, listing(src("a")), {"a": 10}, identity_version=3)
     assert plan.actions == [] and plan.unchanged == 1
+
+
+def test_users_imported_since_relabel_only_the_system_owners_files_of_a_principal():
+    """ScaiDrive's users imported since the files were labelled: a file the system owner got
+    for want of a user is labelled again (the new users may match its principal); one with a
+    person's label, or with no principal at all, is not. Changed files are sent as usual."""
+    def labelled(method, principal, **kw):
+        return IndexRecord(10, 100, None, owner="system" if method == "system_owner" else "u-1",
+                           principal=principal, etag=None, synced_at=READ_AT, method=method, **kw)
+    index = {"unmatched": labelled("system_owner", "S-1-5-21-9"),
+             "nobody": labelled("system_owner", None),
+             "matched": labelled("email", "S-1-5-21-7"),
+             "edited": labelled("system_owner", "S-1-5-21-9")}
+    lst = listing(src("unmatched"), src("nobody"), src("matched"), src("edited", size=12))
+    sizes = dict.fromkeys(index, 10)
+    plan = reconcile(index, lst, sizes, users_imported=True)
+    assert kinds(plan) == [("modified", "edited"), ("relabeled", "unmatched")]
+    assert plan.unchanged == 2
+    assert kinds(reconcile(index, lst, sizes)) == [("modified", "edited")]  # none imported
