@@ -13,6 +13,7 @@ from services.scanner.two_way_scan import scan_two_way
 from shared.app.run_lifecycle import close_run, lease_kept, stop_on_auth_failure
 from shared.app.runtime import Runtime
 from shared.app.source_pool import Sources
+from shared.config.active_directory import may_be_a_person
 from shared.config.connector_model import Connector
 from shared.contracts import ScanRequested
 from shared.errors import SyncError
@@ -72,7 +73,7 @@ async def _scan(rt: Runtime, c: Connector, run_id: str, source: Source, span) ->
     users_now, labelled = await rt.state.users_labelled(c.id)
     scan = scan_one_way if c.sync_mode == "one_way" else scan_two_way
     out = await scan(rt, c, run_id, source, listed_from,
-                     labelled is not None and users_now != labelled)
+                     may_be_a_person if labelled is not None and users_now != labelled else None)
     if out.cursor is not None and cursor is not None:
         # Saved only now: a scan that dies before this point replays the same changes.
         await rt.state.delta_positions.save(c.id, cursor, out.cursor, out.acted)

@@ -29,12 +29,13 @@ from shared.config.connector_model import Connector
 from shared.sources.base import Source
 from shared.store.scan_listing import ScanStore
 from shared.sync.keys import path_of_key
-from shared.sync.model import DeltaCursor
+from shared.sync.model import DeltaCursor, PrincipalCheck
 from shared.sync.one_way import OneWayDecision
 
 
 async def scan_one_way(rt: Runtime, c: Connector, run_id: str, source: Source,
-                       cursor: DeltaCursor | None, users_imported: bool = False) -> ScanOutcome:
+                       cursor: DeltaCursor | None,
+                       users_imported: PrincipalCheck | None = None) -> ScanOutcome:
     """`users_imported`: ScaiDrive's users were imported since the files were last labelled
     (`shared.sync.model.labels_outdated`)."""
     store = rt.state.scan_listing(c.id, rt.settings.scan_chunk)
@@ -72,7 +73,8 @@ def _page(objects, prefix: str, chunk: int) -> dict[str, int]:
 
 
 async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source, store: ScanStore,
-                  walked: Walked, left: Collection[str], users_imported: bool) -> ScanOutcome:
+                  walked: Walked, left: Collection[str],
+                  users_imported: PrincipalCheck | None) -> ScanOutcome:
     """Feed the listing to the pure decision a chunk at a time, publishing as it decides; then
     the vanished paths (read from the index only if some indexed path was not listed)."""
     listing = walked.listing

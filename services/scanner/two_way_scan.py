@@ -32,12 +32,13 @@ from shared.store.scan_sides import TwoWayScanStore
 from shared.store.state import Failure
 from shared.sync.folders import folder_record, is_folder
 from shared.sync.keys import check_path, check_smb_name, path_of_key
-from shared.sync.model import DeltaCursor, IndexRecord
+from shared.sync.model import DeltaCursor, IndexRecord, PrincipalCheck
 from shared.sync.two_way import Decided, NameCheck, Step, TwoWayDecision
 
 
 async def scan_two_way(rt: Runtime, c: Connector, run_id: str, source: Source,
-                       cursor: DeltaCursor | None, users_imported: bool = False) -> ScanOutcome:
+                       cursor: DeltaCursor | None,
+                       users_imported: PrincipalCheck | None = None) -> ScanOutcome:
     """`users_imported`: as `scan_one_way`'s."""
     store = rt.state.two_way_scan(c.id, rt.settings.scan_chunk)
     await store.drop()  # a redelivered scan starts over
@@ -93,7 +94,8 @@ def _page(objects, prefix: str, run_id: str,
 
 async def _decide(rt: Runtime, c: Connector, run_id: str, source: Source,
                   store: TwoWayScanStore, walked: Walked, markers: list[str],
-                  name_errors: int, left: Collection[str], users_imported: bool) -> ScanOutcome:
+                  name_errors: int, left: Collection[str],
+                  users_imported: PrincipalCheck | None) -> ScanOutcome:
     listing = walked.listing
     n_target = await store.n_etags()
     candidates = [*markers, *(f + "/" for f in listing.empty_folders or ())]

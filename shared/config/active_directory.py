@@ -117,6 +117,11 @@ def unowned_reason(sid: str) -> str | None:
     return None
 
 
+def may_be_a_person(principal: str) -> bool:
+    """Can a ScaiDrive user be this principal (a SID, or a SharePoint owner's e-mail)?"""
+    return unowned_reason(principal) is None
+
+
 def group_reason(name: str | None) -> str:
     """Why a file owned by a directory group goes to the system owner."""
     return f"owned by the group {name!r}, not a person" if name else \

@@ -111,15 +111,22 @@ def racily_clean(known: IndexRecord) -> bool:
         known.mtime_ns >= known.synced_at * 1e9 - RACY_WINDOW_NS
 
 
-def labels_outdated(known: IndexRecord, identity_version: int, users_imported: bool) -> bool:
+# Which principals may be a person (shared.config.active_directory.may_be_a_person: not a
+# built-in one, whose files stay the system owner's whatever users are imported).
+PrincipalCheck = Callable[[str], bool]
+
+
+def labels_outdated(known: IndexRecord, identity_version: int,
+                    users_imported: PrincipalCheck | None) -> bool:
     """Must the object's owner labels be decided again (a relabel: new metadata, same bytes)?
     When they were decided under another mapping version than the connector's; and, when
     ScaiDrive's users were imported since the connector's files were last labelled
-    (`users_imported`), when they name the system owner for a principal no user matched then
-    (a group's or a built-in's is decided again too: it stays the system owner, its object
-    untouched)."""
+    (`users_imported`, which then tells the principals that may be a person), when they name
+    the system owner for such a principal (no user matched it then; a group the directory
+    names is decided again too: it stays the system owner, its object untouched)."""
     return known.identity_version != identity_version or (
-        users_imported and known.method == "system_owner" and known.principal is not None)
+        users_imported is not None and known.method == "system_owner"
+        and known.principal is not None and users_imported(known.principal))
 
 
 # --- conversions: the only ones -------------------------------------------------------------

@@ -24,6 +24,7 @@ from shared.contracts import ChangeKind
 from shared.sync.model import (
     IndexRecord,
     Listing,
+    PrincipalCheck,
     SourceEntry,
     Versioned,
     labels_outdated,
@@ -57,7 +58,7 @@ class Plan:
 def reconcile(index: Mapping[str, IndexRecord], listing: Listing,
               target: Mapping[str, int] | None = None, max_delete_share: float = 1.0,
               approved_deletes: frozenset[str] = frozenset(),
-              identity_version: int = 1, users_imported: bool = False) -> Plan:
+              identity_version: int = 1, users_imported: PrincipalCheck | None = None) -> Plan:
     """The whole tree as one chunk. `target` maps path -> object size in the bucket (None:
     unknown, the index is trusted). Deletions beyond `max_delete_share` of the indexed files are
     held (`deletes_held`), except those an admin approved. Files whose labels are outdated
@@ -76,7 +77,7 @@ class OneWayDecision:
     paths that may be moves until `finish`, and the counts."""
 
     def __init__(self, n_indexed: int, listing: Listing, identity_version: int = 1,
-                 users_imported: bool = False):
+                 users_imported: PrincipalCheck | None = None):
         """`listing`: its failures and completeness (its entries come through `chunk`);
         `identity_version`, `users_imported`: as `labels_outdated` takes them."""
         self.n_indexed = n_indexed

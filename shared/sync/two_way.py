@@ -37,6 +37,7 @@ from shared.sync.keys import CaseSpellings
 from shared.sync.model import (
     IndexRecord,
     Listing,
+    PrincipalCheck,
     SourceEntry,
     labels_outdated,
     racily_clean,
@@ -79,7 +80,7 @@ class TwoWayDecision:
                  markers: Iterable[str], open_conflicts: frozenset[str] = frozenset(),
                  max_delete_share: float = 0.5, approved_deletes: frozenset[str] = frozenset(),
                  identity_version: int = 1, source_names: NameCheck = any_name,
-                 users_imported: bool = False):
+                 users_imported: PrincipalCheck | None = None):
         """`source`: the listing's failures, completeness and empty folders (its entries come
         through `listed`); `n_source`, `n_target`: each side's file total; `markers`: the
         folder markers ScaiDrive holds ("a/b/"); `identity_version`, `users_imported`: as
@@ -233,7 +234,7 @@ def reconcile_two_way(index: Mapping[str, IndexRecord], source: Listing,
                       approved_deletes: frozenset[str] = frozenset(),
                       identity_version: int = 1,
                       source_names: NameCheck = any_name,
-                      users_imported: bool = False) -> TwoWayPlan:
+                      users_imported: PrincipalCheck | None = None) -> TwoWayPlan:
     """The decision over whole trees: `index` holds the records of the last sync (`etag`: the
     object ScaiDrive held then); `target` maps path -> object etag under the connector's prefix.
     `approved_deletes`: deletions an admin approved after a run held them; they are not held

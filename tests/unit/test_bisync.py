@@ -1,6 +1,7 @@
 """The two-way decision, every combination of the two sides, with no server anywhere."""
 import pytest
 
+from shared.config.active_directory import may_be_a_person
 from shared.contracts import ChangeKind as K
 from shared.sync.keys import check_smb_name
 from shared.sync.model import IndexRecord, ListFailure, Listing, SourceEntry
@@ -315,9 +316,9 @@ def test_users_imported_since_relabel_the_system_owners_files_on_both_ways():
     unmatched = IndexRecord(10, 100, None, owner="system", principal="carol@contoso.com",
                             etag="e1", synced_at=READ_AT)
     assert reconcile_two_way({"f": unmatched}, src(V1), {"f": "e1"}).actions == []
-    plan = reconcile_two_way({"f": unmatched}, src(V1), {"f": "e1"}, users_imported=True)
+    plan = reconcile_two_way({"f": unmatched}, src(V1), {"f": "e1"}, users_imported=may_be_a_person)
     assert [(a.kind, a.path, a.target_etag) for a in plan.actions] == [(K.RELABELED, "f", "e1")]
     racy = IndexRecord(10, 100, None, owner="system", principal="carol@contoso.com", etag="e1",
                        synced_at=100e-9)
-    plan = reconcile_two_way({"f": racy}, src(V1), {"f": "e1"}, users_imported=True)
+    plan = reconcile_two_way({"f": racy}, src(V1), {"f": "e1"}, users_imported=may_be_a_person)
     assert [a.kind for a in plan.actions] == [K.RELABELED]

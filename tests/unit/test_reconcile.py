@@ -1,6 +1,7 @@
 """The sync decision, case by case, with no server anywhere."""
 import pytest
 
+from shared.config.active_directory import may_be_a_person
 from shared.contracts import ChangeKind as K
 from shared.sync.model import IndexRecord, ListFailure, Listing, SourceEntry
 from shared.sync.one_way import reconcile
@@ -157,20 +158,23 @@ def test_the_connector_mapping_labels_nothing_unchanged_again():
     assert plan.actions == [] and plan.unchanged == 1
 
 
-def test_users_imported_since_relabel_only_the_system_owners_files_of_a_principal():
-    """ScaiDrive's users imported since the files were labelled: a file the system owner got
+def test_users_imported_since_relabel_only_the_system_owners_files_of_a_person():
+    r"""ScaiDrive's users imported since the files were labelled: a file the system owner got
     for want of a user is labelled again (the new users may match its principal); one with a
-    person's label, or with no principal at all, is not. Changed files are sent as usual."""
+    person's label, with no principal at all, or a built-in principal's (BUILTIN\Administrators
+    owns much of a Windows share: nothing imported makes it a user) is not. Changed files are
+    sent as usual."""
     def labelled(method, principal, **kw):
         return IndexRecord(10, 100, None, owner="system" if method == "system_owner" else "u-1",
                            principal=principal, etag=None, synced_at=READ_AT, method=method, **kw)
-    index = {"unmatched": labelled("system_owner", "S-1-5-21-9"),
+    index = {"unmatched": labelled("system_owner", "S-1-5-21-1-2-3-1109"),
              "nobody": labelled("system_owner", None),
-             "matched": labelled("email", "S-1-5-21-7"),
-             "edited": labelled("system_owner", "S-1-5-21-9")}
-    lst = listing(src("unmatched"), src("nobody"), src("matched"), src("edited", size=12))
+             "admins": labelled("system_owner", "S-1-5-32-544"),
+             "matched": labelled("email", "S-1-5-21-1-2-3-1107"),
+             "edited": labelled("system_owner", "S-1-5-21-1-2-3-1109")}
+    lst = listing(*(src(p) for p in index if p != "edited"), src("edited", size=12))
     sizes = dict.fromkeys(index, 10)
-    plan = reconcile(index, lst, sizes, users_imported=True)
+    plan = reconcile(index, lst, sizes, users_imported=may_be_a_person)
     assert kinds(plan) == [("modified", "edited"), ("relabeled", "unmatched")]
-    assert plan.unchanged == 2
+    assert plan.unchanged == 3
     assert kinds(reconcile(index, lst, sizes)) == [("modified", "edited")]  # none imported
