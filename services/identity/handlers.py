@@ -24,8 +24,8 @@ from shared.app.runtime import Runtime
 from shared.config.active_directory import group_reason, unowned_reason
 from shared.config.connector_model import Connector
 from shared.config.identity_mapping import (
-    User,
     UserDirectory,
+    UserIndex,
     match_email,
     match_name,
     parse_table,
@@ -60,14 +60,15 @@ class Identities:
     def __init__(self, rt: Runtime):
         self.rt = rt
         self.directory: UserDirectory = rt.state.users
-        self._users: tuple[int | None, list[User]] = (None, [])
+        self._users: tuple[int | None, UserIndex] = (None, UserIndex([]))
         self._inflight: dict[Question, asyncio.Future[Owner]] = {}
         self._owners: TTLCache[Question, Owner] = TTLCache(OWNERS_KEPT, OWNERS_KEPT_S)
 
-    async def users(self, version: int) -> list[User]:
-        """ScaiDrive's users as the import `version` left them: read once per import."""
+    async def users(self, version: int) -> UserIndex:
+        """ScaiDrive's users as the import `version` left them: read and indexed once per
+        import."""
         if self._users[0] != version:
-            self._users = (version, await self.directory.users())
+            self._users = (version, UserIndex(await self.directory.users()))
         return self._users[1]
 
     async def resolve(self, c: Connector, principal: str | None, run_id: str,

@@ -11,6 +11,7 @@ import csv
 import io
 import re
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -78,28 +79,45 @@ def parse_table(text: str | None, known_users: set[str] | None = None
 
 # --- matching ----------------------------------------------------------------------------------
 
-def match_email(mail: str | None, users: list[User]) -> User | None:
+class UserIndex:
+    """ScaiDrive's users made ready for many lookups, once per import: by e-mail (casefolded;
+    a mail two users share is nobody's) and by display name. A lookup by mail is then one dict
+    read, not a pass over every user (2 ms a principal at 20,000 users)."""
+
+    def __init__(self, users: Sequence[User]) -> None:
+        by_email: dict[str, User | None] = {}
+        for u in users:
+            if u.email:
+                key = u.email.casefold()
+                by_email[key] = None if key in by_email else u
+        self.by_email = by_email
+        self.named = [u for u in users if u.display_name]
+        self.names = [u.display_name for u in self.named]
+
+
+def _indexed(users: Sequence[User] | UserIndex) -> UserIndex:
+    return users if isinstance(users, UserIndex) else UserIndex(users)
+
+
+def match_email(mail: str | None, users: Sequence[User] | UserIndex) -> User | None:
     if not mail:
         return None
-    wanted = mail.strip().casefold()
-    found = [u for u in users if u.email and u.email.casefold() == wanted]
-    return found[0] if len(found) == 1 else None
+    return _indexed(users).by_email.get(mail.strip().casefold())
 
 
-def match_name(name: str | None, users: list[User], threshold: float,
+def match_name(name: str | None, users: Sequence[User] | UserIndex, threshold: float,
                margin: float) -> tuple[User | None, float | None]:
     """Best fuzzy match of a display name, with its score. Two candidates within `margin` of
     each other is ambiguity: no match (guessing the wrong owner is worse than none)."""
-    if not name or not users:
+    index = _indexed(users)
+    if not name or not index.named:
         return None, None
-    named = [u for u in users if u.display_name]
-    best = process.extract(name, [u.display_name for u in named],
-                           scorer=fuzz.token_sort_ratio, limit=2)
+    best = process.extract(name, index.names, scorer=fuzz.token_sort_ratio, limit=2)
     if not best or best[0][1] < threshold:
         return None, best[0][1] if best else None
     if len(best) > 1 and best[0][1] - best[1][1] < margin:
         return None, best[0][1]
-    return named[best[0][2]], best[0][1]
+    return index.named[best[0][2]], best[0][1]
 
 
 # --- SIDs --------------------------------------------------------------------------------------

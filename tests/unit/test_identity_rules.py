@@ -3,6 +3,7 @@ import pytest
 
 from shared.config.identity_mapping import (
     User,
+    UserIndex,
     match_email,
     match_name,
     parse_table,
@@ -25,26 +26,36 @@ def test_table_parses_with_or_without_header_and_names_bad_lines():
         (4, "e-mail"), (5, "twice"), (6, "smb-sid,scaidrive-user-id")]
 
 
-def test_email_matches_case_insensitively_and_only_once():
-    assert match_email("alice.smith@EXAMPLE.com", USERS).id == "u1"
-    assert match_email("nobody@example.com", USERS) is None
-    assert match_email(None, USERS) is None
-    twins = USERS + [User(id="u9", email="bob@example.com")]
-    assert match_email("bob@example.com", twins) is None  # two users claim it: no guess
+# The identity service indexes the users once per import (`UserIndex`): the same answers.
+FORMS = [pytest.param(list, id="users"), pytest.param(UserIndex, id="indexed")]
 
 
-def test_name_match_returns_its_score():
-    user, score = match_name("Smith, Alice", USERS, threshold=80, margin=5)
+@pytest.mark.parametrize("form", FORMS)
+def test_email_matches_case_insensitively_and_only_once(form):
+    assert match_email(" alice.smith@EXAMPLE.com", form(USERS)).id == "u1"
+    assert match_email("nobody@example.com", form(USERS)) is None
+    assert match_email(None, form(USERS)) is None
+    for twins in (USERS + [User(id="u9", email="BOB@example.com")],
+                  USERS + [User(id="u9", email="bob@example.com"), User(id="u8")] * 2):
+        assert match_email("bob@example.com", form(twins)) is None  # two claim it: no guess
+        assert match_email("robert@example.com", form(twins)).id == "u3"
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_name_match_returns_its_score(form):
+    user, score = match_name("Smith, Alice", form(USERS), threshold=80, margin=5)
     assert user.id == "u1" and score >= 80
-    user, score = match_name("Chandra Ramaswami", USERS, threshold=80, margin=5)
+    user, score = match_name("Chandra Ramaswami", form(USERS), threshold=80, margin=5)
     assert user.id == "u4" and 80 <= score < 100
 
 
-def test_ambiguous_or_weak_names_do_not_match():
-    user, score = match_name("Bob Jon", USERS, threshold=70, margin=5)
+@pytest.mark.parametrize("form", FORMS)
+def test_ambiguous_or_weak_names_do_not_match(form):
+    user, score = match_name("Bob Jon", form(USERS), threshold=70, margin=5)
     assert user is None and score is not None  # Jones vs Jonas: too close to call
-    assert match_name("Zed Zebra", USERS, threshold=80, margin=5)[0] is None
-    assert match_name("", USERS, threshold=80, margin=5) == (None, None)
+    assert match_name("Zed Zebra", form(USERS), threshold=80, margin=5)[0] is None
+    assert match_name("", form(USERS), threshold=80, margin=5) == (None, None)
+    assert match_name("Bob Jones", form([]), threshold=80, margin=5) == (None, None)
 
 
 @pytest.mark.parametrize("sid", ["S-1-5-21-3623811015-3361044348-30300820-1013",
