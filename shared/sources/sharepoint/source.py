@@ -68,7 +68,7 @@ class SharePointSource(SharePointFolders):
         self.drive_id = drive_id
         self.graph = GraphSession(endpoint, creds)  # tests replace graph.sleep
         # By path, from the last listing: the files it did not rebuild unchanged from the index
-        # (`_from_index`: such a file's owner is its index record's).
+        # (`_from_index`: such a file's owner is its index record's), until `owners` gives them.
         self._owners: dict[str, str | None] = {}
         self._from_index = False
         self.listed = folder_cache.FolderCache(self._children)  # lives on the session's loop
@@ -344,11 +344,13 @@ class SharePointSource(SharePointFolders):
         path it does not name is left out: a file it rebuilt unchanged from its index record,
         whose owner is the record's (the scan's own fallback), never a request per file."""
         paths = list(dict.fromkeys(paths))
-        known = self._owners
-        out = {p: known.get(p) for p in paths if p in known}
+        known = self._owners  # each given once (a scan asks once a path): not kept till next run
+        out = {p: known.pop(p) for p in paths if p in known}
+        if not known:
+            self._owners = {}  # an emptied dict keeps its table: a library's worth
         if self._from_index:
             return out
-        if missing := [p for p in paths if p not in known]:
+        if missing := [p for p in paths if p not in out]:
             out.update(self.graph.run(self._look_up_owners(missing)))
         return {p: out[p] for p in paths}
 
