@@ -39,7 +39,10 @@ def directory(rt: Runtime) -> StoredUsers:
 
 @router.put("/users", openapi_extra=_USERS_BODY)
 async def import_users(request: Request) -> dict[str, int]:
-    """JSON `[{id, email, display_name}]`, or CSV with the header `id,email,display_name`."""
+    """JSON `[{id, email, display_name}]`, or CSV with the header `id,email,display_name`.
+    `changed`: the users that were new or differed; none, and no connector labels its files
+    again (the next scans relabel the system owner's files only after an import that changed
+    some)."""
     body = (await request.body()).decode("utf-8-sig", errors="replace")
     is_csv = "csv" in request.headers.get("content-type", "")
     rows = _rows(body) if is_csv else None
@@ -52,8 +55,8 @@ async def import_users(request: Request) -> dict[str, int]:
             for d in detail:
                 d["loc"] = ["body", f"line {int(d['loc'][1]) + 2}"]
         raise HTTPException(422, detail) from None
-    await directory(request.app.state.rt).put(users)
-    return {"imported": len(users)}
+    changed = await directory(request.app.state.rt).put(users)
+    return {"imported": len(users), "changed": changed}
 
 
 @router.get("/users")
