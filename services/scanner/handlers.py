@@ -113,4 +113,4 @@ def _listing_start(rt: Runtime, c: Connector, run_id: str,
     log.info("full listing: the last was %.1f days ago; reconciling the change feed",
              (now - (cursor.full_at or now)) / DAY_S,
              extra={"connector_id": c.id, "run_id": run_id})
-    return DeltaCursor(index_pages=cursor.index_pages), True
+    return DeltaCursor(index_pages=cursor.index_pages, enumeration=cursor.enumeration), True

@@ -12,6 +12,12 @@ Key layout (prefix = SCAIDRIVE_NAMESPACE; one connector's keys, tagged by it in 
                          not vouch for (shared/sources/sharepoint/delta_listing.py); the
                          rest are rebuilt from the index, which the listing reads a page at
                          a time (`DeltaCursor.index_pages`)
+  {ns}:enum:{cid}        hash: where a full enumeration under way stands ("link": the page's
+                         link that follows the last page kept, nextLink or, once the last is
+                         in, deltaLink; "of": the drive's id), so that a scan killed midway
+                         goes on from there (`DeltaCursor.enumeration`); gone with the
+                         position's next save
+  {ns}:enum_items:{cid}  hash item id -> packed item: what the enumeration's pages gave so far
 
 An item (shared/sources/sharepoint/delta.py's compact dict) is kept in fields joined by "|", a
 character SharePoint refuses in names, the name last (it may hold anything):
@@ -46,8 +52,9 @@ import asyncio
 import json
 import time
 from base64 import urlsafe_b64decode, urlsafe_b64encode
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
 from functools import partial
+from typing import Any, TypeVar
 
 from shared.store.binary_records import GRAPH_ID, b36, graph_id, graph_id_bytes
 from shared.store.replies import text, text_hash
@@ -56,12 +63,14 @@ from shared.sync.folders import is_folder
 from shared.sync.model import (
     TOMBSTONE,
     DeltaCursor,
+    DeltaItem,
     IndexedFile,
     IndexRecord,
     file_item,
     folder_ids,
 )
 
+T = TypeVar("T")
 WRITE_BATCH = 1000  # items per HSET / HDEL
 PAGE_WAIT_S = 300.0  # for a page of the index (a Redis outage is retried meanwhile)
 # An mtime kept as base 36 + "n" (before "N") is ns from this size up, else whole seconds.
@@ -179,11 +188,12 @@ class DeltaPositions:
             link, full_at, items = await p.execute()
         raw = text_hash(items)
         parents: dict[str, str | None] = {}
+        loop = asyncio.get_running_loop()
         return DeltaCursor(text(link), {k: unpack_item(v, parents) for k, v in raw.items()},
                            float(full_at) if full_at is not None else
                            time.time() if link is not None else None,
-                           index_pages=partial(self._pages_in_thread, cid,
-                                               asyncio.get_running_loop()))
+                           index_pages=partial(self._pages_in_thread, cid, loop),
+                           enumeration=KeptEnumeration(self, cid, loop))
 
     def _pages_in_thread(self, cid: str, loop: asyncio.AbstractEventLoop
                          ) -> Iterator[dict[str, IndexedFile]]:
@@ -223,6 +233,36 @@ class DeltaPositions:
                 p.delete(self.state.key("delta", cid))
             if new.full_at is not None:
                 p.set(self.state.key("delta_full", cid), repr(new.full_at))
+            p.delete(self.state.key("enum", cid), self.state.key("enum_items", cid))
+            await p.execute()
+
+    async def enumeration(self, cid: str, of: str) -> tuple[str, dict[str, DeltaItem]] | None:
+        """Where a full enumeration of `of` stands (`keep_page`): the link to follow on and
+        the items so far; None if none of `of` is kept."""
+        async with self.r.pipeline(transaction=False) as p:  # one connector: one slot
+            p.hgetall(self.state.key("enum", cid))
+            p.hgetall(self.state.key("enum_items", cid))
+            meta, items = (text_hash(raw) for raw in await p.execute())
+        if meta.get("of") != of or not meta.get("link"):
+            return None
+        parents: dict[str, str | None] = {}
+        return meta["link"], {k: unpack_item(v, parents) for k, v in items.items()}
+
+    async def keep_page(self, cid: str, of: str, link: str, packed: Mapping[str, str],
+                        removed: list[str], first: bool) -> None:
+        """One more page of a full enumeration of `of`, in one transaction: its items
+        (`pack_item`'s), the ids it deleted, the link that follows it. `first`: what was kept
+        before (another enumeration's) goes."""
+        items = self.state.key("enum_items", cid)
+        async with self.r.pipeline(transaction=True) as p:
+            if first:
+                p.delete(items)
+            keys = list(packed)
+            for i in range(0, len(keys), WRITE_BATCH):
+                p.hset(items, mapping={k: packed[k] for k in keys[i:i + WRITE_BATCH]})
+            for i in range(0, len(removed), WRITE_BATCH):
+                p.hdel(items, *removed[i:i + WRITE_BATCH])
+            p.hset(self.state.key("enum", cid), mapping={"link": link, "of": of})
             await p.execute()
 
     async def keep_files(self, cid: str, records: Mapping[str, IndexRecord]) -> None:
@@ -247,5 +287,30 @@ class DeltaPositions:
 
     async def forget(self, cid: str) -> None:
         """The connector points at another library: its next run enumerates from scratch."""
-        await self.r.delete(self.state.key("delta", cid), self.state.key("delta_full", cid),
-                            self.state.key("items", cid))
+        await self.r.delete(*(self.state.key(k, cid) for k in
+                              ("delta", "delta_full", "items", "enum", "enum_items")))
+
+
+class KeptEnumeration:
+    """A connector's `EnumerationProgress`, kept by `DeltaPositions`, for a listing whose
+    event loop (the source's, in another thread) is not `loop`, which serves Redis: each call
+    runs there, awaited without blocking the listing's loop."""
+
+    def __init__(self, positions: DeltaPositions, cid: str,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self._positions, self._cid, self._loop = positions, cid, loop
+
+    async def resume(self, of: str) -> tuple[str, dict[str, DeltaItem]] | None:
+        return await self._on_loop(self._positions.enumeration(self._cid, of))
+
+    async def keep(self, of: str, link: str, put: Mapping[str, DeltaItem],
+                   removed: Iterable[str], first: bool = False) -> None:
+        kept: dict[str, str] = {}  # packed here: the listing's thread, not Redis's loop
+        packed = {k: pack_item(v, kept) for k, v in put.items()}
+        await self._on_loop(self._positions.keep_page(self._cid, of, link, packed,
+                                                      list(removed), first))
+
+    async def _on_loop(self, work: Coroutine[Any, Any, T]) -> T:
+        if asyncio.get_running_loop() is self._loop:
+            return await work
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self._loop))

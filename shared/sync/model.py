@@ -257,6 +257,23 @@ def file_item(path: str, rec: IndexRecord, folders: Mapping[str, str]) -> DeltaI
 IndexPages = Callable[[], Iterable[Mapping[str, IndexedFile]]]
 
 
+class EnumerationProgress(Protocol):
+    """Where a delta-capable source's full enumeration stands, kept page by page as it goes,
+    so that a scan killed midway goes on from its last page instead of the library's first
+    (the store keeps it until the run's position is saved). `of`: what is enumerated (a
+    drive's id); progress kept of another is not given back. Awaited on the listing's loop."""
+
+    async def resume(self, of: str) -> tuple[str, dict[str, DeltaItem]] | None:
+        """The link to follow on and the items the pages so far gave; None: start over."""
+        ...
+
+    async def keep(self, of: str, link: str, put: Mapping[str, DeltaItem],
+                   removed: Iterable[str], first: bool = False) -> None:
+        """One more page in: the link that follows it, its items, the ids it deleted.
+        `first`: the enumeration's first page (what was kept before goes)."""
+        ...
+
+
 @dataclass
 class DeltaCursor:
     """Where an incremental (delta) listing resumes: the backend's saved position and the items
@@ -274,6 +291,8 @@ class DeltaCursor:
     full_at: float | None = None
     # Never saved. Read with the position: the index's files by item id, a page at a time.
     index_pages: IndexPages | None = field(default=None, compare=False, repr=False)
+    # Never saved. Where a full enumeration stands, kept as it goes (`EnumerationProgress`).
+    enumeration: EnumerationProgress | None = field(default=None, compare=False, repr=False)
     # Never saved. Set by the listing: the files it had from the backend that the index vouches
     # for (left out of `items`), and its folders' ids by path.
     vouched: dict[str, DeltaItem] = field(default_factory=dict, compare=False, repr=False)

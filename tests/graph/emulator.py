@@ -2,11 +2,13 @@
 raw, percent-encoded path so that `sites/host%3A%2Fsites%2Fx%3A` and `items/ID%3A%2Fname%3A/...`
 (what the SDK sends) resolve like their unencoded forms. Unknown routes answer 404 with Graph's
 error shape."""
+import asyncio
 import base64
 import json
 import mimetypes
 import re
 import secrets
+import threading
 import time
 import urllib.parse
 from collections import Counter
@@ -51,6 +53,9 @@ class Emulator:
         self.t = tenant
         self.authority = ""  # set once the port is known
         self.page_size = 50  # delta
+        self.delta_by_drive: Counter = Counter()  # delta pages served, by drive id
+        self.delta_held: tuple[str, int] | None = None  # (drive id, pages served): more wait
+        self.delta_released = threading.Event()  # (`GraphHandle.hold_delta`)
         self.children_page_size = 200  # Graph's default page of a folder's children
         self.throttle_left, self.retry_after_s = 0, 1
         self.download_throttle_left, self.download_retry_after_s = 0, 1
@@ -276,6 +281,10 @@ class Emulator:
             self.counts["throttled"] += 1
             return gerr(429, "activityLimitReached", "The request has been throttled",
                         {"Retry-After": str(self.retry_after_s)})
+        if (held := self.delta_held) is not None and "/delta" in path and \
+                path.startswith(f"/drives/{held[0]}/") and \
+                self.delta_by_drive[held[0]] >= held[1]:
+            await asyncio.to_thread(self.delta_released.wait)  # unanswered till released
         from . import routes
         return await routes.handle(self, req, path)
 

@@ -83,6 +83,7 @@ def _handle(emu, req: Request, path: str, raw_body: bytes) -> Response:
     m = re.fullmatch(r"/(?:root|items/root|items/([^/]+))/delta(?:\(\)|\(token='([^']*)'\))?", rest)
     if m and meth == "GET":
         count("delta")
+        emu.delta_by_drive[drive.id] += 1
         if m[1] and m[1] not in ("root", drive.root_id):
             return gerr(400, "invalidRequest",
                         "Delta is only supported on the root of a document library.")

@@ -174,6 +174,20 @@ class GraphHandle:
             for item in items:
                 item.seq = 0
 
+    def hold_delta(self, drive: Drive, after: int | None) -> None:
+        """The drive's delta pages past the first `after` served are held unanswered until
+        `hold_delta(drive, None)`: a listing caught midway."""
+        if after is None:
+            self.emu.delta_held = None
+            self.emu.delta_released.set()
+        else:
+            self.emu.delta_released.clear()
+            self.emu.delta_held = (drive.id, after)
+
+    def delta_pages(self, drive: Drive) -> int:
+        """The drive's delta pages served so far."""
+        return self.emu.delta_by_drive[drive.id]
+
     def expire_delta_tokens(self) -> None:
         with self.tenant.lock:
             for d in self.tenant.drives.values():

@@ -207,3 +207,41 @@ async def test_the_index_comes_page_by_page_to_the_listings_thread(state):
     assert len(files) == n
     assert files[graph_id(1007)] == IndexedFile("d/f00007.txt", 7, 10**18 + 7, "qxh=",
                                                 "alice@contoso.com")
+
+
+async def test_a_full_enumeration_kept_page_by_page_goes_on_from_its_last_page(state):
+    """What a scan killed mid-enumeration left: the link after the last page kept and the
+    items the pages gave (a page's deletions taken out), for the same library only, until the
+    position is saved; a new enumeration's first page replaces it."""
+    positions = state.delta_positions
+    kept = (await positions.cursor("c1")).enumeration
+    assert kept is not None and await kept.resume("drive-1") is None
+    first = {ROOT: ITEMS[ROOT], FOLDER: ITEMS[FOLDER], F1: ITEMS[F1], F4: ITEMS[F4]}
+    await kept.keep("drive-1", "https://graph/delta?token=p1", first, [], first=True)
+    await kept.keep("drive-1", "https://graph/delta?token=p2", {F2: ITEMS[F2]}, [F1])
+    assert await kept.resume("drive-1") == ("https://graph/delta?token=p2", {
+        ROOT: ITEMS[ROOT], FOLDER: ITEMS[FOLDER], F2: ITEMS[F2], F4: ITEMS[F4]})
+    assert await kept.resume("drive-2") is None  # the connector points at another library
+
+    # From the listing's own thread and event loop, as the source calls it.
+    assert await asyncio.to_thread(asyncio.run, kept.resume("drive-1")) == \
+        await kept.resume("drive-1")
+
+    await kept.keep("drive-2", "https://graph/delta?token=q1", {ROOT: ITEMS[ROOT]}, [],
+                    first=True)
+    assert await kept.resume("drive-2") == ("https://graph/delta?token=q1", {ROOT: ITEMS[ROOT]})
+
+    await positions.save("c1", DeltaCursor(), DeltaCursor("https://graph/delta?token=d1", ITEMS))
+    assert await kept.resume("drive-2") is None  # the run's position saved: no longer needed
+
+
+async def test_an_enumeration_kept_goes_with_its_connector_or_library(state):
+    positions = state.delta_positions
+    for forget in (positions.forget, state.delete_connector):
+        kept = (await positions.cursor("c1")).enumeration
+        assert kept is not None
+        await kept.keep("drive-1", "https://graph/delta?token=p1", {ROOT: ITEMS[ROOT]}, [],
+                        first=True)
+        await forget("c1")
+        assert await kept.resume("drive-1") is None
+        assert [k async for k in state.r.scan_iter(f"{state.ns}:*")] == []

@@ -3,6 +3,7 @@ Graph through msgraph-sdk and azure-identity (see shared/sources/sharepoint/grap
 wiring).
 
 - list(): the drive root's delta query; paths are rebuilt from parent ids (sharepoint_delta);
+  a full enumeration is kept page by page (`DeltaCursor.enumeration`) and goes on from there;
 - stat/open_read/delete address items by path, `items/root:/{path}:`, Microsoft's documented
   form; downloads stream the pre-authenticated URL, verified against the quickXorHash;
 - open_read with the version wanted (a transfer's) takes the URL from a listing of the file's
@@ -44,13 +45,14 @@ from shared.sources.sharepoint.graph import (
     GraphSession,
     if_match,
 )
-from shared.sources.sharepoint.graph_errors import NameConflict, ResyncRequired
+from shared.sources.sharepoint.graph_errors import BadRequest, NameConflict, ResyncRequired
 from shared.sources.sharepoint.names import check_path
 from shared.sources.sharepoint.reading import DownloadReader, reader_of
 from shared.sources.sharepoint.upload_session import send_chunks
 from shared.sync.model import (
     Absent,
     DeltaCursor,
+    EnumerationProgress,
     ListFailure,
     Listing,
     SourceEntry,
@@ -127,35 +129,68 @@ class SharePointSource(SharePointFolders):
         items = dict(cursor.items) if cursor is not None and link else {}
         gone: set[str] = set()
         try:
-            if link and not delta.has_root(items):  # changes alone would not make a tree
-                raise ResyncRequired("the saved position has no items to apply changes to")
-            if link and delta.is_legacy(items):  # folders not told from packages: once
-                raise ResyncRequired("the saved position predates folders in listings")
-            before = folder_ids(items)
-            return items, gone, before, await self._follow(link, items, gone), False
+            if link:
+                if not delta.has_root(items):  # changes alone would not make a tree
+                    raise ResyncRequired("the saved position has no items to apply changes to")
+                if delta.is_legacy(items):  # folders not told from packages: once
+                    raise ResyncRequired("the saved position predates folders in listings")
+                before = folder_ids(items)
+                return items, gone, before, await self._follow(link, items, gone), False
         except ResyncRequired as exc:
             log.info("delta position of drive %s unusable (%s): full enumeration",
                      self.drive_id, exc)
         items, gone = {}, set()
-        link = await self._follow(None, items, gone)
+        link = await self._enumerate(cursor.enumeration if cursor is not None else None,
+                                     items, gone)
         if not delta.has_root(items):  # an empty listing would read as "delete everything"
             raise errors.SyncError("the library's delta listing has no root folder", "")
         return items, gone, {}, link, cursor is not None and cursor.link is not None
 
-    async def _follow(self, link: str | None, items: dict[str, dict], gone: set[str]) -> str:
-        """Apply every page from `link` (None: from the start); returns the new deltaLink."""
+    async def _enumerate(self, progress: EnumerationProgress | None, items: dict[str, dict],
+                         gone: set[str]) -> str:
+        """Every item of the library into `items`; returns the deltaLink. Each page is kept
+        as it comes (`progress`), and an enumeration a killed scan left goes on from its last
+        page kept (a library of a million items is 5,000 pages of a tenant's throttled
+        requests), unless Graph no longer takes its link: then from the start."""
+        saved = await progress.resume(self.drive_id) if progress is not None else None
+        if saved is not None:
+            link, kept = saved
+            log.info("drive %s: going on with a full enumeration from its %d items kept",
+                     self.drive_id, len(kept))
+            items.update(kept)
+            try:
+                return await self._follow(link, items, gone, progress)
+            except (ResyncRequired, BadRequest) as exc:
+                log.info("drive %s: the enumeration kept cannot go on (%s): from the start",
+                         self.drive_id, exc)
+                items.clear()
+                gone.clear()
+        return await self._follow(None, items, gone, progress, first=True)
+
+    async def _follow(self, link: str | None, items: dict[str, dict], gone: set[str],
+                      progress: EnumerationProgress | None = None, first: bool = False) -> str:
+        """Apply every page from `link` (None: from the start); returns the new deltaLink.
+        `progress`: each page kept there with the link that follows it (`first`: the first
+        page of an enumeration)."""
         while True:
             def request(client: Any, at: str | None = link) -> Any:
                 return self._root_delta(client, at).to_get_request_information()
 
             page = await self.graph.json(request, "")
-            delta.apply(items, page.get("value") or [], gone)
-            if page.get("@odata.nextLink"):
-                link = page["@odata.nextLink"]
-            elif page.get("@odata.deltaLink"):
-                return page["@odata.deltaLink"]
-            else:
+            value = page.get("value") or []
+            delta.apply(items, value, gone)
+            following = page.get("@odata.nextLink") or page.get("@odata.deltaLink")
+            if not following:
                 raise errors.Transient("delta page with neither nextLink nor deltaLink", "")
+            if progress is not None:
+                ids = {item["id"] for item in value}
+                await progress.keep(self.drive_id, following,
+                                    {i: items[i] for i in ids if i in items},
+                                    [i for i in ids if i not in items], first)
+                first = False
+            if not page.get("@odata.nextLink"):
+                return following
+            link = following
 
     # --- single files -------------------------------------------------------------------
 
