@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from opentelemetry import trace
 
@@ -113,4 +113,5 @@ def _listing_start(rt: Runtime, c: Connector, run_id: str,
     log.info("full listing: the last was %.1f days ago; reconciling the change feed",
              (now - (cursor.full_at or now)) / DAY_S,
              extra={"connector_id": c.id, "run_id": run_id})
-    return DeltaCursor(index_pages=cursor.index_pages, enumeration=cursor.enumeration), True
+    # From scratch, with what the store gave to read the index and keep the pages.
+    return replace(cursor, link=None, items={}, full_at=None), True
