@@ -18,6 +18,8 @@ Key layout (prefix = SCAIDRIVE_NAMESPACE; one connector's keys, tagged by it in 
                          goes on from there (`DeltaCursor.enumeration`); gone with the
                          position's next save
   {ns}:enum_items:{cid}  hash item id -> packed item: what the enumeration's pages gave so far
+  {ns}:items_staged:{cid}  hash item id -> packed item: a save's changed items, written a batch
+                         at a time, then applied to {ns}:items:{cid} by one script (`save`)
 
 An item (shared/sources/sharepoint/delta.py's compact dict) is kept in fields joined by "|", a
 character SharePoint refuses in names, the name last (it may hold anything):
@@ -71,6 +73,26 @@ from shared.sync.model import (
 )
 
 T = TypeVar("T")
+# A position's save, closing: the staged items (`save`) into the items, those removed out, the
+# link and the age set, what a full enumeration kept gone. Atomic: a scanner killed before it
+# leaves the position saved before, whole.
+# KEYS: items, staged items, delta, delta_full, enum, enum_items
+# ARGV: the link ("": none), the age ("": as it is), the ids removed...
+APPLY_STAGED = """
+local cursor = "0"
+repeat
+  local page = redis.call("HSCAN", KEYS[2], cursor, "COUNT", 500)
+  cursor = page[1]
+  if #page[2] > 0 then redis.call("HSET", KEYS[1], unpack(page[2])) end
+until cursor == "0"
+for i = 3, #ARGV, 500 do
+  redis.call("HDEL", KEYS[1], unpack(ARGV, i, math.min(i + 499, #ARGV)))
+end
+if ARGV[1] ~= "" then redis.call("SET", KEYS[3], ARGV[1]) else redis.call("DEL", KEYS[3]) end
+if ARGV[2] ~= "" then redis.call("SET", KEYS[4], ARGV[2]) end
+redis.call("DEL", KEYS[2], KEYS[5], KEYS[6])
+return 1
+"""
 WRITE_BATCH = 1000  # items per HSET / HDEL
 PAGE_WAIT_S = 300.0  # for a page of the index (a Redis outage is retried meanwhile)
 # An mtime kept as base 36 + "n" (before "N") is ns from this size up, else whole seconds.
@@ -177,6 +199,7 @@ class DeltaPositions:
     def __init__(self, state: State) -> None:
         self.state = state
         self.r = state.r
+        self._apply_staged = state.r.register_script(APPLY_STAGED)
 
     async def cursor(self, cid: str) -> DeltaCursor:
         """The saved position, and the index's files (`DeltaCursor.index_pages`): what rebuilds
@@ -212,29 +235,28 @@ class DeltaPositions:
 
     async def save(self, cid: str, old: DeltaCursor, new: DeltaCursor,
                    acted: Mapping[str, IndexRecord] | None = None) -> None:
-        """Write only what changed since `old` (as `cursor` read it), and the new position, in
-        one transaction: an incremental run costs as much as its changes, not as the library.
-        `acted`: the records of the indexed paths the run published a change for
-        (`DeltaCursor.stored`)."""
+        """Write only what changed since `old` (as `cursor` read it), and the new position:
+        an incremental run costs as much as its changes, not as the library. `acted`: the
+        records of the indexed paths the run published a change for (`DeltaCursor.stored`).
+
+        The changed items go a batch at a time to a staging hash, which one script then
+        applies with the rest (the items removed, the link, the age; what a full enumeration
+        kept goes): atomic as one transaction was, but what is held is a batch, where a first
+        sync's position held every packed item and the transaction's buffer of them at once
+        (~600 B a file beside the listing's ~480)."""
         stored = new.stored(acted or {})
-        kept: dict[str, str] = {}
-        changed = {k: pack_item(v, kept) for k, v in stored.items() if old.items.get(k) != v}
+        changed = [k for k, v in stored.items() if old.items.get(k) != v]
         removed = [k for k in old.items if k not in stored]
-        items = self.state.key("items", cid)
-        async with self.r.pipeline(transaction=True) as p:
-            keys = list(changed)
-            for i in range(0, len(keys), WRITE_BATCH):
-                p.hset(items, mapping={k: changed[k] for k in keys[i:i + WRITE_BATCH]})
-            for i in range(0, len(removed), WRITE_BATCH):
-                p.hdel(items, *removed[i:i + WRITE_BATCH])
-            if new.link:
-                p.set(self.state.key("delta", cid), new.link)
-            else:
-                p.delete(self.state.key("delta", cid))
-            if new.full_at is not None:
-                p.set(self.state.key("delta_full", cid), repr(new.full_at))
-            p.delete(self.state.key("enum", cid), self.state.key("enum_items", cid))
-            await p.execute()
+        staged = self.state.key("items_staged", cid)
+        await self.r.delete(staged)  # one a scan that died while saving left
+        kept: dict[str, str] = {}
+        for i in range(0, len(changed), WRITE_BATCH):
+            await self.r.hset(staged, mapping={k: pack_item(stored[k], kept)
+                                               for k in changed[i:i + WRITE_BATCH]})
+        await self._apply_staged(
+            keys=[self.state.key(k, cid) for k in
+                  ("items", "items_staged", "delta", "delta_full", "enum", "enum_items")],
+            args=[new.link or "", "" if new.full_at is None else repr(new.full_at), *removed])
 
     async def enumeration(self, cid: str, of: str) -> tuple[str, dict[str, DeltaItem]] | None:
         """Where a full enumeration of `of` stands (`keep_page`): the link to follow on and
@@ -288,7 +310,8 @@ class DeltaPositions:
     async def forget(self, cid: str) -> None:
         """The connector points at another library: its next run enumerates from scratch."""
         await self.r.delete(*(self.state.key(k, cid) for k in
-                              ("delta", "delta_full", "items", "enum", "enum_items")))
+                              ("delta", "delta_full", "items", "items_staged", "enum",
+                               "enum_items")))
 
 
 class KeptEnumeration:

@@ -245,3 +245,35 @@ async def test_an_enumeration_kept_goes_with_its_connector_or_library(state):
         await forget("c1")
         assert await kept.resume("drive-1") is None
         assert [k async for k in state.r.scan_iter(f"{state.ns}:*")] == []
+
+
+async def test_a_save_that_died_midway_leaves_the_position_saved_before(state):
+    """A save stages its changed items first and applies them with the link in one script: a
+    scanner killed while staging leaves the position as it was, and the next save stages
+    afresh (what the dead one staged is never applied)."""
+    positions = state.delta_positions
+    await positions.save("c1", DeltaCursor(), DeltaCursor("https://graph/delta?token=1", ITEMS))
+    died = dict(ITEMS[F1], s=1)  # staged by a save that never closed
+    await state.r.hset(state.key("items_staged", "c1"), F1, pack_item(died))
+    back = await positions.cursor("c1")
+    assert (back.link, back.items) == ("https://graph/delta?token=1", ITEMS)
+
+    changed = dict(ITEMS)
+    changed[F2] = dict(ITEMS[F2], s=99)
+    await positions.save("c1", back, DeltaCursor("https://graph/delta?token=2", changed))
+    again = await positions.cursor("c1")
+    assert (again.link, again.items) == ("https://graph/delta?token=2", changed)
+    assert not await state.r.exists(state.key("items_staged", "c1"))
+
+
+async def test_a_first_sync_of_thousands_of_items_saves_them_all(state):
+    """Staged a batch at a time, applied by one script (several HSCAN pages of a big hash)."""
+    positions = state.delta_positions
+    items = dict(ITEMS)
+    items.update({graph_id(10_000 + i): dict(ITEMS[F1], n=f"f{i}.docx") for i in range(2500)})
+    await positions.save("c1", DeltaCursor(), DeltaCursor("https://graph/delta?token=1", items))
+    back = await positions.cursor("c1")
+    assert back.items == items
+    fewer = {k: v for k, v in items.items() if k not in (F1, graph_id(10_007))}
+    await positions.save("c1", back, DeltaCursor("https://graph/delta?token=2", fewer))
+    assert (await positions.cursor("c1")).items == fewer
