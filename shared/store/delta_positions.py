@@ -18,8 +18,9 @@ Key layout (prefix = SCAIDRIVE_NAMESPACE; one connector's keys, tagged by it in 
                          goes on from there (`DeltaCursor.enumeration`); gone with the
                          position's next save
   {ns}:enum_items:{cid}  hash item id -> packed item: what the enumeration's pages gave so far
-  {ns}:items_staged:{cid}  hash item id -> packed item: a save's changed items, written a batch
-                         at a time, then applied to {ns}:items:{cid} by one script (`save`)
+  {ns}:items_staged:{cid}:{token}  hash item id -> packed item: one save's changed items,
+                         written a batch at a time, then applied to {ns}:items:{cid} by one
+                         script (`save`); left by a save that died, it expires in an hour
 
 An item (shared/sources/sharepoint/delta.py's compact dict) is kept in fields joined by "|", a
 character SharePoint refuses in names, the name last (it may hold anything):
@@ -52,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
@@ -94,6 +96,7 @@ redis.call("DEL", KEYS[2], KEYS[5], KEYS[6])
 return 1
 """
 WRITE_BATCH = 1000  # items per HSET / HDEL
+STAGED_TTL_S = 3600  # a save's staged items, left by a scan that died while saving
 PAGE_WAIT_S = 300.0  # for a page of the index (a Redis outage is retried meanwhile)
 # An mtime kept as base 36 + "n" (before "N") is ns from this size up, else whole seconds.
 LEGACY_NS_FROM = 10**12
@@ -247,15 +250,19 @@ class DeltaPositions:
         stored = new.stored(acted or {})
         changed = [k for k, v in stored.items() if old.items.get(k) != v]
         removed = [k for k in old.items if k not in stored]
-        staged = self.state.key("items_staged", cid)
-        await self.r.delete(staged)  # one a scan that died while saving left
+        # This save's own: one a scan that died while saving left (or another scanner's, one
+        # presumed dead) is never applied, and expires.
+        staged = self.state.key("items_staged", cid, secrets.token_hex(8))
         kept: dict[str, str] = {}
         for i in range(0, len(changed), WRITE_BATCH):
-            await self.r.hset(staged, mapping={k: pack_item(stored[k], kept)
-                                               for k in changed[i:i + WRITE_BATCH]})
+            async with self.r.pipeline(transaction=False) as p:  # one slot: one round trip
+                p.hset(staged, mapping={k: pack_item(stored[k], kept)
+                                        for k in changed[i:i + WRITE_BATCH]})
+                p.expire(staged, STAGED_TTL_S)
+                await p.execute()
         await self._apply_staged(
-            keys=[self.state.key(k, cid) for k in
-                  ("items", "items_staged", "delta", "delta_full", "enum", "enum_items")],
+            keys=[self.state.key("items", cid), staged,
+                  *(self.state.key(k, cid) for k in ("delta", "delta_full", "enum", "enum_items"))],
             args=[new.link or "", "" if new.full_at is None else repr(new.full_at), *removed])
 
     async def enumeration(self, cid: str, of: str) -> tuple[str, dict[str, DeltaItem]] | None:
@@ -310,8 +317,7 @@ class DeltaPositions:
     async def forget(self, cid: str) -> None:
         """The connector points at another library: its next run enumerates from scratch."""
         await self.r.delete(*(self.state.key(k, cid) for k in
-                              ("delta", "delta_full", "items", "items_staged", "enum",
-                               "enum_items")))
+                              ("delta", "delta_full", "items", "enum", "enum_items")))
 
 
 class KeptEnumeration:

@@ -168,8 +168,7 @@ class State:
     async def delete_connector(self, cid: str) -> None:
         keys = [self.key(k, cid) for k in
                 ("connector", "index", "run", "status", "failures", "lease", "delta", "delta_full",
-                 "items", "items_staged", "enum", "enum_items", "held", "approved", "alerts",
-                 "uploads")]
+                 "items", "enum", "enum_items", "held", "approved", "alerts", "uploads")]
         async with self.r.pipeline(transaction=not self.cluster) as p:  # two slots in a cluster
             p.srem(self.key("connectors"), cid)
             p.zrem(self.key("due"), cid)  # schedule_records.py
