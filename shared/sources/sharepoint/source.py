@@ -2,8 +2,8 @@
 Graph through msgraph-sdk and azure-identity (see shared/sources/sharepoint/graph.py for the
 wiring).
 
-- list(): the drive root's delta query; paths are rebuilt from parent ids (sharepoint_delta);
-  a full enumeration is kept page by page (`DeltaCursor.enumeration`) and goes on from there;
+- list(): the drive root's delta query (delta_feed: a position's changes, or a full
+  enumeration kept page by page); paths are rebuilt from parent ids (delta, delta_listing);
 - stat/open_read/delete address items by path, `items/root:/{path}:`, Microsoft's documented
   form; downloads stream the pre-authenticated URL, verified against the quickXorHash;
 - open_read with the version wanted (a transfer's) takes the URL from a listing of the file's
@@ -37,6 +37,7 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from shared import errors
 from shared.sources.base import ByteStream
 from shared.sources.sharepoint import delta, folder_cache
+from shared.sources.sharepoint.delta_feed import SharePointDeltaFeed
 from shared.sources.sharepoint.delta_listing import DeltaListing
 from shared.sources.sharepoint.folders import SharePointFolders
 from shared.sources.sharepoint.graph import (
@@ -45,27 +46,25 @@ from shared.sources.sharepoint.graph import (
     GraphSession,
     if_match,
 )
-from shared.sources.sharepoint.graph_errors import BadRequest, NameConflict, ResyncRequired
+from shared.sources.sharepoint.graph_errors import NameConflict
 from shared.sources.sharepoint.names import check_path
 from shared.sources.sharepoint.reading import DownloadReader, reader_of
 from shared.sources.sharepoint.upload_session import send_chunks
 from shared.sync.model import (
     Absent,
     DeltaCursor,
-    EnumerationProgress,
     ListFailure,
     Listing,
     SourceEntry,
     Versioned,
     check_expected,
-    folder_ids,
     gather,
     same_content,
 )
 
 log = logging.getLogger(__name__)
 
-class SharePointSource(SharePointFolders):
+class SharePointSource(SharePointFolders, SharePointDeltaFeed):
     def __init__(self, endpoint: GraphEndpoint, creds: GraphCredentials, drive_id: str):
         self.drive_id = drive_id
         self.graph = GraphSession(endpoint, creds)  # tests replace graph.sleep
@@ -82,10 +81,6 @@ class SharePointSource(SharePointFolders):
 
     def _by_path(self, client, path: str):
         return self._drive(client).items.by_drive_item_id(f"root:/{path}:")
-
-    def _root_delta(self, client, link: str | None):
-        builder = self._drive(client).items.by_drive_item_id("root").delta
-        return builder.with_url(link) if link else builder
 
     # --- listing ------------------------------------------------------------------------
 
@@ -117,80 +112,6 @@ class SharePointSource(SharePointFolders):
 
     def list(self, cursor: DeltaCursor | None = None) -> Listing:
         return gather(self.walk(cursor))
-
-    async def _delta(self, cursor: DeltaCursor | None) -> tuple[
-            dict[str, dict], set[str], dict[str, str], str, bool]:
-        """Items after every change since `cursor` (the position's, not yet the files it left
-        to the index), the ids the changes deleted, the position's folders by path before them
-        (empty: a full enumeration), the new deltaLink, and whether the saved position had to
-        be given up for a full enumeration."""
-        link = cursor.link if cursor is not None else None
-        # a copy: the caller's cursor stays as is
-        items = dict(cursor.items) if cursor is not None and link else {}
-        gone: set[str] = set()
-        try:
-            if link:
-                if not delta.has_root(items):  # changes alone would not make a tree
-                    raise ResyncRequired("the saved position has no items to apply changes to")
-                if delta.is_legacy(items):  # folders not told from packages: once
-                    raise ResyncRequired("the saved position predates folders in listings")
-                before = folder_ids(items)
-                return items, gone, before, await self._follow(link, items, gone), False
-        except ResyncRequired as exc:
-            log.info("delta position of drive %s unusable (%s): full enumeration",
-                     self.drive_id, exc)
-        items, gone = {}, set()
-        link = await self._enumerate(cursor.enumeration if cursor is not None else None,
-                                     items, gone)
-        if not delta.has_root(items):  # an empty listing would read as "delete everything"
-            raise errors.SyncError("the library's delta listing has no root folder", "")
-        return items, gone, {}, link, cursor is not None and cursor.link is not None
-
-    async def _enumerate(self, progress: EnumerationProgress | None, items: dict[str, dict],
-                         gone: set[str]) -> str:
-        """Every item of the library into `items`; returns the deltaLink. Each page is kept
-        as it comes (`progress`), and an enumeration a killed scan left goes on from its last
-        page kept (a library of a million items is 5,000 pages of a tenant's throttled
-        requests), unless Graph no longer takes its link: then from the start."""
-        saved = await progress.resume(self.drive_id) if progress is not None else None
-        if saved is not None:
-            link, kept = saved
-            log.info("drive %s: going on with a full enumeration from its %d items kept",
-                     self.drive_id, len(kept))
-            items.update(kept)
-            try:
-                return await self._follow(link, items, gone, progress)
-            except (ResyncRequired, BadRequest) as exc:
-                log.info("drive %s: the enumeration kept cannot go on (%s): from the start",
-                         self.drive_id, exc)
-                items.clear()
-                gone.clear()
-        return await self._follow(None, items, gone, progress, first=True)
-
-    async def _follow(self, link: str | None, items: dict[str, dict], gone: set[str],
-                      progress: EnumerationProgress | None = None, first: bool = False) -> str:
-        """Apply every page from `link` (None: from the start); returns the new deltaLink.
-        `progress`: each page kept there with the link that follows it (`first`: the first
-        page of an enumeration)."""
-        while True:
-            def request(client: Any, at: str | None = link) -> Any:
-                return self._root_delta(client, at).to_get_request_information()
-
-            page = await self.graph.json(request, "")
-            value = page.get("value") or []
-            delta.apply(items, value, gone)
-            following = page.get("@odata.nextLink") or page.get("@odata.deltaLink")
-            if not following:
-                raise errors.Transient("delta page with neither nextLink nor deltaLink", "")
-            if progress is not None:
-                ids = {item["id"] for item in value}
-                await progress.keep(self.drive_id, following,
-                                    {i: items[i] for i in ids if i in items},
-                                    [i for i in ids if i not in items], first)
-                first = False
-            if not page.get("@odata.nextLink"):
-                return following
-            link = following
 
     # --- single files -------------------------------------------------------------------
 
