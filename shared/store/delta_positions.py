@@ -283,14 +283,13 @@ class DeltaPositions:
         (`pack_item`'s), the ids it deleted, the link that follows it. `first`: what was kept
         before (another enumeration's) goes."""
         items = self.state.key("enum_items", cid)
-        async with self.r.pipeline(transaction=True) as p:
+        async with self.r.pipeline(transaction=True) as p:  # a page: at most 999 items
             if first:
                 p.delete(items)
-            keys = list(packed)
-            for i in range(0, len(keys), WRITE_BATCH):
-                p.hset(items, mapping={k: packed[k] for k in keys[i:i + WRITE_BATCH]})
-            for i in range(0, len(removed), WRITE_BATCH):
-                p.hdel(items, *removed[i:i + WRITE_BATCH])
+            if packed:
+                p.hset(items, mapping={k: v for k, v in packed.items()})
+            if removed:
+                p.hdel(items, *removed)
             p.hset(self.state.key("enum", cid), mapping={"link": link, "of": of})
             await p.execute()
 
